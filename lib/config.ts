@@ -1,0 +1,286 @@
+/**
+ * The deployment config: one zod schema read from cdk.json context key `multiRegion` (overridable with
+ * `-c multiRegion='{...}'`). The CDK app, the scripts and the local stack all read it through
+ * `parseDeploymentConfig`; runtime processes get their slice as environment variables.
+ *
+ * Defaults never depend on the order or number of regions (VPC CIDRs come from a per-region ordinal),
+ * so adding or removing a region leaves every other region's stack unchanged.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { AWS_REGIONS, type AwsRegion, isAwsRegion, regionOrdinal } from './regions';
+
+export const CONTEXT_KEY = 'multiRegion';
+
+export const DEFAULT_REGIONS: readonly AwsRegion[] = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
+
+const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+const domainName = z
+  .string()
+  .toLowerCase()
+  .refine((d) => d.length <= 253 && d.split('.').length >= 2 && d.split('.').every((l) => DNS_LABEL.test(l)), {
+    message: 'must be a DNS name such as "example.com"',
+  });
+
+const hostedZoneId = z.string().regex(/^Z[A-Z0-9]{1,31}$/, 'must be a Route 53 hosted zone id such as "Z0123456789ABC"');
+
+const port = z.number().int().min(1).max(65535);
+
+const regionName = z.string().refine(isAwsRegion, {
+  message: `must be an AWS region: one of ${AWS_REGIONS.join(', ')}`,
+});
+
+const regionObject = z
+  .object({
+    name: regionName,
+    /** VPC CIDR; default 10.<ordinal>.0.0/16, stable per region. */
+    vpcCidr: z
+      .string()
+      .refine((c) => CIDR.test(c) && Number(c.split('/')[1]) >= 16 && Number(c.split('/')[1]) <= 24, {
+        message: 'must be an IPv4 CIDR with a prefix from /16 to /24, such as "10.1.0.0/16"',
+      })
+      .optional(),
+    mediaInstanceType: z
+      .string()
+      .regex(/^[a-z0-9]+\.[a-z0-9]+$/, 'must be an EC2 instance type such as "c6i.xlarge"')
+      .default('c6i.xlarge'),
+    mediaMinSize: z.number().int().min(0).max(100).default(2),
+    mediaMaxSize: z.number().int().min(1).max(500).default(10),
+    lbDesiredCount: z.number().int().min(1).max(100).default(2),
+  })
+  .strict();
+
+/** A region is either its name or an object with overrides. */
+const regionEntry = z.union([regionName, regionObject]).transform((entry) => {
+  const raw = typeof entry === 'string' ? regionObject.parse({ name: entry }) : entry;
+  const name = raw.name as AwsRegion;
+  return { ...raw, name, vpcCidr: raw.vpcCidr ?? `10.${regionOrdinal(name)}.0.0/16` };
+});
+
+const healthCheckSchema = z
+  .object({
+    /** Route 53 supports exactly these two intervals. */
+    requestIntervalSeconds: z
+      .number()
+      .refine((v) => v === 10 || v === 30, { message: 'Route 53 health checks run every 10 or 30 seconds; use 10 or 30' })
+      .default(10),
+    failureThreshold: z
+      .number()
+      .int()
+      .min(1, 'Route 53 allows a failure threshold from 1 to 10')
+      .max(10, 'Route 53 allows a failure threshold from 1 to 10')
+      .default(3),
+  })
+  .strict();
+
+const localSchema = z
+  .object({
+    /** Zone the local DNS emulator serves: api.<domain>, <region>.api.<domain>, api-backup.<domain>. */
+    domain: domainName.default('mr.test'),
+    /** Loopback address per region; default 127.0.<n>.1 for the n-th configured region. */
+    addresses: z.record(z.string(), z.string().regex(IPV4, 'must be an IPv4 loopback address')).default({}),
+    lbPort: port.default(8080),
+    dynamoPort: port.default(8000),
+    mediaPortBase: port.default(9000),
+    mediaServersPerRegion: z.number().int().min(1).max(8).default(2),
+    dnsAddress: z.string().regex(IPV4).default('127.0.0.1'),
+    dnsPort: port.default(5353),
+    backupDnsPort: port.default(5354),
+    dashboardPort: port.default(3000),
+    replicationLagMs: z.number().int().min(0).max(60_000).default(300),
+    dnsTtlSeconds: z.number().int().min(0).max(3600).default(5),
+    /** Health-check interval of the DNS emulator; default: the AWS `healthCheck.requestIntervalSeconds`. */
+    healthCheckIntervalSeconds: z.number().min(0.1).max(30).optional(),
+  })
+  .strict();
+
+const configSchema = z
+  .object({
+    appName: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{2,30}$/, 'must be 3-31 lowercase letters, digits or dashes, starting with a letter')
+      .default('mrwebrtc'),
+    domain: domainName.default('example.com'),
+    hostedZoneId: hostedZoneId.default('Z0000000000000EXAMPLE'),
+    backupDomain: domainName.default('example.net'),
+    backupHostedZoneId: hostedZoneId.default('Z0000000000000BACKUP'),
+    /** Region that owns the global table's CloudFormation stack; default: first region that is not us-east-1. */
+    tableOwnerRegion: regionName.optional(),
+    regions: z.array(regionEntry).min(1, 'must list at least one region').prefault([...DEFAULT_REGIONS]),
+    healthCheck: healthCheckSchema.prefault({}),
+    lbContainerPort: port.default(8080),
+    mediaSignalingPort: port.default(7000),
+    mediaRtcPortMin: port.default(40000),
+    mediaRtcPortMax: port.default(49999),
+    local: localSchema.prefault({}),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.regions.forEach((r, i) => {
+      if (seen.has(r.name)) {
+        ctx.addIssue({ code: 'custom', path: ['regions', i], message: `"${r.name}" is listed twice; list each region once` });
+      }
+      seen.add(r.name);
+      if (r.mediaMinSize > r.mediaMaxSize) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['regions', i, 'mediaMinSize'],
+          message: `is larger than mediaMaxSize (${r.mediaMaxSize}); lower it or raise mediaMaxSize`,
+        });
+      }
+    });
+    if (cfg.tableOwnerRegion && !seen.has(cfg.tableOwnerRegion)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tableOwnerRegion'],
+        message: `is not one of the configured regions (${[...seen].join(', ')}); pick one of them or omit it`,
+      });
+    }
+    if (cfg.mediaRtcPortMin > cfg.mediaRtcPortMax) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mediaRtcPortMin'],
+        message: `must not exceed mediaRtcPortMax (${cfg.mediaRtcPortMax})`,
+      });
+    }
+    if (cfg.domain === cfg.backupDomain) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backupDomain'],
+        message: 'must differ from domain: the backup name must not share the primary zone\'s fate',
+      });
+    }
+  });
+
+export type DeploymentConfigInput = z.input<typeof configSchema>;
+type Parsed = z.output<typeof configSchema>;
+export type RegionConfig = Parsed['regions'][number];
+export type HealthCheckConfig = Parsed['healthCheck'];
+
+export interface LocalRegionConfig {
+  readonly name: AwsRegion;
+  /** Loopback address that every process of this region binds to. */
+  readonly address: string;
+}
+
+export type LocalConfig = Omit<Parsed['local'], 'addresses' | 'healthCheckIntervalSeconds'> & {
+  readonly regions: readonly LocalRegionConfig[];
+  readonly healthCheckIntervalSeconds: number;
+};
+
+export type DeploymentConfig = Omit<Parsed, 'tableOwnerRegion' | 'local'> & {
+  readonly tableOwnerRegion: AwsRegion;
+  /** Name of the global table; fixed so region stacks reference it without cross-region exports. */
+  readonly tableName: string;
+  /** Name of the join-token signing secret, replicated to every region. */
+  readonly secretName: string;
+  readonly local: LocalConfig;
+};
+
+/** Thrown for an invalid config; the message lists every problem with field, value and fix. */
+export class ConfigError extends Error {
+  constructor(
+    readonly problems: readonly string[],
+    source: string,
+  ) {
+    super(`Invalid deployment config (${source}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function valueAt(raw: unknown, pathParts: readonly PropertyKey[]): unknown {
+  let cur: unknown = raw;
+  for (const key of pathParts) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
+function formatPath(pathParts: readonly PropertyKey[]): string {
+  return pathParts.reduce<string>(
+    (acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)),
+    '',
+  );
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'missing';
+  const text = JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+  const where = formatPath(issue.path) || '(root)';
+  if (issue.code === 'unrecognized_keys') {
+    return `${where}: unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}; remove them or fix the spelling`;
+  }
+  if (issue.code === 'invalid_union') {
+    // A region entry: report the name problem, which is what a user gets wrong.
+    const nested = issue.errors.flat().find((e) => e.path.length > 0) ?? issue.errors.flat()[0];
+    if (nested) return describeIssue({ ...nested, path: [...issue.path, ...nested.path] }, raw);
+  }
+  const value = valueAt(raw, issue.path);
+  return `${where}: got ${show(value)}; ${issue.message.replace(/^Invalid input: /, '')}`;
+}
+
+/** Parses and resolves the config; throws ConfigError naming every bad field. */
+export function parseDeploymentConfig(raw: unknown, source = `cdk.json context "${CONTEXT_KEY}"`): DeploymentConfig {
+  const input = typeof raw === 'string' ? parseJson(raw, source) : (raw ?? {});
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((i) => describeIssue(i, input)),
+      source,
+    );
+  }
+  const cfg = result.data;
+  const regionNames = cfg.regions.map((r) => r.name);
+  const tableOwnerRegion = (cfg.tableOwnerRegion as AwsRegion | undefined) ?? regionNames.find((r) => r !== 'us-east-1') ?? regionNames[0]!;
+  const { addresses, healthCheckIntervalSeconds, ...localRest } = cfg.local;
+  const unknownLocal = Object.keys(addresses).filter((r) => !regionNames.includes(r as AwsRegion));
+  if (unknownLocal.length > 0) {
+    throw new ConfigError(
+      [`local.addresses: ${show(unknownLocal)} are not configured regions; use ${regionNames.join(', ')}`],
+      source,
+    );
+  }
+  return {
+    ...cfg,
+    tableOwnerRegion,
+    tableName: `${cfg.appName}-rooms`,
+    secretName: `${cfg.appName}/join-token-secret`,
+    local: {
+      ...localRest,
+      regions: regionNames.map((name, i) => ({ name, address: addresses[name] ?? `127.0.${i + 1}.1` })),
+      healthCheckIntervalSeconds: healthCheckIntervalSeconds ?? cfg.healthCheck.requestIntervalSeconds,
+    },
+  };
+}
+
+function parseJson(text: string, source: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError([`(root): not valid JSON (${(err as Error).message})`], source);
+  }
+}
+
+/**
+ * Reads the config the way the CDK app does, for scripts: cdk.json's context `multiRegion`, with an
+ * optional override object merged on top (what `-c multiRegion=...` does for the CDK app).
+ */
+export function readDeploymentConfig(
+  opts: { cdkJsonPath?: string; override?: DeploymentConfigInput } = {},
+): DeploymentConfig {
+  const cdkJsonPath = opts.cdkJsonPath ?? path.resolve(__dirname, '..', 'cdk.json');
+  const cdkJson = JSON.parse(fs.readFileSync(cdkJsonPath, 'utf8')) as { context?: Record<string, unknown> };
+  const fromFile = cdkJson.context?.[CONTEXT_KEY];
+  const base = typeof fromFile === 'string' ? parseJson(fromFile, cdkJsonPath) : (fromFile ?? {});
+  return parseDeploymentConfig({ ...(base as object), ...opts.override }, `${cdkJsonPath} context "${CONTEXT_KEY}"`);
+}

@@ -1,0 +1,169 @@
+/**
+ * The signaling protocol between a client and a media server, spoken over the WebSocket the region's
+ * LB relays. JSON text frames of three shapes:
+ *
+ *   request       { id, method, data }              client → server
+ *   response      { id, ok: true, data }            server → client, one per request
+ *                 { id, ok: false, error: { code, message } }
+ *   notification  { notification, data }           server → client
+ *
+ * Requests are validated here (strict objects, bounded strings); mediasoup validates RTP structures
+ * deeper and its complaints come back as `bad_request`. Control requests are idempotent (`setProducerPaused`
+ * with a boolean, never a toggle) so a client may re-send them after a reconnect.
+ */
+import { z } from 'zod';
+
+/** Largest signaling frame either side accepts. SDP-free mediasoup messages stay far below this. */
+export const MAX_SIGNALING_FRAME_BYTES = 64 * 1024;
+
+const id = z.string().min(1).max(128);
+/** RTP capabilities/parameters and DTLS parameters are mediasoup structures; mediasoup checks them. */
+const mediasoupObject = z.record(z.string(), z.unknown());
+const appData = z.object({ source: z.enum(['camera', 'mic', 'screen', 'synthetic']).optional() }).strict();
+
+export const requestSchemas = {
+  join: z.object({ token: z.string().min(1).max(4096), displayName: z.string().max(64).optional() }).strict(),
+  getRouterRtpCapabilities: z.object({}).strict(),
+  createWebRtcTransport: z.object({ direction: z.enum(['send', 'recv']) }).strict(),
+  connectWebRtcTransport: z.object({ transportId: id, dtlsParameters: mediasoupObject }).strict(),
+  restartIce: z.object({ transportId: id }).strict(),
+  produce: z
+    .object({ transportId: id, kind: z.enum(['audio', 'video']), rtpParameters: mediasoupObject, appData: appData.optional() })
+    .strict(),
+  setProducerPaused: z.object({ producerId: id, paused: z.boolean() }).strict(),
+  closeProducer: z.object({ producerId: id }).strict(),
+  listProducers: z.object({}).strict(),
+  consume: z.object({ transportId: id, producerId: id, rtpCapabilities: mediasoupObject }).strict(),
+  resumeConsumer: z.object({ consumerId: id }).strict(),
+  leave: z.object({}).strict(),
+  ping: z.object({}).strict(),
+} as const;
+
+export type Method = keyof typeof requestSchemas;
+export const METHODS = Object.keys(requestSchemas) as Method[];
+export type RequestData<M extends Method> = z.infer<(typeof requestSchemas)[M]>;
+
+export interface ProducerInfo {
+  readonly producerId: string;
+  readonly peerId: string;
+  readonly kind: 'audio' | 'video';
+  readonly paused: boolean;
+}
+
+export interface TransportInfo {
+  readonly id: string;
+  readonly iceParameters: unknown;
+  readonly iceCandidates: unknown[];
+  readonly dtlsParameters: unknown;
+}
+
+/** What each method answers. */
+export interface ResponseData {
+  join: { peerId: string; roomId: string; serverId: string; region: string; routerRtpCapabilities: unknown };
+  getRouterRtpCapabilities: { rtpCapabilities: unknown };
+  createWebRtcTransport: TransportInfo;
+  connectWebRtcTransport: Record<string, never>;
+  restartIce: { iceParameters: unknown };
+  produce: { producerId: string };
+  setProducerPaused: Record<string, never>;
+  closeProducer: Record<string, never>;
+  listProducers: { producers: ProducerInfo[] };
+  consume: { consumerId: string; producerId: string; peerId: string; kind: 'audio' | 'video'; rtpParameters: unknown };
+  resumeConsumer: Record<string, never>;
+  leave: Record<string, never>;
+  ping: { serverTime: number };
+}
+
+export interface Notifications {
+  peerJoined: { peerId: string; identity: string };
+  peerLeft: { peerId: string };
+  newProducer: ProducerInfo;
+  producerClosed: { producerId: string; peerId: string };
+  producerPaused: { producerId: string; paused: boolean };
+  consumerClosed: { consumerId: string; producerId: string };
+  /** The room moved or this server is going away: join again through the API, excluding this server. */
+  rejoin: { reason: 'room_moved' | 'server_draining' | 'worker_died' | 'room_closed'; serverId: string };
+}
+
+export type NotificationName = keyof Notifications;
+
+export type ProtocolErrorCode =
+  | 'bad_request'
+  | 'unknown_method'
+  | 'not_joined'
+  | 'already_joined'
+  | 'not_found'
+  | 'forbidden'
+  | 'unauthorized'
+  | 'rate_limited'
+  | 'server_draining'
+  | 'internal';
+
+export interface ProtocolErrorBody {
+  readonly code: ProtocolErrorCode;
+  readonly message: string;
+}
+
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: ProtocolErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+export type RequestFrame = { id: number; method: Method; data: unknown };
+export type ResponseFrame =
+  | { id: number; ok: true; data: unknown }
+  | { id: number | null; ok: false; error: ProtocolErrorBody };
+export type NotificationFrame<N extends NotificationName = NotificationName> = { notification: N; data: Notifications[N] };
+
+const frameSchema = z
+  .object({
+    id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    method: z.string().max(64),
+    data: z.unknown().optional(),
+  })
+  .strict();
+
+/**
+ * Parses one incoming frame into a typed request, or throws a ProtocolError that carries the request
+ * id when one could be read (so the client can match the error to its request).
+ */
+export function parseRequest(raw: string): { id: number; method: Method; data: RequestData<Method> } {
+  if (Buffer.byteLength(raw) > MAX_SIGNALING_FRAME_BYTES) {
+    throw new ProtocolError('bad_request', `frame exceeds ${MAX_SIGNALING_FRAME_BYTES} bytes`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new ProtocolError('bad_request', 'frame is not valid JSON');
+  }
+  const frame = frameSchema.safeParse(json);
+  if (!frame.success) throw new ProtocolError('bad_request', `frame must be { id, method, data }: ${firstIssue(frame.error)}`);
+  const { id: reqId, method } = frame.data;
+  if (!Object.prototype.hasOwnProperty.call(requestSchemas, method)) {
+    throw withId(new ProtocolError('unknown_method', `unknown method "${method}"`), reqId);
+  }
+  const data = requestSchemas[method as Method].safeParse(frame.data.data ?? {});
+  if (!data.success) throw withId(new ProtocolError('bad_request', `${method}: ${firstIssue(data.error)}`), reqId);
+  return { id: reqId, method: method as Method, data: data.data };
+}
+
+export interface ProtocolErrorWithId extends ProtocolError {
+  requestId?: number;
+}
+
+function withId(err: ProtocolError, requestId: number): ProtocolErrorWithId {
+  return Object.assign(err, { requestId });
+}
+
+function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid';
+  const where = issue.path.length ? issue.path.join('.') : 'data';
+  return `${where}: ${issue.message}`;
+}
