@@ -22,11 +22,16 @@ const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const domainName = z
   .string()
   .toLowerCase()
-  .refine((d) => d.length <= 253 && d.split('.').length >= 2 && d.split('.').every((l) => DNS_LABEL.test(l)), {
-    message: 'must be a DNS name such as "example.com"',
-  });
+  .refine(
+    (d) => d.length <= 253 && d.split('.').length >= 2 && d.split('.').every((l) => DNS_LABEL.test(l)),
+    {
+      message: 'must be a DNS name such as "example.com"',
+    },
+  );
 
-const hostedZoneId = z.string().regex(/^Z[A-Z0-9]{1,31}$/, 'must be a Route 53 hosted zone id such as "Z0123456789ABC"');
+const hostedZoneId = z
+  .string()
+  .regex(/^Z[A-Z0-9]{1,31}$/, 'must be a Route 53 hosted zone id such as "Z0123456789ABC"');
 
 const port = z.number().int().min(1).max(65535);
 
@@ -66,7 +71,9 @@ const healthCheckSchema = z
     /** Route 53 supports exactly these two intervals. */
     requestIntervalSeconds: z
       .number()
-      .refine((v) => v === 10 || v === 30, { message: 'Route 53 health checks run every 10 or 30 seconds; use 10 or 30' })
+      .refine((v) => v === 10 || v === 30, {
+        message: 'Route 53 health checks run every 10 or 30 seconds; use 10 or 30',
+      })
       .default(10),
     failureThreshold: z
       .number()
@@ -102,7 +109,10 @@ const configSchema = z
   .object({
     appName: z
       .string()
-      .regex(/^[a-z][a-z0-9-]{2,30}$/, 'must be 3-31 lowercase letters, digits or dashes, starting with a letter')
+      .regex(
+        /^[a-z][a-z0-9-]{2,30}$/,
+        'must be 3-31 lowercase letters, digits or dashes, starting with a letter',
+      )
       .default('mrwebrtc'),
     domain: domainName.default('example.com'),
     hostedZoneId: hostedZoneId.default('Z0000000000000EXAMPLE'),
@@ -110,7 +120,10 @@ const configSchema = z
     backupHostedZoneId: hostedZoneId.default('Z0000000000000BACKUP'),
     /** Region that owns the global table's CloudFormation stack; default: first region that is not us-east-1. */
     tableOwnerRegion: regionName.optional(),
-    regions: z.array(regionEntry).min(1, 'must list at least one region').prefault([...DEFAULT_REGIONS]),
+    regions: z
+      .array(regionEntry)
+      .min(1, 'must list at least one region')
+      .prefault([...DEFAULT_REGIONS]),
     healthCheck: healthCheckSchema.prefault({}),
     lbContainerPort: port.default(8080),
     mediaSignalingPort: port.default(7000),
@@ -123,7 +136,11 @@ const configSchema = z
     const seen = new Set<string>();
     cfg.regions.forEach((r, i) => {
       if (seen.has(r.name)) {
-        ctx.addIssue({ code: 'custom', path: ['regions', i], message: `"${r.name}" is listed twice; list each region once` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['regions', i],
+          message: `"${r.name}" is listed twice; list each region once`,
+        });
       }
       seen.add(r.name);
       if (r.mediaMinSize > r.mediaMaxSize) {
@@ -152,7 +169,7 @@ const configSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['backupDomain'],
-        message: 'must differ from domain: the backup name must not share the primary zone\'s fate',
+        message: "must differ from domain: the backup name must not share the primary zone's fate",
       });
     }
   });
@@ -230,7 +247,10 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
 }
 
 /** Parses and resolves the config; throws ConfigError naming every bad field. */
-export function parseDeploymentConfig(raw: unknown, source = `cdk.json context "${CONTEXT_KEY}"`): DeploymentConfig {
+export function parseDeploymentConfig(
+  raw: unknown,
+  source = `cdk.json context "${CONTEXT_KEY}"`,
+): DeploymentConfig {
   const input = typeof raw === 'string' ? parseJson(raw, source) : (raw ?? {});
   const result = configSchema.safeParse(input);
   if (!result.success) {
@@ -241,7 +261,10 @@ export function parseDeploymentConfig(raw: unknown, source = `cdk.json context "
   }
   const cfg = result.data;
   const regionNames = cfg.regions.map((r) => r.name);
-  const tableOwnerRegion = (cfg.tableOwnerRegion as AwsRegion | undefined) ?? regionNames.find((r) => r !== 'us-east-1') ?? regionNames[0]!;
+  const tableOwnerRegion =
+    (cfg.tableOwnerRegion as AwsRegion | undefined) ??
+    regionNames.find((r) => r !== 'us-east-1') ??
+    regionNames[0]!;
   const { addresses, healthCheckIntervalSeconds, ...localRest } = cfg.local;
   const unknownLocal = Object.keys(addresses).filter((r) => !regionNames.includes(r as AwsRegion));
   if (unknownLocal.length > 0) {
@@ -282,5 +305,8 @@ export function readDeploymentConfig(
   const cdkJson = JSON.parse(fs.readFileSync(cdkJsonPath, 'utf8')) as { context?: Record<string, unknown> };
   const fromFile = cdkJson.context?.[CONTEXT_KEY];
   const base = typeof fromFile === 'string' ? parseJson(fromFile, cdkJsonPath) : (fromFile ?? {});
-  return parseDeploymentConfig({ ...(base as object), ...opts.override }, `${cdkJsonPath} context "${CONTEXT_KEY}"`);
+  return parseDeploymentConfig(
+    { ...(base as object), ...opts.override },
+    `${cdkJsonPath} context "${CONTEXT_KEY}"`,
+  );
 }

@@ -60,11 +60,14 @@ export function regionDistanceKm(a: string, b: string): number {
   const toRad = (deg: number) => (deg * Math.PI) / 180;
   const dLat = toRad(rb.lat - ra.lat);
   const dLon = toRad(rb.lon - ra.lon);
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(toRad(ra.lat)) * Math.cos(toRad(rb.lat)) * Math.sin(dLon / 2) ** 2;
+  const h =
+    Math.sin(dLat / 2) ** 2 + Math.cos(toRad(ra.lat)) * Math.cos(toRad(rb.lat)) * Math.sin(dLon / 2) ** 2;
   return 2 * EARTH_RADIUS_KM * Math.asin(Math.sqrt(h));
 }
 
 /** `candidates` ordered nearest-first from `from` (ties broken by name so the order is deterministic). */
 export function byDistanceFrom<T extends string>(from: string, candidates: readonly T[]): T[] {
-  return [...candidates].sort((x, y) => regionDistanceKm(from, x) - regionDistanceKm(from, y) || x.localeCompare(y));
+  return [...candidates].sort(
+    (x, y) => regionDistanceKm(from, x) - regionDistanceKm(from, y) || x.localeCompare(y),
+  );
 }

@@ -22,7 +22,9 @@ const ROOT = path.resolve(__dirname, '..');
 const PREBUILT_FETCH_TIMEOUT_MS = 15_000;
 
 export function workerCacheDir(version: string): string {
-  const base = process.env.MEDIA_WORKER_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'multi-region-webrtc');
+  const base =
+    process.env.MEDIA_WORKER_CACHE_DIR ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'multi-region-webrtc');
   return path.join(base, `mediasoup-worker-${version}-${os.platform()}-${os.arch()}`);
 }
 
@@ -46,7 +48,10 @@ function releaseBin(dir: string): string {
 function runsHere(bin: string): boolean {
   // A mediasoup worker started without its channel fds exits at once with status 41 after printing
   // its version; any other failure (missing loader, wrong arch) means the binary is not usable here.
-  const res = spawnSync(bin, ['--version'], { env: { ...process.env, MEDIASOUP_VERSION: 'x' }, timeout: 5000 });
+  const res = spawnSync(bin, ['--version'], {
+    env: { ...process.env, MEDIASOUP_VERSION: 'x' },
+    timeout: 5000,
+  });
   return res.error === undefined && res.signal === null && res.status !== 127 && res.status !== 126;
 }
 
@@ -54,7 +59,9 @@ async function fetchCurrentPrebuilt(dir: string): Promise<boolean> {
   const version = packageVersion(dir);
   const kernel = os.platform() === 'linux' ? `-kernel${os.release().split('.')[0]}` : '';
   const tarName = `mediasoup-worker-${version}-${os.platform()}-${os.arch()}${kernel}.tgz`;
-  const base = process.env.MEDIASOUP_WORKER_PREBUILT_DOWNLOAD_BASE_URL ?? 'https://github.com/versatica/mediasoup/releases/download';
+  const base =
+    process.env.MEDIASOUP_WORKER_PREBUILT_DOWNLOAD_BASE_URL ??
+    'https://github.com/versatica/mediasoup/releases/download';
   const url = `${base}/${version}/${tarName}`;
   log(`fetching the prebuilt worker for mediasoup ${version}: ${url}`);
   try {
@@ -105,7 +112,10 @@ function writePythonShim(dir: string): void {
  */
 function writeSigstkszHeader(dir: string): string {
   const header = path.join(dir, 'sigstksz_compat.h');
-  fs.writeFileSync(header, ['#include <signal.h>', '#undef SIGSTKSZ', '#define SIGSTKSZ 32768', ''].join('\n'));
+  fs.writeFileSync(
+    header,
+    ['#include <signal.h>', '#undef SIGSTKSZ', '#define SIGSTKSZ 32768', ''].join('\n'),
+  );
   return header;
 }
 
@@ -171,7 +181,9 @@ async function main(): Promise<void> {
       return;
     }
   } else if (current) {
-    log(`Node ${process.versions.node} cannot run mediasoup ${packageVersion(current)} (needs Node 22); using the legacy engine`);
+    log(
+      `Node ${process.versions.node} cannot run mediasoup ${packageVersion(current)} (needs Node 22); using the legacy engine`,
+    );
   }
   const legacy = packageDir('mediasoup-legacy');
   if (!legacy) {
@@ -179,7 +191,9 @@ async function main(): Promise<void> {
     return;
   }
   if (installLegacy(legacy)) {
-    log(`engine: mediasoup ${packageVersion(legacy)} (legacy, built from source; for local runs and tests only)`);
+    log(
+      `engine: mediasoup ${packageVersion(legacy)} (legacy, built from source; for local runs and tests only)`,
+    );
   } else {
     log('no media worker is available: media servers will not start here. See README "Media engine".');
   }

@@ -18,7 +18,8 @@ const MIN_SECRET_BYTES = 32;
 const CLOCK_TOLERANCE_S = 5;
 export const MEDIA_TOKEN_TTL_S = 120;
 
-export type TokenErrorCode = 'token_missing' | 'token_invalid' | 'token_expired' | 'token_not_yet_valid' | 'token_wrong_scope';
+export type TokenErrorCode =
+  'token_missing' | 'token_invalid' | 'token_expired' | 'token_not_yet_valid' | 'token_wrong_scope';
 
 export class TokenError extends Error {
   constructor(
@@ -115,10 +116,15 @@ function stringClaim(payload: Record<string, unknown>, name: string): string {
 }
 
 /** Verifies a join token for `roomId`. */
-export async function verifyJoinToken(key: Uint8Array, token: string | undefined, roomId: string): Promise<JoinClaims> {
+export async function verifyJoinToken(
+  key: Uint8Array,
+  token: string | undefined,
+  roomId: string,
+): Promise<JoinClaims> {
   const payload = await verify(key, token, JOIN_AUDIENCE);
   const room = stringClaim(payload, 'room');
-  if (room !== roomId) throw new TokenError('token_wrong_scope', `the token is for another room, not "${roomId}"`);
+  if (room !== roomId)
+    throw new TokenError('token_wrong_scope', `the token is for another room, not "${roomId}"`);
   return { sub: stringClaim(payload, 'sub'), room, exp: payload.exp! };
 }
 
@@ -131,9 +137,16 @@ export async function verifyMediaToken(
   const payload = await verify(key, token, MEDIA_AUDIENCE);
   const room = stringClaim(payload, 'room');
   const server = stringClaim(payload, 'server');
-  if (room !== expect.roomId) throw new TokenError('token_wrong_scope', `the media token is for another room, not "${expect.roomId}"`);
+  if (room !== expect.roomId)
+    throw new TokenError('token_wrong_scope', `the media token is for another room, not "${expect.roomId}"`);
   if (expect.serverId !== undefined && server !== expect.serverId) {
     throw new TokenError('token_wrong_scope', 'the media token is for another media server');
   }
-  return { sub: stringClaim(payload, 'sub'), identity: stringClaim(payload, 'identity'), room, server, exp: payload.exp! };
+  return {
+    sub: stringClaim(payload, 'sub'),
+    identity: stringClaim(payload, 'identity'),
+    room,
+    server,
+    exp: payload.exp!,
+  };
 }

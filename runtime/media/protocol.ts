@@ -28,7 +28,12 @@ export const requestSchemas = {
   connectWebRtcTransport: z.object({ transportId: id, dtlsParameters: mediasoupObject }).strict(),
   restartIce: z.object({ transportId: id }).strict(),
   produce: z
-    .object({ transportId: id, kind: z.enum(['audio', 'video']), rtpParameters: mediasoupObject, appData: appData.optional() })
+    .object({
+      transportId: id,
+      kind: z.enum(['audio', 'video']),
+      rtpParameters: mediasoupObject,
+      appData: appData.optional(),
+    })
     .strict(),
   setProducerPaused: z.object({ producerId: id, paused: z.boolean() }).strict(),
   closeProducer: z.object({ producerId: id }).strict(),
@@ -68,7 +73,13 @@ export interface ResponseData {
   setProducerPaused: Record<string, never>;
   closeProducer: Record<string, never>;
   listProducers: { producers: ProducerInfo[] };
-  consume: { consumerId: string; producerId: string; peerId: string; kind: 'audio' | 'video'; rtpParameters: unknown };
+  consume: {
+    consumerId: string;
+    producerId: string;
+    peerId: string;
+    kind: 'audio' | 'video';
+    rtpParameters: unknown;
+  };
   resumeConsumer: Record<string, never>;
   leave: Record<string, never>;
   ping: { serverTime: number };
@@ -116,9 +127,11 @@ export class ProtocolError extends Error {
 
 export type RequestFrame = { id: number; method: Method; data: unknown };
 export type ResponseFrame =
-  | { id: number; ok: true; data: unknown }
-  | { id: number | null; ok: false; error: ProtocolErrorBody };
-export type NotificationFrame<N extends NotificationName = NotificationName> = { notification: N; data: Notifications[N] };
+  { id: number; ok: true; data: unknown } | { id: number | null; ok: false; error: ProtocolErrorBody };
+export type NotificationFrame<N extends NotificationName = NotificationName> = {
+  notification: N;
+  data: Notifications[N];
+};
 
 const frameSchema = z
   .object({
@@ -143,13 +156,15 @@ export function parseRequest(raw: string): { id: number; method: Method; data: R
     throw new ProtocolError('bad_request', 'frame is not valid JSON');
   }
   const frame = frameSchema.safeParse(json);
-  if (!frame.success) throw new ProtocolError('bad_request', `frame must be { id, method, data }: ${firstIssue(frame.error)}`);
+  if (!frame.success)
+    throw new ProtocolError('bad_request', `frame must be { id, method, data }: ${firstIssue(frame.error)}`);
   const { id: reqId, method } = frame.data;
   if (!Object.prototype.hasOwnProperty.call(requestSchemas, method)) {
     throw withId(new ProtocolError('unknown_method', `unknown method "${method}"`), reqId);
   }
   const data = requestSchemas[method as Method].safeParse(frame.data.data ?? {});
-  if (!data.success) throw withId(new ProtocolError('bad_request', `${method}: ${firstIssue(data.error)}`), reqId);
+  if (!data.success)
+    throw withId(new ProtocolError('bad_request', `${method}: ${firstIssue(data.error)}`), reqId);
   return { id: reqId, method: method as Method, data: data.data };
 }
 

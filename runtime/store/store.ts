@@ -157,7 +157,9 @@ export class Store {
   }
 
   async removeServer(id: string): Promise<void> {
-    await this.run('removeServer', () => this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: serverKey(id) })));
+    await this.run('removeServer', () =>
+      this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: serverKey(id) })),
+    );
   }
 
   async getServer(id: string): Promise<MediaServerRecord | null> {
@@ -305,7 +307,9 @@ export class Store {
   /** A region with no status item has never been evacuated: it is active. */
   async getRegionStatus(region: string): Promise<RegionStatusRecord> {
     const out = await this.run('getRegionStatus', () =>
-      this.doc.send(new GetCommand({ TableName: this.tableName, Key: regionKey(region, 'meta'), ConsistentRead: true })),
+      this.doc.send(
+        new GetCommand({ TableName: this.tableName, Key: regionKey(region, 'meta'), ConsistentRead: true }),
+      ),
     );
     return out.Item ? toRegionStatus(out.Item) : { region, status: 'active', reason: '', updatedAt: 0 };
   }
@@ -388,7 +392,9 @@ export class Store {
     const items: Item[] = [];
     let start: Record<string, unknown> | undefined;
     do {
-      const out = await this.run(operation, () => this.doc.send(new QueryCommand({ ...input, ExclusiveStartKey: start })));
+      const out = await this.run(operation, () =>
+        this.doc.send(new QueryCommand({ ...input, ExclusiveStartKey: start })),
+      );
       items.push(...((out.Items ?? []) as Item[]));
       start = out.LastEvaluatedKey;
     } while (start);
@@ -427,9 +433,16 @@ function toRoom(item: Item): RoomRecord {
 
 function toRegionStatus(item: Item): RegionStatusRecord {
   if (item.status !== 'active' && item.status !== 'evacuated') {
-    throw new StoreError(`region item ${String(item.pk)} has an unknown status ${JSON.stringify(item.status)}`);
+    throw new StoreError(
+      `region item ${String(item.pk)} has an unknown status ${JSON.stringify(item.status)}`,
+    );
   }
-  return { region: String(item.region), status: item.status, reason: String(item.reason ?? ''), updatedAt: Number(item.updatedAt) };
+  return {
+    region: String(item.region),
+    status: item.status,
+    reason: String(item.reason ?? ''),
+    updatedAt: Number(item.updatedAt),
+  };
 }
 
 function toRegionSummary(item: Item): RegionSummary {

@@ -8,7 +8,11 @@ import { createTableInput } from '../../runtime/store/schema';
 
 // dynalite ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const dynalite = require('dynalite') as (opts: { createTableMs: number; deleteTableMs: number; updateTableMs: number }) => import('node:http').Server;
+const dynalite = require('dynalite') as (opts: {
+  createTableMs: number;
+  deleteTableMs: number;
+  updateTableMs: number;
+}) => import('node:http').Server;
 
 export const TEST_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
@@ -19,7 +23,9 @@ export interface TestDynamo {
   close(): Promise<void>;
 }
 
-export async function startDynalite(opts: { tableName?: string; region?: string; createTable?: boolean } = {}): Promise<TestDynamo> {
+export async function startDynalite(
+  opts: { tableName?: string; region?: string; createTable?: boolean } = {},
+): Promise<TestDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

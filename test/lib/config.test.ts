@@ -1,0 +1,105 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConfigError, parseDeploymentConfig, readDeploymentConfig } from '../../lib/config';
+
+function problemsOf(raw: unknown): string[] {
+  try {
+    parseDeploymentConfig(raw);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return [...(err as ConfigError).problems];
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+describe('deployment config', () => {
+  it('defaults to three regions with a table owner that is not us-east-1', () => {
+    const cfg = parseDeploymentConfig({});
+    expect(cfg.regions.map((r) => r.name)).toEqual(['us-east-1', 'eu-west-1', 'ap-southeast-1']);
+    expect(cfg.tableOwnerRegion).toBe('eu-west-1');
+    expect(cfg.healthCheck).toEqual({ requestIntervalSeconds: 10, failureThreshold: 3 });
+    expect(cfg.tableName).toBe('mrwebrtc-rooms');
+    expect(cfg.local.regions).toEqual([
+      { name: 'us-east-1', address: '127.0.1.1' },
+      { name: 'eu-west-1', address: '127.0.2.1' },
+      { name: 'ap-southeast-1', address: '127.0.3.1' },
+    ]);
+    expect(cfg.local.healthCheckIntervalSeconds).toBe(10);
+  });
+
+  it('derives per-region defaults from the region, not its position in the list', () => {
+    const three = parseDeploymentConfig({});
+    const two = parseDeploymentConfig({ regions: ['eu-west-1', 'ap-southeast-1'] });
+    const cidr = (cfg: typeof three, name: string) => cfg.regions.find((r) => r.name === name)!.vpcCidr;
+    expect(cidr(two, 'eu-west-1')).toBe(cidr(three, 'eu-west-1'));
+    expect(cidr(two, 'ap-southeast-1')).toBe(cidr(three, 'ap-southeast-1'));
+    expect(two.tableOwnerRegion).toBe('eu-west-1');
+  });
+
+  it('rejects a region listed twice, naming the field and the value', () => {
+    expect(problemsOf({ regions: ['us-east-1', 'eu-west-1', 'us-east-1'] })).toEqual([
+      'regions[2]: got "us-east-1"; "us-east-1" is listed twice; list each region once',
+    ]);
+  });
+
+  it('rejects a table owner that is not one of the regions and says what to do', () => {
+    const [problem] = problemsOf({ tableOwnerRegion: 'us-west-2' });
+    expect(problem).toMatch(/^tableOwnerRegion: got "us-west-2"; is not one of the configured regions/);
+    expect(problem).toMatch(/us-east-1, eu-west-1, ap-southeast-1/);
+  });
+
+  it('rejects a health-check interval other than 10 or 30 and a threshold outside 1-10', () => {
+    expect(problemsOf({ healthCheck: { requestIntervalSeconds: 15, failureThreshold: 0 } })).toEqual([
+      'healthCheck.requestIntervalSeconds: got 15; Route 53 health checks run every 10 or 30 seconds; use 10 or 30',
+      'healthCheck.failureThreshold: got 0; Route 53 allows a failure threshold from 1 to 10',
+    ]);
+    expect(
+      parseDeploymentConfig({ healthCheck: { requestIntervalSeconds: 30 } }).healthCheck
+        .requestIntervalSeconds,
+    ).toBe(30);
+  });
+
+  it('rejects unknown regions, unknown fields and a backup domain equal to the primary', () => {
+    expect(problemsOf({ regions: ['us-east-9'] })[0]).toMatch(
+      /^regions\[0\]: got "us-east-9"; must be an AWS region: one of us-east-1/,
+    );
+    expect(problemsOf({ regoins: [] })).toEqual([
+      '(root): unknown field(s) "regoins"; remove them or fix the spelling',
+    ]);
+    expect(problemsOf({ domain: 'a.com', backupDomain: 'a.com' })[0]).toMatch(
+      /^backupDomain: got "a.com"; must differ from domain/,
+    );
+  });
+
+  it('puts every problem in one readable message', () => {
+    expect(() => parseDeploymentConfig({ regions: [], appName: 'X' })).toThrow(
+      /Invalid deployment config \(cdk\.json context "multiRegion"\):\n {2}- appName: got "X"; .*\n {2}- regions: got \[\]; must list at least one region/,
+    );
+  });
+
+  it('accepts the JSON string form that `-c multiRegion=...` passes', () => {
+    expect(parseDeploymentConfig('{"regions":["eu-west-1"]}').regions.map((r) => r.name)).toEqual([
+      'eu-west-1',
+    ]);
+    expect(problemsOf('{not json')[0]).toMatch(/^\(root\): not valid JSON/);
+  });
+
+  it('reads cdk.json with overrides on top', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+    const file = path.join(dir, 'cdk.json');
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ context: { multiRegion: { appName: 'calls', regions: ['eu-west-1', 'us-east-1'] } } }),
+    );
+    const cfg = readDeploymentConfig({ cdkJsonPath: file, override: { regions: ['us-east-1'] } });
+    expect(cfg.appName).toBe('calls');
+    expect(cfg.regions.map((r) => r.name)).toEqual(['us-east-1']);
+    expect(cfg.tableOwnerRegion).toBe('us-east-1');
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('reads the repository cdk.json', () => {
+    expect(readDeploymentConfig().regions).toHaveLength(3);
+  });
+});
