@@ -1,0 +1,170 @@
+/**
+ * The client config: how a client finds the platform and how patiently it retries. Validated with zod;
+ * every default is here, every error names the field.
+ *
+ * `apiUrls` is the fallback chain in order: the latency-routed primary name (`https://api.<domain>`),
+ * then the independent backup name (`https://api-backup.<backupDomain>`), then anything else the
+ * operator adds. `regionUrls` name each region directly; they feed the optional RTT election and, once
+ * ranked, extend the fallback chain after `apiUrls`.
+ *
+ * `dns` and `localAddress` are for Node only (browsers resolve names themselves and pick their own
+ * source address); `nodePlatform` reads them, `browserPlatform` ignores them.
+ */
+import { z } from 'zod';
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+const HOST_PORT = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):(\d{1,5})$/;
+const ZONE = /^(\*|(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*)$/;
+
+const baseUrl = z
+  .string()
+  .refine(
+    (u) => {
+      try {
+        const url = new URL(u);
+        return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be an http(s) base URL such as "https://api.example.com", without query or fragment' },
+  )
+  // One spelling per URL so "sticks to the URL that worked" compares like with like.
+  .transform((u) => u.replace(/\/+$/, ''));
+
+const positiveMs = (max: number) => z.number().int().min(1).max(max);
+
+const timeoutsSchema = z
+  .object({
+    /** One HTTP attempt against one URL; also bounds opening the signaling socket. */
+    attemptMs: positiveMs(120_000).default(3_000),
+    /** One signaling request (join, produce, consume...) before the session treats the server as lost. */
+    requestMs: positiveMs(120_000).default(10_000),
+    /** Interval of the app-level `ping` on the signaling socket; it notices a dead server behind a live LB. */
+    signalingPingMs: positiveMs(600_000).default(2_000),
+    /** How long one `ping` may stay unanswered before the server counts as gone. */
+    signalingPongTimeoutMs: positiveMs(600_000).default(3_000),
+    /** While served by a non-primary URL, how often to check whether the primary answers again. */
+    primaryReprobeMs: positiveMs(3_600_000).default(15_000),
+  })
+  .strict();
+
+const backoffSchema = z
+  .object({
+    baseMs: positiveMs(60_000).default(500),
+    capMs: positiveMs(600_000).default(10_000),
+    /** Rejoin attempts per outage before the session gives up and closes. */
+    maxAttempts: z.number().int().min(1).max(1_000).default(30),
+    /**
+     * Attempts for the first join: a user waiting at a join button should hear about a failure within
+     * seconds, while an established call is worth a long rejoin effort.
+     */
+    joinAttempts: z.number().int().min(1).max(1_000).default(3),
+  })
+  .strict()
+  .refine((b) => b.baseMs <= b.capMs, { message: 'baseMs must not exceed capMs', path: ['baseMs'] });
+
+const rttSchema = z
+  .object({
+    /** Probes per region; the median resists one slow outlier. */
+    samples: z.number().int().min(1).max(20).default(3),
+    /** How often the current region is re-probed to notice degradation. */
+    recheckMs: positiveMs(3_600_000).default(30_000),
+    /** A region is degraded when its RTT exceeds its elected RTT by this factor (and the margin). */
+    degradedFactor: z.number().min(1).max(100).default(2),
+    /** ...and by at least this many ms, so loopback-scale jitter does not count as degradation. */
+    degradedMarginMs: z.number().int().min(0).max(60_000).default(50),
+  })
+  .strict();
+
+const dnsServer = z
+  .string()
+  .refine((s) => HOST_PORT.test(s), { message: 'must be "ipv4:port" such as "127.0.0.1:5353"' });
+
+const dnsSchema = z
+  .object({
+    /** Shorthand for `servers: { '*': server }`. */
+    server: dnsServer.optional(),
+    /**
+     * DNS server per zone: a name uses the server of its longest matching zone (`api-backup.mr.test`
+     * beats `mr.test`); `*` matches every name; a name matching nothing uses the system resolver.
+     */
+    servers: z
+      .record(
+        z
+          .string()
+          .toLowerCase()
+          .refine((k) => ZONE.test(k), { message: 'zone keys must be DNS names or "*"' }),
+        dnsServer,
+      )
+      .optional(),
+    /** Source address of DNS queries (the local DNS emulator locates clients by it); default: `localAddress`. */
+    localAddress: z.string().regex(IPV4, 'must be an IPv4 address').optional(),
+    /** Upper bound on how long an answer is cached, whatever its TTL says. */
+    maxCacheSeconds: z.number().int().min(0).max(3_600).default(60),
+  })
+  .strict()
+  .refine((d) => d.server !== undefined || (d.servers !== undefined && Object.keys(d.servers).length > 0), {
+    message: 'needs "server" or a non-empty "servers" map',
+  })
+  .transform(({ server, servers, ...rest }) => ({
+    ...rest,
+    servers: { ...(server ? { '*': server } : {}), ...servers } as Record<string, string>,
+  }));
+
+export const clientConfigSchema = z
+  .object({
+    apiUrls: z.array(baseUrl).min(1, 'must list at least one API base URL (primary first, then backup)'),
+    regionUrls: z
+      .record(
+        z.string().regex(/^[a-z0-9-]{1,32}$/, 'region names are lowercase such as "eu-west-1"'),
+        baseUrl,
+      )
+      .optional(),
+    timeouts: timeoutsSchema.prefault({}),
+    backoff: backoffSchema.prefault({}),
+    /** RTT election over `regionUrls`; on by default when region URLs are configured. */
+    rttElection: z.union([z.literal(false), rttSchema]).optional(),
+    dns: dnsSchema.optional(),
+    /** Node only: source address for HTTP and WebSocket connections, so a simulated client has a location. */
+    localAddress: z.string().regex(IPV4, 'must be an IPv4 address').optional(),
+  })
+  .strict();
+
+export type ClientConfigInput = z.input<typeof clientConfigSchema>;
+type Parsed = z.output<typeof clientConfigSchema>;
+export type TimeoutsConfig = Parsed['timeouts'];
+export type BackoffConfig = Parsed['backoff'];
+export type RttElectionConfig = z.output<typeof rttSchema>;
+export type DnsConfig = NonNullable<Parsed['dns']>;
+
+export type ClientConfig = Omit<Parsed, 'rttElection'> & {
+  /** Resolved: `false` when disabled or when no region URLs are configured. */
+  readonly rttElection: RttElectionConfig | false;
+};
+
+/** Thrown for an invalid client config; the message lists every problem with its field. */
+export class ClientConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid client config:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ClientConfigError';
+  }
+}
+
+export function parseClientConfig(raw: unknown): ClientConfig {
+  const result = clientConfigSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    throw new ClientConfigError(
+      result.error.issues.map((issue) => {
+        const where = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+        return `${where.replace(/^\./, '') || '(root)'}: ${issue.message.replace(/^Invalid input: /, '')}`;
+      }),
+    );
+  }
+  const { rttElection, ...rest } = result.data;
+  const hasRegions = rest.regionUrls !== undefined && Object.keys(rest.regionUrls).length > 0;
+  return {
+    ...rest,
+    rttElection: rttElection === false || !hasRegions ? false : (rttElection ?? rttSchema.parse({})),
+  };
+}

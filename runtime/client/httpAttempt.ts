@@ -1,0 +1,64 @@
+/**
+ * One HTTP exchange with one URL under a per-attempt timeout, classified the way the fallback policy
+ * needs it: which outcomes mean "try the next URL" and which mean "the caller got it wrong".
+ */
+import type { AttemptOutcome } from './errors';
+import type { HttpTransport } from './platform';
+import { abortReason, nowMs } from './timers';
+
+export interface AttemptResult {
+  readonly outcome: AttemptOutcome;
+  readonly status?: number;
+  readonly body?: string;
+  readonly detail?: string;
+  readonly elapsedMs: number;
+}
+
+class AttemptTimeout extends Error {}
+
+export async function attemptHttp(
+  http: HttpTransport,
+  request: { method: 'GET' | 'POST'; url: string; headers?: Record<string, string>; body?: string },
+  timeoutMs: number,
+  callerSignal?: AbortSignal,
+): Promise<AttemptResult> {
+  if (callerSignal?.aborted) throw abortReason(callerSignal);
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new AttemptTimeout(`no answer within ${timeoutMs} ms`)),
+    timeoutMs,
+  );
+  const onCallerAbort = () => controller.abort(callerSignal!.reason);
+  callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+  const startedAt = nowMs();
+  const elapsed = () => Math.round(nowMs() - startedAt);
+  try {
+    const response = await http({ ...request, signal: controller.signal });
+    const { status } = response;
+    const outcome: AttemptOutcome =
+      status >= 200 && status < 300
+        ? 'ok'
+        : status >= 400 && status < 500
+          ? 'client_error'
+          : status >= 500
+            ? 'server_error'
+            : 'bad_answer';
+    return { outcome, status, body: response.body, elapsedMs: elapsed() };
+  } catch (err) {
+    // The caller's cancellation is not a property of the URL: stop trying altogether.
+    if (callerSignal?.aborted) throw abortReason(callerSignal);
+    if (controller.signal.reason instanceof AttemptTimeout) {
+      return { outcome: 'timeout', detail: controller.signal.reason.message, elapsedMs: elapsed() };
+    }
+    return { outcome: 'network_error', detail: describeNetworkError(err), elapsedMs: elapsed() };
+  } finally {
+    clearTimeout(timer);
+    callerSignal?.removeEventListener('abort', onCallerAbort);
+  }
+}
+
+function describeNetworkError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: string }).code ?? (err.cause as { code?: string } | undefined)?.code;
+  return code ? `${code}: ${err.message}` : err.message;
+}

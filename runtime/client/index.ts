@@ -1,0 +1,43 @@
+/**
+ * The client SDK, browser-safe: nothing here imports `node:` modules. Node apps import
+ * `runtime/client/node` instead, which adds the Node platform (DNS servers, source address).
+ */
+export { Client } from './client';
+export {
+  ApiClient,
+  PING_PATH,
+  type ApiClientEvents,
+  type ServedEvent,
+  type SwitchedEvent,
+} from './apiClient';
+export { backoffCeilingMs, backoffDelayMs } from './backoff';
+export {
+  ClientConfigError,
+  clientConfigSchema,
+  parseClientConfig,
+  type ClientConfig,
+  type ClientConfigInput,
+} from './config';
+export {
+  ApiError,
+  ApiUnavailableError,
+  SessionClosedError,
+  SignalingLostError,
+  SignalingOpenError,
+  SignalingRequestError,
+  type Attempt,
+} from './errors';
+export type { RemoteTrackEvent, TrackEndedEvent, MediaKind } from './mediaConnection';
+export { browserPlatform, type Platform, type HttpTransport, type SocketFactory } from './platform';
+export { RttElection, type RegionRtt } from './rttElection';
+export {
+  Session,
+  type JoinOptions,
+  type JoinedEvent,
+  type ReconnectedEvent,
+  type ReconnectingEvent,
+  type RejoinReason,
+  type SessionEvents,
+  type SessionState,
+  type TokenSource,
+} from './session';

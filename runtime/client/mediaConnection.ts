@@ -1,0 +1,266 @@
+/**
+ * The media side of one connection to one media server: a mediasoup-client Device loaded with that
+ * server's router capabilities, a send transport (created at the first local track), a receive
+ * transport, and the producers and consumers on them.
+ *
+ * Producers are created with `stopTracks: false`: the app's camera and microphone tracks outlive any
+ * one server, and a rejoin produces the very same tracks on the next server. Consumers die with their
+ * server; the session consumes again after a rejoin and reports fresh remote tracks.
+ */
+import type { Device, types as ms } from 'mediasoup-client';
+import type { ProducerInfo, TransportInfo } from '../media/protocol';
+import { TypedEmitter } from './emitter';
+import type { SignalingChannel, NotificationEvent } from './signalingChannel';
+
+export type MediaKind = 'audio' | 'video';
+
+export interface RemoteTrackEvent {
+  readonly peerId: string;
+  readonly producerId: string;
+  readonly consumerId: string;
+  readonly kind: MediaKind;
+  readonly track: MediaStreamTrack;
+}
+
+export type TrackEndReason = 'producer_closed' | 'peer_left' | 'consumer_closed' | 'reconnecting' | 'closed';
+
+export interface TrackEndedEvent {
+  readonly peerId: string;
+  readonly producerId: string;
+  readonly consumerId: string;
+  readonly kind: MediaKind;
+  readonly reason: TrackEndReason;
+}
+
+export interface MediaConnectionEvents {
+  remoteTrack: RemoteTrackEvent;
+  trackEnded: TrackEndedEvent;
+  remotePaused: { peerId: string; producerId: string; kind: MediaKind; paused: boolean };
+  iceFailed: { direction: 'send' | 'recv' };
+  /** A remote producer could not be consumed; the call goes on without it. */
+  consumeFailed: { producerId: string; error: Error };
+}
+
+interface RemoteConsumer {
+  readonly consumer: ms.Consumer;
+  readonly peerId: string;
+}
+
+const SOURCE_BY_KIND = { video: 'camera', audio: 'mic' } as const;
+
+export class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
+  private sendTransport: ms.Transport | undefined;
+  private sendTransportPending: Promise<ms.Transport> | undefined;
+  private recvTransport: ms.Transport | undefined;
+  private readonly producers = new Map<MediaKind, ms.Producer>();
+  private readonly consumers = new Map<string, RemoteConsumer>();
+  /** Producers being consumed right now: a `newProducer` can race the initial `listProducers`. */
+  private readonly consuming = new Set<string>();
+  private closed = false;
+
+  private constructor(
+    private readonly channel: SignalingChannel,
+    private readonly device: Device,
+    private readonly ownPeerId: string,
+  ) {
+    super();
+  }
+
+  static async create(
+    channel: SignalingChannel,
+    device: Device,
+    routerRtpCapabilities: unknown,
+    opts: { readonly consume: boolean; readonly ownPeerId: string },
+  ): Promise<MediaConnection> {
+    await device.load({ routerRtpCapabilities: routerRtpCapabilities as ms.RtpCapabilities });
+    const media = new MediaConnection(channel, device, opts.ownPeerId);
+    if (opts.consume) media.recvTransport = await media.createTransport('recv');
+    return media;
+  }
+
+  get remoteTracks(): RemoteTrackEvent[] {
+    return [...this.consumers.values()].map(({ consumer, peerId }) => toRemoteTrack(consumer, peerId));
+  }
+
+  /** Makes the local `kind` track `track` (null: stop sending it), paused or not. Idempotent. */
+  async setTrack(kind: MediaKind, track: MediaStreamTrack | null, paused: boolean): Promise<void> {
+    const producer = this.producers.get(kind);
+    if (!track) {
+      if (!producer) return;
+      this.producers.delete(kind);
+      producer.close();
+      await this.channel.request('closeProducer', { producerId: producer.id });
+      return;
+    }
+    if (producer) {
+      if (producer.track !== track) await producer.replaceTrack({ track });
+      await this.setPaused(kind, paused);
+      return;
+    }
+    const transport = await this.ensureSendTransport();
+    const created = await transport.produce({
+      track,
+      stopTracks: false,
+      appData: { source: SOURCE_BY_KIND[kind] },
+    });
+    this.producers.set(kind, created);
+    if (paused) await this.setPaused(kind, true);
+  }
+
+  async setPaused(kind: MediaKind, paused: boolean): Promise<void> {
+    const producer = this.producers.get(kind);
+    if (!producer) return;
+    if (paused) producer.pause();
+    else producer.resume();
+    await this.channel.request('setProducerPaused', { producerId: producer.id, paused });
+  }
+
+  /** Consumes every producer already in the room. */
+  async consumeExisting(): Promise<void> {
+    const { producers } = await this.channel.request('listProducers', {});
+    await Promise.all(producers.map((p) => this.consume(p)));
+  }
+
+  handleNotification(notification: NotificationEvent): void {
+    switch (notification.name) {
+      case 'newProducer':
+        void this.consume(notification.data);
+        break;
+      case 'producerClosed':
+        this.dropConsumers((c) => c.consumer.producerId === notification.data.producerId, 'producer_closed');
+        break;
+      case 'consumerClosed':
+        this.dropConsumers((c) => c.consumer.id === notification.data.consumerId, 'consumer_closed');
+        break;
+      case 'peerLeft':
+        this.dropConsumers((c) => c.peerId === notification.data.peerId, 'peer_left');
+        break;
+      case 'producerPaused': {
+        const { producerId, paused } = notification.data;
+        const found = [...this.consumers.values()].find((c) => c.consumer.producerId === producerId);
+        if (found)
+          this.emit('remotePaused', {
+            peerId: found.peerId,
+            producerId,
+            kind: found.consumer.kind as MediaKind,
+            paused,
+          });
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** Closes transports, producers and consumers; the local tracks stay alive for the next server. */
+  close(reason: TrackEndReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.dropConsumers(() => true, reason);
+    for (const producer of this.producers.values()) producer.close();
+    this.producers.clear();
+    this.sendTransport?.close();
+    this.recvTransport?.close();
+  }
+
+  private async consume(info: ProducerInfo): Promise<void> {
+    const transport = this.recvTransport;
+    if (!transport || this.closed || info.peerId === this.ownPeerId) return;
+    if (
+      this.consuming.has(info.producerId) ||
+      [...this.consumers.values()].some((c) => c.consumer.producerId === info.producerId)
+    ) {
+      return;
+    }
+    this.consuming.add(info.producerId);
+    try {
+      const answer = await this.channel.request('consume', {
+        transportId: transport.id,
+        producerId: info.producerId,
+        rtpCapabilities: this.device.recvRtpCapabilities,
+      });
+      const consumer = await transport.consume({
+        id: answer.consumerId,
+        producerId: answer.producerId,
+        kind: answer.kind,
+        rtpParameters: answer.rtpParameters as ms.RtpParameters,
+      });
+      if (this.closed) {
+        consumer.close();
+        return;
+      }
+      this.consumers.set(consumer.id, { consumer, peerId: answer.peerId });
+      // Consumers start paused on the server so no keyframe is lost before the client is ready.
+      await this.channel.request('resumeConsumer', { consumerId: consumer.id });
+      this.emit('remoteTrack', toRemoteTrack(consumer, answer.peerId));
+    } catch (err) {
+      if (!this.closed) this.emit('consumeFailed', { producerId: info.producerId, error: err as Error });
+    } finally {
+      this.consuming.delete(info.producerId);
+    }
+  }
+
+  private dropConsumers(match: (c: RemoteConsumer) => boolean, reason: TrackEndReason): void {
+    for (const [id, entry] of [...this.consumers]) {
+      if (!match(entry)) continue;
+      this.consumers.delete(id);
+      entry.consumer.close();
+      const { consumer, peerId } = entry;
+      this.emit('trackEnded', {
+        peerId,
+        producerId: consumer.producerId,
+        consumerId: id,
+        kind: consumer.kind as MediaKind,
+        reason,
+      });
+    }
+  }
+
+  private ensureSendTransport(): Promise<ms.Transport> {
+    this.sendTransportPending ??= this.createTransport('send').then((t) => (this.sendTransport = t));
+    return this.sendTransportPending;
+  }
+
+  private async createTransport(direction: 'send' | 'recv'): Promise<ms.Transport> {
+    const info: TransportInfo = await this.channel.request('createWebRtcTransport', { direction });
+    const options = {
+      id: info.id,
+      iceParameters: info.iceParameters as ms.IceParameters,
+      iceCandidates: info.iceCandidates as ms.IceCandidate[],
+      dtlsParameters: info.dtlsParameters as ms.DtlsParameters,
+    };
+    const transport =
+      direction === 'send'
+        ? this.device.createSendTransport(options)
+        : this.device.createRecvTransport(options);
+    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+      this.channel
+        .request('connectWebRtcTransport', { transportId: transport.id, dtlsParameters })
+        .then(() => callback(), errback);
+    });
+    transport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
+      this.channel
+        .request('produce', {
+          transportId: transport.id,
+          kind,
+          rtpParameters,
+          appData: appData as { source?: 'camera' | 'mic' },
+        })
+        .then(({ producerId }) => callback({ id: producerId }), errback);
+    });
+    transport.on('connectionstatechange', (state) => {
+      if (state === 'failed' && !this.closed) this.emit('iceFailed', { direction });
+    });
+    return transport;
+  }
+}
+
+function toRemoteTrack(consumer: ms.Consumer, peerId: string): RemoteTrackEvent {
+  return {
+    peerId,
+    producerId: consumer.producerId,
+    consumerId: consumer.id,
+    kind: consumer.kind as MediaKind,
+    track: consumer.track,
+  };
+}
