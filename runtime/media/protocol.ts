@@ -182,3 +182,20 @@ function firstIssue(error: z.ZodError): string {
   const where = issue.path.length ? issue.path.join('.') : 'data';
   return `${where}: ${issue.message}`;
 }
+
+/**
+ * WebSocket close codes of the media server (the LB relay passes them through unchanged). A client
+ * treats `rejoin` and `unauthorized` as "join again through the API"; `normal` follows its own `leave`.
+ */
+export const SIGNALING_CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  /** Rate limit abuse or a protocol violation that makes the connection unusable. */
+  policy: 1008,
+  /** The server closed this peer's room or is going away; a `rejoin` notification came first. */
+  rejoin: 4000,
+  /** The join was refused (bad, expired or replayed media token; wrong room or server). */
+  unauthorized: 4001,
+  /** No successful join within the server's join timeout. */
+  joinTimeout: 4002,
+} as const;

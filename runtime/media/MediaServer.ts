@@ -1,0 +1,264 @@
+/**
+ * The media server: the worker pool, the rooms on it, and the rules for who may join.
+ *
+ *   - A room lives on one router; a new room goes to the least-loaded live worker. Creation is
+ *     serialized per room id, so two peers joining a new room at once meet on one router.
+ *   - A room that empties closes and releases its table item (only if this server still owns it).
+ *   - A worker that dies takes its routers with it: its rooms close and their peers are told to rejoin.
+ *   - A draining server takes no joins; the registrar decides when it exits.
+ *   - A media token joins once: a peer id that joined this server cannot join again (a leaked or
+ *     replayed token cannot re-enter a call); a reconnecting client gets a new token from the LB.
+ */
+import { EventEmitter } from 'node:events';
+import type { MediaClaims } from '../auth/tokens';
+import type { Store } from '../store';
+import type { MediaServerConfig } from './config';
+import type { MediaEngine } from './engine';
+import type { Logger } from './logger';
+import { Peer, type NotificationSink } from './Peer';
+import { ProtocolError } from './protocol';
+import { Room, type RoomCloseReason } from './Room';
+import { WorkerPool } from './WorkerPool';
+
+/** A room closing between its creation and the join that asked for it is rare; one retry covers it. */
+const MAX_JOIN_ATTEMPTS = 2;
+/** A used peer id is remembered a little past its token's expiry (the verifier tolerates clock skew). */
+const USED_PEER_ID_SLACK_MS = 60_000;
+
+export type ServerStatus = 'active' | 'draining';
+
+export interface ServerStats {
+  readonly status: ServerStatus;
+  readonly workers: number;
+  readonly workerRestarts: number;
+  readonly rooms: number;
+  readonly peers: number;
+  readonly transports: number;
+  readonly producers: number;
+  readonly consumers: number;
+  readonly loadUnits: number;
+}
+
+type ServerEvents = {
+  /** Load units changed (a transport, consumer, peer or room came or went). */
+  loadChanged: [];
+  roomClosed: [roomId: string, reason: RoomCloseReason];
+  /** The last room closed. */
+  idle: [];
+  fatal: [error: Error];
+};
+
+export class MediaServer extends EventEmitter<ServerEvents> {
+  readonly rooms = new Map<string, Room>();
+  private readonly pendingRooms = new Map<string, Promise<Room>>();
+  private readonly usedPeerIds = new Map<string, number>();
+  private statusValue: ServerStatus = 'active';
+  private closed = false;
+
+  static async create(
+    config: MediaServerConfig,
+    engine: MediaEngine,
+    store: Store,
+    logger: Logger,
+  ): Promise<MediaServer> {
+    const pool = await WorkerPool.create(
+      engine,
+      {
+        numWorkers: config.numWorkers,
+        logLevel: config.workerLogLevel,
+        rtcMinPort: config.rtcMinPort,
+        rtcMaxPort: config.rtcMaxPort,
+        listenIp: config.rtcListenIp,
+        announcedIp: config.publicIp,
+      },
+      logger,
+    );
+    return new MediaServer(config, pool, store, logger);
+  }
+
+  private constructor(
+    readonly config: MediaServerConfig,
+    readonly pool: WorkerPool,
+    private readonly store: Store,
+    private readonly logger: Logger,
+  ) {
+    super();
+    pool.on('workerDied', (index) => this.onWorkerDied(index));
+    pool.on('fatal', (error) => this.emit('fatal', error));
+  }
+
+  get status(): ServerStatus {
+    return this.statusValue;
+  }
+
+  /** A getter, not a field read: the status changes across the awaits of a join. */
+  get draining(): boolean {
+    return this.statusValue === 'draining';
+  }
+
+  get loadUnits(): number {
+    let units = 0;
+    for (const room of this.rooms.values()) units += room.loadUnits;
+    return units;
+  }
+
+  stats(): ServerStats {
+    let peers = 0;
+    let transports = 0;
+    let producers = 0;
+    let consumers = 0;
+    for (const room of this.rooms.values()) {
+      for (const peer of room.peers.values()) {
+        peers++;
+        transports += peer.transports.size;
+        producers += peer.producers.size;
+        consumers += peer.consumers.size;
+      }
+    }
+    return {
+      status: this.statusValue,
+      workers: this.pool.alive.length,
+      workerRestarts: this.pool.restartCount,
+      rooms: this.rooms.size,
+      peers,
+      transports,
+      producers,
+      consumers,
+      loadUnits: transports + consumers,
+    };
+  }
+
+  /**
+   * Admits a peer whose media token was verified for this server and room, on the room's router
+   * (created on first join). `sink` receives the peer's notifications.
+   */
+  async join(
+    claims: MediaClaims,
+    displayName: string | undefined,
+    sink: NotificationSink,
+  ): Promise<{ peer: Peer; room: Room }> {
+    if (this.draining || this.closed) {
+      throw new ProtocolError('server_draining', 'this media server is draining; join again through the API');
+    }
+    this.forgetExpiredPeerIds();
+    if (this.usedPeerIds.has(claims.sub)) {
+      throw new ProtocolError(
+        'unauthorized',
+        `media token for peer "${claims.sub}" was already used; get a new one from the API`,
+      );
+    }
+    this.usedPeerIds.set(claims.sub, claims.exp * 1000 + USED_PEER_ID_SLACK_MS);
+    for (let attempt = 1; attempt <= MAX_JOIN_ATTEMPTS; attempt++) {
+      const room = await this.roomFor(claims.room);
+      if (room.closed) continue;
+      if (this.draining) break;
+      const peer = new Peer(
+        claims.sub,
+        claims.identity,
+        displayName,
+        room.router,
+        room.worker,
+        this.config.peer,
+        sink,
+        room.logger.child({ peer: claims.sub }),
+      );
+      room.addPeer(peer);
+      peer.logger.info({ identity: claims.identity }, 'peer joined');
+      return { peer, room };
+    }
+    throw new ProtocolError(
+      this.draining ? 'server_draining' : 'internal',
+      `room "${claims.room}" closed while joining; join again through the API`,
+    );
+  }
+
+  /** Stops admitting peers. Calls in progress go on; the registrar decides when the process exits. */
+  startDraining(): void {
+    if (this.statusValue === 'draining') return;
+    this.statusValue = 'draining';
+    this.logger.warn({ rooms: this.rooms.size }, 'draining: no new peers; existing calls continue');
+    if (this.rooms.size === 0) this.emit('idle');
+  }
+
+  /** Closes a room on this server's decision; its peers are told to rejoin elsewhere. */
+  closeRoom(roomId: string, reason: Exclude<RoomCloseReason, 'empty'>): void {
+    this.rooms.get(roomId)?.close(reason);
+  }
+
+  /** Closes every room (peers told to rejoin) and the workers. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const room of [...this.rooms.values()]) room.close('server_draining');
+    this.pool.close();
+  }
+
+  private roomFor(roomId: string): Promise<Room> {
+    const existing = this.rooms.get(roomId);
+    if (existing && !existing.closed) return Promise.resolve(existing);
+    let pending = this.pendingRooms.get(roomId);
+    if (!pending) {
+      pending = this.createRoom(roomId).finally(() => this.pendingRooms.delete(roomId));
+      this.pendingRooms.set(roomId, pending);
+    }
+    return pending;
+  }
+
+  private async createRoom(roomId: string): Promise<Room> {
+    const worker = this.pool.leastLoaded((index) => this.workerLoad(index));
+    if (!worker)
+      throw new ProtocolError(
+        'internal',
+        'no media worker is running on this server; join again through the API',
+      );
+    const room = await Room.create(roomId, this.config.serverId, worker, this.logger);
+    if (this.closed) {
+      room.close('server_draining');
+      throw new ProtocolError(
+        'server_draining',
+        'this media server is shutting down; join again through the API',
+      );
+    }
+    this.rooms.set(roomId, room);
+    room.on('loadChanged', () => this.emit('loadChanged'));
+    room.on('close', (reason) => this.onRoomClosed(room, reason));
+    this.emit('loadChanged');
+    return room;
+  }
+
+  /** Rooms weigh one unit each on top of their transports and consumers, so empty new rooms spread too. */
+  private workerLoad(index: number): number {
+    let load = 0;
+    for (const room of this.rooms.values()) if (room.worker.index === index) load += 1 + room.loadUnits;
+    return load;
+  }
+
+  private onRoomClosed(room: Room, reason: RoomCloseReason): void {
+    if (this.rooms.get(room.id) === room) this.rooms.delete(room.id);
+    this.emit('roomClosed', room.id, reason);
+    this.emit('loadChanged');
+    // A room that moved belongs to another server now; one that emptied is ours to release, unless a
+    // peer re-created it here in the meantime.
+    if (reason === 'empty' || reason === 'server_draining' || reason === 'worker_died') {
+      if (!this.rooms.has(room.id) && !this.pendingRooms.has(room.id)) {
+        this.store.releaseRoom(room.id, this.config.serverId).then(
+          (released) => room.logger.debug({ released }, 'room item released'),
+          (err: Error) =>
+            room.logger.warn({ err: err.message }, 'cannot release the room item; its TTL will'),
+        );
+      }
+    }
+    if (this.rooms.size === 0) this.emit('idle');
+  }
+
+  private onWorkerDied(index: number): void {
+    const affected = [...this.rooms.values()].filter((room) => room.worker.index === index);
+    this.logger.error({ worker: index, rooms: affected.length }, 'worker died: its rooms rejoin elsewhere');
+    for (const room of affected) room.close('worker_died');
+  }
+
+  private forgetExpiredPeerIds(): void {
+    const now = Date.now();
+    for (const [peerId, until] of this.usedPeerIds) if (until < now) this.usedPeerIds.delete(peerId);
+  }
+}

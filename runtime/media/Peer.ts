@@ -1,0 +1,229 @@
+/**
+ * One joined participant: its transports, producers and consumers on the room's router. Every object
+ * is removed from its map when mediasoup closes it (transport gone, producer gone), so the maps are
+ * always what exists. `close()` is idempotent and cascades: closing the transports closes their
+ * producers and consumers in mediasoup, which in turn closes other peers' consumers of those producers.
+ */
+import { EventEmitter } from 'node:events';
+import type { PeerLimits } from './config';
+import { INITIAL_OUTGOING_BITRATE_BPS, MAX_INCOMING_BITRATE_BPS } from './codecs';
+import type {
+  EngineWorker,
+  MediaKind,
+  MediasoupObject,
+  MsConsumer,
+  MsProducer,
+  MsRouter,
+  MsWebRtcTransport,
+} from './engine';
+import type { Logger } from './logger';
+import { ProtocolError, type NotificationFrame, type NotificationName, type Notifications } from './protocol';
+
+export type TransportDirection = 'send' | 'recv';
+
+export interface PeerTransport {
+  readonly transport: MsWebRtcTransport;
+  readonly direction: TransportDirection;
+}
+
+/** Why a peer went away; `left` and `disconnected` come from the client, the rest from the server. */
+export type PeerCloseReason = 'left' | 'disconnected' | 'room_closed' | 'replaced';
+
+type PeerEvents = {
+  close: [reason: PeerCloseReason];
+  newProducer: [producer: MsProducer];
+  producerClosed: [producerId: string];
+  producerPaused: [producerId: string, paused: boolean];
+  /** Transports or consumers changed: the server's load moved. */
+  loadChanged: [];
+};
+
+export type NotificationSink = <N extends NotificationName>(frame: NotificationFrame<N>) => void;
+
+export class Peer extends EventEmitter<PeerEvents> {
+  readonly transports = new Map<string, PeerTransport>();
+  readonly producers = new Map<string, MsProducer>();
+  readonly consumers = new Map<string, MsConsumer>();
+  private closedFlag = false;
+
+  constructor(
+    readonly id: string,
+    readonly identity: string,
+    readonly displayName: string | undefined,
+    private readonly router: MsRouter,
+    private readonly worker: EngineWorker,
+    private readonly limits: PeerLimits,
+    private readonly sink: NotificationSink,
+    readonly logger: Logger,
+  ) {
+    super();
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Load units this peer costs the server (see load.ts). */
+  get loadUnits(): number {
+    return this.transports.size + this.consumers.size;
+  }
+
+  notify<N extends NotificationName>(notification: N, data: Notifications[N]): void {
+    if (!this.closedFlag) this.sink({ notification, data });
+  }
+
+  close(reason: PeerCloseReason): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    // Each transport.close() emits 'transportclose' on its producers and consumers synchronously, so the
+    // room tells the other peers about every producer that goes; the clears are a guard, not the cleanup.
+    for (const { transport } of [...this.transports.values()]) transport.close();
+    this.transports.clear();
+    this.producers.clear();
+    this.consumers.clear();
+    this.logger.info({ reason }, 'peer closed');
+    this.emit('close', reason);
+  }
+
+  async createWebRtcTransport(direction: TransportDirection): Promise<MsWebRtcTransport> {
+    this.assertOpen();
+    if (this.transports.size >= this.limits.maxTransports) {
+      throw new ProtocolError('forbidden', `a peer may hold at most ${this.limits.maxTransports} transports`);
+    }
+    const transport = await this.worker.createWebRtcTransport(this.router, {
+      initialAvailableOutgoingBitrate: INITIAL_OUTGOING_BITRATE_BPS,
+    });
+    if (this.closedFlag) {
+      // The peer left while the worker created the transport.
+      transport.close();
+      throw new ProtocolError('not_joined', 'the peer left while its transport was being created');
+    }
+    this.transports.set(transport.id, { transport, direction });
+    transport.on('dtlsstatechange', (state) => {
+      if (state === 'failed' || state === 'closed') {
+        this.logger.warn({ transport: transport.id, state }, 'transport DTLS ended; closing it');
+        this.closeTransport(transport.id);
+      }
+    });
+    transport.on('routerclose', () => this.closeTransport(transport.id));
+    if (direction === 'send') {
+      await transport.setMaxIncomingBitrate(MAX_INCOMING_BITRATE_BPS).catch((err: Error) => {
+        this.logger.warn({ transport: transport.id, err: err.message }, 'cannot cap incoming bitrate');
+      });
+    }
+    this.logger.debug({ transport: transport.id, direction }, 'transport created');
+    this.emit('loadChanged');
+    return transport;
+  }
+
+  closeTransport(transportId: string): void {
+    const entry = this.transports.get(transportId);
+    if (!entry) return;
+    this.transports.delete(transportId);
+    entry.transport.close();
+    // Producers and consumers of the transport get 'transportclose' and remove themselves.
+    this.emit('loadChanged');
+  }
+
+  async produce(
+    transport: PeerTransport,
+    kind: MediaKind,
+    rtpParameters: MediasoupObject,
+    appData: Record<string, unknown>,
+  ): Promise<MsProducer> {
+    this.assertOpen();
+    if (transport.direction !== 'send') {
+      throw new ProtocolError(
+        'bad_request',
+        `transport "${transport.transport.id}" is a recv transport; produce on a send transport`,
+      );
+    }
+    if (this.producers.size >= this.limits.maxProducers) {
+      throw new ProtocolError('forbidden', `a peer may hold at most ${this.limits.maxProducers} producers`);
+    }
+    const producer = await transport.transport.produce({
+      kind,
+      rtpParameters,
+      appData: { ...appData, peerId: this.id },
+    });
+    if (this.closedFlag || producer.closed) {
+      producer.close();
+      throw new ProtocolError('not_joined', 'the peer left while its producer was being created');
+    }
+    this.producers.set(producer.id, producer);
+    producer.on('transportclose', () => this.forgetProducer(producer.id));
+    this.logger.info({ producer: producer.id, kind }, 'producer created');
+    this.emit('newProducer', producer);
+    return producer;
+  }
+
+  closeProducer(producerId: string): void {
+    const producer = this.producers.get(producerId);
+    if (!producer) return;
+    producer.close();
+    this.forgetProducer(producerId);
+  }
+
+  async setProducerPaused(producer: MsProducer, paused: boolean): Promise<void> {
+    if (producer.paused === paused) return;
+    if (paused) await producer.pause();
+    else await producer.resume();
+    this.emit('producerPaused', producer.id, paused);
+  }
+
+  async consume(
+    transport: PeerTransport,
+    producerId: string,
+    rtpCapabilities: MediasoupObject,
+  ): Promise<MsConsumer> {
+    this.assertOpen();
+    if (transport.direction !== 'recv') {
+      throw new ProtocolError(
+        'bad_request',
+        `transport "${transport.transport.id}" is a send transport; consume on a recv transport`,
+      );
+    }
+    if (this.consumers.size >= this.limits.maxConsumers) {
+      throw new ProtocolError('forbidden', `a peer may hold at most ${this.limits.maxConsumers} consumers`);
+    }
+    if (!this.router.canConsume({ producerId, rtpCapabilities })) {
+      throw new ProtocolError(
+        'bad_request',
+        `producer "${producerId}" cannot be consumed with these rtpCapabilities`,
+      );
+    }
+    // Paused until the client has its track wired up and says so (resumeConsumer): no RTP is sent that
+    // the client would drop, and the first video packet after resume is a key frame.
+    const consumer = await transport.transport.consume({ producerId, rtpCapabilities, paused: true });
+    if (this.closedFlag || consumer.closed) {
+      consumer.close();
+      throw new ProtocolError('not_found', `producer "${producerId}" closed while it was being consumed`);
+    }
+    this.consumers.set(consumer.id, consumer);
+    consumer.on('transportclose', () => this.forgetConsumer(consumer.id));
+    consumer.on('producerclose', () => {
+      if (this.forgetConsumer(consumer.id)) {
+        this.notify('consumerClosed', { consumerId: consumer.id, producerId: consumer.producerId });
+      }
+    });
+    this.logger.debug({ consumer: consumer.id, producer: producerId }, 'consumer created');
+    this.emit('loadChanged');
+    return consumer;
+  }
+
+  private forgetProducer(producerId: string): void {
+    if (!this.producers.delete(producerId)) return;
+    this.logger.info({ producer: producerId }, 'producer closed');
+    this.emit('producerClosed', producerId);
+  }
+
+  private forgetConsumer(consumerId: string): boolean {
+    if (!this.consumers.delete(consumerId)) return false;
+    this.emit('loadChanged');
+    return true;
+  }
+
+  private assertOpen(): void {
+    if (this.closedFlag) throw new ProtocolError('not_joined', 'the peer has left the room');
+  }
+}

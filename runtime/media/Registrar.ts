@@ -1,0 +1,146 @@
+/**
+ * The server's presence in the global table.
+ *
+ *   - Registers on start and heartbeats every `heartbeatIntervalMs` with its status and load (a full
+ *     put, so an item lost to a partition or a sweep comes back). A load crossing capacity is reported
+ *     at once, not at the next beat, so placement stops choosing a full server quickly.
+ *   - Re-reads its rooms' assignments every `roomCheckIntervalMs`. A room whose item names another
+ *     server was placed elsewhere (a cross-region race lost under last-writer-wins, or a takeover after
+ *     this server looked dead): its peers are told to rejoin and the room closes here, so a split room
+ *     converges on the item's server. A missing item is left alone: it may not have replicated yet.
+ *   - Removes its item on a clean exit.
+ */
+import type { Store } from '../store';
+import type { MediaServerConfig } from './config';
+import type { LoadMeter } from './load';
+import type { Logger } from './logger';
+import type { MediaServer } from './MediaServer';
+
+/** Room items read in parallel per check: bounded so a busy server does not burst its replica. */
+const ROOM_CHECK_CONCURRENCY = 8;
+
+export class Registrar {
+  private heartbeatTimer?: NodeJS.Timeout;
+  private roomCheckTimer?: NodeJS.Timeout;
+  private beating?: Promise<void>;
+  private beatAgain = false;
+  private checking = false;
+  private reportedFull = false;
+  private lastLoad = 0;
+  private lastUnits = 0;
+  private readonly startedAt = Date.now();
+  private stopped = false;
+
+  constructor(
+    private readonly config: MediaServerConfig,
+    private readonly server: MediaServer,
+    private readonly store: Store,
+    private readonly meter: LoadMeter,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Last load reported to the table. */
+  get reportedLoad(): number {
+    return this.lastLoad;
+  }
+
+  async start(): Promise<void> {
+    await this.store.registerServer(await this.record());
+    this.logger.info(
+      {
+        endpoint: this.config.privateEndpoint,
+        publicIp: this.config.publicIp,
+        capacity: this.config.capacity,
+      },
+      'registered in the server table',
+    );
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.config.heartbeatIntervalMs);
+    this.roomCheckTimer = setInterval(() => void this.checkRooms(), this.config.roomCheckIntervalMs);
+    this.server.on('loadChanged', () => {
+      const full = this.server.loadUnits >= this.config.capacity;
+      if (full !== this.reportedFull) void this.heartbeat();
+    });
+  }
+
+  /** Writes status and load now; concurrent calls share one write and queue at most one more. */
+  heartbeat(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.beating) {
+      this.beatAgain = true;
+      return this.beating;
+    }
+    this.beating = this.beat().finally(() => {
+      this.beating = undefined;
+      if (this.beatAgain && !this.stopped) {
+        this.beatAgain = false;
+        void this.heartbeat();
+      }
+    });
+    return this.beating;
+  }
+
+  /** Stops the timers and removes the item (clean exit). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.roomCheckTimer);
+    await this.beating;
+    await this.store.removeServer(this.config.serverId);
+    this.logger.info('removed from the server table');
+  }
+
+  /** One pass over this server's rooms (exposed for the timer and for tests that cannot wait). */
+  async checkRooms(): Promise<void> {
+    if (this.checking || this.stopped) return;
+    this.checking = true;
+    try {
+      const roomIds = [...this.server.rooms.keys()];
+      for (let i = 0; i < roomIds.length; i += ROOM_CHECK_CONCURRENCY) {
+        await Promise.all(roomIds.slice(i, i + ROOM_CHECK_CONCURRENCY).map((id) => this.checkRoom(id)));
+      }
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private async checkRoom(roomId: string): Promise<void> {
+    try {
+      const record = await this.store.getRoom(roomId);
+      if (!record || record.serverId === this.config.serverId) return;
+      this.logger.warn(
+        { room: roomId, owner: record.serverId, ownerRegion: record.region, version: record.version },
+        'room now belongs to another server: sending its peers there',
+      );
+      this.server.closeRoom(roomId, 'room_moved');
+    } catch (err) {
+      this.logger.warn({ room: roomId, err: (err as Error).message }, 'cannot read the room assignment');
+    }
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      const record = await this.record();
+      if (this.stopped) return;
+      await this.store.heartbeat(record);
+      this.reportedFull = this.lastUnits >= this.config.capacity;
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'heartbeat failed');
+    }
+  }
+
+  private async record() {
+    const sample = await this.meter.sample(this.server.loadUnits);
+    this.lastLoad = sample.load;
+    this.lastUnits = sample.units;
+    return {
+      id: this.config.serverId,
+      region: this.config.region,
+      endpoint: this.config.privateEndpoint,
+      publicIp: this.config.publicIp,
+      capacity: this.config.capacity,
+      load: sample.load,
+      status: this.server.status,
+      startedAt: this.startedAt,
+    };
+  }
+}

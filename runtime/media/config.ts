@@ -1,0 +1,67 @@
+/**
+ * What one media server process needs to know, already validated. `server.ts` builds it from the
+ * environment (env.ts); everything below takes the typed values it needs.
+ */
+import type { WorkerLogLevel } from './engine';
+
+export interface SignalingLimits {
+  /** Sustained client → server requests per second per connection (token bucket rate). */
+  readonly messagesPerSecond: number;
+  /** Bucket size: a join sends a handful of requests back to back. */
+  readonly messageBurst: number;
+  /** Requests refused for rate in a row before the connection is closed as abusive. */
+  readonly maxRateViolations: number;
+  /** WebSocket ping period; a client that misses one pong is dropped at the next ping. */
+  readonly pingIntervalMs: number;
+  /** How long a fresh connection may stay without a successful join. */
+  readonly joinTimeoutMs: number;
+}
+
+export interface PeerLimits {
+  /** A client needs one send and one recv transport; a few more cover ICE/transport restarts. */
+  readonly maxTransports: number;
+  /** Camera, mic and screen (+ screen audio), with room to spare. */
+  readonly maxProducers: number;
+  readonly maxConsumers: number;
+}
+
+export interface MediaServerConfig {
+  readonly region: string;
+  readonly serverId: string;
+  readonly tableName: string;
+  readonly dynamoEndpoint?: string;
+  readonly tokenKey: Uint8Array;
+  /** Bind address of the signaling HTTP/WebSocket server (private). */
+  readonly listenHost: string;
+  readonly signalingPort: number;
+  /** `ws://host:port` the region's LB relays signaling to. */
+  readonly privateEndpoint: string;
+  /** Address clients send media to (ICE candidates announce it). */
+  readonly publicIp: string;
+  /** Address mediasoup binds for media. */
+  readonly rtcListenIp: string;
+  readonly rtcMinPort: number;
+  readonly rtcMaxPort: number;
+  readonly numWorkers: number;
+  /** Load units (transports + consumers) placement may fill; see load.ts. */
+  readonly capacity: number;
+  readonly drainTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  /** How often the server re-reads its rooms' assignments (cross-region races, takeovers). */
+  readonly roomCheckIntervalMs: number;
+  readonly workerLogLevel: WorkerLogLevel;
+  readonly signaling: SignalingLimits;
+  readonly peer: PeerLimits;
+  /** Serve `GET /debug/stats` (object counts) on the signaling port; the LB never relays it. */
+  readonly debugEndpoints: boolean;
+}
+
+export const DEFAULT_SIGNALING_LIMITS: SignalingLimits = {
+  messagesPerSecond: 50,
+  messageBurst: 100,
+  maxRateViolations: 20,
+  pingIntervalMs: 2_000,
+  joinTimeoutMs: 10_000,
+};
+
+export const DEFAULT_PEER_LIMITS: PeerLimits = { maxTransports: 4, maxProducers: 8, maxConsumers: 256 };

@@ -1,0 +1,58 @@
+/**
+ * mediasoup 3.27 (production). One WebRtcServer per worker: every transport of the worker shares one UDP
+ * and one TCP port, so the security group opens a small fixed range (one port per worker) and ICE
+ * demultiplexes by username fragment.
+ */
+import { TRANSPORT_PROTOCOLS, baseWorker, type EngineWorker, type WorkerSettings } from './engineWorker';
+import type { MsWorker } from './types';
+
+interface ListenInfo {
+  protocol: 'udp' | 'tcp';
+  ip: string;
+  announcedAddress: string;
+  port: number;
+}
+
+interface CurrentWorker extends MsWorker {
+  createWebRtcServer(options: { listenInfos: ListenInfo[] }): Promise<{ readonly id: string; close(): void }>;
+}
+
+export interface CurrentModule {
+  readonly version: string;
+  createWorker(settings: { logLevel: string; workerBin: string }): Promise<CurrentWorker>;
+}
+
+export async function createCurrentWorker(
+  mediasoup: CurrentModule,
+  workerBin: string,
+  settings: WorkerSettings,
+): Promise<EngineWorker> {
+  const worker = await mediasoup.createWorker({ logLevel: settings.logLevel, workerBin });
+  // The server's port is the first of the worker's slice: stable across a worker re-creation.
+  const port = settings.rtcMinPort;
+  const listen = (protocol: 'udp' | 'tcp'): ListenInfo => ({
+    protocol,
+    ip: settings.listenIp,
+    announcedAddress: settings.announcedIp,
+    port,
+  });
+  let webRtcServer;
+  try {
+    webRtcServer = await worker.createWebRtcServer({ listenInfos: [listen('udp'), listen('tcp')] });
+  } catch (err) {
+    worker.close();
+    throw new Error(
+      `worker ${settings.index}: cannot listen on ${settings.listenIp}:${port}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  return {
+    ...baseWorker(settings.index, worker),
+    createWebRtcTransport: (router, transport) =>
+      router.createWebRtcTransport({
+        webRtcServer,
+        ...TRANSPORT_PROTOCOLS,
+        initialAvailableOutgoingBitrate: transport.initialAvailableOutgoingBitrate,
+      }),
+  };
+}

@@ -1,0 +1,3 @@
+export * from './engineWorker';
+export * from './loadEngine';
+export * from './types';

@@ -1,0 +1,37 @@
+/**
+ * mediasoup 3.8 (npm alias `mediasoup-legacy`): the worker built from the package's bundled sources on
+ * machines that cannot fetch the current prebuilt worker. Local runs and tests only (it bundles an
+ * end-of-life OpenSSL). No WebRtcServer: each transport binds its own port from the worker's range.
+ */
+import { TRANSPORT_PROTOCOLS, baseWorker, type EngineWorker, type WorkerSettings } from './engineWorker';
+import type { MsWorker } from './types';
+
+export interface LegacyModule {
+  readonly version: string;
+  createWorker(settings: {
+    logLevel: string;
+    rtcMinPort: number;
+    rtcMaxPort: number;
+    appData?: Record<string, unknown>;
+  }): Promise<MsWorker>;
+}
+
+export async function createLegacyWorker(
+  mediasoup: LegacyModule,
+  settings: WorkerSettings,
+): Promise<EngineWorker> {
+  const worker = await mediasoup.createWorker({
+    logLevel: settings.logLevel,
+    rtcMinPort: settings.rtcMinPort,
+    rtcMaxPort: settings.rtcMaxPort,
+  });
+  return {
+    ...baseWorker(settings.index, worker),
+    createWebRtcTransport: (router, transport) =>
+      router.createWebRtcTransport({
+        listenIps: [{ ip: settings.listenIp, announcedIp: settings.announcedIp }],
+        ...TRANSPORT_PROTOCOLS,
+        initialAvailableOutgoingBitrate: transport.initialAvailableOutgoingBitrate,
+      }),
+  };
+}

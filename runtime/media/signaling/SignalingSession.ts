@@ -1,0 +1,224 @@
+/**
+ * One client's signaling WebSocket (usually relayed by the region's LB).
+ *
+ *   - The first request must be `join` with a media token for this room and this server; anything else
+ *     before it is answered `not_joined`. A refused join closes the socket (4001, or 4000 when the
+ *     server drains): the client must get a new token from the API either way.
+ *   - Requests run one at a time in arrival order, so a client may pipeline (join, then create
+ *     transports) without racing itself.
+ *   - Each request is rate limited; a client that keeps exceeding the rate is cut off (1008).
+ *   - A ping every `pingIntervalMs`; no pong by the next one terminates the socket, and the peer (with
+ *     everything it holds) closes with it.
+ *   - When the server closes the peer (room moved, worker died, drain), the `rejoin` notification is
+ *     flushed and the socket closes with 4000.
+ */
+import type { WebSocket } from 'ws';
+import { verifyMediaToken } from '../../auth/tokens';
+import type { SignalingLimits } from '../config';
+import type { Logger } from '../logger';
+import type { MediaServer } from '../MediaServer';
+import type { MediaMetrics } from '../metrics';
+import type { Peer, PeerCloseReason } from '../Peer';
+import {
+  ProtocolError,
+  SIGNALING_CLOSE,
+  parseRequest,
+  type Method,
+  type ProtocolErrorWithId,
+  type RequestData,
+  type ResponseFrame,
+} from '../protocol';
+import type { Room } from '../Room';
+import { toProtocolError } from './errors';
+import { requestHandlers } from './requestHandlers';
+import { TokenBucket } from './tokenBucket';
+
+/** A client that does not read its socket must not make the server buffer notifications without end. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+/** Requests waiting behind the one in progress; a client that queues more is not waiting for answers. */
+const MAX_QUEUED_REQUESTS = 64;
+const OPEN = 1;
+
+export interface SessionContext {
+  readonly server: MediaServer;
+  readonly tokenKey: Uint8Array;
+  readonly serverId: string;
+  readonly region: string;
+  readonly limits: SignalingLimits;
+  readonly metrics: MediaMetrics;
+  readonly logger: Logger;
+}
+
+export class SignalingSession {
+  private joined?: { peer: Peer; room: Room };
+  private joining = false;
+  private queue: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private rateViolations = 0;
+  private alive = true;
+  private ended = false;
+  private readonly bucket: TokenBucket;
+  private readonly pingTimer: NodeJS.Timeout;
+  private readonly joinTimer: NodeJS.Timeout;
+  private logger: Logger;
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly roomId: string,
+    private readonly ctx: SessionContext,
+  ) {
+    this.logger = ctx.logger.child({ room: roomId });
+    this.bucket = new TokenBucket(ctx.limits.messagesPerSecond, ctx.limits.messageBurst);
+    socket.on('message', (data, isBinary) => this.onMessage(isBinary ? null : data.toString('utf8')));
+    socket.on('pong', () => (this.alive = true));
+    // ws emits 'close' after 'error'; the close handler does the cleanup.
+    socket.on('error', (err) => this.logger.debug({ err: err.message }, 'signaling socket error'));
+    socket.on('close', () => this.onSocketClosed());
+    this.pingTimer = setInterval(() => this.checkAlive(), ctx.limits.pingIntervalMs);
+    this.joinTimer = setTimeout(() => {
+      if (!this.joined) this.closeSocket(SIGNALING_CLOSE.joinTimeout, 'no join in time');
+    }, ctx.limits.joinTimeoutMs);
+  }
+
+  private onMessage(raw: string | null): void {
+    if (this.ended) return;
+    if (!this.bucket.take()) {
+      this.rateViolations++;
+      this.send({
+        id: null,
+        ok: false,
+        error: { code: 'rate_limited', message: 'too many requests; slow down' },
+      });
+      if (this.rateViolations >= this.ctx.limits.maxRateViolations) {
+        this.closeSocket(SIGNALING_CLOSE.policy, 'request rate exceeded');
+      }
+      return;
+    }
+    this.rateViolations = 0;
+    if (raw === null) {
+      this.send({ id: null, ok: false, error: { code: 'bad_request', message: 'frames must be JSON text' } });
+      return;
+    }
+    if (this.queued >= MAX_QUEUED_REQUESTS) {
+      this.send({
+        id: null,
+        ok: false,
+        error: { code: 'rate_limited', message: 'too many requests in flight' },
+      });
+      return;
+    }
+    this.queued++;
+    this.queue = this.queue.then(() => this.handle(raw)).finally(() => this.queued--);
+  }
+
+  private async handle(raw: string): Promise<void> {
+    if (this.ended) return;
+    let id: number | null = null;
+    let method: Method | 'invalid' = 'invalid';
+    try {
+      const request = parseRequest(raw);
+      id = request.id;
+      method = request.method;
+      const data = await this.dispatch(request.method, request.data);
+      this.send({ id, ok: true, data });
+      this.ctx.metrics.requests.inc({ method, outcome: 'ok' });
+      if (method === 'leave') this.closeSocket(SIGNALING_CLOSE.normal, 'left');
+    } catch (err) {
+      const { error, internal } = toProtocolError(err);
+      const requestId = id ?? (err as ProtocolErrorWithId).requestId ?? null;
+      if (internal) this.logger.error({ err, method }, 'signaling request failed');
+      else
+        this.logger.debug({ method, code: error.code, message: error.message }, 'signaling request refused');
+      this.send({ id: requestId, ok: false, error: { code: error.code, message: error.message } });
+      this.ctx.metrics.requests.inc({ method, outcome: error.code });
+      if (method === 'join' && (error.code === 'unauthorized' || error.code === 'server_draining')) {
+        this.ctx.metrics.connections.inc({ outcome: error.code });
+        this.closeSocket(
+          error.code === 'unauthorized' ? SIGNALING_CLOSE.unauthorized : SIGNALING_CLOSE.rejoin,
+          error.code,
+        );
+      }
+    }
+  }
+
+  private async dispatch(method: Method, data: RequestData<Method>): Promise<unknown> {
+    if (method === 'join') return this.join(data as RequestData<'join'>);
+    if (method === 'ping' && !this.joined) return { serverTime: Date.now() };
+    if (!this.joined) throw new ProtocolError('not_joined', `join the room before "${method}"`);
+    const handler = requestHandlers[method] as (
+      ctx: { peer: Peer; room: Room },
+      data: unknown,
+    ) => Promise<unknown>;
+    return handler(this.joined, data);
+  }
+
+  private async join({ token, displayName }: RequestData<'join'>): Promise<unknown> {
+    if (this.joined || this.joining)
+      throw new ProtocolError('already_joined', 'this connection already joined');
+    this.joining = true;
+    try {
+      const claims = await verifyMediaToken(this.ctx.tokenKey, token, {
+        roomId: this.roomId,
+        serverId: this.ctx.serverId,
+      });
+      const { peer, room } = await this.ctx.server.join(claims, displayName, (frame) => this.send(frame));
+      if (this.ended) {
+        // The socket went away while the room was being created.
+        peer.close('disconnected');
+        throw new ProtocolError('not_joined', 'the connection closed during join');
+      }
+      this.joined = { peer, room };
+      this.logger = peer.logger;
+      clearTimeout(this.joinTimer);
+      peer.on('close', (reason) => this.onPeerClosed(reason));
+      this.ctx.metrics.connections.inc({ outcome: 'joined' });
+      return {
+        peerId: peer.id,
+        roomId: this.roomId,
+        serverId: this.ctx.serverId,
+        region: this.ctx.region,
+        routerRtpCapabilities: room.router.rtpCapabilities,
+      };
+    } finally {
+      this.joining = false;
+    }
+  }
+
+  private onPeerClosed(reason: PeerCloseReason): void {
+    // `left` closes after the leave response is sent (handle); `disconnected` has no socket left.
+    if (reason === 'room_closed' || reason === 'replaced') this.closeSocket(SIGNALING_CLOSE.rejoin, 'rejoin');
+  }
+
+  private send(frame: ResponseFrame | object): void {
+    if (this.ended || this.socket.readyState !== OPEN) return;
+    if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.logger.warn('client is not reading its socket; dropping it');
+      this.socket.terminate();
+      return;
+    }
+    this.socket.send(JSON.stringify(frame));
+  }
+
+  private checkAlive(): void {
+    if (!this.alive) {
+      this.logger.info('signaling client missed a pong; dropping it');
+      this.socket.terminate();
+      return;
+    }
+    this.alive = false;
+    if (this.socket.readyState === OPEN) this.socket.ping();
+  }
+
+  /** Graceful close: queued frames (a `rejoin`, a last response) are sent first. */
+  private closeSocket(code: number, reason: string): void {
+    if (this.socket.readyState === OPEN) this.socket.close(code, reason);
+  }
+
+  private onSocketClosed(): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearInterval(this.pingTimer);
+    clearTimeout(this.joinTimer);
+    this.joined?.peer.close('disconnected');
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The media server's HTTP side: the signaling WebSocket at the LB edge's path, `/health` for the
+ * instance health check, `/metrics`, and (when enabled) `/debug/stats`. It listens on the private
+ * address only; the LB relays nothing but the signaling path.
+ */
+import websocket from '@fastify/websocket';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { verifyMediaToken, TokenError } from '../../auth/tokens';
+import type { MediaServerConfig } from '../config';
+import type { Logger } from '../logger';
+import type { MediaServer } from '../MediaServer';
+import type { MediaMetrics } from '../metrics';
+import { MAX_SIGNALING_FRAME_BYTES } from '../protocol';
+import { SignalingSession } from './SignalingSession';
+
+/** Same alphabet as the LB's room ids (runtime/lb/schemas.ts): the path arrives here unchanged. */
+const ROOM_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$';
+
+export interface SignalingAppDeps {
+  readonly config: MediaServerConfig;
+  readonly server: MediaServer;
+  readonly metrics: MediaMetrics;
+  readonly logger: Logger;
+  /** What `/health` says about the engine, e.g. "mediasoup 3.8.4 (legacy ...)". */
+  readonly engine: string;
+}
+
+export async function buildSignalingApp(deps: SignalingAppDeps): Promise<FastifyInstance> {
+  const { config, server, metrics, logger } = deps;
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // Health checks and scrapes every few seconds would drown the call logs.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  await app.register(websocket, { options: { maxPayload: MAX_SIGNALING_FRAME_BYTES } });
+
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) logger.error({ err }, 'request failed');
+    return reply.code(status).send({
+      error: {
+        code: status === 500 ? 'internal' : (err.code ?? 'bad_request').toLowerCase(),
+        message: status === 500 ? 'internal error' : err.message,
+      },
+    });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .code(404)
+      .send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
+  );
+
+  app.get('/health', async () => ({
+    status: server.status,
+    serverId: config.serverId,
+    region: config.region,
+    engine: deps.engine,
+    workers: server.pool.alive.length,
+    rooms: server.rooms.size,
+    load: server.loadUnits,
+    capacity: config.capacity,
+  }));
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  if (config.debugEndpoints) app.get('/debug/stats', async () => server.stats());
+
+  app.get<{ Params: { roomId: string }; Querystring: { token?: string } }>(
+    '/v1/rooms/:roomId/signal',
+    {
+      websocket: true,
+      schema: {
+        params: {
+          type: 'object',
+          required: ['roomId'],
+          additionalProperties: false,
+          properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN } },
+        },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } },
+        },
+      },
+      // A token in the URL (the LB relay always sends one) is checked before the upgrade, so a stray
+      // connection costs no session. The `join` request's token is the one that admits the peer.
+      preHandler: async (req, reply) => {
+        if (req.query.token === undefined) return;
+        try {
+          await verifyMediaToken(config.tokenKey, req.query.token, {
+            roomId: req.params.roomId,
+            serverId: config.serverId,
+          });
+        } catch (err) {
+          if (!(err instanceof TokenError)) throw err;
+          metrics.connections.inc({ outcome: 'unauthorized' });
+          return reply.code(401).send({ error: { code: 'unauthorized', message: err.message } });
+        }
+      },
+    },
+    (socket, req) => {
+      new SignalingSession(socket, req.params.roomId, {
+        server,
+        tokenKey: config.tokenKey,
+        serverId: config.serverId,
+        region: config.region,
+        limits: config.signaling,
+        metrics,
+        logger,
+      });
+    },
+  );
+
+  return app;
+}
