@@ -1,0 +1,49 @@
+/**
+ * Alternate regions a client may fall back to when the region serving it fails: active regions with
+ * a public URL, other than the serving one and those the client excluded. Ordered by the client's own
+ * RTT measurements when it sent them (measured beats modelled), regions it did not measure after those,
+ * and by the static distance from this LB's region otherwise.
+ */
+import { regionDistanceKm } from '../../lib/regions';
+import type { FleetSnapshot } from './fleetCache';
+import { regionIsActive } from './placement';
+import { regionApiUrl } from './regionUrls';
+
+export const MAX_ALTERNATES = 3;
+
+export interface Alternate {
+  readonly region: string;
+  readonly apiUrl: string;
+}
+
+export function chooseAlternates(
+  snap: FleetSnapshot,
+  args: {
+    readonly own: { region: string; publicApiUrl: string };
+    readonly servingRegion: string;
+    readonly excludedRegions: ReadonlySet<string>;
+    readonly rtt?: Readonly<Record<string, number>>;
+  },
+): Alternate[] {
+  const names = new Set([args.own.region, ...snap.regions.keys()]);
+  const candidates: Alternate[] = [];
+  for (const region of names) {
+    if (region === args.servingRegion || args.excludedRegions.has(region) || !regionIsActive(snap, region))
+      continue;
+    const apiUrl = regionApiUrl(snap, region, args.own);
+    if (apiUrl) candidates.push({ region, apiUrl });
+  }
+  const rtt = args.rtt ?? {};
+  const measured = (r: string) => Object.prototype.hasOwnProperty.call(rtt, r);
+  candidates.sort((a, b) => {
+    const ma = measured(a.region);
+    const mb = measured(b.region);
+    if (ma && mb) return rtt[a.region]! - rtt[b.region]! || a.region.localeCompare(b.region);
+    if (ma !== mb) return ma ? -1 : 1;
+    return (
+      regionDistanceKm(args.own.region, a.region) - regionDistanceKm(args.own.region, b.region) ||
+      a.region.localeCompare(b.region)
+    );
+  });
+  return candidates.slice(0, MAX_ALTERNATES);
+}

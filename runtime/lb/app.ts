@@ -1,0 +1,109 @@
+/**
+ * The LB service as a fastify app. Everything it talks to is injected (store, clock, config, metrics
+ * registry, logger), so tests build it against a real dynalite and drive it with `app.inject()`.
+ */
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import { MAX_SIGNALING_FRAME_BYTES } from '../media/protocol';
+import type { Store } from '../store';
+import { ApiError } from './apiError';
+import type { Clock, LbConfig } from './config';
+import { errorHandling, formatSchemaErrors } from './errorHandler';
+import { LbMetrics } from './metrics';
+import { CLOSE_INTERNAL } from './relay';
+import { healthRoutes } from './routes/health';
+import { joinRoutes } from './routes/join';
+import { metricsRoutes } from './routes/metrics';
+import { pingRoutes } from './routes/ping';
+import { regionRoutes } from './routes/regions';
+import { signalRoutes } from './routes/signal';
+import { lbServices } from './services';
+
+export interface BuildAppOptions {
+  readonly store: Store;
+  readonly config: LbConfig;
+  /** @default Date.now */
+  readonly clock?: Clock;
+  /** Prometheus registry for the LB's metrics. @default a new registry per app */
+  readonly registry?: Registry;
+  /** @default no logging */
+  readonly logger?: FastifyBaseLogger;
+}
+
+export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const { config } = opts;
+  const { limits } = config;
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    bodyLimit: limits.bodyLimitBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Idle sockets die shortly after keep-alive would have closed them (upgraded sockets opt out).
+    connectionTimeout: limits.keepAliveTimeoutMs + 5_000,
+    // Trust exactly the configured proxy hops (the ALB), so X-Forwarded-For cannot be forged past them.
+    trustProxy: (_address: string, hop: number) => hop < config.trustProxyHops,
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+    },
+    schemaErrorFormatter: formatSchemaErrors,
+  });
+
+  // The API speaks JSON only; fastify's default text parser would turn a text body into a confusing 400.
+  app.removeContentTypeParser('text/plain');
+
+  const metrics = new LbMetrics(opts.registry, { region: config.region });
+  await app.register(lbServices, { store: opts.store, config, clock: opts.clock ?? Date.now, metrics });
+  await app.register(errorHandling, { onStoreError: (err) => metrics.countDbError(err) });
+  await app.register(helmet, {
+    // A public API called from other origins (the demo page, RTT probes): resources are cross-origin.
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+  });
+  await app.register(cors, {
+    origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
+    methods: ['GET', 'POST'],
+    allowedHeaders: ['authorization', 'content-type'],
+    exposedHeaders: ['x-region'],
+    maxAge: 600,
+  });
+  await app.register(rateLimit, {
+    global: true,
+    max: limits.requestsPerMinute,
+    timeWindow: 60_000,
+    errorResponseBuilder: (_request, context) =>
+      new ApiError(
+        429,
+        'rate_limited',
+        `rate limit of ${context.max} per ${context.after} exceeded; retry later`,
+      ),
+  });
+  await app.register(websocket, {
+    options: { maxPayload: MAX_SIGNALING_FRAME_BYTES },
+    // Socket errors (oversized frames, resets) are the client's; the relay closes both legs on them.
+    errorHandler: (err, socket, request) => {
+      request.log.debug({ err }, 'signaling socket error');
+      if (socket.readyState === socket.OPEN) socket.close(CLOSE_INTERNAL, 'internal error');
+    },
+  });
+
+  await app.register(joinRoutes);
+  await app.register(signalRoutes);
+  await app.register(healthRoutes);
+  await app.register(regionRoutes);
+  await app.register(pingRoutes);
+  await app.register(metricsRoutes);
+  app.setNotFoundHandler({ preHandler: app.rateLimit() }, async (request, reply) =>
+    reply
+      .code(404)
+      .send({
+        error: {
+          code: 'not_found',
+          message: `no route for ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`,
+        },
+      }),
+  );
+  return app;
+}

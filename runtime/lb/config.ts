@@ -1,0 +1,85 @@
+/**
+ * What one LB process needs to know, already validated. `server.ts` builds it from the environment
+ * (see env.ts); tests build it with `lbConfig({...})` and small intervals.
+ */
+
+/** Epoch milliseconds. Injected so tests can age heartbeats without sleeping. */
+export type Clock = () => number;
+
+export interface LbLimits {
+  /** Largest request body; a join body is a few hundred bytes. */
+  readonly bodyLimitBytes: number;
+  /** Joins per token subject (or per IP when the token does not verify) per minute. */
+  readonly joinsPerMinute: number;
+  /** Requests per IP per minute on every other route and on the 404 handler. */
+  readonly requestsPerMinute: number;
+  /** Health probes per IP per minute: Route 53 probes from many checkers, the emulator from one address. */
+  readonly healthProbesPerMinute: number;
+  /** Time to receive a whole request; a slow sender must not hold a socket. */
+  readonly requestTimeoutMs: number;
+  /** Idle keep-alive. Above the ALB's 60 s idle timeout so the ALB, not us, closes idle connections. */
+  readonly keepAliveTimeoutMs: number;
+  /** Client → server signaling messages per second per connection (sustained rate of the token bucket). */
+  readonly relayMessagesPerSecond: number;
+  /** Burst allowance of the same bucket: a join sends a handful of requests back to back. */
+  readonly relayMessageBurst: number;
+  /** Ping period of both legs of a relay; a peer that misses one pong is dropped. */
+  readonly relayKeepaliveMs: number;
+  /** Frames from the client kept while the media server connection opens. */
+  readonly relayPendingFrames: number;
+  /** How long the media server may take to accept the relayed connection. */
+  readonly relayConnectTimeoutMs: number;
+}
+
+export interface LbConfig {
+  /** AWS region this LB serves. */
+  readonly region: string;
+  /** This region's public API base, e.g. `https://eu-west-1.api.example.com` or `http://127.0.2.1:8080`. */
+  readonly publicApiUrl: string;
+  /** HS256 key of join and media tokens (`secretKey(TOKEN_SECRET)`). */
+  readonly tokenKey: Uint8Array;
+  /** Origins allowed to call the API from a browser (the demo page). Empty: no CORS headers. */
+  readonly corsOrigins: readonly string[];
+  /** Trust X-Forwarded-For from this many proxies (1 behind an ALB) so rate limits key the real client. */
+  readonly trustProxyHops: number;
+  readonly limits: LbLimits;
+  /** Background refresh period of the server/region cache; 0 disables the timer (tests refresh by hand). */
+  readonly fleetRefreshMs: number;
+  /** A join older than this refreshes the cache itself (the background refresh has been failing). */
+  readonly fleetMaxAgeMs: number;
+  /** Period of the region summary write; 0 disables the timer. */
+  readonly summaryIntervalMs: number;
+  /** `/health` answers within this, whatever the replica does. */
+  readonly healthDeadlineMs: number;
+}
+
+export const DEFAULT_LIMITS: LbLimits = {
+  bodyLimitBytes: 16 * 1024,
+  joinsPerMinute: 60,
+  requestsPerMinute: 600,
+  healthProbesPerMinute: 1_200,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 65_000,
+  relayMessagesPerSecond: 50,
+  relayMessageBurst: 100,
+  relayKeepaliveMs: 5_000,
+  relayPendingFrames: 64,
+  relayConnectTimeoutMs: 5_000,
+};
+
+export type LbConfigInput = Pick<LbConfig, 'region' | 'publicApiUrl' | 'tokenKey'> &
+  Partial<Omit<LbConfig, 'region' | 'publicApiUrl' | 'tokenKey' | 'limits'>> & { limits?: Partial<LbLimits> };
+
+export function lbConfig(input: LbConfigInput): LbConfig {
+  return {
+    corsOrigins: [],
+    trustProxyHops: 0,
+    fleetRefreshMs: 1_000,
+    fleetMaxAgeMs: 5_000,
+    summaryIntervalMs: 5_000,
+    healthDeadlineMs: 1_500,
+    ...input,
+    publicApiUrl: input.publicApiUrl.replace(/\/+$/, ''),
+    limits: { ...DEFAULT_LIMITS, ...input.limits },
+  };
+}

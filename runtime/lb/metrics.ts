@@ -1,0 +1,82 @@
+/**
+ * The LB's Prometheus metrics, on a registry of their own so that several apps in one process (tests)
+ * never collide on the global default registry.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import {
+  StoreError,
+  TableNotFoundError,
+  ThrottledError,
+  StoreUnavailableError,
+  StoreValidationError,
+} from '../store';
+
+export type JoinOutcome =
+  | 'assigned'
+  | 'placed'
+  | 'takeover'
+  | 'lost_race'
+  | 'no_capacity'
+  | 'conflict'
+  | 'rejected'
+  | 'rate_limited'
+  | 'bad_request'
+  | 'error';
+
+export type DbErrorKind = 'table_not_found' | 'throttled' | 'unavailable' | 'validation' | 'other';
+
+export class LbMetrics {
+  readonly registry: Registry;
+  readonly joins: Counter<'outcome'>;
+  readonly placementSeconds: Histogram;
+  readonly relaysOpen: Gauge;
+  readonly relaysClosed: Counter<'reason'>;
+  readonly dbErrors: Counter<'kind'>;
+
+  constructor(registry = new Registry(), labels: { region: string }) {
+    this.registry = registry;
+    registry.setDefaultLabels(labels);
+    collectDefaultMetrics({ register: registry, prefix: 'lb_' });
+    this.joins = new Counter({
+      name: 'lb_joins_total',
+      help: 'Join requests by outcome',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
+    this.placementSeconds = new Histogram({
+      name: 'lb_placement_duration_seconds',
+      help: 'Time from a verified join to its answer (room read, placement write, media token)',
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    });
+    this.relaysOpen = new Gauge({
+      name: 'lb_relays_open',
+      help: 'Signaling relays currently open',
+      registers: [registry],
+    });
+    this.relaysClosed = new Counter({
+      name: 'lb_relays_closed_total',
+      help: 'Signaling relays closed, by which side or limit ended them',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.dbErrors = new Counter({
+      name: 'lb_db_errors_total',
+      help: 'DynamoDB errors seen by the LB, by kind',
+      labelNames: ['kind'],
+      registers: [registry],
+    });
+  }
+
+  countDbError(err: StoreError): void {
+    this.dbErrors.inc({ kind: dbErrorKind(err) });
+  }
+}
+
+export function dbErrorKind(err: StoreError): DbErrorKind {
+  if (err instanceof TableNotFoundError) return 'table_not_found';
+  if (err instanceof ThrottledError) return 'throttled';
+  if (err instanceof StoreUnavailableError) return 'unavailable';
+  if (err instanceof StoreValidationError) return 'validation';
+  return 'other';
+}

@@ -1,0 +1,151 @@
+/**
+ * Where a room's peers meet.
+ *
+ * Policy, in order:
+ *   1. A room assigned to a live, active server in an active region, which the caller does not
+ *      exclude, stays there (no write): peers of a room meet wherever they joined from.
+ *   2. Otherwise the room goes to the least-loaded (load / capacity) live, active server with spare
+ *      capacity in this LB's region; when this region has none (or is evacuated or excluded), in the
+ *      nearest other active region that has one and whose LB has reported a public URL.
+ *   3. The write is conditional (new room: must not exist; takeover: version must match what we read).
+ *      A lost race answers the winner when its server is usable, and otherwise tries once more from
+ *      what the winner wrote. Two lost races in a row are a conflict the client retries.
+ */
+import { byDistanceFrom } from '../../lib/regions';
+import type { MediaServerRecord, RoomRecord, Store } from '../store';
+import { NoCapacityError, PlacementConflictError } from './apiError';
+import type { Clock } from './config';
+import type { FleetCache, FleetSnapshot } from './fleetCache';
+import { regionApiUrl } from './regionUrls';
+
+/** One placement plus one retry after a lost race; more would only chase a flapping room. */
+const MAX_PLACEMENT_ATTEMPTS = 2;
+
+export interface Exclusions {
+  readonly serverIds: ReadonlySet<string>;
+  readonly regions: ReadonlySet<string>;
+}
+
+export const NO_EXCLUSIONS: Exclusions = { serverIds: new Set(), regions: new Set() };
+
+export type AssignmentOutcome = 'assigned' | 'placed' | 'takeover' | 'lost_race';
+
+export interface Assignment {
+  readonly room: RoomRecord;
+  readonly server: MediaServerRecord;
+  readonly outcome: AssignmentOutcome;
+  /** The fleet view the decision was made on (for the answer's URLs and alternates). */
+  readonly snapshot: FleetSnapshot;
+}
+
+export interface PlacementContext {
+  readonly region: string;
+  readonly publicApiUrl: string;
+  readonly now: number;
+  readonly isAlive: (server: MediaServerRecord, now: number) => boolean;
+  readonly exclude: Exclusions;
+}
+
+/** A region with no status item was never evacuated. */
+export function regionIsActive(snap: FleetSnapshot, region: string): boolean {
+  return (snap.regions.get(region)?.status ?? 'active') === 'active';
+}
+
+function regionIsUsable(snap: FleetSnapshot, region: string, ctx: PlacementContext): boolean {
+  return (
+    !ctx.exclude.regions.has(region) &&
+    regionIsActive(snap, region) &&
+    regionApiUrl(snap, region, { region: ctx.region, publicApiUrl: ctx.publicApiUrl }) !== null
+  );
+}
+
+/** Whether peers may be sent to `server` for a room it already holds. */
+export function canServeRoom(server: MediaServerRecord, snap: FleetSnapshot, ctx: PlacementContext): boolean {
+  return (
+    server.status === 'active' &&
+    !ctx.exclude.serverIds.has(server.id) &&
+    ctx.isAlive(server, ctx.now) &&
+    regionIsUsable(snap, server.region, ctx)
+  );
+}
+
+function hasCapacity(server: MediaServerRecord): boolean {
+  return server.capacity > 0 && server.load < server.capacity;
+}
+
+function leastLoaded(servers: readonly MediaServerRecord[]): MediaServerRecord | null {
+  let best: MediaServerRecord | null = null;
+  for (const s of servers) {
+    if (!best) best = s;
+    else {
+      const diff = s.load / s.capacity - best.load / best.capacity;
+      if (diff < 0 || (diff === 0 && s.id < best.id)) best = s;
+    }
+  }
+  return best;
+}
+
+/** The server a new (or orphaned) room should go to, or null when no usable region has capacity. */
+export function chooseServer(snap: FleetSnapshot, ctx: PlacementContext): MediaServerRecord | null {
+  const byRegion = new Map<string, MediaServerRecord[]>();
+  for (const s of snap.servers.values()) {
+    if (!canServeRoom(s, snap, ctx) || !hasCapacity(s)) continue;
+    byRegion.set(s.region, [...(byRegion.get(s.region) ?? []), s]);
+  }
+  const others = [...byRegion.keys()].filter((r) => r !== ctx.region);
+  for (const region of [ctx.region, ...byDistanceFrom(ctx.region, others)]) {
+    const best = leastLoaded(byRegion.get(region) ?? []);
+    if (best) return best;
+  }
+  return null;
+}
+
+export class Placement {
+  constructor(
+    private readonly store: Store,
+    private readonly fleet: FleetCache,
+    private readonly own: { region: string; publicApiUrl: string; clock: Clock },
+  ) {}
+
+  async assign(roomId: string, exclude: Exclusions): Promise<Assignment> {
+    let room = await this.store.getRoom(roomId);
+    const snap = await this.fleet.get();
+    const ctx: PlacementContext = {
+      region: this.own.region,
+      publicApiUrl: this.own.publicApiUrl,
+      now: this.own.clock(),
+      isAlive: (s, now) => this.store.isAlive(s, now),
+      exclude,
+    };
+    let lost = false;
+    for (let attempt = 0; ; attempt++) {
+      if (room) {
+        const server = await this.serverOf(room, snap);
+        if (server && canServeRoom(server, snap, ctx))
+          return { room, server, outcome: lost ? 'lost_race' : 'assigned', snapshot: snap };
+      }
+      if (attempt === MAX_PLACEMENT_ATTEMPTS) throw new PlacementConflictError(roomId);
+      const target = chooseServer(snap, ctx);
+      if (!target) throw new NoCapacityError();
+      const result = await this.store.placeRoom({
+        roomId,
+        serverId: target.id,
+        region: target.region,
+        expectedVersion: room?.version,
+      });
+      if (result.outcome === 'placed') {
+        return { room: result.room, server: target, outcome: room ? 'takeover' : 'placed', snapshot: snap };
+      }
+      lost = true;
+      room = result.current;
+    }
+  }
+
+  /**
+   * The room's server from the cache; a server registered after the last refresh (the room was placed
+   * on it by another LB within the last second) is read from the table rather than taken over.
+   */
+  private async serverOf(room: RoomRecord, snap: FleetSnapshot): Promise<MediaServerRecord | null> {
+    return snap.servers.get(room.serverId) ?? (await this.store.getServer(room.serverId));
+  }
+}

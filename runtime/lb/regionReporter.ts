@@ -1,0 +1,61 @@
+/**
+ * The LB's periodic self-report: its region's public API URL and load summary, written to the region's
+ * summary item (never the operator-owned status item; see runtime/store/types.ts). Other regions' LBs
+ * learn this region's URL from it, which is how a region joins or leaves without touching the others.
+ */
+import type { RegionSummary, Store } from '../store';
+import type { Clock } from './config';
+import type { FleetCache } from './fleetCache';
+
+export class RegionReporter {
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly fleet: FleetCache,
+    private readonly opts: {
+      readonly region: string;
+      readonly publicApiUrl: string;
+      readonly clock: Clock;
+      readonly onBackgroundError: (err: unknown) => void;
+    },
+  ) {}
+
+  async report(): Promise<RegionSummary> {
+    const snap = await this.fleet.get();
+    const now = this.opts.clock();
+    const live = [...snap.servers.values()].filter(
+      (s) => s.region === this.opts.region && s.status === 'active' && this.store.isAlive(s, now),
+    );
+    const summary: RegionSummary = {
+      region: this.opts.region,
+      apiUrl: this.opts.publicApiUrl,
+      liveServers: live.length,
+      load: live.reduce((sum, s) => sum + s.load, 0),
+      capacity: live.reduce((sum, s) => sum + s.capacity, 0),
+      reportedAt: now,
+    };
+    await this.store.putRegionSummary(summary);
+    return summary;
+  }
+
+  /** Reports now and every `intervalMs` (no-op when 0). A failed report is retried at the next tick. */
+  start(intervalMs: number): void {
+    if (intervalMs <= 0 || this.timer || this.stopped) return;
+    const tick = () => {
+      this.report()
+        .catch((err: unknown) => this.opts.onBackgroundError(err))
+        .finally(() => {
+          if (!this.stopped) this.timer = setTimeout(tick, intervalMs).unref();
+        });
+    };
+    this.timer = setTimeout(tick, 0).unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * Public URLs of regions as this LB knows them: its own from its config, the others from the summary
+ * items their LBs write. A region never lists the others in its config (see DESIGN.md), so a region
+ * whose LB has not reported yet has no URL and cannot be offered to clients.
+ */
+import type { FleetSnapshot } from './fleetCache';
+
+export function regionApiUrl(
+  snap: FleetSnapshot,
+  region: string,
+  own: { region: string; publicApiUrl: string },
+): string | null {
+  if (region === own.region) return own.publicApiUrl;
+  const url = snap.regions.get(region)?.summary?.apiUrl;
+  return url ? url.replace(/\/+$/, '') : null;
+}
+
+/** `wss://<region api>/v1/rooms/<room>/signal?token=<media token>` (ws:// for a plain-http local stack). */
+export function signalingUrl(apiUrl: string, roomId: string, mediaToken: string): string {
+  const url = new URL(apiUrl);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/rooms/${encodeURIComponent(roomId)}/signal`;
+  url.search = `?token=${encodeURIComponent(mediaToken)}`;
+  return url.toString();
+}
+
+/** The media server's signaling URL behind the relay: `<endpoint>/v1/rooms/<room>/signal?token=…`. */
+export function upstreamSignalingUrl(endpoint: string, roomId: string, mediaToken: string): string {
+  const url = new URL(endpoint);
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  if (url.protocol === 'https:') url.protocol = 'wss:';
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/rooms/${encodeURIComponent(roomId)}/signal`;
+  url.search = `?token=${encodeURIComponent(mediaToken)}`;
+  return url.toString();
+}

@@ -1,0 +1,90 @@
+/**
+ * `POST /v1/rooms/:roomId/join`: verify the join token, find or place the room's server, mint a media
+ * token for it. Every rejection happens before placement, so a refused join writes nothing.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { signMediaToken, TokenError } from '../../auth/tokens';
+import { ApiError } from '../apiError';
+import { chooseAlternates } from '../alternates';
+import { authenticateJoin, joinRateLimitKey } from '../joinAuth';
+import type { JoinOutcome } from '../metrics';
+import { regionApiUrl, signalingUrl } from '../regionUrls';
+import { joinAnswer, joinBody, noQuery, roomParams, type JoinBody } from '../schemas';
+
+function outcomeOfError(err: unknown): JoinOutcome {
+  if (err instanceof TokenError) return 'rejected';
+  if (err instanceof ApiError && err.code === 'no_capacity') return 'no_capacity';
+  if (err instanceof ApiError && err.code === 'placement_conflict') return 'conflict';
+  const status = (err as { statusCode?: number }).statusCode;
+  if (status === 429) return 'rate_limited';
+  if (typeof status === 'number' && status >= 400 && status < 500) return 'bad_request';
+  return 'error';
+}
+
+export async function joinRoutes(app: FastifyInstance): Promise<void> {
+  const { tokenKey, region, publicApiUrl, limits } = app.lbConfig;
+  const own = { region, publicApiUrl };
+
+  app.post<{ Params: { roomId: string }; Body: JoinBody }>(
+    '/v1/rooms/:roomId/join',
+    {
+      schema: { params: roomParams, querystring: noQuery, body: joinBody, response: { 200: joinAnswer } },
+      config: {
+        rateLimit: {
+          max: limits.joinsPerMinute,
+          keyGenerator: (request) => joinRateLimitKey(request, tokenKey),
+        },
+      },
+      // Authenticate before the body is validated: an anonymous caller learns nothing about the schema.
+      preValidation: async (request) => {
+        await authenticateJoin(request, tokenKey);
+        // The body is optional (a first join has nothing to report); an absent one validates as `{}`.
+        if (request.body === undefined) request.body = {};
+      },
+      onError: async (_request, _reply, err) => {
+        app.metrics.joins.inc({ outcome: outcomeOfError(err) });
+      },
+    },
+    async (request) => {
+      const claims = await authenticateJoin(request, tokenKey);
+      const { roomId } = request.params;
+      const body = request.body;
+      const stopTimer = app.metrics.placementSeconds.startTimer();
+      const exclude = {
+        serverIds: new Set(body.exclude?.serverIds ?? []),
+        regions: new Set(body.exclude?.regions ?? []),
+      };
+      const { server, outcome, snapshot } = await app.placement.assign(roomId, exclude);
+      const media = await signMediaToken(tokenKey, {
+        peerId: randomUUID(),
+        identity: claims.sub,
+        room: roomId,
+        server: server.id,
+      });
+      // Placement only answers servers of regions with a known URL.
+      const apiUrl = regionApiUrl(snapshot, server.region, own)!;
+      const alternates = chooseAlternates(snapshot, {
+        own,
+        servingRegion: server.region,
+        excludedRegions: exclude.regions,
+        rtt: body.rtt,
+      });
+      stopTimer();
+      app.metrics.joins.inc({ outcome });
+      request.log.info(
+        { room: roomId, server: server.id, serverRegion: server.region, outcome },
+        'join answered',
+      );
+      return {
+        room: roomId,
+        region: server.region,
+        serverId: server.id,
+        signalingUrl: signalingUrl(apiUrl, roomId, media.token),
+        mediaToken: media.token,
+        alternates,
+        expiresAt: media.expiresAt,
+      };
+    },
+  );
+}

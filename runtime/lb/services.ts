@@ -1,0 +1,78 @@
+/**
+ * The LB's shared services as app decorators: the injected store, clock and config, the fleet cache,
+ * placement, metrics, the region reporter and the set of open relays. Background loops start when the
+ * app is ready and stop when it closes; open relays are closed before the WebSocket server goes.
+ */
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Store } from '../store';
+import { StoreError } from '../store';
+import type { Clock, LbConfig } from './config';
+import { FleetCache } from './fleetCache';
+import type { LbMetrics } from './metrics';
+import { Placement } from './placement';
+import { RegionReporter } from './regionReporter';
+import type { SignalingRelay } from './relay';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    lbConfig: LbConfig;
+    store: Store;
+    clock: Clock;
+    fleet: FleetCache;
+    placement: Placement;
+    metrics: LbMetrics;
+    regionReporter: RegionReporter;
+    relays: Set<SignalingRelay>;
+  }
+}
+
+export interface LbServicesOptions {
+  readonly store: Store;
+  readonly config: LbConfig;
+  readonly clock: Clock;
+  readonly metrics: LbMetrics;
+}
+
+export const lbServices = fp(
+  async (app: FastifyInstance, opts: LbServicesOptions) => {
+    const { store, config, clock, metrics } = opts;
+    const backgroundError = (what: string) => (err: unknown) => {
+      if (err instanceof StoreError) metrics.countDbError(err);
+      app.log.warn({ err }, `${what} failed; retrying at the next tick`);
+    };
+    const fleet = new FleetCache(store, {
+      region: config.region,
+      clock,
+      maxAgeMs: config.fleetMaxAgeMs,
+      onBackgroundError: backgroundError('fleet refresh'),
+    });
+    const own = { region: config.region, publicApiUrl: config.publicApiUrl, clock };
+    const reporter = new RegionReporter(store, fleet, {
+      ...own,
+      onBackgroundError: backgroundError('region summary'),
+    });
+
+    app.decorate('lbConfig', config);
+    app.decorate('store', store);
+    app.decorate('clock', clock);
+    app.decorate('metrics', metrics);
+    app.decorate('fleet', fleet);
+    app.decorate('placement', new Placement(store, fleet, own));
+    app.decorate('regionReporter', reporter);
+    app.decorate('relays', new Set<SignalingRelay>());
+
+    app.addHook('onReady', async () => {
+      fleet.start(config.fleetRefreshMs);
+      reporter.start(config.summaryIntervalMs);
+    });
+    app.addHook('preClose', async () => {
+      for (const relay of app.relays) relay.close('load balancer shutting down');
+    });
+    app.addHook('onClose', async () => {
+      fleet.stop();
+      reporter.stop();
+    });
+  },
+  { name: 'lb-services' },
+);

@@ -1,0 +1,253 @@
+import { verifyMediaToken } from '../../../runtime/auth/tokens';
+import { DEFAULT_SERVER_LIVENESS_MS } from '../../../runtime/store';
+import { join, joinToken, mediaServer, scanTable, startLb, T0, TOKEN_KEY, type LbHarness } from './lbHarness';
+
+const US = 'http://127.0.1.1:8080';
+const AP = 'http://127.0.3.1:8080';
+
+let h: LbHarness;
+
+async function summary(region: string, apiUrl: string) {
+  await h.admin.putRegionSummary({ region, apiUrl, liveServers: 1, load: 0, capacity: 100, reportedAt: T0 });
+}
+
+beforeEach(async () => {
+  h = await startLb({ region: 'eu-west-1' });
+  await summary('us-east-1', US);
+  await summary('ap-southeast-1', AP);
+});
+
+afterEach(async () => {
+  await h.close();
+});
+
+describe('placement of a fresh room', () => {
+  it('places it on the least-loaded live, active server of this region and answers the fixed shape', async () => {
+    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1', { load: 50 }));
+    await h.admin.putServer(mediaServer('eu-b', 'eu-west-1', { load: 10 }));
+    await h.admin.putServer(mediaServer('eu-full', 'eu-west-1', { load: 100 }));
+    await h.admin.putServer(mediaServer('eu-draining', 'eu-west-1', { status: 'draining' }));
+    await h.admin.putServer(
+      mediaServer('eu-dead', 'eu-west-1', { heartbeatAt: T0 - DEFAULT_SERVER_LIVENESS_MS - 1 }),
+    );
+    await h.admin.putServer(mediaServer('us-a', 'us-east-1'));
+    await h.app.fleet.refresh();
+
+    const res = await join(h, 'r1');
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(Object.keys(body).sort()).toEqual(
+      ['alternates', 'expiresAt', 'mediaToken', 'region', 'room', 'serverId', 'signalingUrl'].sort(),
+    );
+    expect(body).toMatchObject({ room: 'r1', region: 'eu-west-1', serverId: 'eu-b' });
+    expect(body.signalingUrl).toBe(
+      `ws://127.0.0.1:8080/v1/rooms/r1/signal?token=${encodeURIComponent(body.mediaToken)}`,
+    );
+    const claims = await verifyMediaToken(TOKEN_KEY, body.mediaToken, { roomId: 'r1', serverId: 'eu-b' });
+    expect(claims.identity).toBe('alice');
+    expect(body.expiresAt).toBe(claims.exp * 1000);
+    // No RTTs reported: alternates by distance from eu-west-1.
+    expect(body.alternates).toEqual([
+      { region: 'us-east-1', apiUrl: US },
+      { region: 'ap-southeast-1', apiUrl: AP },
+    ]);
+    expect(await h.admin.getRoom('r1')).toMatchObject({ serverId: 'eu-b', region: 'eu-west-1', version: 1 });
+  });
+
+  it('gives each join its own peer id', async () => {
+    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+    await h.app.fleet.refresh();
+    const a = (await join(h, 'r1')).json();
+    const b = (await join(h, 'r1')).json();
+    const pa = await verifyMediaToken(TOKEN_KEY, a.mediaToken, { roomId: 'r1' });
+    const pb = await verifyMediaToken(TOKEN_KEY, b.mediaToken, { roomId: 'r1' });
+    expect(pa.sub).not.toBe(pb.sub);
+  });
+
+  it("orders alternates by the client's RTTs, unmeasured regions last, and skips excluded regions", async () => {
+    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.putRegionSummary({
+      region: 'eu-central-1',
+      apiUrl: 'http://127.0.4.1:8080',
+      liveServers: 0,
+      load: 0,
+      capacity: 0,
+      reportedAt: T0,
+    });
+    await h.app.fleet.refresh();
+    const res = await join(h, 'r1', { body: { rtt: { 'ap-southeast-1': 20, 'us-east-1': 90 } } });
+    expect(res.json().alternates.map((a: { region: string }) => a.region)).toEqual([
+      'ap-southeast-1',
+      'us-east-1',
+      'eu-central-1',
+    ]);
+    const excluded = await join(h, 'r2', { body: { exclude: { regions: ['us-east-1'] } } });
+    expect(excluded.json().alternates.map((a: { region: string }) => a.region)).toEqual([
+      'eu-central-1',
+      'ap-southeast-1',
+    ]);
+  });
+
+  it('falls back to the nearest other region when this one has no capacity', async () => {
+    await h.admin.putServer(mediaServer('eu-full', 'eu-west-1', { load: 100, capacity: 100 }));
+    await h.admin.putServer(mediaServer('ap-a', 'ap-southeast-1'));
+    await h.admin.putServer(mediaServer('us-a', 'us-east-1', { load: 90 }));
+    await h.app.fleet.refresh();
+    const body = (await join(h, 'r1')).json();
+    expect(body).toMatchObject({ region: 'us-east-1', serverId: 'us-a' });
+    expect(body.signalingUrl.startsWith('ws://127.0.1.1:8080/v1/rooms/r1/signal?token=')).toBe(true);
+    // The serving region is not its own alternate; this region (nearest the client, who reached it) is first.
+    expect(body.alternates.map((a: { region: string }) => a.region)).toEqual(['eu-west-1', 'ap-southeast-1']);
+  });
+
+  it('places rooms elsewhere when this region is evacuated, or excluded by the client', async () => {
+    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.putServer(mediaServer('us-a', 'us-east-1'));
+    await h.app.fleet.refresh();
+    expect((await join(h, 'r1', { body: { exclude: { regions: ['eu-west-1'] } } })).json().serverId).toBe(
+      'us-a',
+    );
+    await h.admin.setRegionStatus('eu-west-1', 'evacuated', 'drill');
+    await h.app.fleet.refresh();
+    expect((await join(h, 'r2')).json().serverId).toBe('us-a');
+  });
+
+  it('skips regions whose LB never reported a public URL', async () => {
+    await h.admin.putServer(mediaServer('eu-full', 'eu-west-1', { load: 100 }));
+    await h.admin.putServer(mediaServer('sa-a', 'sa-east-1'));
+    await h.admin.setRegionStatus('sa-east-1', 'active', 'known, but no LB summary yet');
+    await h.app.fleet.refresh();
+    const res = await join(h, 'r1');
+    expect(res.statusCode).toBe(503);
+  });
+});
+
+describe('placement of an assigned room', () => {
+  it('answers the live server of the room without writing, even in another region', async () => {
+    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.putServer(mediaServer('us-a', 'us-east-1', { load: 99 }));
+    await h.admin.placeRoom({ roomId: 'r1', serverId: 'us-a', region: 'us-east-1' });
+    await h.app.fleet.refresh();
+    const before = await scanTable(h);
+    const body = (await join(h, 'r1')).json();
+    expect(body).toMatchObject({ region: 'us-east-1', serverId: 'us-a' });
+    expect(body.signalingUrl.startsWith(`ws://127.0.1.1:8080/v1/rooms/r1/signal?token=`)).toBe(true);
+    expect(await scanTable(h)).toEqual(before);
+  });
+
+  it('takes the room over from a server whose heartbeat went stale (version bumped)', async () => {
+    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.placeRoom({ roomId: 'r1', serverId: 'eu-a', region: 'eu-west-1' });
+    await h.app.fleet.refresh();
+    h.clock.advance(DEFAULT_SERVER_LIVENESS_MS + 1);
+    // eu-b registered after eu-a's last beat; the cache is now older than its max age and refreshes itself.
+    await h.admin.putServer(mediaServer('eu-b', 'eu-west-1', { heartbeatAt: h.clock.now() }));
+    const body = (await join(h, 'r1')).json();
+    expect(body.serverId).toBe('eu-b');
+    expect(await h.admin.getRoom('r1')).toMatchObject({ serverId: 'eu-b', version: 2, createdAt: T0 });
+  });
+
+  it('takes the room over from an evacuated region', async () => {
+    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.putServer(mediaServer('us-a', 'us-east-1'));
+    await h.admin.placeRoom({ roomId: 'r1', serverId: 'us-a', region: 'us-east-1' });
+    await h.admin.setRegionStatus('us-east-1', 'evacuated', 'region failure drill');
+    await h.app.fleet.refresh();
+    const body = (await join(h, 'r1')).json();
+    expect(body).toMatchObject({ region: 'eu-west-1', serverId: 'eu-a' });
+    expect(body.alternates.map((a: { region: string }) => a.region)).toEqual(['ap-southeast-1']);
+    expect(await h.admin.getRoom('r1')).toMatchObject({ serverId: 'eu-a', region: 'eu-west-1', version: 2 });
+  });
+
+  it('takes the room over from a server the rejoining client excludes, and from a draining one', async () => {
+    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.putServer(mediaServer('eu-b', 'eu-west-1', { load: 50 }));
+    await h.admin.placeRoom({ roomId: 'r1', serverId: 'eu-a', region: 'eu-west-1' });
+    await h.app.fleet.refresh();
+    expect((await join(h, 'r1', { body: { exclude: { serverIds: ['eu-a'] } } })).json().serverId).toBe(
+      'eu-b',
+    );
+    await h.admin.setServerStatus('eu-b', 'draining');
+    await h.app.fleet.refresh();
+    expect((await join(h, 'r1')).json().serverId).toBe('eu-a');
+    expect((await h.admin.getRoom('r1'))!.version).toBe(3);
+  });
+});
+
+describe('races', () => {
+  /** Writes `winner` for the room through another client just before the app's own placement write. */
+  function raceBeforePlacement(roomId: string, winner: { serverId: string; region: string }) {
+    let fired = false;
+    h.store.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (
+          !fired &&
+          (context.commandName === 'PutItemCommand' || context.commandName === 'UpdateItemCommand')
+        ) {
+          fired = true;
+          const room = await h.admin.getRoom(roomId);
+          await h.admin.placeRoom({ roomId, ...winner, expectedVersion: room?.version });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'racer' },
+    );
+  }
+
+  it('answers the winner when another LB placed the room first', async () => {
+    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.putServer(mediaServer('eu-b', 'eu-west-1', { load: 90 }));
+    await h.app.fleet.refresh();
+    raceBeforePlacement('r1', { serverId: 'eu-b', region: 'eu-west-1' });
+    const res = await join(h, 'r1');
+    expect(res.statusCode).toBe(200);
+    expect(res.json().serverId).toBe('eu-b');
+    expect(await h.admin.getRoom('r1')).toMatchObject({ serverId: 'eu-b', version: 1 });
+    const metrics = await h.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toMatch(/lb_joins_total\{outcome="lost_race",region="eu-west-1"\} 1/);
+  });
+
+  it("retries once when the winner's server is dead", async () => {
+    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.putServer(
+      mediaServer('eu-dead', 'eu-west-1', { heartbeatAt: T0 - DEFAULT_SERVER_LIVENESS_MS - 1 }),
+    );
+    await h.app.fleet.refresh();
+    raceBeforePlacement('r1', { serverId: 'eu-dead', region: 'eu-west-1' });
+    const res = await join(h, 'r1');
+    expect(res.json().serverId).toBe('eu-a');
+    expect(await h.admin.getRoom('r1')).toMatchObject({ serverId: 'eu-a', version: 2 });
+  });
+});
+
+describe('no capacity', () => {
+  it('answers a clear 503 and writes nothing when no region has room', async () => {
+    await h.admin.putServer(mediaServer('eu-full', 'eu-west-1', { load: 10, capacity: 10 }));
+    await h.admin.putServer(mediaServer('us-dead', 'us-east-1', { heartbeatAt: T0 - 60_000 }));
+    await h.admin.putServer(mediaServer('ap-draining', 'ap-southeast-1', { status: 'draining' }));
+    await h.app.fleet.refresh();
+    const before = await scanTable(h);
+    const res = await join(h, 'r1');
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toEqual({
+      error: { code: 'no_capacity', message: expect.stringMatching(/capacity/) },
+    });
+    expect(await scanTable(h)).toEqual(before);
+  });
+});
+
+describe('cost of the warm path', () => {
+  it('makes at most two DynamoDB requests per join (one read, plus one write when placing)', async () => {
+    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+    await h.app.fleet.refresh();
+    const token = await joinToken('warm');
+
+    h.commands.length = 0;
+    expect((await join(h, 'warm', { token })).statusCode).toBe(200);
+    expect(h.commands).toEqual(['GetItemCommand', 'PutItemCommand']);
+
+    h.commands.length = 0;
+    expect((await join(h, 'warm', { token })).statusCode).toBe(200);
+    expect(h.commands).toEqual(['GetItemCommand']);
+  });
+});
