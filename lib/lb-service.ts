@@ -1,0 +1,220 @@
+/**
+ * The region's LB service (placement API + signaling edge): ECS Fargate tasks behind an internet-facing
+ * ALB that speaks HTTPS only.
+ *
+ * The ALB's target health check asks `/health` but accepts 503 as well: a 503 means "this region cannot
+ * place rooms right now" (no live media server, region evacuated), which Route 53's health check turns
+ * into DNS failover. Letting the target group fail on it instead would make ECS kill and replace healthy
+ * processes in a loop exactly while the region is degraded, and block every deploy until media servers
+ * exist. The target group only has to notice a dead or hung process.
+ */
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { grantRegionalTableAccess } from './table-access';
+
+/** Fargate task size: the LB is I/O-bound (DynamoDB calls, WebSocket relays). */
+const TASK_CPU_UNITS = 512;
+const TASK_MEMORY_MIB = 1024;
+/** Scale out before a task saturates: relaying signaling is CPU in Node's single thread. */
+const CPU_TARGET_PERCENT = 60;
+/** Joins are short requests; a WebSocket upgrade counts once, the relay is covered by CPU. */
+const REQUESTS_PER_TARGET = 1000;
+/** Ceiling multiplier over the configured desired count. */
+const MAX_TASKS_FACTOR = 4;
+/** Signaling sockets ping well inside this; long enough that an idle call does not drop. */
+const ALB_IDLE_TIMEOUT = Duration.seconds(120);
+/** Clients reconnect elsewhere on close; a short drain keeps deploys fast. */
+const DEREGISTRATION_DELAY = Duration.seconds(30);
+const ACCESS_LOG_RETENTION = Duration.days(90);
+
+export interface LbServiceProps {
+  readonly vpc: ec2.IVpc;
+  /** Certificate covering api.<domain>, <region>.api.<domain> and api-backup.<backupDomain>. */
+  readonly certificate: acm.ICertificate;
+  readonly image: ecs.ContainerImage;
+  /** This region's replica of the global table. */
+  readonly table: dynamodb.ITableV2;
+  /** This region's replica of the join-token secret. */
+  readonly joinTokenSecret: secretsmanager.ISecret;
+  /** This region's own public base URL, written to the region summary item for other regions to read. */
+  readonly publicApiUrl: string;
+  readonly containerPort: number;
+  readonly desiredCount: number;
+  /**
+   * Upper bound for autoscaling.
+   * @default - `desiredCount` times 4
+   */
+  readonly maxCount?: number;
+  /**
+   * Level of the service's pino logger.
+   * @default 'info'
+   */
+  readonly logLevel?: string;
+}
+
+export class LbService extends Construct {
+  readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+  readonly service: ecs.FargateService;
+  readonly cluster: ecs.Cluster;
+  /** Security group membership of the tasks: media servers admit signaling relays from it. */
+  readonly connections: ec2.Connections;
+
+  constructor(scope: Construct, id: string, props: LbServiceProps) {
+    super(scope, id);
+    const region = Stack.of(this).region;
+    const maxCount = props.maxCount ?? props.desiredCount * MAX_TASKS_FACTOR;
+    if (maxCount < props.desiredCount) {
+      throw new Error(
+        `LbService maxCount (${maxCount}) is below desiredCount (${props.desiredCount}); raise maxCount`,
+      );
+    }
+
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: props.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+
+    const taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      cpu: TASK_CPU_UNITS,
+      memoryLimitMiB: TASK_MEMORY_MIB,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    taskDefinition.addContainer('lb', {
+      image: props.image,
+      essential: true,
+      portMappings: [{ containerPort: props.containerPort, protocol: ecs.Protocol.TCP }],
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'lb', logGroup }),
+      // The env var contract of runtime/lb/server.ts; nothing here names another region.
+      environment: {
+        REGION: region,
+        TABLE_NAME: props.table.tableName,
+        HOST: '0.0.0.0',
+        PORT: String(props.containerPort),
+        PUBLIC_API_URL: props.publicApiUrl,
+        LOG_LEVEL: props.logLevel ?? 'info',
+      },
+      secrets: { TOKEN_SECRET: ecs.Secret.fromSecretsManager(props.joinTokenSecret) },
+    });
+    grantRegionalTableAccess(taskDefinition.taskRole, props.table);
+
+    const serviceSecurityGroup = new ec2.SecurityGroup(this, 'ServiceSecurityGroup', {
+      vpc: props.vpc,
+      description: 'LB service tasks: ingress from the ALB only; egress to AWS APIs and media signaling',
+      allowAllOutbound: false,
+    });
+    // DynamoDB (gateway endpoint), Secrets Manager, ECR, CloudWatch Logs: all HTTPS.
+    serviceSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs over HTTPS');
+
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster: this.cluster,
+      taskDefinition,
+      desiredCount: props.desiredCount,
+      securityGroups: [serviceSecurityGroup],
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      assignPublicIp: false,
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      circuitBreaker: { enable: true, rollback: true },
+      healthCheckGracePeriod: Duration.seconds(60),
+    });
+    this.connections = this.service.connections;
+
+    const accessLogs = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ expiration: ACCESS_LOG_RETENTION }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(accessLogs).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'This bucket only receives ALB access logs; logging access to the log bucket itself would need ' +
+        'yet another bucket and adds nothing an S3 data event trail does not already give.',
+    });
+
+    const albSecurityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
+      vpc: props.vpc,
+      description: 'Public HTTPS API and signaling edge of this region',
+      allowAllOutbound: false,
+    });
+    albSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS from clients anywhere');
+    Validations.of(albSecurityGroup).acknowledge({
+      id: 'AwsSolutions-EC23',
+      reason:
+        'The join API and signaling WebSocket are public by design: any client on the internet must reach ' +
+        'port 443 of this ALB. Only 443 is open; there is no HTTP listener.',
+    });
+
+    this.loadBalancer = new elbv2.ApplicationLoadBalancer(this, 'LoadBalancer', {
+      vpc: props.vpc,
+      internetFacing: true,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      securityGroup: albSecurityGroup,
+      idleTimeout: ALB_IDLE_TIMEOUT,
+      dropInvalidHeaderFields: true,
+      http2Enabled: true,
+    });
+    this.loadBalancer.logAccessLogs(accessLogs, 'alb');
+
+    const listener = this.loadBalancer.addListener('Https', {
+      port: 443,
+      protocol: elbv2.ApplicationProtocol.HTTPS,
+      certificates: [props.certificate],
+      // TLS 1.3 preferred, TLS 1.2 kept: Route 53 HTTPS health checkers only speak TLS 1.0-1.2, so a
+      // TLS 1.3-only policy would mark every region unhealthy.
+      sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
+      open: false,
+    });
+    const targetGroup = listener.addTargets('Lb', {
+      port: props.containerPort,
+      protocol: elbv2.ApplicationProtocol.HTTP,
+      targets: [this.service.loadBalancerTarget({ containerName: 'lb', containerPort: props.containerPort })],
+      deregistrationDelay: DEREGISTRATION_DELAY,
+      healthCheck: {
+        path: '/health',
+        healthyHttpCodes: '200,503',
+        interval: Duration.seconds(10),
+        timeout: Duration.seconds(5),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 3,
+      },
+    });
+
+    const scaling = this.service.autoScaleTaskCount({
+      minCapacity: props.desiredCount,
+      maxCapacity: maxCount,
+    });
+    scaling.scaleOnCpuUtilization('CpuScaling', { targetUtilizationPercent: CPU_TARGET_PERCENT });
+    scaling.scaleOnRequestCount('RequestScaling', { requestsPerTarget: REQUESTS_PER_TARGET, targetGroup });
+
+    Validations.of(taskDefinition.obtainExecutionRole()).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'ecr:GetAuthorizationToken supports no resource-level permissions; the image pull itself is scoped ' +
+        "to this region's CDK asset repository.",
+    });
+    Validations.of(taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'The environment holds only non-secret settings (region, table name, port, public URL, log level); ' +
+        'the signing key is injected from Secrets Manager through `secrets`.',
+    });
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * The region's mediasoup fleet: an Auto Scaling group of EC2 hosts in public subnets, each with a public
+ * IPv4 that mediasoup announces in ICE. Media (UDP, and TCP as ICE fallback) flows straight between
+ * clients and hosts over a fixed port range; signaling reaches a host only through the LB service.
+ *
+ * Scale-in must not cut calls: a termination lifecycle hook holds a leaving instance while it drains
+ * (see media-host-script.ts), and the hook's timeout is the hard upper bound on that drain.
+ */
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { mediaHostScript } from './media-host-script';
+import { grantRegionalTableAccess } from './table-access';
+
+/** Name of the termination hook; the host's drain watcher completes it by this name. */
+export const MEDIA_DRAIN_HOOK_NAME = 'drain-media-sessions';
+/** Auto Scaling caps a lifecycle hook's heartbeat timeout at two hours. */
+const MAX_HOOK_TIMEOUT = Duration.hours(2);
+/** Time the hook allows beyond the server's drain: docker stop grace plus the API call. */
+const HOOK_MARGIN = Duration.minutes(2);
+const ROOT_VOLUME_GIB = 30;
+
+export interface MediaImageSource {
+  /** Docker build context (the repository root). */
+  readonly directory: string;
+  /** Dockerfile path relative to `directory`. */
+  readonly file: string;
+}
+
+export interface MediaFleetProps {
+  readonly vpc: ec2.IVpc;
+  readonly image: MediaImageSource;
+  /** EC2 instance type; its architecture selects the AMI and the image platform. */
+  readonly instanceType: string;
+  readonly minCapacity: number;
+  readonly maxCapacity: number;
+  /** This region's replica of the global table. */
+  readonly table: dynamodb.ITableV2;
+  /** This region's replica of the join-token secret. */
+  readonly joinTokenSecret: secretsmanager.ISecret;
+  /** TCP port of the signaling WebSocket the LB relays to. */
+  readonly signalingPort: number;
+  readonly rtcPortMin: number;
+  readonly rtcPortMax: number;
+  /**
+   * How long a terminating server may keep serving its rooms before it exits anyway.
+   * @default Duration.minutes(30)
+   */
+  readonly drainTimeout?: Duration;
+  /**
+   * Average CPU the fleet scales to hold.
+   * @default 50
+   */
+  readonly cpuTargetPercent?: number;
+  /**
+   * Level of the media server's logger.
+   * @default 'info'
+   */
+  readonly logLevel?: string;
+}
+
+export class MediaFleet extends Construct {
+  readonly autoScalingGroup: autoscaling.AutoScalingGroup;
+  /** Security group membership of the hosts: grant the signaling port to the LB service through it. */
+  readonly connections: ec2.Connections;
+  readonly signalingPort: number;
+
+  constructor(scope: Construct, id: string, props: MediaFleetProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const drainTimeout = props.drainTimeout ?? Duration.minutes(30);
+    const hookTimeout = drainTimeout.plus(HOOK_MARGIN);
+    if (hookTimeout.toSeconds() > MAX_HOOK_TIMEOUT.toSeconds()) {
+      throw new Error(
+        `MediaFleet drainTimeout ${drainTimeout.toHumanString()} plus ${HOOK_MARGIN.toHumanString()} exceeds ` +
+          `the ${MAX_HOOK_TIMEOUT.toHumanString()} lifecycle hook limit; use a drainTimeout up to 118 minutes`,
+      );
+    }
+    if (props.rtcPortMin > props.rtcPortMax) {
+      throw new Error(`MediaFleet rtcPortMin ${props.rtcPortMin} exceeds rtcPortMax ${props.rtcPortMax}`);
+    }
+    this.signalingPort = props.signalingPort;
+
+    const instanceType = new ec2.InstanceType(props.instanceType);
+    const arm = instanceType.architecture === ec2.InstanceArchitecture.ARM_64;
+    const image = new ecrAssets.DockerImageAsset(this, 'Image', {
+      directory: props.image.directory,
+      file: props.image.file,
+      platform: arm ? ecrAssets.Platform.LINUX_ARM64 : ecrAssets.Platform.LINUX_AMD64,
+    });
+
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'Media hosts: RTC ports open to clients, signaling only from the LB service',
+      // RTP goes to whatever address and port each client's NAT presents.
+      allowAllOutbound: true,
+    });
+    const rtcPorts = `${props.rtcPortMin}-${props.rtcPortMax}`;
+    securityGroup.addIngressRule(
+      ec2.Peer.anyIpv4(),
+      ec2.Port.udpRange(props.rtcPortMin, props.rtcPortMax),
+      `WebRTC media (UDP ${rtcPorts})`,
+    );
+    securityGroup.addIngressRule(
+      ec2.Peer.anyIpv4(),
+      ec2.Port.tcpRange(props.rtcPortMin, props.rtcPortMax),
+      `WebRTC media over TCP for clients behind UDP-blocking firewalls (${rtcPorts})`,
+    );
+    Validations.of(securityGroup).acknowledge({
+      id: 'AwsSolutions-EC23',
+      reason:
+        'WebRTC media flows directly between clients anywhere on the internet and these hosts, so the RTC ' +
+        `port range ${rtcPorts} (UDP and TCP) must be open to 0.0.0.0/0; no other port is open to the world.`,
+    });
+    this.connections = securityGroup.connections;
+
+    const role = new iam.Role(this, 'InstanceRole', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: 'Media host: own table replica, own secret replica, own image, own lifecycle hook',
+    });
+    grantRegionalTableAccess(role, props.table);
+    props.joinTokenSecret.grantRead(role);
+    image.repository.grantPull(role);
+    logGroup.grantWrite(role);
+
+    const userData = ec2.UserData.forLinux();
+    userData.addCommands(
+      ...mediaHostScript({
+        region: stack.region,
+        tableName: props.table.tableName,
+        secretName: props.joinTokenSecret.secretName,
+        imageUri: image.imageUri,
+        logGroupName: logGroup.logGroupName,
+        lifecycleHookName: MEDIA_DRAIN_HOOK_NAME,
+        signalingPort: props.signalingPort,
+        rtcMinPort: props.rtcPortMin,
+        rtcMaxPort: props.rtcPortMax,
+        drainTimeoutSeconds: drainTimeout.toSeconds(),
+        logLevel: props.logLevel ?? 'info',
+      }),
+    );
+
+    const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+      instanceType,
+      machineImage: ec2.MachineImage.latestAmazonLinux2023({
+        cpuType: arm ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
+      }),
+      role,
+      securityGroup,
+      userData,
+      requireImdsv2: true,
+      // The container shares the host network, so one hop reaches the metadata service.
+      httpPutResponseHopLimit: 1,
+      associatePublicIpAddress: true,
+      detailedMonitoring: true,
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: ec2.BlockDeviceVolume.ebs(ROOT_VOLUME_GIB, {
+            encrypted: true,
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+            deleteOnTermination: true,
+          }),
+        },
+      ],
+    });
+
+    this.autoScalingGroup = new autoscaling.AutoScalingGroup(this, 'Resource', {
+      vpc: props.vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      launchTemplate,
+      minCapacity: props.minCapacity,
+      maxCapacity: props.maxCapacity,
+      healthChecks: autoscaling.HealthChecks.ec2({ gracePeriod: Duration.minutes(5) }),
+      defaultInstanceWarmup: Duration.minutes(3),
+      groupMetrics: [autoscaling.GroupMetrics.all()],
+    });
+    this.autoScalingGroup.scaleOnCpuUtilization('CpuScaling', {
+      targetUtilizationPercent: props.cpuTargetPercent ?? 50,
+    });
+    this.autoScalingGroup.addLifecycleHook('DrainHook', {
+      lifecycleHookName: MEDIA_DRAIN_HOOK_NAME,
+      lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
+      heartbeatTimeout: hookTimeout,
+      // If the host dies mid-drain there is nothing left to wait for.
+      defaultResult: autoscaling.DefaultResult.CONTINUE,
+    });
+
+    // The group's ARN embeds an id CloudFormation never returns, so the name is pinned and the id wildcarded.
+    const groupArn = stack.formatArn({
+      service: 'autoscaling',
+      resource: 'autoScalingGroup',
+      resourceName: `*:autoScalingGroupName/${this.autoScalingGroup.autoScalingGroupName}`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    // A policy of its own: the instance profile's default policy must not depend on the group, because
+    // the group depends on the launch template, which depends on that default policy.
+    const lifecyclePolicy = new iam.Policy(this, 'LifecyclePolicy', {
+      roles: [role],
+      statements: [
+        new iam.PolicyStatement({ actions: ['autoscaling:CompleteLifecycleAction'], resources: [groupArn] }),
+        // Finds the group name from the instance id; this action has no resource-level permissions.
+        new iam.PolicyStatement({ actions: ['autoscaling:DescribeAutoScalingInstances'], resources: ['*'] }),
+      ],
+    });
+
+    const groupLogicalId = stack.resolve(
+      (this.autoScalingGroup.node.defaultChild as autoscaling.CfnAutoScalingGroup).logicalId,
+    );
+    Validations.of(lifecyclePolicy).acknowledge(
+      {
+        // cdk-nag names the finding after the rendered ARN, with the group's Ref shown as <LogicalId>.
+        id: `AwsSolutions-IAM5[Resource::arn:${stack.partition}:autoscaling:${stack.region}:${stack.account}:autoScalingGroup:*:autoScalingGroupName/<${groupLogicalId}>]`,
+        reason:
+          'An Auto Scaling group ARN contains a generated id that CloudFormation does not return; the name ' +
+          "pins the policy to this fleet's own group, and only CompleteLifecycleAction is allowed on it.",
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'autoscaling:DescribeAutoScalingInstances supports no resource-level permissions; it is read-only ' +
+          'and lets a host find the group it must complete its termination hook in.',
+      },
+    );
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'ecr:GetAuthorizationToken supports no resource-level permissions; the image pull itself is scoped ' +
+        "to this region's CDK asset repository.",
+    });
+    Validations.of(this.autoScalingGroup).acknowledge({
+      id: 'AwsSolutions-AS3',
+      reason:
+        'Scaling activity is in the group activity history and EventBridge; per-instance SNS notifications ' +
+        'would page nobody, and drains are visible in the media server logs.',
+    });
+  }
+}

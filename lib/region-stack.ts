@@ -1,0 +1,175 @@
+/**
+ * One region, deployable and destroyable on its own: network, LB service, media fleet, and this
+ * region's records in the global names.
+ *
+ * Region independence is the invariant this stack is built around. It references the global table and
+ * the join-token secret by their fixed names in its own region (no exports, no cross-region references),
+ * and it never lists other regions: each region's LB writes its own public URL into the global table and
+ * learns the others from there. Adding or removing a region therefore leaves this template unchanged.
+ */
+import { CfnOutput, Fn, Stack, type StackProps, Token } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import type { HealthCheckConfig } from './config';
+import { LbService } from './lb-service';
+import { MediaFleet } from './media-fleet';
+import { REGION_OUTPUTS } from './names';
+import { RegionNetwork } from './region-network';
+import { RegionalDns } from './regional-dns';
+
+export interface DnsSettings {
+  readonly domain: string;
+  readonly hostedZoneId: string;
+  readonly backupDomain: string;
+  readonly backupHostedZoneId: string;
+  readonly apiDomainName: string;
+  readonly regionApiDomainName: string;
+  readonly backupApiDomainName: string;
+}
+
+export interface LbSettings {
+  readonly containerPort: number;
+  readonly desiredCount: number;
+}
+
+export interface MediaSettings {
+  readonly instanceType: string;
+  readonly minCapacity: number;
+  readonly maxCapacity: number;
+  readonly signalingPort: number;
+  readonly rtcPortMin: number;
+  readonly rtcPortMax: number;
+}
+
+export interface RegionStackProps extends StackProps {
+  readonly vpcCidr: string;
+  /** Name of the global table; this stack uses its own region's replica. */
+  readonly tableName: string;
+  /** Name of the join-token secret; this stack uses its own region's replica. */
+  readonly secretName: string;
+  readonly dns: DnsSettings;
+  readonly healthCheck: HealthCheckConfig;
+  readonly lb: LbSettings;
+  readonly media: MediaSettings;
+  /** Docker build context of both images: the repository root. */
+  readonly sourceDirectory: string;
+}
+
+/** Dockerfiles, relative to the repository root. */
+export const LB_DOCKERFILE = 'runtime/lb/Dockerfile';
+export const MEDIA_DOCKERFILE = 'runtime/media/Dockerfile';
+
+export class RegionStack extends Stack {
+  readonly lbService: LbService;
+  readonly mediaFleet: MediaFleet;
+  readonly dns: RegionalDns;
+
+  constructor(scope: Construct, id: string, props: RegionStackProps) {
+    super(scope, id, props);
+    const region = this.region;
+    if (Token.isUnresolved(region)) {
+      throw new Error(
+        `RegionStack ${id} has no concrete region; pass env.region: its latency record must name the region`,
+      );
+    }
+
+    const table = dynamodb.TableV2.fromTableName(this, 'Table', props.tableName);
+    const joinTokenSecret = secretsmanager.Secret.fromSecretNameV2(this, 'JoinTokenSecret', props.secretName);
+    const primaryZone = route53.HostedZone.fromHostedZoneAttributes(this, 'PrimaryZone', {
+      hostedZoneId: props.dns.hostedZoneId,
+      zoneName: props.dns.domain,
+    });
+    const backupZone = route53.HostedZone.fromHostedZoneAttributes(this, 'BackupZone', {
+      hostedZoneId: props.dns.backupHostedZoneId,
+      zoneName: props.dns.backupDomain,
+    });
+
+    const network = new RegionNetwork(this, 'Network', { cidr: props.vpcCidr });
+
+    // Each name validates in the zone that holds it; the backup name may sit at another DNS provider's
+    // delegation, so its zone is passed separately.
+    const certificate = new acm.Certificate(this, 'ApiCertificate', {
+      domainName: props.dns.regionApiDomainName,
+      subjectAlternativeNames: [props.dns.apiDomainName, props.dns.backupApiDomainName],
+      validation: acm.CertificateValidation.fromDnsMultiZone({
+        [props.dns.regionApiDomainName]: primaryZone,
+        [props.dns.apiDomainName]: primaryZone,
+        [props.dns.backupApiDomainName]: backupZone,
+      }),
+    });
+
+    const publicApiUrl = `https://${props.dns.regionApiDomainName}`;
+    this.lbService = new LbService(this, 'LbService', {
+      vpc: network.vpc,
+      certificate,
+      image: ecs.ContainerImage.fromAsset(props.sourceDirectory, {
+        file: LB_DOCKERFILE,
+        platform: ecrAssets.Platform.LINUX_AMD64,
+      }),
+      table,
+      joinTokenSecret,
+      publicApiUrl,
+      containerPort: props.lb.containerPort,
+      desiredCount: props.lb.desiredCount,
+    });
+
+    this.mediaFleet = new MediaFleet(this, 'MediaFleet', {
+      vpc: network.vpc,
+      image: { directory: props.sourceDirectory, file: MEDIA_DOCKERFILE },
+      instanceType: props.media.instanceType,
+      minCapacity: props.media.minCapacity,
+      maxCapacity: props.media.maxCapacity,
+      table,
+      joinTokenSecret,
+      signalingPort: props.media.signalingPort,
+      rtcPortMin: props.media.rtcPortMin,
+      rtcPortMax: props.media.rtcPortMax,
+    });
+    this.mediaFleet.connections.allowFrom(
+      this.lbService.connections,
+      ec2.Port.tcp(props.media.signalingPort),
+      'Signaling relayed by the LB service',
+    );
+
+    this.dns = new RegionalDns(this, 'Dns', {
+      region,
+      loadBalancer: this.lbService.loadBalancer,
+      primaryZone,
+      backupZone,
+      apiDomainName: props.dns.apiDomainName,
+      regionApiDomainName: props.dns.regionApiDomainName,
+      backupApiDomainName: props.dns.backupApiDomainName,
+      requestIntervalSeconds: props.healthCheck.requestIntervalSeconds,
+      failureThreshold: props.healthCheck.failureThreshold,
+    });
+
+    const outputs: Record<keyof typeof REGION_OUTPUTS, string> = {
+      apiUrl: `https://${props.dns.apiDomainName}`,
+      backupApiUrl: `https://${props.dns.backupApiDomainName}`,
+      regionApiUrl: publicApiUrl,
+      region,
+      loadBalancerDnsName: this.lbService.loadBalancer.loadBalancerDnsName,
+      healthCheckId: this.dns.healthCheck.healthCheckId,
+      lbClusterName: this.lbService.cluster.clusterName,
+      lbServiceName: this.lbService.service.serviceName,
+      mediaAutoScalingGroupName: this.mediaFleet.autoScalingGroup.autoScalingGroupName,
+    };
+    for (const [key, value] of Object.entries(outputs)) {
+      new CfnOutput(this, REGION_OUTPUTS[key as keyof typeof REGION_OUTPUTS], { value });
+    }
+  }
+
+  /**
+   * Fn::GetAZs instead of a context lookup: synth needs no AWS credentials, the template does not bake
+   * in one account's AZ names, and the deploying account's own mapping picks the two zones.
+   */
+  override get availabilityZones(): string[] {
+    return [0, 1].map((i) => Fn.select(i, Fn.getAzs()));
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * This region's part of the global names. Route 53 assembles `api.<domain>` from one latency record per
+ * region stack, so each stack adds only its own record (SetIdentifier = its region) and never lists
+ * the others: deploying or deleting one region changes exactly one record in each name.
+ *
+ * One health check per region probes `https://<region>.api.<domain>/health`. It gates both the latency
+ * record and the backup record, so a region that answers 503 (evacuated, no media servers, replica
+ * unreachable) leaves both names within `failureThreshold` probes. The backup name lives in another
+ * hosted zone with weighted routing, sharing nothing with the latency set but that health check.
+ */
+import { Duration, Tags } from 'aws-cdk-lib';
+import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import * as targets from 'aws-cdk-lib/aws-route53-targets';
+import { Construct } from 'constructs';
+
+/** Every region gets the same weight: the backup name spreads load evenly over healthy regions. */
+const BACKUP_RECORD_WEIGHT = 100;
+
+export interface RegionalDnsProps {
+  /** The AWS region this stack serves; the latency record's Region and SetIdentifier. */
+  readonly region: string;
+  readonly loadBalancer: elbv2.ILoadBalancerV2;
+  /** Zone of `domain`, holding `api.<domain>` and `<region>.api.<domain>`. */
+  readonly primaryZone: route53.IHostedZone;
+  /** Zone of `backupDomain`, holding `api-backup.<backupDomain>`. */
+  readonly backupZone: route53.IHostedZone;
+  readonly apiDomainName: string;
+  readonly regionApiDomainName: string;
+  readonly backupApiDomainName: string;
+  /** Route 53 probes every 10 or 30 seconds. */
+  readonly requestIntervalSeconds: number;
+  /** Consecutive failed probes before the region leaves DNS (1-10). */
+  readonly failureThreshold: number;
+}
+
+export class RegionalDns extends Construct {
+  readonly healthCheck: route53.HealthCheck;
+
+  constructor(scope: Construct, id: string, props: RegionalDnsProps) {
+    super(scope, id);
+    if (props.requestIntervalSeconds !== 10 && props.requestIntervalSeconds !== 30) {
+      throw new Error(`RegionalDns requestIntervalSeconds is ${props.requestIntervalSeconds}; use 10 or 30`);
+    }
+    if (
+      !Number.isInteger(props.failureThreshold) ||
+      props.failureThreshold < 1 ||
+      props.failureThreshold > 10
+    ) {
+      throw new Error(
+        `RegionalDns failureThreshold is ${props.failureThreshold}; use an integer from 1 to 10`,
+      );
+    }
+
+    this.healthCheck = new route53.HealthCheck(this, 'HealthCheck', {
+      type: route53.HealthCheckType.HTTPS,
+      fqdn: props.regionApiDomainName,
+      port: 443,
+      resourcePath: '/health',
+      enableSNI: true,
+      requestInterval: Duration.seconds(props.requestIntervalSeconds),
+      failureThreshold: props.failureThreshold,
+    });
+    Tags.of(this.healthCheck).add('Name', props.regionApiDomainName);
+
+    // Evaluating target health as well catches an ALB with no live task before the probes do.
+    const alias = route53.RecordTarget.fromAlias(
+      new targets.LoadBalancerTarget(props.loadBalancer, { evaluateTargetHealth: true }),
+    );
+
+    new route53.ARecord(this, 'RegionRecord', {
+      zone: props.primaryZone,
+      recordName: props.regionApiDomainName,
+      target: alias,
+    });
+
+    new route53.ARecord(this, 'LatencyRecord', {
+      zone: props.primaryZone,
+      recordName: props.apiDomainName,
+      target: alias,
+      region: props.region,
+      setIdentifier: props.region,
+      healthCheck: this.healthCheck,
+    });
+
+    new route53.ARecord(this, 'BackupRecord', {
+      zone: props.backupZone,
+      recordName: props.backupApiDomainName,
+      target: alias,
+      weight: BACKUP_RECORD_WEIGHT,
+      setIdentifier: props.region,
+      healthCheck: this.healthCheck,
+    });
+  }
+}
