@@ -19,6 +19,9 @@ import { attemptHttp } from './httpAttempt';
 import { PING_PATH } from './apiClient';
 import { type Timer, median, unrefTimer } from './timers';
 
+/** The LB rejects RTTs above this; a region this slow is as good as unreachable anyway. */
+const MAX_REPORTED_RTT_MS = 60_000;
+
 export interface RegionRtt {
   readonly region: string;
   readonly url: string;
@@ -59,7 +62,9 @@ export class RttElection extends TypedEmitter<RttElectionEvents> {
   rttReport(): Record<string, number> | undefined {
     const reachable = this.current.filter((r) => r.rttMs !== null);
     if (reachable.length === 0) return undefined;
-    return Object.fromEntries(reachable.map((r) => [r.region, Math.max(0, Math.round(r.rttMs!))]));
+    return Object.fromEntries(
+      reachable.map((r) => [r.region, Math.min(MAX_REPORTED_RTT_MS, Math.max(0, Math.round(r.rttMs!)))]),
+    );
   }
 
   /** Runs an election; concurrent callers share the one in flight. */

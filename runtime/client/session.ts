@@ -11,7 +11,8 @@
  * - Exclusions sent with the rejoin: the lost server, unless the server itself said the room moved or
  *   closed (then the LB's current answer is the right one). A server whose region edge could not even
  *   open a socket gets its region excluded too. If the API has nowhere left to send us, region
- *   exclusions are dropped (the LB knows more than one client does); server exclusions stay.
+ *   exclusions are dropped (the LB knows more than one client does), and at a second such answer the
+ *   server exclusions too.
  * - Timing: exponential backoff with full jitter and a cap before every attempt (see backoff.ts);
  *   `backoff.maxAttempts` per outage, `backoff.joinAttempts` for the first join.
  * - Restore: the same local tracks are produced on the new server with their muted state, every
@@ -142,6 +143,8 @@ interface Outage {
   readonly detectedAt: number;
   readonly serverIds: string[];
   readonly regions: string[];
+  /** Consecutive attempts the API could not place us with these exclusions. */
+  unavailableStreak: number;
 }
 
 /** An attempt failed; `excludeServer`/`excludeRegion` say what it proved dead. */
@@ -246,7 +249,13 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   private async start(): Promise<JoinedEvent> {
-    const outage: Outage = { reason: 'signaling_closed', detectedAt: nowMs(), serverIds: [], regions: [] };
+    const outage: Outage = {
+      reason: 'signaling_closed',
+      detectedAt: nowMs(),
+      serverIds: [],
+      regions: [],
+      unavailableStreak: 0,
+    };
     try {
       await this.deps.beforeFirstJoin?.();
       const { joined } = await this.connectWithRetries(outage, this.deps.config.backoff.joinAttempts, false);
@@ -320,8 +329,13 @@ export class Session extends TypedEmitter<SessionEvents> {
       if (err.serverId) pushBounded(outage.serverIds, err.serverId, MAX_EXCLUDED_SERVERS);
       if (err.excludeRegion && err.region) pushBounded(outage.regions, err.region, MAX_EXCLUDED_REGIONS);
       if (err.excludeRegion) void this.deps.election?.elect('requested');
-    } else if (err instanceof ApiUnavailableError && outage.regions.length > 0) {
+      outage.unavailableStreak = 0;
+    } else if (err instanceof ApiUnavailableError) {
+      // Nowhere left to send us: first trust the LB over our region guesses, then over our server
+      // guesses too (a restarted server may come back under its old id).
+      outage.unavailableStreak++;
       outage.regions.length = 0;
+      if (outage.unavailableStreak >= 2) outage.serverIds.length = 0;
     }
   }
 
@@ -452,6 +466,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       detectedAt: nowMs(),
       serverIds: excludeServer ? [conn.answer.serverId] : [],
       regions: [],
+      unavailableStreak: 0,
     };
     this.connectWithRetries(outage, this.deps.config.backoff.maxAttempts, true).then(
       ({ joined, attempts, attemptMs }) =>

@@ -1,0 +1,216 @@
+import { ApiClient, type ServedEvent, type SwitchedEvent } from '../../../runtime/client/apiClient';
+import { ApiError, ApiUnavailableError } from '../../../runtime/client/errors';
+import { nodePlatform } from '../../../runtime/client/nodePlatform';
+import type { Platform } from '../../../runtime/client/platform';
+import { type TestHttpServer, json, refusedUrl, sleep, startHttpServer } from './httpServers';
+
+describe('ApiClient fallback', () => {
+  let platform: Platform;
+  const servers: TestHttpServer[] = [];
+  const clients: ApiClient[] = [];
+
+  beforeEach(() => {
+    platform = nodePlatform({});
+  });
+  afterEach(async () => {
+    clients.splice(0).forEach((c) => c.close());
+    platform.close();
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+
+  function client(
+    apiUrls: string[],
+    timeouts: Partial<{ attemptMs: number; primaryReprobeMs: number }> = {},
+  ) {
+    const c = new ApiClient(platform.http, {
+      apiUrls,
+      timeouts: { attemptMs: 2_000, primaryReprobeMs: 60_000, ...timeouts },
+    });
+    clients.push(c);
+    return c;
+  }
+
+  async function server(handler: Parameters<typeof startHttpServer>[0]) {
+    const s = await startHttpServer(handler);
+    servers.push(s);
+    return s;
+  }
+
+  it('uses the primary while it answers', async () => {
+    const primary = await server((_q, _b, res) => json(res, 200, { from: 'primary' }));
+    const backup = await server((_q, _b, res) => json(res, 200, { from: 'backup' }));
+    const api = client([primary.url, backup.url]);
+    await expect(api.call('/v1/regions')).resolves.toEqual({ data: { from: 'primary' }, url: primary.url });
+    expect(backup.hits).toEqual([]);
+  });
+
+  it('moves to the backup when the primary refuses connections, and reports every attempt', async () => {
+    const dead = await refusedUrl();
+    const backup = await server((_q, _b, res) => json(res, 200, { from: 'backup' }));
+    const api = client([dead, backup.url]);
+    const served: ServedEvent[] = [];
+    api.on('served', (e) => served.push(e));
+    const answer = await api.call('/v1/regions');
+    expect(answer).toEqual({ data: { from: 'backup' }, url: backup.url });
+    expect(served).toHaveLength(1);
+    expect(served[0]!.url).toBe(backup.url);
+    expect(served[0]!.attempts.map((a) => [a.url, a.outcome])).toEqual([
+      [dead, 'network_error'],
+      [backup.url, 'ok'],
+    ]);
+  });
+
+  it('moves to the backup at a 5xx', async () => {
+    const primary = await server((_q, _b, res) =>
+      json(res, 503, { error: { code: 'no_capacity', message: 'x' } }),
+    );
+    const backup = await server((_q, _b, res) => json(res, 200, { from: 'backup' }));
+    const api = client([primary.url, backup.url]);
+    const answer = await api.call('/v1/rooms/r1/join', { body: {}, token: 't' });
+    expect(answer.url).toBe(backup.url);
+    expect(primary.hits).toEqual(['POST /v1/rooms/r1/join']);
+  });
+
+  it('never moves on at a 4xx: it surfaces the server error', async () => {
+    const primary = await server((_q, _b, res) =>
+      json(res, 401, { error: { code: 'token_expired', message: 'the join token expired' } }),
+    );
+    const backup = await server((_q, _b, res) => json(res, 200, {}));
+    const api = client([primary.url, backup.url]);
+    const err = await api.call('/v1/rooms/r1/join', { body: {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({
+      status: 401,
+      code: 'token_expired',
+      message: expect.stringContaining('expired'),
+      url: primary.url,
+    });
+    expect(backup.hits).toEqual([]);
+  });
+
+  it('sends the token, JSON body and method', async () => {
+    let seen: { auth?: string; type?: string; body?: string; method?: string } = {};
+    const primary = await server((req, body, res) => {
+      seen = { auth: req.headers.authorization, type: req.headers['content-type'], body, method: req.method };
+      json(res, 200, {});
+    });
+    await client([primary.url]).call('/v1/rooms/r1/join', {
+      body: { rtt: { 'eu-west-1': 12 } },
+      token: 'abc',
+    });
+    expect(seen).toEqual({
+      auth: 'Bearer abc',
+      type: 'application/json',
+      body: JSON.stringify({ rtt: { 'eu-west-1': 12 } }),
+      method: 'POST',
+    });
+  });
+
+  it('moves on after attemptMs when a URL never answers', async () => {
+    // Accepts the request and never answers: what a blackholed region behind a live socket looks like.
+    const silent = await server(() => undefined);
+    const backup = await server((_q, _b, res) => json(res, 200, { from: 'backup' }));
+    const api = client([silent.url, backup.url], { attemptMs: 300 });
+    const started = Date.now();
+    const answer = await api.call('/v1/ping');
+    expect(answer.url).toBe(backup.url);
+    // The logic under test: it gave up on the primary long before the default 3 s attempt timeout.
+    expect(Date.now() - started).toBeLessThan(2_500);
+    const served = await new Promise<ServedEvent>((resolve) => {
+      api.once('served', resolve);
+      void api.call('/v1/ping');
+    });
+    expect(served.attempts).toHaveLength(1);
+  });
+
+  it('treats a 2xx that is not JSON as a fault and moves on', async () => {
+    const primary = await server((_q, _b, res) => res.writeHead(200).end('<html>captive portal</html>'));
+    const backup = await server((_q, _b, res) => json(res, 200, { from: 'backup' }));
+    const served: ServedEvent[] = [];
+    const api = client([primary.url, backup.url]);
+    api.on('served', (e) => served.push(e));
+    await expect(api.call('/v1/ping')).resolves.toMatchObject({ url: backup.url });
+    expect(served[0]!.attempts[0]).toMatchObject({ outcome: 'bad_answer', detail: 'answer is not JSON' });
+  });
+
+  it('sticks to the URL that worked', async () => {
+    let primaryUp = false;
+    const primary = await server((_q, _b, res) =>
+      primaryUp
+        ? json(res, 200, { from: 'primary' })
+        : json(res, 502, { error: { code: 'bad_gateway', message: 'x' } }),
+    );
+    const backup = await server((_q, _b, res) => json(res, 200, { from: 'backup' }));
+    const api = client([primary.url, backup.url]);
+    expect((await api.call('/v1/ping')).url).toBe(backup.url);
+    primaryUp = true;
+    // Without a re-probe (long interval), calls keep going to the backup first.
+    for (let i = 0; i < 3; i++) expect((await api.call('/v1/ping')).url).toBe(backup.url);
+    expect(primary.hits).toHaveLength(1);
+    expect(api.currentUrl).toBe(backup.url);
+  });
+
+  it('falls back from a stuck backup to the primary when the backup dies', async () => {
+    let primaryUp = false;
+    const primary = await server((_q, _b, res) => (primaryUp ? json(res, 200, {}) : json(res, 500, {})));
+    let backupUp = true;
+    const backup = await server((_q, _b, res) => (backupUp ? json(res, 200, {}) : json(res, 500, {})));
+    const api = client([primary.url, backup.url]);
+    expect((await api.call('/v1/ping')).url).toBe(backup.url);
+    backupUp = false;
+    primaryUp = true;
+    expect((await api.call('/v1/ping')).url).toBe(primary.url);
+  });
+
+  it('re-probes the primary in the background and returns to it', async () => {
+    let primaryUp = false;
+    const primary = await server((_q, _b, res) => (primaryUp ? json(res, 200, {}) : json(res, 503, {})));
+    const backup = await server((_q, _b, res) => json(res, 200, {}));
+    const api = client([primary.url, backup.url], { primaryReprobeMs: 50 });
+    const switches: SwitchedEvent[] = [];
+    api.on('switched', (e) => switches.push(e));
+    await api.call('/v1/ping');
+    expect(api.currentUrl).toBe(backup.url);
+    await sleep(200);
+    expect(api.currentUrl).toBe(backup.url); // the primary still fails its probes
+    primaryUp = true;
+    const back = await api.next('switched');
+    expect(back).toEqual({ from: backup.url, to: primary.url, reason: 'primary_recovered' });
+    expect(primary.hits.filter((h) => h === 'GET /v1/ping').length).toBeGreaterThanOrEqual(2);
+    expect((await api.call('/v1/regions')).url).toBe(primary.url);
+    expect(switches.map((s) => s.reason)).toEqual(['fallback', 'primary_recovered']);
+  });
+
+  it('throws ApiUnavailableError naming every URL when none answers', async () => {
+    const a = await refusedUrl();
+    const b = await server((_q, _b, res) => json(res, 500, {}));
+    const err = await client([a, b.url])
+      .call('/v1/ping')
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiUnavailableError);
+    expect((err as ApiUnavailableError).attempts.map((x) => x.outcome)).toEqual([
+      'network_error',
+      'server_error',
+    ]);
+    expect((err as Error).message).toContain(a);
+  });
+
+  it('tries ranked extra URLs after the configured ones', async () => {
+    const dead1 = await refusedUrl();
+    const dead2 = await refusedUrl();
+    const region = await server((_q, _b, res) => json(res, 200, {}));
+    const api = client([dead1, dead2]);
+    api.setExtraUrls([region.url]);
+    expect(api.urls).toEqual([dead1, dead2, region.url]);
+    expect((await api.call('/v1/ping')).url).toBe(region.url);
+  });
+
+  it('stops at once when the caller aborts', async () => {
+    const silent = await server(() => undefined);
+    const api = client([silent.url], { attemptMs: 10_000 });
+    const controller = new AbortController();
+    const pending = api.call('/v1/ping', { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('user left')), 50);
+    await expect(pending).rejects.toThrow('user left');
+  });
+});

@@ -1,0 +1,235 @@
+/**
+ * Protocol-level stand-ins for the LB and a media server, on real sockets, so the session's rejoin
+ * logic can be driven through every failure it handles (socket closed, pings unanswered, `rejoin`
+ * notices, unreachable edges) deterministically. The real LB and media server are exercised together
+ * with the SDK by the end-to-end tests; these fakes only speak the wire contracts (the join API and
+ * runtime/media/protocol.ts), with transport parameters that libwebrtc accepts but never connects to.
+ */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { testFakeParameters } from 'mediasoup-client';
+import WebSocket, { WebSocketServer } from 'ws';
+import type { Method, NotificationName, Notifications, ProducerInfo } from '../../../runtime/media/protocol';
+import { json, startHttpServer, type TestHttpServer } from './httpServers';
+
+export interface RecordedRequest {
+  readonly method: Method;
+  readonly data: Record<string, unknown>;
+  readonly peerId: string;
+}
+
+/** ICE/DTLS parameters of a transport nobody listens to (port 9 is "discard"). */
+function transportParameters(id: string) {
+  return {
+    id,
+    iceParameters: {
+      iceLite: true,
+      usernameFragment: 'fakeufrag0000000',
+      password: 'fakepassword00000000000000000000',
+    },
+    iceCandidates: [
+      {
+        foundation: 'udpcandidate',
+        ip: '127.0.0.1',
+        address: '127.0.0.1',
+        port: 9,
+        priority: 1078862079,
+        protocol: 'udp',
+        type: 'host',
+      },
+    ],
+    dtlsParameters: {
+      role: 'auto',
+      fingerprints: [
+        {
+          algorithm: 'sha-256',
+          value:
+            'A9:F4:E0:D2:74:D3:0F:D9:CA:A5:2F:9F:7F:47:FA:F0:C4:72:DD:73:49:D0:3B:14:90:20:51:30:1B:90:8E:71',
+        },
+      ],
+    },
+  };
+}
+
+export class FakeMediaServer {
+  readonly requests: RecordedRequest[] = [];
+  /** Producers in the room, including ones seeded for "other peers". */
+  readonly producers: ProducerInfo[] = [];
+  /** When true, requests (pings included) go unanswered: a hung server behind a live relay. */
+  silent = false;
+  private readonly sockets = new Map<WebSocket, string>();
+  private httpServer!: http.Server;
+  private wss!: WebSocketServer;
+  private port = 0;
+  private counter = 0;
+
+  constructor(
+    readonly serverId: string,
+    readonly region: string,
+  ) {}
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  /** Listens (again, on the same port after `kill`, like a restarted process). */
+  async start(): Promise<this> {
+    this.httpServer = http.createServer();
+    this.wss = new WebSocketServer({ server: this.httpServer });
+    this.wss.on('connection', (ws) => this.accept(ws));
+    await new Promise<void>((resolve) => this.httpServer.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.httpServer.address() as AddressInfo).port;
+    return this;
+  }
+
+  /** Drops every socket and stops listening: connections are refused from now on. */
+  async kill(): Promise<void> {
+    for (const ws of this.sockets.keys()) ws.terminate();
+    this.sockets.clear();
+    await new Promise<void>((resolve) => this.wss.close(() => this.httpServer.close(() => resolve())));
+    this.httpServer.closeAllConnections();
+  }
+
+  notifyAll<N extends NotificationName>(name: N, data: Notifications[N]): void {
+    for (const ws of this.sockets.keys()) ws.send(JSON.stringify({ notification: name, data }));
+  }
+
+  requestsOf(method: Method): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === method);
+  }
+
+  /** A producer of a peer that is not a client under test. */
+  seedRemoteProducer(kind: 'audio' | 'video' = 'video'): ProducerInfo {
+    const producer = {
+      producerId: `${this.serverId}-remote-${++this.counter}`,
+      peerId: 'remote-peer',
+      kind,
+      paused: false,
+    };
+    this.producers.push(producer);
+    return producer;
+  }
+
+  private accept(ws: WebSocket): void {
+    const peerId = `${this.serverId}-peer-${++this.counter}`;
+    this.sockets.set(ws, peerId);
+    ws.on('close', () => this.sockets.delete(ws));
+    ws.on('message', (raw) => {
+      const { id, method, data } = JSON.parse(raw.toString()) as {
+        id: number;
+        method: Method;
+        data: Record<string, unknown>;
+      };
+      this.requests.push({ method, data, peerId });
+      if (this.silent) return;
+      const answer = this.answer(method, data, peerId);
+      ws.send(JSON.stringify({ id, ok: true, data: answer }));
+    });
+  }
+
+  private answer(method: Method, data: Record<string, unknown>, peerId: string): unknown {
+    switch (method) {
+      case 'join':
+        return {
+          peerId,
+          roomId: 'room',
+          serverId: this.serverId,
+          region: this.region,
+          routerRtpCapabilities: JSON.parse(
+            JSON.stringify(testFakeParameters.generateRouterRtpCapabilities()),
+          ),
+        };
+      case 'createWebRtcTransport':
+        return transportParameters(`${this.serverId}-t${++this.counter}`);
+      case 'produce': {
+        const producer = {
+          producerId: `${this.serverId}-p${++this.counter}`,
+          peerId,
+          kind: data.kind as 'video',
+          paused: false,
+        };
+        this.producers.push(producer);
+        return { producerId: producer.producerId };
+      }
+      case 'listProducers':
+        return { producers: this.producers.filter((p) => p.peerId !== peerId) };
+      case 'consume': {
+        const producer = this.producers.find((p) => p.producerId === data.producerId)!;
+        const params = JSON.parse(
+          JSON.stringify(testFakeParameters.generateConsumerRemoteParameters({ codecMimeType: 'video/VP8' })),
+        ) as { rtpParameters: unknown };
+        return {
+          consumerId: `${this.serverId}-c${++this.counter}`,
+          producerId: producer.producerId,
+          peerId: producer.peerId,
+          kind: producer.kind,
+          rtpParameters: params.rtpParameters,
+        };
+      }
+      case 'ping':
+        return { serverTime: Date.now() };
+      default:
+        return {};
+    }
+  }
+}
+
+export interface JoinCall {
+  readonly auth: string | undefined;
+  readonly body: { rtt?: Record<string, number>; exclude?: { serverIds?: string[]; regions?: string[] } };
+}
+
+/**
+ * The join API: answers the first listed server that the body does not exclude (by id or region),
+ * 503 `no_capacity` when none is left, 401 for any token but the valid one.
+ */
+export class FakeLb {
+  readonly joins: JoinCall[] = [];
+  /** Servers in placement order; `{ serverId, region, url }` entries may point at nothing. */
+  servers: Array<{ serverId: string; region: string; url: string }> = [];
+  private server!: TestHttpServer;
+
+  constructor(readonly validToken = 'join-token') {}
+
+  get url(): string {
+    return this.server.url;
+  }
+
+  async start(): Promise<this> {
+    this.server = await startHttpServer((req, body, res) => {
+      if (req.method === 'GET' && req.url?.startsWith('/v1/ping')) return json(res, 200, { ok: true });
+      const match = /^\/v1\/rooms\/([^/]+)\/join$/.exec(req.url ?? '');
+      if (req.method !== 'POST' || !match)
+        return json(res, 404, { error: { code: 'not_found', message: req.url } });
+      const call: JoinCall = {
+        auth: req.headers.authorization,
+        body: body ? (JSON.parse(body) as JoinCall['body']) : {},
+      };
+      this.joins.push(call);
+      if (call.auth !== `Bearer ${this.validToken}`) {
+        return json(res, 401, { error: { code: 'token_invalid', message: 'the join token is not valid' } });
+      }
+      const excluded = call.body.exclude ?? {};
+      const server = this.servers.find(
+        (s) => !excluded.serverIds?.includes(s.serverId) && !excluded.regions?.includes(s.region),
+      );
+      if (!server) return json(res, 503, { error: { code: 'no_capacity', message: 'no server left' } });
+      const room = decodeURIComponent(match[1]!);
+      const mediaToken = `media-${server.serverId}-${this.joins.length}`;
+      return json(res, 200, {
+        room,
+        region: server.region,
+        serverId: server.serverId,
+        signalingUrl: `${server.url}/v1/rooms/${encodeURIComponent(room)}/signal?token=${mediaToken}`,
+        mediaToken,
+        alternates: [],
+        expiresAt: Date.now() + 120_000,
+      });
+    });
+    return this;
+  }
+
+  close(): Promise<void> {
+    return this.server.close();
+  }
+}
