@@ -96,14 +96,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(pingRoutes);
   await app.register(metricsRoutes);
   app.setNotFoundHandler({ preHandler: app.rateLimit() }, async (request, reply) =>
-    reply
-      .code(404)
-      .send({
-        error: {
-          code: 'not_found',
-          message: `no route for ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`,
-        },
-      }),
+    reply.code(404).send({
+      error: {
+        code: 'not_found',
+        message: `no route for ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`,
+      },
+    }),
   );
   return app;
 }
