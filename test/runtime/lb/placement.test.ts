@@ -1,0 +1,134 @@
+/** The pure parts of placement and alternates, on hand-built fleet snapshots (no I/O to fake). */
+import { chooseAlternates } from '../../../runtime/lb/alternates';
+import type { FleetSnapshot } from '../../../runtime/lb/fleetCache';
+import { chooseServer, NO_EXCLUSIONS, type PlacementContext } from '../../../runtime/lb/placement';
+import { signalingUrl, upstreamSignalingUrl } from '../../../runtime/lb/regionUrls';
+import type { MediaServerRecord, RegionView } from '../../../runtime/store';
+import { mediaServer, T0 } from './lbHarness';
+
+const LIVENESS_MS = 7_000;
+
+function snapshot(
+  servers: MediaServerRecord[],
+  regions: Array<Partial<RegionView> & { region: string }>,
+): FleetSnapshot {
+  return {
+    fetchedAt: T0,
+    servers: new Map(servers.map((s) => [s.id, s])),
+    regions: new Map(
+      regions.map((r) => [
+        r.region,
+        {
+          status: 'active',
+          reason: '',
+          statusUpdatedAt: null,
+          summary: {
+            region: r.region,
+            apiUrl: `https://${r.region}.api.example.com`,
+            liveServers: 1,
+            load: 0,
+            capacity: 1,
+            reportedAt: T0,
+          },
+          ...r,
+        },
+      ]),
+    ),
+  };
+}
+
+const ctx = (over: Partial<PlacementContext> = {}): PlacementContext => ({
+  region: 'eu-west-1',
+  publicApiUrl: 'https://eu-west-1.api.example.com',
+  now: T0,
+  isAlive: (s, now) => now - s.heartbeatAt < LIVENESS_MS,
+  exclude: NO_EXCLUSIONS,
+  ...over,
+});
+
+describe('chooseServer', () => {
+  it('compares load relative to capacity, and breaks ties by id', () => {
+    const snap = snapshot(
+      [
+        mediaServer('b', 'eu-west-1', { load: 10, capacity: 100 }),
+        mediaServer('a', 'eu-west-1', { load: 1, capacity: 10 }),
+        mediaServer('c', 'eu-west-1', { load: 40, capacity: 400 }),
+      ],
+      [],
+    );
+    expect(chooseServer(snap, ctx())?.id).toBe('a');
+  });
+
+  it('prefers any capacity at home over an idle region abroad', () => {
+    const snap = snapshot(
+      [mediaServer('home', 'eu-west-1', { load: 99, capacity: 100 }), mediaServer('us', 'us-east-1')],
+      [{ region: 'us-east-1' }],
+    );
+    expect(chooseServer(snap, ctx())?.id).toBe('home');
+  });
+
+  it('goes to the nearest region with capacity, skipping evacuated, excluded and URL-less ones', () => {
+    const servers = [
+      mediaServer('eu-central', 'eu-central-1'),
+      mediaServer('us', 'us-east-1'),
+      mediaServer('ap', 'ap-southeast-1'),
+      mediaServer('eu-west-2', 'eu-west-2'),
+    ];
+    const regions = [
+      { region: 'eu-west-2', summary: null },
+      { region: 'eu-central-1', status: 'evacuated' as const },
+      { region: 'us-east-1' },
+      { region: 'ap-southeast-1' },
+    ];
+    expect(chooseServer(snapshot(servers, regions), ctx())?.id).toBe('us');
+    const exclude = { serverIds: new Set<string>(), regions: new Set(['us-east-1']) };
+    expect(chooseServer(snapshot(servers, regions), ctx({ exclude }))?.id).toBe('ap');
+  });
+
+  it('never picks a server with zero capacity', () => {
+    expect(
+      chooseServer(snapshot([mediaServer('z', 'eu-west-1', { load: 0, capacity: 0 })], []), ctx()),
+    ).toBeNull();
+  });
+});
+
+describe('chooseAlternates', () => {
+  const regions = ['us-east-1', 'us-west-2', 'ap-southeast-1', 'eu-central-1', 'sa-east-1'].map((region) => ({
+    region,
+  }));
+  const own = { region: 'eu-west-1', publicApiUrl: 'https://eu-west-1.api.example.com' };
+
+  it('keeps at most three, nearest first, never the serving region', () => {
+    const alts = chooseAlternates(snapshot([], regions), {
+      own,
+      servingRegion: 'eu-west-1',
+      excludedRegions: new Set(),
+    });
+    expect(alts.map((a) => a.region)).toEqual(['eu-central-1', 'us-east-1', 'us-west-2']);
+    expect(alts[0]).toEqual({ region: 'eu-central-1', apiUrl: 'https://eu-central-1.api.example.com' });
+  });
+
+  it("follows the client's RTTs when it sent them", () => {
+    const alts = chooseAlternates(snapshot([], regions), {
+      own,
+      servingRegion: 'eu-west-1',
+      excludedRegions: new Set(),
+      rtt: { 'sa-east-1': 30, 'ap-southeast-1': 10 },
+    });
+    expect(alts.map((a) => a.region)).toEqual(['ap-southeast-1', 'sa-east-1', 'eu-central-1']);
+  });
+});
+
+describe('signaling URLs', () => {
+  it('turns the region API URL into a ws(s) URL with the token', () => {
+    expect(signalingUrl('https://eu-west-1.api.example.com', 'r.1', 'a.b+c')).toBe(
+      'wss://eu-west-1.api.example.com/v1/rooms/r.1/signal?token=a.b%2Bc',
+    );
+    expect(signalingUrl('http://127.0.2.1:8080/', 'r', 't')).toBe(
+      'ws://127.0.2.1:8080/v1/rooms/r/signal?token=t',
+    );
+    expect(upstreamSignalingUrl('ws://10.0.1.5:7000', 'r', 't')).toBe(
+      'ws://10.0.1.5:7000/v1/rooms/r/signal?token=t',
+    );
+  });
+});
