@@ -106,6 +106,8 @@ export class LbService extends Construct {
         HOST: '0.0.0.0',
         PORT: String(props.containerPort),
         PUBLIC_API_URL: props.publicApiUrl,
+        // The ALB is the one proxy in front: trust its X-Forwarded-For so rate limits see client addresses.
+        TRUST_PROXY_HOPS: '1',
         LOG_LEVEL: props.logLevel ?? 'info',
       },
       secrets: { TOKEN_SECRET: ecs.Secret.fromSecretsManager(props.joinTokenSecret) },

@@ -61,6 +61,8 @@ export function mediaHostScript(p: MediaHostScriptProps): string[] {
     `RTC_MAX_PORT=${p.rtcMaxPort}`,
     `DRAIN_TIMEOUT_MS=${p.drainTimeoutSeconds * 1000}`,
     `LOG_LEVEL=${p.logLevel}`,
+    // Production runs current mediasoup only; fail at start rather than fall back to the CI build.
+    'MEDIA_ENGINE=current',
     'EOF',
     // Host-only settings.
     `cat > /etc/media-server/host.env <<'EOF'`,

@@ -180,6 +180,7 @@ describe('region stack: LB service', () => {
             { Name: 'TABLE_NAME', Value: 'rtcdemo-rooms' },
             { Name: 'PORT', Value: '8443' },
             { Name: 'PUBLIC_API_URL', Value: 'https://eu-west-1.api.rtc.example.org' },
+            { Name: 'TRUST_PROXY_HOPS', Value: '1' },
           ]),
           Secrets: [{ Name: 'TOKEN_SECRET', ValueFrom: OWN_SECRET_ARN }],
         }),
@@ -271,6 +272,7 @@ describe('region stack: media fleet', () => {
       'RTC_MIN_PORT=41000',
       'RTC_MAX_PORT=41999',
       'LISTEN_HOST=0.0.0.0',
+      'MEDIA_ENGINE=current',
       'SECRET_ID=rtcdemo/join-token-secret',
       `LIFECYCLE_HOOK_NAME=${MEDIA_DRAIN_HOOK_NAME}`,
     ]) {
