@@ -16,10 +16,8 @@
 import { EventEmitter } from 'node:events';
 import WebSocket, { type RawData } from 'ws';
 
-export const CLOSE_NORMAL = 1000;
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_POLICY = 1008;
-export const CLOSE_TOO_BIG = 1009;
 export const CLOSE_INTERNAL = 1011;
 export const CLOSE_BAD_GATEWAY = 1014;
 

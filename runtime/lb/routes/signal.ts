@@ -27,29 +27,33 @@ export async function signalRoutes(app: FastifyInstance): Promise<void> {
     return app.fleet.current()?.servers.get(id) ?? (await app.store.getServer(id));
   }
 
-  app.get<SignalRequest>(
-    '/v1/rooms/:roomId/signal',
-    {
-      websocket: true,
-      schema: { params: roomParams, querystring: signalQuery },
-      preValidation: async (request) => {
-        const claims = await verifyMediaToken(tokenKey, request.query.token, {
-          roomId: request.params.roomId,
-        });
-        const server = await findServer(claims.server);
-        if (!server)
-          throw new ApiError(404, 'server_not_found', `media server "${claims.server}" is not registered`);
-        if (server.region !== region) {
-          throw new ApiError(
-            403,
-            'wrong_region',
-            `media server "${server.id}" is in ${server.region}; connect through that region's signaling URL`,
-          );
-        }
-        targets.set(request, server);
-      },
+  app.route<SignalRequest>({
+    method: 'GET',
+    url: '/v1/rooms/:roomId/signal',
+    schema: { params: roomParams, querystring: signalQuery },
+    preValidation: async (request) => {
+      const claims = await verifyMediaToken(tokenKey, request.query.token, { roomId: request.params.roomId });
+      const server = await findServer(claims.server);
+      if (!server)
+        throw new ApiError(404, 'server_not_found', `media server "${claims.server}" is not registered`);
+      if (server.region !== region) {
+        throw new ApiError(
+          403,
+          'wrong_region',
+          `media server "${server.id}" is in ${server.region}; connect through that region's signaling URL`,
+        );
+      }
+      targets.set(request, server);
     },
-    (socket, request) => {
+    // A plain GET (no upgrade) is a client mistake worth a clear answer.
+    handler: async () => {
+      throw new ApiError(
+        426,
+        'upgrade_required',
+        'this endpoint speaks WebSocket only; connect with a WebSocket client',
+      );
+    },
+    wsHandler: (socket, request) => {
       const server = targets.get(request)!;
       const relay = new SignalingRelay(socket, {
         upstreamUrl: upstreamSignalingUrl(server.endpoint, request.params.roomId, request.query.token!),
@@ -72,5 +76,5 @@ export async function signalRoutes(app: FastifyInstance): Promise<void> {
         log.debug({ reason }, `relay closed: ${detail}`);
       });
     },
-  );
+  });
 }

@@ -207,6 +207,18 @@ describe('refused before the upgrade', () => {
     });
   });
 
+  it('for a plain HTTP GET with a valid token (426)', async () => {
+    const { token } = await signMediaToken(TOKEN_KEY, {
+      peerId: 'p',
+      identity: 'a',
+      room: 'r1',
+      server: 'eu-echo',
+    });
+    const res = await h.app.inject({ method: 'GET', url: `/v1/rooms/r1/signal?token=${token}` });
+    expect(res.statusCode).toBe(426);
+    expect(res.json().error.code).toBe('upgrade_required');
+  });
+
   it('with unknown query parameters (400)', async () => {
     const { token } = await signMediaToken(TOKEN_KEY, {
       peerId: 'p',
