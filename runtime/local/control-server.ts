@@ -1,0 +1,174 @@
+/**
+ * The local stack's dashboard and control API on 127.0.0.1 (never on a region address: it is the
+ * operator's view from outside every region, so it must survive any region's failure).
+ *
+ *   GET  /                               dashboard page (no build step)
+ *   GET  /api/state                      regions, processes, DNS health and answers, servers, rooms, replication
+ *   POST /api/regions/:region/kill       SIGKILL the region's processes and partition its replica
+ *   POST /api/regions/:region/blackhole  SIGSTOP them (sockets stay open, nothing answers) and partition
+ *   POST /api/regions/:region/restore    undo either: resume or restart the processes, heal the partition
+ *   POST /api/processes/:name/(kill|restore)  one process (a single media server, for rejoin tests)
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Store } from '../store';
+import type { DnsEmulator } from './dns-emulator';
+import type { DynamoEmulator } from './dynamo-emulator';
+import type { ProcessSupervisor } from './process-supervisor';
+import type { LocalStackState } from './stack';
+
+export interface ControlServer {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export interface ControlServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly state: () => LocalStackState;
+  readonly supervisor: ProcessSupervisor;
+  readonly dynamo: DynamoEmulator;
+  readonly dns: DnsEmulator;
+  readonly storeFor: (region: string) => Store;
+  /** Extra static pages (the browser demo) mounted by the caller. */
+  readonly register?: (app: FastifyInstance) => Promise<void>;
+}
+
+/** Client locations the dashboard shows DNS answers for: one per region, 127.0.<n>.100. */
+function clientLocations(state: LocalStackState): { location: string; source: string }[] {
+  return state.regions.map((r) => ({ location: `near ${r.name}`, source: r.address.replace(/\.\d+$/, '.100') }));
+}
+
+export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
+  const app = Fastify({ logger: false });
+  const dashboard = fs.readFileSync(path.join(__dirname, 'dashboard.html'), 'utf8');
+
+  const regionParam = {
+    type: 'object',
+    properties: { region: { type: 'string', maxLength: 32 } },
+    required: ['region'],
+    additionalProperties: false,
+  } as const;
+
+  const knownRegion = (region: string): boolean => opts.state().regions.some((r) => r.name === region);
+
+  app.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
+    const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
+    void reply.status(status).send({ error: { code: status < 500 ? 'bad_request' : 'internal', message: err.message } });
+  });
+
+  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboard));
+
+  app.get('/api/state', async () => {
+    const state = opts.state();
+    const dnsStatus = opts.dns.status();
+    const replication = opts.dynamo.stats();
+    const regions = await Promise.all(
+      state.regions.map(async (r) => {
+        const store = opts.storeFor(r.name);
+        const [servers, rooms, status] = await Promise.all([
+          store.listServers(r.name).catch(() => []),
+          store.listRooms(r.name).catch(() => []),
+          store.getRegionStatus(r.name).catch(() => null),
+        ]);
+        const health = dnsStatus.regions.find((h) => h.region === r.name);
+        return {
+          name: r.name,
+          address: r.address,
+          lbUrl: r.lbUrl,
+          dnsHealthy: health?.healthy ?? false,
+          lastProbe: health?.lastProbeOk === undefined ? null : health.lastProbeOk ? 'ok' : (health.lastError ?? 'failed'),
+          status: status?.status ?? 'unknown (replica unreachable)',
+          processes: state.processes.filter((p) => p.region === r.name),
+          servers: servers.map((s) => ({ ...s, alive: store.isAlive(s) })),
+          rooms,
+        };
+      }),
+    );
+    const dnsAnswers = await Promise.all(
+      clientLocations(state).map(async (loc) => {
+        const answers = await opts.dns.resolveFor(loc.source, `api.${state.domain}`);
+        return {
+          ...loc,
+          answers,
+          regions: answers.map((a) => state.regions.find((r) => r.address === a)?.name ?? '?'),
+        };
+      }),
+    );
+    return {
+      tableName: state.tableName,
+      domain: state.domain,
+      dns: state.dns,
+      healthCheck: state.healthCheck,
+      dnsTtlSeconds: state.dnsTtlSeconds,
+      regions: regions.map(({ rooms: _rooms, ...r }) => r),
+      rooms: regions.flatMap((r) => r.rooms).sort((a, b) => a.id.localeCompare(b.id)),
+      replication,
+      dnsAnswers,
+      dnsHealth: dnsStatus,
+    };
+  });
+
+  app.post<{ Params: { region: string; action: string } }>(
+    '/api/regions/:region/:action',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          properties: { region: regionParam.properties.region, action: { type: 'string', enum: ['kill', 'blackhole', 'restore'] } },
+          required: ['region', 'action'],
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req, reply) => {
+      const { region, action } = req.params;
+      if (!knownRegion(region)) {
+        return reply.status(404).send({ error: { code: 'unknown_region', message: `region "${region}" is not part of this stack` } });
+      }
+      const names = opts.supervisor.select({ region });
+      if (action === 'kill') {
+        opts.dynamo.pause(region);
+        names.forEach((n) => opts.supervisor.kill(n));
+      } else if (action === 'blackhole') {
+        opts.dynamo.pause(region);
+        names.forEach((n) => opts.supervisor.freeze(n));
+      } else {
+        names.forEach((n) => opts.supervisor.release(n));
+        opts.dynamo.resume(region);
+      }
+      return { region, action, at: Date.now(), processes: opts.supervisor.status().filter((p) => p.region === region) };
+    },
+  );
+
+  app.post<{ Params: { name: string; action: string } }>(
+    '/api/processes/:name/:action',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          properties: { name: { type: 'string', maxLength: 64 }, action: { type: 'string', enum: ['kill', 'freeze', 'restore'] } },
+          required: ['name', 'action'],
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req, reply) => {
+      const { name } = req.params;
+      if (opts.supervisor.select({ name }).length === 0) {
+        return reply.status(404).send({ error: { code: 'unknown_process', message: `no process named "${name}"` } });
+      }
+      if (req.params.action === 'kill') opts.supervisor.kill(name);
+      else if (req.params.action === 'freeze') opts.supervisor.freeze(name);
+      else opts.supervisor.release(name);
+      return { name, action: req.params.action, at: Date.now() };
+    },
+  );
+
+  if (opts.register) await opts.register(app);
+
+  await app.listen({ host: opts.host, port: opts.port });
+  return { url: `http://${opts.host}:${opts.port}`, app, close: () => app.close() };
+}
