@@ -15,8 +15,9 @@
  *   server exclusions too.
  * - Timing: exponential backoff with full jitter and a cap before every attempt (see backoff.ts);
  *   `backoff.maxAttempts` per outage, `backoff.joinAttempts` for the first join.
- * - Restore: the same local tracks are produced on the new server with their muted state, every
- *   remote producer is consumed again, then operations queued while reconnecting are replayed.
+ * - Restore: the same local tracks are produced on the new server with their muted state; after
+ *   `joined`/`reconnected` every remote producer is consumed again (each one a `remoteTrack`) and
+ *   operations queued while reconnecting are replayed.
  * - A 4xx from the join API (bad token, unknown room) is final: retrying cannot fix it.
  */
 import type { ApiClient } from './apiClient';
@@ -83,9 +84,9 @@ export interface ReconnectingEvent {
 export interface ReconnectedEvent extends JoinedEvent {
   readonly reason: RejoinReason;
   readonly attempts: number;
-  /** From noticing the failure to media and signaling being restored. */
+  /** From noticing the failure to signaling and local media being restored (remote tracks follow). */
   readonly downtimeMs: number;
-  /** Duration of the successful attempt alone (join API + signaling + media restore), without backoff. */
+  /** Duration of the successful attempt alone (join API + signaling + producers), without backoff. */
   readonly rejoinMs: number;
 }
 
@@ -260,6 +261,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       await this.deps.beforeFirstJoin?.();
       const { joined } = await this.connectWithRetries(outage, this.deps.config.backoff.joinAttempts, false);
       this.emit('joined', joined);
+      this.afterLive();
       return joined;
     } catch (err) {
       this.fail(err as Error);
@@ -395,7 +397,6 @@ export class Session extends TypedEmitter<SessionEvents> {
         const media = await this.ensureMedia(conn);
         for (const [kind, track] of this.tracks)
           await media.setTrack(kind, track, this.muted.get(kind) ?? false);
-        if (this.consume) await media.consumeExisting();
       }
       if (conn.lostDuringSetup)
         throw new SignalingLostError('signaling_closed', `lost during setup: ${conn.lostDuringSetup}`);
@@ -415,8 +416,24 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.conn = conn;
     this.state = 'connected';
     this.deps.election?.watch(answer.region);
-    void this.outbox.flush(isConnectionLoss);
     return { region: answer.region, serverId: answer.serverId, peerId: conn.peerId, apiUrl };
+  }
+
+  /**
+   * Runs once `joined`/`reconnected` is out, so apps see the session's new server before its remote
+   * tracks. A failure here is a connection loss like any other and goes through the rejoin path.
+   */
+  private afterLive(): void {
+    const conn = this.conn;
+    if (!conn) return;
+    if (this.consume && conn.media) {
+      conn.media.consumeExisting().catch((err: Error) => {
+        if (this.conn === conn && !isConnectionLoss(err)) {
+          this.emit('warning', { message: `listProducers: ${err.message}` });
+        }
+      });
+    }
+    void this.outbox.flush(isConnectionLoss);
   }
 
   private async ensureMedia(conn: Connection): Promise<MediaConnection> {
@@ -469,14 +486,16 @@ export class Session extends TypedEmitter<SessionEvents> {
       unavailableStreak: 0,
     };
     this.connectWithRetries(outage, this.deps.config.backoff.maxAttempts, true).then(
-      ({ joined, attempts, attemptMs }) =>
+      ({ joined, attempts, attemptMs }) => {
         this.emit('reconnected', {
           ...joined,
           reason,
           attempts,
           downtimeMs: Math.round(nowMs() - outage.detectedAt),
           rejoinMs: attemptMs,
-        }),
+        });
+        this.afterLive();
+      },
       (err: Error) => this.fail(err),
     );
   }

@@ -157,7 +157,10 @@ export class FakeMediaServer {
         const producer = this.producers.find((p) => p.producerId === data.producerId)!;
         const params = JSON.parse(
           JSON.stringify(testFakeParameters.generateConsumerRemoteParameters({ codecMimeType: 'video/VP8' })),
-        ) as { rtpParameters: unknown };
+        ) as { rtpParameters: { encodings: Array<{ ssrc: number; rtx?: { ssrc: number } }> } };
+        // Every stream needs its own SSRCs, as every real producer has.
+        const ssrc = 10_000_000 + ++this.counter * 10;
+        params.rtpParameters.encodings = [{ ssrc, rtx: { ssrc: ssrc + 1 } }];
         return {
           consumerId: `${this.serverId}-c${++this.counter}`,
           producerId: producer.producerId,
