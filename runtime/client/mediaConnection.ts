@@ -10,6 +10,7 @@
 import type { Device, types as ms } from 'mediasoup-client';
 import type { ProducerInfo, TransportInfo } from '../media/protocol';
 import { TypedEmitter } from './emitter';
+import { type Timer, unrefTimer } from './timers';
 import type { SignalingChannel, NotificationEvent } from './signalingChannel';
 
 export type MediaKind = 'audio' | 'video';
@@ -47,6 +48,14 @@ interface RemoteConsumer {
 }
 
 const SOURCE_BY_KIND = { video: 'camera', audio: 'mic' } as const;
+
+/**
+ * How long a transport may stay ICE-`disconnected` before it counts as failed. libwebrtc reports
+ * `disconnected` after a few seconds without STUN answers and recovers from short blips by itself,
+ * but reaches `failed` only after ~30 s; a media path that is blackholed (its server dead, the
+ * signaling socket still up through the LB) should not cost the call that long.
+ */
+const ICE_DISCONNECTED_GRACE_MS = 8_000;
 
 export class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
   private sendTransport: ms.Transport | undefined;
@@ -248,9 +257,18 @@ export class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
         })
         .then(({ producerId }) => callback({ id: producerId }), errback);
     });
+    let disconnectedTimer: Timer | undefined;
     transport.on('connectionstatechange', (state) => {
-      if (state === 'failed' && !this.closed) this.emit('iceFailed', { direction });
+      clearTimeout(disconnectedTimer);
+      if (this.closed) return;
+      if (state === 'failed') this.emit('iceFailed', { direction });
+      if (state === 'disconnected') {
+        disconnectedTimer = unrefTimer(
+          setTimeout(() => !this.closed && this.emit('iceFailed', { direction }), ICE_DISCONNECTED_GRACE_MS),
+        );
+      }
     });
+    transport.observer.once('close', () => clearTimeout(disconnectedTimer));
     return transport;
   }
 }

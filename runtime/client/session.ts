@@ -6,8 +6,8 @@
  * local tracks and a consumer per remote producer.
  *
  * Rejoin policy:
- * - Triggers: the signaling socket closes, a ping or request goes unanswered, ICE fails on a
- *   transport, or the server sends `rejoin`.
+ * - Triggers: the signaling socket closes, a ping or request goes unanswered, ICE fails (or stays
+ *   disconnected past a grace period) on a transport, or the server sends `rejoin`.
  * - Exclusions sent with the rejoin: the lost server, unless the server itself said the room moved or
  *   closed (then the LB's current answer is the right one). A server whose region edge could not even
  *   open a socket gets its region excluded too. If the API has nowhere left to send us, region
@@ -222,16 +222,22 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   setMuted(kind: MediaKind, muted: boolean): Promise<void> {
     this.muted.set(kind, muted);
-    return this.control(`muted:${kind}`, (media) => media.setPaused(kind, this.muted.get(kind) ?? false));
+    // Without media there is no producer to pause; the state applies when the track is produced.
+    return this.control(`muted:${kind}`, async (conn) =>
+      conn.media?.setPaused(kind, this.muted.get(kind) ?? false),
+    );
   }
 
   /** Sends `track` as the local `kind` track (null stops sending it). Idempotent; queued while reconnecting. */
   setTrack(kind: MediaKind, track: MediaStreamTrack | null): Promise<void> {
     if (track) this.tracks.set(kind, track);
     else this.tracks.delete(kind);
-    return this.control(`track:${kind}`, (media) =>
-      media.setTrack(kind, this.tracks.get(kind) ?? null, this.muted.get(kind) ?? false),
-    );
+    return this.control(`track:${kind}`, async (conn) => {
+      const desired = this.tracks.get(kind) ?? null;
+      if (!desired && !conn.media) return;
+      const media = await this.ensureMedia(conn);
+      await media.setTrack(kind, desired, this.muted.get(kind) ?? false);
+    });
   }
 
   /** Leaves the room: tells the server (briefly), closes everything, emits `closed`. Idempotent. */
@@ -269,12 +275,13 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
   }
 
-  private async control(key: string, apply: (media: MediaConnection) => Promise<void>): Promise<void> {
+  /** Applies a control now when connected, else queues it for the next connection. */
+  private async control(key: string, apply: (conn: Connection) => Promise<void>): Promise<void> {
     if (this.state === 'closed') throw new SessionClosedError();
     const run = async () => {
       const conn = this.conn;
       if (!conn) throw new SignalingLostError('signaling_closed', 'no server');
-      await apply(await this.ensureMedia(conn));
+      await apply(conn);
     };
     if (this.state === 'connected') {
       try {
@@ -322,7 +329,10 @@ export class Session extends TypedEmitter<SessionEvents> {
         this.learnFrom(outage, err);
       }
     }
-    throw lastError instanceof Error ? lastError : new Error(String(lastError));
+    const detail = lastError instanceof Error ? lastError.message : String(lastError);
+    throw new Error(`gave up after ${maxAttempts} attempts; the last one failed with: ${detail}`, {
+      cause: lastError,
+    });
   }
 
   /** Updates the outage's exclusions with what a failed attempt proved. */

@@ -188,9 +188,27 @@ describe('Session join and rejoin', () => {
     await a.kill();
     const closed = await session.next('closed');
     expect(closed.reason).toBe('failed');
+    expect(closed.error?.message).toMatch(/^gave up after 3 attempts; the last one failed with: /);
     expect(events.filter((e) => e.name === 'reconnecting')).toHaveLength(3);
     expect(events.filter((e) => e.name === 'error')).toHaveLength(1);
     expect(session.connectionState).toBe('closed');
+  });
+
+  it('controls issued while reconnecting wait for the next server, and resolve there', async () => {
+    const session = client().joinRoom('room-1', 'join-token', { consume: false });
+    await session.ready;
+    await a.kill();
+    await session.next('reconnecting');
+    expect(session.connectionState).toBe('reconnecting');
+    let applied = false;
+    const muted = session.setMuted('audio', true).then(() => (applied = true));
+    const noTrack = session.setTrack('video', null);
+    expect(applied).toBe(false);
+    await session.next('reconnected');
+    await Promise.all([muted, noTrack]);
+    expect(applied).toBe(true);
+    // Without media nothing is sent, and no Device (WebRTC) was needed for it.
+    expect(b.requestsOf('setProducerPaused')).toEqual([]);
   });
 
   it('leave tells the server and does not rejoin', async () => {
