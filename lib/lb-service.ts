@@ -18,6 +18,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { SecretByName } from './secret-by-name';
 import { grantRegionalTableAccess } from './table-access';
 
 /** Fargate task size: the LB is I/O-bound (DynamoDB calls, WebSocket relays). */
@@ -110,7 +111,7 @@ export class LbService extends Construct {
         TRUST_PROXY_HOPS: '1',
         LOG_LEVEL: props.logLevel ?? 'info',
       },
-      secrets: { TOKEN_SECRET: ecs.Secret.fromSecretsManager(props.joinTokenSecret) },
+      secrets: { TOKEN_SECRET: new SecretByName(props.joinTokenSecret) },
     });
     grantRegionalTableAccess(taskDefinition.taskRole, props.table);
 

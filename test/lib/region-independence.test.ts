@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { AWS_REGIONS } from '../../lib/regions';
-import { type Json, synthProject, type SynthesizedProject } from './support/synth';
+import { frozenSourceCopy, type Json, synthProject, type SynthesizedProject } from './support/synth';
 
 const ALL = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 const SURVIVORS = ['eu-west-1', 'ap-southeast-1'];
@@ -13,15 +13,22 @@ const SURVIVORS = ['eu-west-1', 'ap-southeast-1'];
 let full: SynthesizedProject;
 let withoutUsEast1: SynthesizedProject;
 let withAnotherRegion: SynthesizedProject;
+let source: ReturnType<typeof frozenSourceCopy>;
 
 beforeAll(() => {
-  full = synthProject({ regions: ALL });
-  withoutUsEast1 = synthProject({ regions: SURVIVORS });
+  source = frozenSourceCopy();
+  const options = { sourceDirectory: source.directory };
+  full = synthProject({ regions: ALL }, options);
+  withoutUsEast1 = synthProject({ regions: SURVIVORS }, options);
   // Another region added, and the list reordered: neither may matter to the others.
-  withAnotherRegion = synthProject({ regions: ['ap-southeast-1', 'eu-central-1', 'eu-west-1', 'us-east-1'] });
+  withAnotherRegion = synthProject(
+    { regions: ['ap-southeast-1', 'eu-central-1', 'eu-west-1', 'us-east-1'] },
+    options,
+  );
 });
 afterAll(() => {
   for (const p of [full, withoutUsEast1, withAnotherRegion]) p.dispose();
+  source.dispose();
 });
 
 /** Every value in a JSON tree, with the path that leads to it. */

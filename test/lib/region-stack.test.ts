@@ -182,7 +182,8 @@ describe('region stack: LB service', () => {
             { Name: 'PUBLIC_API_URL', Value: 'https://eu-west-1.api.rtc.example.org' },
             { Name: 'TRUST_PROXY_HOPS', Value: '1' },
           ]),
-          Secrets: [{ Name: 'TOKEN_SECRET', ValueFrom: OWN_SECRET_ARN }],
+          // By name: ECS resolves it in the task's own region (a partial ARN would fail at task start).
+          Secrets: [{ Name: 'TOKEN_SECRET', ValueFrom: 'rtcdemo/join-token-secret' }],
         }),
       ],
     });

@@ -34,11 +34,22 @@ export interface SynthesizedProject {
   dispose(): void;
 }
 
-export function synthProject(input: DeploymentConfigInput = {}): SynthesizedProject {
+export interface SynthOptions {
+  /** Docker build context of the images; default: the repository itself. */
+  readonly sourceDirectory?: string;
+}
+
+export function synthProject(
+  input: DeploymentConfigInput = {},
+  options: SynthOptions = {},
+): SynthesizedProject {
   const config = parseDeploymentConfig(input);
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'mr-cdk-'));
   const app = createCdkApp({ outdir });
-  const stacks = buildStacks(app, config, { account: TEST_ACCOUNT });
+  const stacks = buildStacks(app, config, {
+    account: TEST_ACCOUNT,
+    sourceDirectory: options.sourceDirectory,
+  });
   const assembly = app.synth();
   const templateText = (name: string) =>
     fs.readFileSync(assembly.getStackByName(name).templateFullPath, 'utf8');
@@ -58,4 +69,26 @@ export function resourcesOfType(template: Record<string, Json>, type: string): R
   return Object.fromEntries(
     Object.entries(template.Resources ?? {}).filter(([, r]) => (r as Json).Type === type),
   );
+}
+
+/**
+ * A frozen copy of the images' build context (the repository minus what .dockerignore drops at the top
+ * level). Comparing templates byte for byte across several syntheses needs asset hashes that cannot move
+ * because someone saved a file under runtime/ in between.
+ */
+export function frozenSourceCopy(): { directory: string; dispose(): void } {
+  const root = path.resolve(__dirname, '..', '..', '..');
+  const ignored = new Set(
+    fs
+      .readFileSync(path.join(root, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#') && !/[*?[]/.test(line)),
+  );
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'mr-src-'));
+  for (const entry of fs.readdirSync(root)) {
+    if (ignored.has(entry) || entry.endsWith('.log')) continue;
+    fs.cpSync(path.join(root, entry), path.join(directory, entry), { recursive: true });
+  }
+  return { directory, dispose: () => fs.rmSync(directory, { recursive: true, force: true }) };
 }
