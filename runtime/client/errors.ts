@@ -65,6 +65,8 @@ export class SignalingLostError extends Error {
   constructor(
     readonly reason: ChannelLossReason,
     message: string,
+    /** WebSocket close code when the socket closed (4001: the server refused the media token). */
+    readonly closeCode?: number,
   ) {
     super(message);
     this.name = 'SignalingLostError';

@@ -413,10 +413,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     } catch (err) {
       this.teardown(conn, 'reconnecting');
       // A server that said it is draining, or broke mid-setup, is excluded; a rejected media token
-      // only needs a fresh join.
-      const serverAtFault = !(
-        err instanceof SignalingRequestError && ['unauthorized', 'forbidden'].includes(err.code)
-      );
+      // (expired on the way, or already used) only needs a fresh join.
+      const serverAtFault = !isMediaTokenRefusal(err);
       throw new AttemptFailure(err, serverAtFault ? answer.serverId : undefined, answer.region);
     }
     if (this.state === 'closed') {
@@ -532,6 +530,16 @@ export class Session extends TypedEmitter<SessionEvents> {
     conn.media?.close(reason);
     conn.channel.close(reason === 'closed' ? 'left' : 'rejoining');
   }
+}
+
+/** WebSocket close code of a media server refusing the media token (runtime/media/protocol.ts SIGNALING_CLOSE). */
+const CLOSE_UNAUTHORIZED = 4001;
+
+function isMediaTokenRefusal(err: unknown): boolean {
+  return (
+    (err instanceof SignalingRequestError && ['unauthorized', 'forbidden'].includes(err.code)) ||
+    (err instanceof SignalingLostError && err.closeCode === CLOSE_UNAUTHORIZED)
+  );
 }
 
 function isConnectionLoss(err: unknown): boolean {

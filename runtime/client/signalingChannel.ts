@@ -34,7 +34,7 @@ export type NotificationEvent = {
 
 export interface SignalingChannelEvents {
   notification: NotificationEvent;
-  lost: { reason: ChannelLossReason; detail: string };
+  lost: { reason: ChannelLossReason; detail: string; closeCode?: number };
   /** A frame the client could not make sense of (a server bug, not a reason to drop the call). */
   malformed: { detail: string };
 }
@@ -95,7 +95,12 @@ export class SignalingChannel extends TypedEmitter<SignalingChannelEvents> {
         onClose: (code, reason) => {
           if (channel.state === 'opening')
             fail(new SignalingOpenError(url, `closed with ${code}${reason ? ` (${reason})` : ''}`));
-          else channel.lose('signaling_closed', `socket closed with ${code}${reason ? ` (${reason})` : ''}`);
+          else
+            channel.lose(
+              'signaling_closed',
+              `socket closed with ${code}${reason ? ` (${reason})` : ''}`,
+              code,
+            );
         },
       });
     });
@@ -189,10 +194,10 @@ export class SignalingChannel extends TypedEmitter<SignalingChannelEvents> {
     }
   }
 
-  private lose(reason: ChannelLossReason, detail: string): void {
+  private lose(reason: ChannelLossReason, detail: string, closeCode?: number): void {
     if (this.state === 'closed') return;
-    this.shutDown(new SignalingLostError(reason, detail));
-    this.emit('lost', { reason, detail });
+    this.shutDown(new SignalingLostError(reason, detail, closeCode));
+    this.emit('lost', { reason, detail, ...(closeCode !== undefined ? { closeCode } : {}) });
   }
 
   private shutDown(err: SignalingLostError): void {

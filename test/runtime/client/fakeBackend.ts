@@ -57,6 +57,8 @@ export class FakeMediaServer {
   readonly producers: ProducerInfo[] = [];
   /** When true, requests (pings included) go unanswered: a hung server behind a live relay. */
   silent = false;
+  /** Joins to refuse with close code 4001, as for an expired or replayed media token. */
+  refuseJoins = 0;
   private readonly sockets = new Map<WebSocket, string>();
   private httpServer!: http.Server;
   private wss!: WebSocketServer;
@@ -122,6 +124,11 @@ export class FakeMediaServer {
       };
       this.requests.push({ method, data, peerId });
       if (this.silent) return;
+      if (method === 'join' && this.refuseJoins > 0) {
+        this.refuseJoins--;
+        ws.close(4001, 'media token already used');
+        return;
+      }
       const answer = this.answer(method, data, peerId);
       ws.send(JSON.stringify({ id, ok: true, data: answer }));
     });

@@ -159,6 +159,14 @@ describe('Session join and rejoin', () => {
     ]);
   });
 
+  it('a refused media token only needs a fresh join, not another server', async () => {
+    a.refuseJoins = 1;
+    const session = client().joinRoom('room-1', 'join-token', { consume: false });
+    expect(await session.ready).toMatchObject({ serverId: 'server-a' });
+    expect(lb.joins.map((j) => j.body)).toEqual([{}, {}]);
+    expect(a.requestsOf('join').map((r) => r.data.token)).toEqual(['media-server-a-1', 'media-server-a-2']);
+  });
+
   it('comes back to a server that restarts on the same address when the LB has nowhere else', async () => {
     lb.servers = [{ serverId: a.serverId, region: a.region, url: a.url }];
     const session = client().joinRoom('room-1', 'join-token', { consume: false });

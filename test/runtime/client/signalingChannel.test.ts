@@ -110,7 +110,9 @@ describe('SignalingChannel', () => {
     const losses: unknown[] = [];
     channel.on('lost', (l) => losses.push(l));
     await expect(channel.request('listProducers', {})).rejects.toMatchObject({ reason: 'signaling_closed' });
-    expect(losses).toEqual([{ reason: 'signaling_closed', detail: 'socket closed with 4000 (going away)' }]);
+    expect(losses).toEqual([
+      { reason: 'signaling_closed', detail: 'socket closed with 4000 (going away)', closeCode: 4000 },
+    ]);
   });
 
   it('an intentional close reports no loss', async () => {
