@@ -19,7 +19,9 @@ try {
   process.exit(1);
 }
 
-const account: string =
-  app.node.tryGetContext('account') ?? process.env.CDK_DEFAULT_ACCOUNT ?? PLACEHOLDER_ACCOUNT;
-buildStacks(app, config, { account: String(account) });
+// `||`, not `??`: a blank value (`-c account=` or an empty CDK_DEFAULT_ACCOUNT) falls through too.
+const account = String(
+  app.node.tryGetContext('account') || process.env.CDK_DEFAULT_ACCOUNT || PLACEHOLDER_ACCOUNT,
+);
+buildStacks(app, config, { account });
 app.synth();

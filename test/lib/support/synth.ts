@@ -71,23 +71,19 @@ export function resourcesOfType(template: Record<string, Json>, type: string): R
   );
 }
 
+/** Never part of the images' build context (.dockerignore), and large: not worth copying. */
+const NOT_CONTEXT = new Set(['node_modules', '.git', 'cdk.out', '.local', 'coverage']);
+
 /**
- * A frozen copy of the images' build context (the repository minus what .dockerignore drops at the top
- * level). Comparing templates byte for byte across several syntheses needs asset hashes that cannot move
- * because someone saved a file under runtime/ in between.
+ * A frozen copy of the repository for the images' build context. Comparing templates byte for byte
+ * across several syntheses needs asset hashes that cannot move because someone saved a file under
+ * runtime/ in between. The copy keeps .dockerignore, so the same files count.
  */
 export function frozenSourceCopy(): { directory: string; dispose(): void } {
   const root = path.resolve(__dirname, '..', '..', '..');
-  const ignored = new Set(
-    fs
-      .readFileSync(path.join(root, '.dockerignore'), 'utf8')
-      .split('\n')
-      .map((line) => line.trim())
-      .filter((line) => line && !line.startsWith('#') && !/[*?[]/.test(line)),
-  );
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'mr-src-'));
   for (const entry of fs.readdirSync(root)) {
-    if (ignored.has(entry) || entry.endsWith('.log')) continue;
+    if (NOT_CONTEXT.has(entry)) continue;
     fs.cpSync(path.join(root, entry), path.join(directory, entry), { recursive: true });
   }
   return { directory, dispose: () => fs.rmSync(directory, { recursive: true, force: true }) };
