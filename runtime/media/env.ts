@@ -42,6 +42,7 @@ const envSchema = z
     HEARTBEAT_INTERVAL_MS: positiveInt.max(60_000).default(2_000),
     ROOM_CHECK_INTERVAL_MS: positiveInt.max(600_000).default(5_000),
     WS_PING_INTERVAL_MS: positiveInt.max(60_000).default(DEFAULT_SIGNALING_LIMITS.pingIntervalMs),
+    JOIN_TIMEOUT_MS: positiveInt.max(600_000).default(DEFAULT_SIGNALING_LIMITS.joinTimeoutMs),
     WORKER_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
     DEBUG_ENDPOINTS: z.enum(['true', 'false']).default('false'),
   })
@@ -103,7 +104,11 @@ export function readMediaServerConfig(env: NodeJS.ProcessEnv = process.env): Med
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
     roomCheckIntervalMs: e.ROOM_CHECK_INTERVAL_MS,
     workerLogLevel: e.WORKER_LOG_LEVEL,
-    signaling: { ...DEFAULT_SIGNALING_LIMITS, pingIntervalMs: e.WS_PING_INTERVAL_MS },
+    signaling: {
+      ...DEFAULT_SIGNALING_LIMITS,
+      pingIntervalMs: e.WS_PING_INTERVAL_MS,
+      joinTimeoutMs: e.JOIN_TIMEOUT_MS,
+    },
     peer: DEFAULT_PEER_LIMITS,
     debugEndpoints: e.DEBUG_ENDPOINTS === 'true',
   };

@@ -13,6 +13,7 @@
  * Everything a peer starts (sockets, peer connections, frame timers) stops in `close()`.
  */
 import { EventEmitter } from 'node:events';
+import * as vm from 'node:vm';
 import * as wrtc from '@roamhq/wrtc';
 import { Device, type types as ms } from 'mediasoup-client';
 import WebSocket from 'ws';
@@ -34,6 +35,7 @@ let globalsInstalled = false;
 export function installWrtcGlobals(): void {
   if (globalsInstalled) return;
   globalsInstalled = true;
+  exitBeforeWrtcTeardown();
   const g = globalThis as Record<string, unknown>;
   for (const name of [
     'MediaStream',
@@ -50,15 +52,30 @@ export function installWrtcGlobals(): void {
   }
 }
 
+/**
+ * wrtc's native teardown crashes (SIGSEGV) when Node exits naturally after a media source existed,
+ * turning a passing run into exit code 139. process.exit() skips the addon cleanup that crashes, so the
+ * process exits through it as soon as its event loop is empty ('beforeExit'); exit() without a code
+ * still runs every 'exit' listener first (jest sets its failure code there).
+ *
+ * Under jest, `process` is a sandbox copy whose events never fire; vm.runInThisContext evaluates in
+ * Node's main context, where `process` is the real one.
+ */
+function exitBeforeWrtcTeardown(): void {
+  const realProcess = vm.runInThisContext('process') as NodeJS.Process;
+  realProcess.once('beforeExit', () => realProcess.exit());
+}
+
 // ---- signaling -------------------------------------------------------------------------------------
 
+/** A request the server answered with an error; `serverMessage` is its message verbatim. */
 export class SignalingRequestError extends Error {
   constructor(
     readonly code: ProtocolErrorCode,
-    message: string,
+    readonly serverMessage: string,
     readonly method: string,
   ) {
-    super(`${method} failed (${code}): ${message}`);
+    super(`${method} failed (${code}): ${serverMessage}`);
     this.name = 'SignalingRequestError';
   }
 }

@@ -1,0 +1,59 @@
+import { readMediaServerConfig } from '../../../runtime/media/env';
+
+const valid = {
+  REGION: 'eu-west-1',
+  TABLE_NAME: 'rooms',
+  TOKEN_SECRET: 'a-secret-of-at-least-thirty-two-bytes!!',
+  SERVER_ID: 'media-eu-1',
+  LISTEN_HOST: '10.0.1.5',
+  SIGNALING_PORT: '7000',
+  PRIVATE_ENDPOINT: 'ws://10.0.1.5:7000',
+  PUBLIC_IP: '203.0.113.7',
+  RTC_MIN_PORT: '40000',
+  RTC_MAX_PORT: '40099',
+  NUM_WORKERS: '4',
+};
+
+describe('media server environment', () => {
+  test('a complete environment becomes a typed config with defaults', () => {
+    const config = readMediaServerConfig(valid);
+    expect(config).toMatchObject({
+      region: 'eu-west-1',
+      serverId: 'media-eu-1',
+      listenHost: '10.0.1.5',
+      signalingPort: 7000,
+      publicIp: '203.0.113.7',
+      // A public address is NATed onto the instance: mediasoup binds every interface.
+      rtcListenIp: '0.0.0.0',
+      rtcMinPort: 40000,
+      rtcMaxPort: 40099,
+      numWorkers: 4,
+      capacity: 500,
+      heartbeatIntervalMs: 2000,
+      debugEndpoints: false,
+    });
+    expect(config.tokenKey).toBeInstanceOf(Uint8Array);
+  });
+
+  test('a loopback public address is bound directly (the local stack runs regions side by side)', () => {
+    expect(readMediaServerConfig({ ...valid, PUBLIC_IP: '127.0.2.1' }).rtcListenIp).toBe('127.0.2.1');
+    expect(
+      readMediaServerConfig({ ...valid, PUBLIC_IP: '127.0.2.1', RTC_LISTEN_IP: '0.0.0.0' }).rtcListenIp,
+    ).toBe('0.0.0.0');
+  });
+
+  test.each([
+    [{ SIGNALING_PORT: undefined }, /SIGNALING_PORT \(unset\)/],
+    [
+      { PRIVATE_ENDPOINT: 'http://10.0.1.5:7000/x' },
+      /PRIVATE_ENDPOINT="http:\/\/10.0.1.5:7000\/x": must be ws:\/\/host:port/,
+    ],
+    [{ PUBLIC_IP: '300.1.1.1' }, /PUBLIC_IP="300.1.1.1": must be an IPv4 address/],
+    [{ RTC_MIN_PORT: '41000' }, /RTC_MAX_PORT="40099": must be >= RTC_MIN_PORT/],
+    [{ SERVER_ID: 'has spaces' }, /SERVER_ID="has spaces"/],
+    [{ TOKEN_SECRET: 'short' }, /TOKEN_SECRET: the token secret is 5 bytes; use at least 32/],
+    [{ RTC_MIN_PORT: '40000', RTC_MAX_PORT: '40002' }, /holds 3 ports for 4 workers/],
+  ])('%o is refused with a message naming the variable', (change, message) => {
+    expect(() => readMediaServerConfig({ ...valid, ...change })).toThrow(message);
+  });
+});
