@@ -50,16 +50,20 @@ export async function buildSignalingApp(deps: SignalingAppDeps): Promise<Fastify
       .send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
   );
 
-  app.get('/health', async () => ({
-    status: server.status,
-    serverId: config.serverId,
-    region: config.region,
-    engine: deps.engine,
-    workers: server.pool.alive.length,
-    rooms: server.rooms.size,
-    load: server.loadUnits,
-    capacity: config.capacity,
-  }));
+  // Draining is healthy (the instance must live until its calls end); no live worker is not.
+  app.get('/health', async (_req, reply) => {
+    const workers = server.pool.alive.length;
+    return reply.code(workers > 0 ? 200 : 503).send({
+      status: workers > 0 ? server.status : 'no_workers',
+      serverId: config.serverId,
+      region: config.region,
+      engine: deps.engine,
+      workers,
+      rooms: server.rooms.size,
+      load: server.loadUnits,
+      capacity: config.capacity,
+    });
+  });
 
   app.get('/metrics', async (_req, reply) => {
     reply.type(metrics.registry.contentType);

@@ -84,6 +84,14 @@ describe('media server with real WebRTC peers', () => {
       'a heartbeat',
     );
     expect(server.logs.find((l) => l.msg === 'media engine')?.engine).toMatch(/^mediasoup 3\.\d+\.\d+/);
+    const health = await fetch(`${server.baseUrl}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({
+      status: 'active',
+      serverId: 'media-real-1',
+      workers: 1,
+      engine: expect.stringMatching(/^mediasoup/),
+    });
   });
 
   test('a consumer receives the producer video and audio through the server; leaving cleans everything up', async () => {
@@ -120,6 +128,10 @@ describe('media server with real WebRTC peers', () => {
       loadUnits: 4,
     });
     expect(producer.signaling.notifications.some((n) => n.name === 'peerJoined')).toBe(true);
+    await waitFor(
+      async () => ((await store.getServer('media-real-1'))?.load ?? 0) >= 4,
+      'the load in the heartbeat',
+    );
 
     // The producer leaving closes the viewer's consumers and tells it so.
     await producer.leave();
@@ -187,6 +199,22 @@ describe('media server with real WebRTC peers', () => {
     expect(await server.exited).toEqual({ code: 0, signal: null });
     expect(await store.getServer('media-real-1')).toBeNull();
     expect(await store.getRoom('call-3')).toBeNull();
+  });
+});
+
+describe('drain timeout', () => {
+  test('peers still in a call when the drain times out are told to rejoin elsewhere; the server exits cleanly', async () => {
+    const server = await startServer('media-real-3', 21_080, { drainTimeoutMs: 1_000 });
+    const stayer = await joinPeer(server, 'call-5', 'hank');
+    await stayer.produceVideo();
+    server.signal('SIGTERM');
+    expect(await stayer.signaling.waitForNotification('rejoin')).toEqual({
+      reason: 'server_draining',
+      serverId: 'media-real-3',
+    });
+    expect(await stayer.signaling.closed).toMatchObject({ code: SIGNALING_CLOSE.rejoin });
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    expect(await store.getServer('media-real-3')).toBeNull();
   });
 });
 

@@ -252,6 +252,9 @@ describe('rooms', () => {
     const workers = await Promise.all(['spread-1', 'spread-2'].map((room) => roomWorker(room)));
     expect(new Set(workers).size).toBe(2);
     expect(await server.stats()).toMatchObject({ rooms: 2, peers: 3 });
+    const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^media_peers\{[^}]*server="media-sig-1"[^}]*\} 3$/m);
+    expect(metrics).toMatch(/^media_signaling_requests_total\{method="join",outcome="ok"[^}]*\} \d+$/m);
 
     b.client.close();
     await a.client.waitForNotification('peerLeft', (d) => d.peerId === b.peerId);
