@@ -1,0 +1,356 @@
+/**
+ * `npm run bench -- join [--quick]`: what a join costs.
+ *
+ * One real LB process (runtime/lb/server.ts, production log level, stdout to /dev/null) against a real
+ * dynalite in a process of its own, with four media servers that exist as heartbeated table items.
+ * A closed-loop generator in this process drives `POST /v1/rooms/:roomId/join` at each concurrency:
+ *   - warm: rooms that already exist (placed during setup) — the path of every peer after the first;
+ *   - cold: a new room per join — the placement path with its conditional write;
+ *   - floor: a bare fastify process with the same route shape and answer size, same concurrency.
+ * DynamoDB requests are counted at the database (by operation and item kind), the LB's CPU time is read
+ * from /proc/<pid>/stat before and after each run. Every process shares this machine's cores, so
+ * joins/s and latency are those of a loaded 2-core box; CPU per join and requests per join are not.
+ */
+import * as path from 'node:path';
+import type { RequestCounts } from './support/dynamoRequests';
+import { diffCounts, joinPathRequests, totalRequests } from './support/dynamoRequests';
+import { startCountedDynamo, type CountedDynamo } from './support/countedDynamo';
+import { FakeFleet } from './support/fakeFleet';
+import { BENCH_TOKEN_KEY, startLbProcess, type LbProcess } from './support/lbProcess';
+import { closedLoop, summarizeLoad, type HttpRequestSpec, type LoadSummary } from './support/loadgen';
+import {
+  cpuMsOf,
+  freePort,
+  machineLoad,
+  sleep,
+  spawnTs,
+  stopAll,
+  untilReady,
+  waitForHttp,
+  type BenchChild,
+} from './support/processes';
+import { mintJoinTokens } from './support/tokens';
+import { emit, machineInfo, progress, round, type BenchResult } from './report';
+
+interface JoinPlan {
+  readonly levels: readonly number[];
+  readonly runMs: number;
+  readonly warmRooms: number;
+  /** Bounds the tokens minted per run; the run's duration ends it first in practice. */
+  readonly maxJoinsPerRun: number;
+  readonly idleMs: number;
+}
+
+const FULL: JoinPlan = {
+  levels: [1, 8, 32, 64],
+  runMs: 10_000,
+  warmRooms: 500,
+  maxJoinsPerRun: 30_000,
+  idleMs: 5_000,
+};
+const QUICK: JoinPlan = {
+  levels: [1, 8, 32],
+  runMs: 3_000,
+  warmRooms: 100,
+  maxJoinsPerRun: 10_000,
+  idleMs: 2_000,
+};
+
+/** The LB limits joins per token subject to 60 a minute; a warm token is used at most this often in all. */
+const USES_PER_WARM_TOKEN = 50;
+const MEDIA_SERVERS = 4;
+/** Large enough that placement never runs out during the bench. */
+const SERVER_CAPACITY = 1_000_000;
+/** What a client measured sends: one RTT sample (exercises the body schema like a real join). */
+const JOIN_BODY = JSON.stringify({ rtt: { 'eu-west-1': 12 } });
+const WARMUP_MS = 2_000;
+
+interface PathRun extends LoadSummary {
+  readonly concurrency: number;
+  readonly lbCpuMsPerJoin: number;
+  readonly dbRequestsPerJoin: number;
+  /** The LB's background loops (fleet refresh, region summary) during the run, not charged to joins. */
+  readonly backgroundDbRequests: number;
+  readonly dbRequests: RequestCounts;
+  readonly sampleErrors: Record<string, string>;
+}
+
+interface FloorRun extends LoadSummary {
+  readonly concurrency: number;
+  readonly cpuMsPerRequest: number;
+}
+
+function joinRequest(room: string, token: string): HttpRequestSpec {
+  return {
+    method: 'POST',
+    path: `/v1/rooms/${room}/join`,
+    headers: { authorization: `Bearer ${token}` },
+    body: JOIN_BODY,
+  };
+}
+
+async function measureJoins(
+  lb: LbProcess,
+  dynamo: CountedDynamo,
+  concurrency: number,
+  plan: JoinPlan,
+  next: (i: number) => HttpRequestSpec | null,
+  maxRequests: number,
+): Promise<PathRun> {
+  const countsBefore = await dynamo.counts();
+  const cpuBefore = cpuMsOf(lb.pid);
+  const run = await closedLoop({
+    baseUrl: lb.baseUrl,
+    concurrency,
+    durationMs: plan.runMs,
+    maxRequests,
+    next,
+  });
+  const cpuMs = cpuMsOf(lb.pid) - cpuBefore;
+  const counts = diffCounts(await dynamo.counts(), countsBefore);
+  const summary = summarizeLoad(run);
+  const joinPath = joinPathRequests(counts);
+  return {
+    concurrency,
+    ...summary,
+    lbCpuMsPerJoin: round(cpuMs / Math.max(1, summary.ok), 3),
+    dbRequestsPerJoin: round(joinPath / Math.max(1, summary.ok), 3),
+    backgroundDbRequests: totalRequests(counts) - joinPath,
+    dbRequests: counts,
+    sampleErrors: run.sampleErrors,
+  };
+}
+
+async function measureFloor(floor: { baseUrl: string; pid: number }, concurrency: number, plan: JoinPlan) {
+  const request = joinRequest('room-0', 'x');
+  const cpuBefore = cpuMsOf(floor.pid);
+  const run = await closedLoop({
+    baseUrl: floor.baseUrl,
+    concurrency,
+    durationMs: plan.runMs,
+    maxRequests: Number.MAX_SAFE_INTEGER,
+    next: () => request,
+  });
+  const cpuMs = cpuMsOf(floor.pid) - cpuBefore;
+  const summary = summarizeLoad(run);
+  return { concurrency, ...summary, cpuMsPerRequest: round(cpuMs / Math.max(1, summary.ok), 3) };
+}
+
+async function startFloor(): Promise<{ process: BenchChild; baseUrl: string; pid: number }> {
+  const port = await freePort();
+  const proc = spawnTs('bare fastify', path.join(__dirname, 'support', 'bareFastifyProcess.ts'), {
+    env: { PORT: String(port) },
+  });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  await untilReady(proc, waitForHttp(`${baseUrl}/ping`));
+  return { process: proc, baseUrl, pid: proc.pid };
+}
+
+export async function run({ quick }: { quick: boolean }): Promise<void> {
+  const plan = quick ? QUICK : FULL;
+  const startedAt = new Date();
+  const loadBefore = machineLoad();
+  progress(
+    `join bench (${quick ? 'quick' : 'full'}): levels ${plan.levels.join(', ')}, ${plan.runMs} ms per run`,
+  );
+  let dynamo: CountedDynamo | undefined;
+  let lb: LbProcess | undefined;
+  let floor: Awaited<ReturnType<typeof startFloor>> | undefined;
+  let fleet: FakeFleet | undefined;
+  try {
+    dynamo = await startCountedDynamo();
+    fleet = new FakeFleet(
+      dynamo.adminStore(),
+      dynamo.region,
+      Array.from({ length: MEDIA_SERVERS }, (_, i) => ({
+        id: `bench-media-${i}`,
+        endpoint: `ws://127.0.0.1:${9000 + i}`,
+        capacity: SERVER_CAPACITY,
+      })),
+    );
+    await fleet.start();
+    lb = await startLbProcess(dynamo);
+    floor = await startFloor();
+    progress(`LB pid ${lb.pid} at ${lb.baseUrl}, dynalite pid ${dynamo.process.pid}, floor pid ${floor.pid}`);
+
+    // Setup: place the warm rooms through the LB itself (this also warms its JIT).
+    const warmRooms = Array.from({ length: plan.warmRooms }, (_, i) => `warm-${i}`);
+    const placeTokens = await mintJoinTokens(
+      BENCH_TOKEN_KEY,
+      warmRooms.map((room) => ({ sub: `placer-${room}`, room })),
+    );
+    const placed = await closedLoop({
+      baseUrl: lb.baseUrl,
+      concurrency: 8,
+      durationMs: 60_000,
+      maxRequests: warmRooms.length,
+      next: (i) => joinRequest(warmRooms[i]!, placeTokens[i]!),
+    });
+    if ((placed.byStatus['200'] ?? 0) !== warmRooms.length) {
+      throw new Error(
+        `placing the warm rooms failed: ${JSON.stringify(placed.byStatus)} ${JSON.stringify(placed.sampleErrors)}`,
+      );
+    }
+
+    const warmPoolSize = Math.ceil(((plan.levels.length + 1) * plan.maxJoinsPerRun) / USES_PER_WARM_TOKEN);
+    progress(`minting ${warmPoolSize} warm join tokens`);
+    const warmSpecs = Array.from({ length: warmPoolSize }, (_, i) => ({
+      sub: `warm-peer-${i}`,
+      room: warmRooms[i % warmRooms.length]!,
+    }));
+    const warmTokens = await mintJoinTokens(BENCH_TOKEN_KEY, warmSpecs);
+    let warmUses = 0;
+    const nextWarm = () => {
+      const i = warmUses++ % warmPoolSize;
+      return joinRequest(warmSpecs[i]!.room, warmTokens[i]!);
+    };
+    await closedLoop({
+      baseUrl: lb.baseUrl,
+      concurrency: 8,
+      durationMs: WARMUP_MS,
+      maxRequests: plan.maxJoinsPerRun,
+      next: nextWarm,
+    });
+
+    // Idle: what the LB's background loops cost without joins.
+    const idleCpuBefore = cpuMsOf(lb.pid);
+    const idleCountsBefore = await dynamo.counts();
+    await sleep(plan.idleMs);
+    const idle = {
+      seconds: plan.idleMs / 1000,
+      lbCpuMsPerSecond: round((cpuMsOf(lb.pid) - idleCpuBefore) / (plan.idleMs / 1000), 2),
+      dbRequests: diffCounts(await dynamo.counts(), idleCountsBefore),
+    };
+    progress(`idle LB: ${idle.lbCpuMsPerSecond} CPU ms/s, DB ${JSON.stringify(idle.dbRequests)}`);
+
+    const levels: Array<{
+      concurrency: number;
+      floor: FloorRun;
+      warm: PathRun;
+      cold: PathRun;
+      ratios: Record<string, number>;
+    }> = [];
+    for (const concurrency of plan.levels) {
+      const floorRun = await measureFloor(floor, concurrency, plan);
+      progress(
+        `c=${concurrency} floor: ${floorRun.perSecond}/s p50 ${floorRun.p50Ms} ms, ${floorRun.cpuMsPerRequest} CPU ms/req`,
+      );
+      const warm = await measureJoins(lb, dynamo, concurrency, plan, nextWarm, plan.maxJoinsPerRun);
+      progress(
+        `c=${concurrency} warm: ${warm.perSecond}/s p50 ${warm.p50Ms} p99 ${warm.p99Ms} ms, ${warm.lbCpuMsPerJoin} CPU ms/join, ${warm.dbRequestsPerJoin} DB req/join ${JSON.stringify(warm.byStatus)}`,
+      );
+      // Cold joins run no faster than warm ones: mint what the warm rate would need, with slack.
+      const coldCount = Math.min(
+        plan.maxJoinsPerRun,
+        Math.ceil(warm.perSecond * (plan.runMs / 1000) * 1.5) + 100,
+      );
+      const coldSpecs = Array.from({ length: coldCount }, (_, i) => ({
+        sub: `cold-peer-${concurrency}-${i}`,
+        room: `cold-${concurrency}-${i}`,
+      }));
+      const coldTokens = await mintJoinTokens(BENCH_TOKEN_KEY, coldSpecs);
+      const cold = await measureJoins(
+        lb,
+        dynamo,
+        concurrency,
+        plan,
+        (i) => (i < coldCount ? joinRequest(coldSpecs[i]!.room, coldTokens[i]!) : null),
+        coldCount,
+      );
+      progress(
+        `c=${concurrency} cold: ${cold.perSecond}/s p50 ${cold.p50Ms} p99 ${cold.p99Ms} ms, ${cold.lbCpuMsPerJoin} CPU ms/join, ${cold.dbRequestsPerJoin} DB req/join ${JSON.stringify(cold.byStatus)}`,
+      );
+      levels.push({
+        concurrency,
+        floor: floorRun,
+        warm,
+        cold,
+        ratios: {
+          warmCpuToFloor: round(warm.lbCpuMsPerJoin / floorRun.cpuMsPerRequest, 1),
+          warmThroughputToFloor: round(warm.perSecond / floorRun.perSecond, 3),
+          warmP50ToFloor: round(warm.p50Ms / floorRun.p50Ms, 1),
+        },
+      });
+    }
+
+    const top = levels[levels.length - 1]!;
+    const worstWarmDb = Math.max(...levels.map((l) => l.warm.dbRequestsPerJoin));
+    const result: BenchResult = {
+      name: 'join',
+      quick,
+      machine: machineInfo(),
+      startedAt: startedAt.toISOString(),
+      durationS: round((Date.now() - startedAt.getTime()) / 1000, 1),
+      results: {
+        method:
+          'closed-loop keep-alive HTTP/1.1 clients in the bench process; LB = runtime/lb/server.ts (LOG_LEVEL info, stdout to /dev/null); ' +
+          'dynalite in its own process, requests counted there by operation:itemKind; LB CPU from /proc/<pid>/stat (10 ms ticks); ' +
+          'floor = bare fastify process with the same route and answer size',
+        machineLoad: { before: loadBefore, after: machineLoad() },
+        mediaServers: MEDIA_SERVERS,
+        warmRooms: plan.warmRooms,
+        runMs: plan.runMs,
+        idle,
+        levels,
+        fleetHeartbeats: fleet.stats,
+      },
+      targets: [
+        {
+          name: 'DynamoDB requests per warm join',
+          target: '<= 2',
+          measured: `${worstWarmDb} (worst level; cold: ${Math.max(...levels.map((l) => l.cold.dbRequestsPerJoin))})`,
+          met: worstWarmDb <= 2,
+        },
+        {
+          name: `LB CPU per warm join at c=${top.concurrency}`,
+          target: '<= 0.5 ms',
+          measured: `${top.warm.lbCpuMsPerJoin} ms (cold ${top.cold.lbCpuMsPerJoin} ms; floor ${top.floor.cpuMsPerRequest} ms/req)`,
+          met: top.warm.lbCpuMsPerJoin <= 0.5,
+        },
+      ],
+    };
+    emit(result, [
+      ['c', 'path', 'req/s', 'p50 ms', 'p99 ms', 'CPU ms/req', 'DB req/join', 'non-2xx'],
+      ...levels.flatMap((l) => [
+        [
+          l.concurrency,
+          'floor',
+          l.floor.perSecond,
+          l.floor.p50Ms,
+          l.floor.p99Ms,
+          l.floor.cpuMsPerRequest,
+          '-',
+          nonOk(l.floor),
+        ],
+        [
+          l.concurrency,
+          'warm',
+          l.warm.perSecond,
+          l.warm.p50Ms,
+          l.warm.p99Ms,
+          l.warm.lbCpuMsPerJoin,
+          l.warm.dbRequestsPerJoin,
+          nonOk(l.warm),
+        ],
+        [
+          l.concurrency,
+          'cold',
+          l.cold.perSecond,
+          l.cold.p50Ms,
+          l.cold.p99Ms,
+          l.cold.lbCpuMsPerJoin,
+          l.cold.dbRequestsPerJoin,
+          nonOk(l.cold),
+        ],
+      ]),
+    ]);
+  } finally {
+    fleet?.stop();
+    await stopAll([dynamo?.process, lb?.process, floor?.process]);
+    await dynamo?.close();
+  }
+}
+
+function nonOk(s: LoadSummary): number {
+  return s.requests - s.ok;
+}
