@@ -24,7 +24,8 @@ function usageError(message: string): never {
 function intFlag(name: string, raw: string | undefined, min: number, max: number): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || n > max) usageError(`--${name} must be a number from ${min} to ${max}, got "${raw}"`);
+  if (!Number.isFinite(n) || n < min || n > max)
+    usageError(`--${name} must be a number from ${min} to ${max}, got "${raw}"`);
   return n;
 }
 
@@ -74,7 +75,8 @@ async function main(): Promise<void> {
   };
 
   const started = Date.now();
-  const log = (line: string) => console.log(`[local +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`);
+  const log = (line: string) =>
+    console.log(`[local +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`);
   let stack: LocalStack | undefined;
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -101,7 +103,9 @@ async function main(): Promise<void> {
 
   const state = stack.state();
   const domain = state.domain;
-  console.log(`\nAll ${state.regions.length} regions healthy in ${((Date.now() - started) / 1000).toFixed(1)} s.\n`);
+  console.log(
+    `\nAll ${state.regions.length} regions healthy in ${((Date.now() - started) / 1000).toFixed(1)} s.\n`,
+  );
   console.log(
     table([
       ['region', 'address', 'LB', 'DNS name', 'DynamoDB', 'media servers'],

@@ -38,7 +38,10 @@ export interface ControlServerOptions {
 
 /** Client locations the dashboard shows DNS answers for: one per region, 127.0.<n>.100. */
 function clientLocations(state: LocalStackState): { location: string; source: string }[] {
-  return state.regions.map((r) => ({ location: `near ${r.name}`, source: r.address.replace(/\.\d+$/, '.100') }));
+  return state.regions.map((r) => ({
+    location: `near ${r.name}`,
+    source: r.address.replace(/\.\d+$/, '.100'),
+  }));
 }
 
 export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
@@ -56,7 +59,9 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
 
   app.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
     const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
-    void reply.status(status).send({ error: { code: status < 500 ? 'bad_request' : 'internal', message: err.message } });
+    void reply
+      .status(status)
+      .send({ error: { code: status < 500 ? 'bad_request' : 'internal', message: err.message } });
   });
 
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboard));
@@ -64,7 +69,16 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   app.get('/api/state', async () => {
     const state = opts.state();
     const dnsStatus = opts.dns.status();
-    const replication = opts.dynamo.stats();
+    const replicationStats = opts.dynamo.stats();
+    const replication = Object.entries(replicationStats.regions).map(([region, r]) => ({
+      region,
+      paused: r.paused,
+      queueDepth: r.inboundQueue + r.outboundQueue,
+      lagP50Ms: r.lagP50Ms,
+      lagMaxMs: r.lagMaxMs,
+      applied: r.applied,
+      endpointState: r.endpointState,
+    }));
     const regions = await Promise.all(
       state.regions.map(async (r) => {
         const store = opts.storeFor(r.name);
@@ -79,7 +93,12 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
           address: r.address,
           lbUrl: r.lbUrl,
           dnsHealthy: health?.healthy ?? false,
-          lastProbe: health?.lastProbeOk === undefined ? null : health.lastProbeOk ? 'ok' : (health.lastError ?? 'failed'),
+          lastProbe:
+            health?.lastProbeOk === undefined
+              ? null
+              : health.lastProbeOk
+                ? 'ok'
+                : (health.lastError ?? 'failed'),
           status: status?.status ?? 'unknown (replica unreachable)',
           processes: state.processes.filter((p) => p.region === r.name),
           servers: servers.map((s) => ({ ...s, alive: store.isAlive(s) })),
@@ -89,7 +108,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     );
     const dnsAnswers = await Promise.all(
       clientLocations(state).map(async (loc) => {
-        const answers = await opts.dns.resolveFor(loc.source, `api.${state.domain}`);
+        const answers = opts.dns.resolveFor(loc.source, `api.${state.domain}`);
         return {
           ...loc,
           answers,
@@ -117,7 +136,10 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       schema: {
         params: {
           type: 'object',
-          properties: { region: regionParam.properties.region, action: { type: 'string', enum: ['kill', 'blackhole', 'restore'] } },
+          properties: {
+            region: regionParam.properties.region,
+            action: { type: 'string', enum: ['kill', 'blackhole', 'restore'] },
+          },
           required: ['region', 'action'],
           additionalProperties: false,
         },
@@ -126,20 +148,34 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     async (req, reply) => {
       const { region, action } = req.params;
       if (!knownRegion(region)) {
-        return reply.status(404).send({ error: { code: 'unknown_region', message: `region "${region}" is not part of this stack` } });
+        return reply
+          .status(404)
+          .send({
+            error: { code: 'unknown_region', message: `region "${region}" is not part of this stack` },
+          });
       }
       const names = opts.supervisor.select({ region });
+      // A dead region's database is gone with it: partition the replica and take its endpoint down
+      // (refusing for a kill, silent for a blackhole) so nothing in the region can limp on.
       if (action === 'kill') {
         opts.dynamo.pause(region);
+        await opts.dynamo.stopEndpoint(region, 'refuse');
         names.forEach((n) => opts.supervisor.kill(n));
       } else if (action === 'blackhole') {
         opts.dynamo.pause(region);
+        await opts.dynamo.stopEndpoint(region, 'blackhole');
         names.forEach((n) => opts.supervisor.freeze(n));
       } else {
-        names.forEach((n) => opts.supervisor.release(n));
+        await opts.dynamo.startEndpoint(region);
         opts.dynamo.resume(region);
+        names.forEach((n) => opts.supervisor.release(n));
       }
-      return { region, action, at: Date.now(), processes: opts.supervisor.status().filter((p) => p.region === region) };
+      return {
+        region,
+        action,
+        at: Date.now(),
+        processes: opts.supervisor.status().filter((p) => p.region === region),
+      };
     },
   );
 
@@ -149,7 +185,10 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       schema: {
         params: {
           type: 'object',
-          properties: { name: { type: 'string', maxLength: 64 }, action: { type: 'string', enum: ['kill', 'freeze', 'restore'] } },
+          properties: {
+            name: { type: 'string', maxLength: 64 },
+            action: { type: 'string', enum: ['kill', 'freeze', 'restore'] },
+          },
           required: ['name', 'action'],
           additionalProperties: false,
         },
@@ -158,7 +197,9 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     async (req, reply) => {
       const { name } = req.params;
       if (opts.supervisor.select({ name }).length === 0) {
-        return reply.status(404).send({ error: { code: 'unknown_process', message: `no process named "${name}"` } });
+        return reply
+          .status(404)
+          .send({ error: { code: 'unknown_process', message: `no process named "${name}"` } });
       }
       if (req.params.action === 'kill') opts.supervisor.kill(name);
       else if (req.params.action === 'freeze') opts.supervisor.freeze(name);

@@ -90,7 +90,12 @@ export class ProcessSupervisor extends EventEmitter<SupervisorEvents> {
 
   select(filter: { region?: string; role?: ChildRole; name?: string }): string[] {
     return [...this.children.values()]
-      .filter((c) => (!filter.region || c.spec.region === filter.region) && (!filter.role || c.spec.role === filter.role) && (!filter.name || c.spec.name === filter.name))
+      .filter(
+        (c) =>
+          (!filter.region || c.spec.region === filter.region) &&
+          (!filter.role || c.spec.role === filter.role) &&
+          (!filter.name || c.spec.name === filter.name),
+      )
       .map((c) => c.spec.name);
   }
 

@@ -14,6 +14,7 @@ import type { DeploymentConfig } from '../../lib/config';
 import { secretKey, signJoinToken } from '../auth/tokens';
 import { Store } from '../store';
 import { startControlServer, type ControlServer } from './control-server';
+import { demoRoutes } from './demo-server';
 import { startDnsEmulator, type DnsEmulator } from './dns-emulator';
 import { startDynamoEmulator, type DynamoEmulator } from './dynamo-emulator';
 import { ProcessSupervisor, type ChildStatus } from './process-supervisor';
@@ -115,7 +116,9 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     );
   }
 
-  log(`starting DynamoDB emulators (${regions.length} regions, replication lag ${local.replicationLagMs} ms)`);
+  log(
+    `starting DynamoDB emulators (${regions.length} regions, replication lag ${local.replicationLagMs} ms)`,
+  );
   const dynamo = await startDynamoEmulator({
     regions: regions.map((r) => ({ name: r.name, address: r.address, port: local.dynamoPort })),
     tableName: config.tableName,
@@ -137,7 +140,9 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
 
   const supervisor = new ProcessSupervisor(path.join(stateDir, 'logs'));
   supervisor.on('restart', (s, delayMs) =>
-    log(`${s.name} exited (${s.lastExit?.signal ?? `code ${s.lastExit?.code}`}); restarting in ${delayMs} ms`),
+    log(
+      `${s.name} exited (${s.lastExit?.signal ?? `code ${s.lastExit?.code}`}); restarting in ${delayMs} ms`,
+    ),
   );
 
   const common = {
@@ -191,16 +196,37 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     });
   }
 
-  log(`starting the Route 53 emulator on ${local.dnsAddress}:${local.dnsPort} (backup zone :${local.backupDnsPort})`);
-  const dns = await startDnsEmulator({ config, regions: layout.map((r) => r.name) });
+  log(
+    `starting the Route 53 emulator on ${local.dnsAddress}:${local.dnsPort} (backup zone :${local.backupDnsPort})`,
+  );
+  // A failed start (say, a port in use) must not leave the children and emulators started so far running.
+  const undoStart = async (err: unknown, startedDns?: DnsEmulator): Promise<never> => {
+    await supervisor.stopAll();
+    await startedDns?.close();
+    await dynamo.close();
+    throw err;
+  };
+  const dns = await startDnsEmulator({ config, regions: layout.map((r) => r.name) }).catch((err) =>
+    undoStart(err),
+  );
 
   const stores = new Map<string, Store>();
   const storeFor = (region: string): Store => {
     const r = layout.find((x) => x.name === region);
-    if (!r) throw new Error(`region "${region}" is not part of this stack (${layout.map((x) => x.name).join(', ')})`);
+    if (!r)
+      throw new Error(
+        `region "${region}" is not part of this stack (${layout.map((x) => x.name).join(', ')})`,
+      );
     let store = stores.get(region);
     if (!store) {
-      store = new Store({ region, tableName: config.tableName, endpoint: r.dynamoEndpoint, credentials: LOCAL_CREDENTIALS, maxAttempts: 1, requestTimeoutMs: 1000 });
+      store = new Store({
+        region,
+        tableName: config.tableName,
+        endpoint: r.dynamoEndpoint,
+        credentials: LOCAL_CREDENTIALS,
+        maxAttempts: 1,
+        requestTimeoutMs: 1000,
+      });
       stores.set(region, store);
     }
     return store;
@@ -215,13 +241,23 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     domain: local.domain,
     controlUrl: dashboardOrigin,
     dashboardUrl: `${dashboardOrigin}/`,
-    dns: { primary: `${local.dnsAddress}:${local.dnsPort}`, backup: `${local.dnsAddress}:${local.backupDnsPort}` },
-    healthCheck: { intervalSeconds: local.healthCheckIntervalSeconds, failureThreshold: config.healthCheck.failureThreshold },
+    dns: {
+      primary: `${local.dnsAddress}:${local.dnsPort}`,
+      backup: `${local.dnsAddress}:${local.backupDnsPort}`,
+    },
+    healthCheck: {
+      intervalSeconds: local.healthCheckIntervalSeconds,
+      failureThreshold: config.healthCheck.failureThreshold,
+    },
     dnsTtlSeconds: local.dnsTtlSeconds,
     lbPort: local.lbPort,
     regions: layout,
     processes: supervisor.status(),
   });
+
+  const key = secretKey(secret);
+  const devToken = (room: string, sub = 'dev', ttlSeconds = 24 * 3600) =>
+    signJoinToken(key, { sub, room, ttlSeconds });
 
   const control: ControlServer = await startControlServer({
     host: local.dnsAddress,
@@ -231,7 +267,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     dynamo,
     dns,
     storeFor,
-  });
+    register: demoRoutes({ state, devToken }),
+  }).catch((err) => undoStart(err, dns));
 
   const stateFile = stateFilePath(stateDir);
   const writeState = () => fs.writeFileSync(stateFile, `${JSON.stringify(state(), null, 2)}\n`);
@@ -239,7 +276,6 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   supervisor.on('exit', writeState);
   const stateTimer = setInterval(writeState, 5_000).unref();
 
-  const key = secretKey(secret);
   let stopped = false;
   return {
     state,
@@ -247,17 +283,24 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     dynamo,
     dns,
     storeFor,
-    devToken: (room, sub = 'dev') => signJoinToken(key, { sub, room, ttlSeconds: 24 * 3600 }),
+    devToken: (room, sub) => devToken(room, sub),
     waitHealthy: async (timeoutMs) => {
       // Both views must agree: each LB answers /health 200 (fleet registered, replica up) and the DNS
       // emulator has counted enough good probes to route to it.
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const lbDown = (await Promise.all(layout.map(async (r) => ((await probeHealth(r.lbUrl)) ? null : r.name)))).filter(Boolean);
-        const dnsDown = dns.status().regions.filter((r) => !r.healthy).map((r) => r.region);
+        const lbDown = (
+          await Promise.all(layout.map(async (r) => ((await probeHealth(r.lbUrl)) ? null : r.name)))
+        ).filter(Boolean);
+        const dnsDown = dns
+          .status()
+          .regions.filter((r) => !r.healthy)
+          .map((r) => r.region);
         if (lbDown.length === 0 && dnsDown.length === 0) return;
         if (Date.now() > deadline) {
-          throw new Error(`regions not healthy after ${timeoutMs} ms: LB /health failing in [${lbDown.join(', ')}], DNS unhealthy [${dnsDown.join(', ')}]`);
+          throw new Error(
+            `regions not healthy after ${timeoutMs} ms: LB /health failing in [${lbDown.join(', ')}], DNS unhealthy [${dnsDown.join(', ')}]`,
+          );
         }
         await new Promise((r) => setTimeout(r, 250));
       }

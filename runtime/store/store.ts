@@ -74,6 +74,8 @@ export function createDynamoClient(opts: StoreOptions): DynamoDBClient {
     requestHandler: new NodeHttpHandler({
       connectionTimeout: opts.requestTimeoutMs ?? 2_000,
       requestTimeout: opts.requestTimeoutMs ?? 2_000,
+      // Without this the SDK only logs a warning at the timeout and keeps waiting on a silent replica.
+      throwOnRequestTimeout: true,
     }),
   });
 }

@@ -19,7 +19,11 @@ const USAGE = `usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--qu
 async function main(): Promise<void> {
   let parsed;
   try {
-    parsed = parseArgs({ options: { quick: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      options: { quick: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
     console.error(`error: ${(err as Error).message}\n${USAGE}`);
     process.exit(2);
@@ -30,7 +34,9 @@ async function main(): Promise<void> {
     return;
   }
   if (!name || !(name in BENCHES) || parsed.positionals.length > 1) {
-    console.error(`error: ${name ? `unknown benchmark "${parsed.positionals.join(' ')}"` : 'name a benchmark'}\n${USAGE}`);
+    console.error(
+      `error: ${name ? `unknown benchmark "${parsed.positionals.join(' ')}"` : 'name a benchmark'}\n${USAGE}`,
+    );
     process.exit(2);
   }
   const bench = await BENCHES[name as BenchName]();

@@ -9,12 +9,22 @@ import * as path from 'node:path';
 export interface BenchResult {
   readonly name: string;
   readonly quick: boolean;
-  readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly memoryGiB: number; readonly node: string };
+  readonly machine: {
+    readonly cpus: number;
+    readonly cpuModel: string;
+    readonly memoryGiB: number;
+    readonly node: string;
+  };
   readonly startedAt: string;
   readonly durationS: number;
   readonly results: unknown;
   /** Each target the issue sets, with the measured value and whether it holds. */
-  readonly targets: readonly { readonly name: string; readonly target: string; readonly measured: string; readonly met: boolean }[];
+  readonly targets: readonly {
+    readonly name: string;
+    readonly target: string;
+    readonly measured: string;
+    readonly met: boolean;
+  }[];
 }
 
 export function machineInfo(): BenchResult['machine'] {
@@ -30,19 +40,24 @@ export function progress(line: string): void {
   process.stderr.write(`[bench] ${line}\n`);
 }
 
-export function table(rows: readonly (readonly (string | number))[]): string {
+export function table(rows: readonly (readonly (string | number)[])[]): string {
   const cells = rows.map((r) => r.map(String));
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
 }
 
-export function emit(result: BenchResult, summaryRows: readonly (readonly (string | number))[]): void {
+export function emit(result: BenchResult, summaryRows: readonly (readonly (string | number)[])[]): void {
   const dir = path.resolve(__dirname, '..', '..', 'bench-results');
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, `${result.name}${result.quick ? '-quick' : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  fs.writeFileSync(
+    path.join(dir, `${result.name}${result.quick ? '-quick' : ''}.json`),
+    `${JSON.stringify(result, null, 2)}\n`,
+  );
   process.stderr.write(`\n${table(summaryRows)}\n\n`);
   if (result.targets.length > 0) {
-    process.stderr.write(`${table([['target', 'wanted', 'measured', 'met'], ...result.targets.map((t) => [t.name, t.target, t.measured, t.met ? 'yes' : 'NO'])])}\n\n`);
+    process.stderr.write(
+      `${table([['target', 'wanted', 'measured', 'met'], ...result.targets.map((t) => [t.name, t.target, t.measured, t.met ? 'yes' : 'NO'])])}\n\n`,
+    );
   }
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }

@@ -38,7 +38,8 @@ function esc(text: string): string {
 
 export function renderTimelineSvg(input: TimelineInput): string {
   const plotWidth = WIDTH - LEFT - RIGHT;
-  const x = (ms: number) => LEFT + (Math.max(0, Math.min(ms, input.durationMs)) / input.durationMs) * plotWidth;
+  const x = (ms: number) =>
+    LEFT + (Math.max(0, Math.min(ms, input.durationMs)) / input.durationMs) * plotWidth;
   const parts: string[] = [];
   let y = TOP;
 
@@ -63,7 +64,9 @@ export function renderTimelineSvg(input: TimelineInput): string {
         `<rect x="${x(c.detectedAtMs)}" y="${rowY}" width="${Math.max(1, x(end) - x(c.detectedAtMs))}" height="${ROW - 2}" fill="${c.recoveredAtMs === null ? '#d2423b' : '#f0a34a'}"><title>${esc(c.id)}: down ${c.detectedAtMs} ms → ${c.recoveredAtMs === null ? 'never recovered' : `${c.recoveredAtMs} ms`}</title></rect>`,
       );
       if (c.recoveredAtMs !== null) {
-        parts.push(`<rect x="${x(end)}" y="${rowY}" width="${Math.max(0, WIDTH - RIGHT - x(end))}" height="${ROW - 2}" fill="#cfe9d9"/>`);
+        parts.push(
+          `<rect x="${x(end)}" y="${rowY}" width="${Math.max(0, WIDTH - RIGHT - x(end))}" height="${ROW - 2}" fill="#cfe9d9"/>`,
+        );
       }
     });
     y += rows * ROW + GROUP_GAP + 16;

@@ -1,0 +1,276 @@
+/**
+ * The region-failure chaos script: proves and measures "losing a region removes only that region".
+ *
+ *   npm run chaos -- --target local --region us-east-1 [--mode kill|blackhole|evacuate] [--clients N]
+ *                    [--media N] [--duration S] [--json] [--out DIR]
+ *   npm run chaos -- --target aws --region us-east-1 [--mode evacuate|scale-to-zero] [--execute]
+ *
+ * Exit code: 0 pass, 1 fail (or steady state did not hold), 2 bad arguments.
+ * Progress goes to stderr; `--json` prints exactly one JSON document on stdout.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, readDeploymentConfig } from '../lib/config';
+import { runAwsChaos } from './chaos/aws-run';
+import { LocalTarget, type FaultMode } from './chaos/local-target';
+import { runLocalChaos, type ChaosReport } from './chaos/local-run';
+import { renderTimelineSvg } from './chaos/timeline-svg';
+
+const USAGE = `usage: npm run chaos -- --target local|aws --region <region> [options]
+  --mode M           local: kill | blackhole | evacuate (default kill); aws: evacuate | scale-to-zero
+  --clients N        simulated clients (default 30; half dual-URL, half DNS-only)
+  --media N          of those, clients with real media (default 2)
+  --duration S       observation window in seconds (default: the DNS bound + TTL + 20 s)
+  --regions N        regions of a stack this run starts when none runs (default: all)
+  --health-interval S  health-check interval of a stack this run starts (default: the config's)
+  --json             print the report as one JSON document on stdout
+  --out DIR          where the report and the SVG timeline go (default .local/chaos)
+  --execute          aws only: act (without it the run only prints its plan)`;
+
+class UsageError extends Error {}
+
+function parseCli() {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        target: { type: 'string' },
+        region: { type: 'string' },
+        mode: { type: 'string' },
+        clients: { type: 'string' },
+        media: { type: 'string' },
+        duration: { type: 'string' },
+        regions: { type: 'string' },
+        'health-interval': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        out: { type: 'string' },
+        execute: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const num = (name: string, raw: string | undefined, min: number, max: number): number | undefined => {
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+    return n;
+  };
+  if (values.target !== 'local' && values.target !== 'aws')
+    throw new UsageError(
+      `--target must be "local" or "aws"${values.target ? `, got "${values.target}"` : ''}`,
+    );
+  if (!values.region) throw new UsageError('--region is required (the region to fail)');
+  const localModes = ['kill', 'blackhole', 'evacuate'];
+  const awsModes = ['evacuate', 'scale-to-zero'];
+  const mode = values.mode ?? (values.target === 'local' ? 'kill' : 'evacuate');
+  const modes = values.target === 'local' ? localModes : awsModes;
+  if (!modes.includes(mode))
+    throw new UsageError(
+      `--mode for --target ${values.target} must be one of ${modes.join(', ')}, got "${mode}"`,
+    );
+  if (values.execute && values.target !== 'aws') throw new UsageError('--execute is only for --target aws');
+  const clients = num('clients', values.clients, 2, 200) ?? 30;
+  const media = num('media', values.media, 0, 8) ?? 2;
+  if (media > clients) throw new UsageError(`--media (${media}) cannot exceed --clients (${clients})`);
+  const healthInterval =
+    values['health-interval'] === undefined ? undefined : Number(values['health-interval']);
+  if (healthInterval !== undefined && !(healthInterval >= 0.2 && healthInterval <= 30)) {
+    throw new UsageError(
+      `--health-interval must be a number of seconds from 0.2 to 30, got "${values['health-interval']}"`,
+    );
+  }
+  return {
+    target: values.target,
+    region: values.region,
+    mode,
+    clients,
+    media,
+    durationS: num('duration', values.duration, 5, 3600) ?? null,
+    regions: num('regions', values.regions, 1, 21),
+    healthInterval,
+    json: values.json ?? false,
+    out: values.out ?? path.resolve(__dirname, '..', '.local', 'chaos'),
+    execute: values.execute ?? false,
+  };
+}
+
+function fmtMs(ms: number | null): string {
+  return ms === null ? '—' : `${(ms / 1000).toFixed(2)} s`;
+}
+
+export function summarize(report: ChaosReport): string {
+  const lines = [
+    `Chaos: ${report.mode} ${report.region} (local, run ${report.runId}) — ${report.verdict.pass ? 'PASS' : 'FAIL'}`,
+    '',
+    'group                    clients  failed req  detected  recovered  recovery p50  p95       max       media p95',
+    ...report.groups.map((g) =>
+      [
+        g.group.padEnd(24),
+        String(g.clients).padEnd(8),
+        String(g.failedRequests).padEnd(11),
+        String(g.detected).padEnd(9),
+        `${g.recovered}/${g.detected}`.padEnd(10),
+        fmtMs(g.recoveryMs.p50).padEnd(13),
+        fmtMs(g.recoveryMs.p95).padEnd(9),
+        fmtMs(g.recoveryMs.max).padEnd(9),
+        fmtMs(g.mediaMs.p95),
+      ].join(' '),
+    ),
+    '',
+    `DNS stopped answering ${report.region} after ${fmtMs(report.observation.dnsDroppedAfterMs)} (bound ${fmtMs(report.observation.dnsBoundMs)}; DNS-only clients add up to the ${report.config.dnsTtlSeconds} s TTL)`,
+    report.data
+      ? `Data: ${report.data.itemsBefore} items before on the survivors, ${report.data.itemsLost} lost; rooms ${report.data.roomsBefore} → ${report.data.roomsAfter}; replicas ${report.data.replicasConverged ? 'converged' : 'DIFFER'} after rollback`
+      : 'Data: not checked',
+    `Rollback: ${report.rollback.ok ? `steady state again after ${fmtMs(report.rollback.steadyStateAfterMs)}` : `FAILED (${report.rollback.detail.join('; ')})`}`,
+    '',
+    ...report.verdict.checks.map((c) => `  ${c.pass ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}`),
+  ];
+  return lines.join('\n');
+}
+
+export function timelineSvg(report: ChaosReport): string {
+  const byGroup = new Map<string, ChaosReport['clients'][number][]>();
+  for (const c of report.clients) {
+    const affected = c.apiRegionBefore === report.region || c.serverRegionBefore === report.region;
+    const key = `${affected ? 'affected' : 'survivors'} / ${c.kind}`;
+    byGroup.set(key, [...(byGroup.get(key) ?? []), c]);
+  }
+  const lastEvent = Math.max(
+    0,
+    ...report.clients.map((c) => c.recoveredAtMs ?? c.detectedAtMs ?? 0),
+    report.observation.dnsDroppedAfterMs ?? 0,
+  );
+  return renderTimelineSvg({
+    title: `${report.mode} ${report.region}: client outages after the injection (${report.verdict.pass ? 'pass' : 'fail'})`,
+    durationMs: Math.max(5_000, Math.min(report.observation.windowMs, lastEvent + 3_000)),
+    markers: [
+      { atMs: 0, label: 'injection', color: '#d2423b' },
+      ...(report.observation.dnsDroppedAfterMs !== null
+        ? [{ atMs: report.observation.dnsDroppedAfterMs, label: 'DNS drops region', color: '#4a7bd0' }]
+        : []),
+      { atMs: report.observation.dnsBoundMs, label: 'DNS bound', color: '#8a93a3' },
+    ],
+    groups: [...byGroup.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, clients]) => ({
+        name,
+        clients: clients.map((c) => ({
+          id: c.id,
+          detectedAtMs: c.detectedAtMs,
+          recoveredAtMs: c.recoveredAtMs,
+        })),
+      })),
+  });
+}
+
+async function main(): Promise<number> {
+  let cli;
+  try {
+    cli = parseCli();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`error: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = (line: string) =>
+    process.stderr.write(`[chaos +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
+  const started = Date.now();
+
+  let config;
+  try {
+    config = readDeploymentConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+
+  if (cli.target === 'aws') {
+    return runAwsChaos({
+      config,
+      region: cli.region,
+      mode: cli.mode as 'evacuate' | 'scale-to-zero',
+      execute: cli.execute,
+      json: cli.json,
+      log,
+    });
+  }
+
+  if (!config.local.regions.some((r) => r.name === cli.region)) {
+    console.error(
+      `error: --region "${cli.region}" is not a configured region (${config.local.regions.map((r) => r.name).join(', ')})`,
+    );
+    return 2;
+  }
+  let aborted = false;
+  process.once('SIGINT', () => {
+    aborted = true;
+    log('Ctrl-C: ending the observation; rollback runs before exit (Ctrl-C again to force)');
+    process.once('SIGINT', () => process.exit(130));
+  });
+
+  const target = await LocalTarget.attachOrStart({
+    config,
+    regionCount: cli.regions,
+    healthIntervalSeconds: cli.healthInterval,
+    log,
+  });
+  let report: ChaosReport;
+  try {
+    if (!target.regionNames.includes(cli.region)) {
+      console.error(
+        `error: --region "${cli.region}" is not part of the running stack (${target.regionNames.join(', ')})`,
+      );
+      return 2;
+    }
+    report = await runLocalChaos(target, {
+      region: cli.region,
+      mode: cli.mode as FaultMode,
+      clients: cli.clients,
+      mediaClients: cli.media,
+      durationS: cli.durationS,
+      log,
+      aborted: () => aborted,
+    });
+  } finally {
+    await target.close();
+  }
+
+  fs.mkdirSync(cli.out, { recursive: true });
+  const stem = path.join(
+    cli.out,
+    `${report.startedAt.replace(/[:.]/g, '-')}-${report.region}-${report.mode}`,
+  );
+  fs.writeFileSync(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  fs.writeFileSync(`${stem}.svg`, timelineSvg(report));
+  log(`report: ${stem}.json, timeline: ${stem}.svg`);
+  if (cli.json)
+    process.stdout.write(
+      `${JSON.stringify({ ...report, files: { json: `${stem}.json`, svg: `${stem}.svg` } }, null, 2)}\n`,
+    );
+  else console.log(`\n${summarize(report)}\n`);
+  return report.verdict.pass ? 0 : 1;
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(`chaos run failed: ${(err as Error).message}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,230 @@
+/**
+ * `--target aws`: the chaos plan against deployed stacks. Prints the plan by default; acts only with
+ * `--execute`. Observation uses what a client would: HTTPS probes of api, api-backup and every region
+ * URL, and DNS answers from public resolvers. Rollback always runs once anything changed.
+ */
+import {
+  AutoScalingClient,
+  DescribeAutoScalingGroupsCommand,
+  UpdateAutoScalingGroupCommand,
+} from '@aws-sdk/client-auto-scaling';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeServicesCommand, ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs';
+import { Resolver } from 'node:dns/promises';
+import type { DeploymentConfig } from '../../lib/config';
+import { Store } from '../../runtime/store';
+import {
+  checkDeployment,
+  inject,
+  planAwsChaos,
+  rollBack,
+  type AwsMode,
+  type AwsOps,
+  type Change,
+  type RegionStackOutputs,
+} from './aws-plan';
+
+const OBSERVE_MS = 180_000;
+const PUBLIC_RESOLVERS = ['1.1.1.1', '8.8.8.8'];
+
+export interface AwsRunOptions {
+  readonly config: DeploymentConfig;
+  readonly region: string;
+  readonly mode: AwsMode;
+  readonly execute: boolean;
+  readonly json: boolean;
+  readonly log: (line: string) => void;
+}
+
+async function stackOutputs(config: DeploymentConfig, region: string): Promise<RegionStackOutputs | null> {
+  const cfn = new CloudFormationClient({ region });
+  try {
+    const out = await cfn.send(new DescribeStacksCommand({ StackName: `${config.appName}-${region}` }));
+    const outputs = Object.fromEntries(
+      (out.Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]),
+    );
+    return outputs.RegionApiUrl ? (outputs as unknown as RegionStackOutputs) : null;
+  } catch {
+    return null;
+  } finally {
+    cfn.destroy();
+  }
+}
+
+async function tableReplicas(config: DeploymentConfig): Promise<string[]> {
+  const ddb = new DynamoDBClient({ region: config.tableOwnerRegion });
+  try {
+    const out = await ddb.send(new DescribeTableCommand({ TableName: config.tableName }));
+    return (out.Table?.Replicas ?? [])
+      .map((r) => r.RegionName!)
+      .concat(config.tableOwnerRegion)
+      .filter((r, i, a) => a.indexOf(r) === i);
+  } finally {
+    ddb.destroy();
+  }
+}
+
+function sdkOps(config: DeploymentConfig): AwsOps {
+  const store = (via: string) => new Store({ region: via, tableName: config.tableName });
+  return {
+    getRegionStatus: async (region, via) => (await store(via).getRegionStatus(region)).status,
+    setRegionStatus: async (region, via, status, reason) =>
+      void (await store(via).setRegionStatus(region, status, reason)),
+    getDesiredCount: async (region, cluster, service) => {
+      const out = await new ECSClient({ region }).send(
+        new DescribeServicesCommand({ cluster, services: [service] }),
+      );
+      return out.services?.[0]?.desiredCount ?? 0;
+    },
+    setDesiredCount: async (region, cluster, service, count) => {
+      await new ECSClient({ region }).send(
+        new UpdateServiceCommand({ cluster, service, desiredCount: count }),
+      );
+    },
+    getAsgSize: async (region, group) => {
+      const out = await new AutoScalingClient({ region }).send(
+        new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [group] }),
+      );
+      const g = out.AutoScalingGroups?.[0];
+      return { min: g?.MinSize ?? 0, max: g?.MaxSize ?? 0, desired: g?.DesiredCapacity ?? 0 };
+    },
+    setAsgSize: async (region, group, size) => {
+      await new AutoScalingClient({ region }).send(
+        new UpdateAutoScalingGroupCommand({
+          AutoScalingGroupName: group,
+          MinSize: size.min,
+          MaxSize: size.max,
+          DesiredCapacity: size.desired,
+        }),
+      );
+    },
+  };
+}
+
+async function probe(url: string): Promise<{ ok: boolean; region: string | null }> {
+  try {
+    const res = await fetch(`${url}/v1/ping`, { signal: AbortSignal.timeout(3_000) });
+    return { ok: res.ok, region: res.headers.get('x-region') };
+  } catch {
+    return { ok: false, region: null };
+  }
+}
+
+export async function runAwsChaos(opts: AwsRunOptions): Promise<number> {
+  const { config, region, mode, log } = opts;
+  if (!config.regions.some((r) => r.name === region)) {
+    console.error(
+      `error: --region "${region}" is not a configured region (${config.regions.map((r) => r.name).join(', ')})`,
+    );
+    return 2;
+  }
+  log(`reading the deployed stacks of ${config.regions.length} regions`);
+  const stacks: Record<string, RegionStackOutputs | null> = {};
+  for (const r of config.regions) stacks[r.name] = await stackOutputs(config, r.name);
+  const problems = checkDeployment(config, {
+    stacks,
+    tableReplicas: await tableReplicas(config).catch(() => []),
+  });
+  if (problems.length > 0) {
+    console.error(
+      `error: the config does not match what is deployed; refusing to run:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+    return 2;
+  }
+  const outputs = stacks[region]!;
+  const plan = planAwsChaos(config, region, mode, outputs);
+  if (!opts.execute) {
+    const text = plan.map((s, i) => `${i + 1}. [${s.phase}] ${s.description}`).join('\n');
+    if (opts.json)
+      process.stdout.write(
+        `${JSON.stringify({ target: 'aws', region, mode, executed: false, plan }, null, 2)}\n`,
+      );
+    else console.log(`Plan (nothing done; add --execute to act):\n${text}`);
+    return 0;
+  }
+
+  const ops = sdkOps(config);
+  const urls = Object.values(stacks).map((s) => s!.RegionApiUrl);
+  const survivorUrls = Object.entries(stacks)
+    .filter(([r]) => r !== region)
+    .map(([, s]) => s!.RegionApiUrl);
+  const steady = await Promise.all(
+    urls.map((u) =>
+      fetch(`${u}/health`, { signal: AbortSignal.timeout(5_000) }).then(
+        (r) => r.status,
+        () => 0,
+      ),
+    ),
+  );
+  if (steady.some((s) => s !== 200)) {
+    console.error(
+      `steady state does not hold (health: ${urls.map((u, i) => `${u}=${steady[i]}`).join(', ')}); not injecting`,
+    );
+    return 1;
+  }
+  const changes: Change[] = [];
+  const samples: {
+    atMs: number;
+    api: string | null;
+    backup: string | null;
+    survivorsOk: boolean;
+    dns: string[];
+  }[] = [];
+  const injectedAt = Date.now();
+  let rollback = { restored: [] as string[], failed: [] as string[] };
+  try {
+    await inject(ops, config, region, mode, outputs, changes);
+    log(`injected: ${changes.map((c) => c.kind).join(', ')}`);
+    const resolver = new Resolver({ timeout: 2_000, tries: 1 });
+    resolver.setServers(PUBLIC_RESOLVERS);
+    while (Date.now() - injectedAt < OBSERVE_MS) {
+      const [api, backup, ...survivors] = await Promise.all([
+        probe(outputs.ApiUrl),
+        probe(outputs.BackupApiUrl),
+        ...survivorUrls.map(probe),
+      ]);
+      const dns = await resolver.resolve4(new URL(outputs.ApiUrl).hostname).catch(() => []);
+      samples.push({
+        atMs: Date.now() - injectedAt,
+        api: api!.region,
+        backup: backup!.region,
+        survivorsOk: survivors.every((s) => s.ok),
+        dns,
+      });
+      if (samples.length % 10 === 0)
+        log(
+          `t+${Math.round((Date.now() - injectedAt) / 1000)}s: api → ${api!.region ?? 'no answer'}, backup → ${backup!.region ?? 'no answer'}`,
+        );
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  } finally {
+    rollback = await rollBack(ops, changes);
+    log(
+      `rollback: restored ${rollback.restored.join('; ') || 'nothing'}${rollback.failed.length ? `; FAILED ${rollback.failed.join('; ')}` : ''}`,
+    );
+  }
+  const apiMovedAt =
+    samples.find((_s, i) => samples.slice(i).every((x) => x.api !== null && x.api !== region))?.atMs ?? null;
+  const survivorsOk = samples.every((s) => s.survivorsOk);
+  const pass = survivorsOk && apiMovedAt !== null && rollback.failed.length === 0;
+  const report = {
+    target: 'aws',
+    region,
+    mode,
+    executed: true,
+    plan,
+    changes,
+    samples,
+    apiMovedAfterMs: apiMovedAt,
+    survivorsOk,
+    rollback,
+    verdict: { pass },
+  };
+  if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else
+    console.log(
+      `api left ${region} after ${apiMovedAt ?? '—'} ms; survivors ${survivorsOk ? 'answered every probe' : 'FAILED probes'}; ${pass ? 'PASS' : 'FAIL'}`,
+    );
+  return pass ? 0 : 1;
+}

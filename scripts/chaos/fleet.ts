@@ -1,0 +1,266 @@
+/**
+ * The chaos run's simulated clients: real client SDK sessions (signaling kept alive with pings), each
+ * "located" near one region by its source address 127.0.<n>.<100+k>, which is also how the DNS
+ * emulator routes it. Half use the dual-URL config (api, api-backup, then ranked region URLs), half are
+ * DNS-only (api alone). A few carry real media (@roamhq/wrtc synthetic video) to time media recovery.
+ *
+ * Besides its session, every client makes a join API call every PROBE_INTERVAL_MS, the steady request
+ * load a platform sees; each attempt's outcome is recorded, so "zero failed requests" is measured on
+ * real traffic and not inferred.
+ */
+import { createNodeClient, type Client, type Session } from '../../runtime/client/node';
+import type { ClientKind, ClientOutcome } from './verdict';
+
+/** Period of each client's background join API call. */
+const PROBE_INTERVAL_MS = 2_000;
+/** A media client counts as receiving again once this many new frames arrived after its rejoin. */
+const MEDIA_FRAMES_TO_COUNT = 5;
+
+export interface FleetRegion {
+  readonly name: string;
+  readonly address: string;
+  readonly lbUrl: string;
+}
+
+export interface FleetOptions {
+  readonly runId: string;
+  readonly regions: readonly FleetRegion[];
+  readonly domain: string;
+  readonly lbPort: number;
+  readonly dns: { readonly primary: string; readonly backup: string };
+  readonly dnsTtlSeconds: number;
+  readonly clients: number;
+  readonly mediaClients: number;
+  /** Region whose location hosts the media clients (so their recovery is measured). */
+  readonly mediaLocation: string;
+  readonly token: (room: string, sub: string) => Promise<string>;
+  readonly now?: () => number;
+}
+
+interface MediaProbe {
+  frames: () => number;
+  stop: () => void;
+}
+
+export class SimulatedClient {
+  readonly id: string;
+  private readonly client: Client;
+  session: Session | undefined;
+  apiRegion = '';
+  serverRegion = '';
+  serverId = '';
+  /** Epoch ms, null until it happens (after `markInjection`). */
+  private injectionAt: number | null = null;
+  /** Session outage: `reconnecting` after the injection → `reconnected`. */
+  private sessionDownAt: number | null = null;
+  private rejoinedAt: number | null = null;
+  /** API outage: first failed attempt after the injection → next call that succeeded. */
+  private apiDownAt: number | null = null;
+  private apiUpAt: number | null = null;
+  private mediaAt: number | null = null;
+  private requests = 0;
+  private failed = 0;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private media: MediaProbe | undefined;
+  private framesAtRejoin = 0;
+  private mediaStop: (() => void) | undefined;
+  readonly events: { at: number; what: string }[] = [];
+
+  constructor(
+    readonly index: number,
+    readonly location: FleetRegion,
+    readonly kind: ClientKind,
+    readonly room: string,
+    readonly withMedia: boolean,
+    private readonly opts: FleetOptions,
+  ) {
+    this.id = `c${String(index).padStart(2, '0')}-${location.name}-${kind}${withMedia ? '-media' : ''}`;
+    const localAddress = location.address.replace(/\.\d+$/, `.${100 + index}`);
+    const api = `http://api.${opts.domain}:${opts.lbPort}`;
+    const backup = `http://api-backup.${opts.domain}:${opts.lbPort}`;
+    this.client = createNodeClient({
+      apiUrls: kind === 'dual-url' ? [api, backup] : [api],
+      regionUrls:
+        kind === 'dual-url' ? Object.fromEntries(opts.regions.map((r) => [r.name, r.lbUrl])) : undefined,
+      rttElection: kind === 'dual-url' ? { samples: 2 } : false,
+      timeouts: { attemptMs: 1_500, signalingPingMs: 1_000, signalingPongTimeoutMs: 2_000 },
+      backoff: { baseMs: 200, capMs: 3_000, maxAttempts: 60, joinAttempts: 5 },
+      dns: {
+        servers: { [`api-backup.${opts.domain}`]: opts.dns.backup, [opts.domain]: opts.dns.primary },
+        maxCacheSeconds: opts.dnsTtlSeconds,
+      },
+      localAddress,
+    });
+    this.client.api.on('served', (e) => {
+      if (this.injectionAt === null) return;
+      const failures = e.attempts.filter((a) => a.outcome !== 'ok' && a.outcome !== 'client_error').length;
+      this.countRequests(e.attempts.length, failures);
+      // The call was answered (perhaps by a fallback URL): the API works again for this client.
+      if (this.apiDownAt !== null && this.apiUpAt === null) this.apiUpAt = this.now;
+    });
+  }
+
+  private get now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
+
+  async start(joinTimeoutMs: number): Promise<void> {
+    const tokenFor = () => this.opts.token(this.room, this.id);
+    let produce: { video: MediaStreamTrack } | undefined;
+    if (this.withMedia) {
+      const wrtc = await import('../../test/support/wrtc-peer');
+      wrtc.installWrtcGlobals();
+      const source = new wrtc.SyntheticVideoSource(160, 120, 10);
+      produce = { video: source.track };
+      this.mediaStop = () => source.stop();
+      const session = this.client.joinRoom(this.room, tokenFor, { produce, consume: true });
+      session.on('remoteTrack', (t) => {
+        if (t.kind !== 'video') return;
+        this.media?.stop();
+        const counter = new wrtc.VideoFrameCounter(t.track);
+        this.media = { frames: () => counter.frames, stop: () => counter.stop() };
+      });
+      this.session = session;
+    } else {
+      this.session = this.client.joinRoom(this.room, tokenFor, { consume: false });
+    }
+    const session = this.session;
+    session.on('joined', (e) => this.onJoined(e.apiUrl, e.region, e.serverId));
+    session.on('reconnecting', (e) => {
+      this.events.push({ at: this.now, what: `reconnecting (${e.reason}, attempt ${e.attempt})` });
+      if (this.injectionAt !== null && this.sessionDownAt === null) this.sessionDownAt = this.now;
+    });
+    session.on('reconnected', (e) => {
+      this.events.push({ at: this.now, what: `reconnected to ${e.serverId} after ${e.downtimeMs} ms` });
+      this.onJoined(e.apiUrl, e.region, e.serverId);
+      if (this.injectionAt !== null && this.sessionDownAt !== null) {
+        this.rejoinedAt = this.now;
+        this.framesAtRejoin = this.media?.frames() ?? 0;
+      }
+    });
+    session.on('error', (e) => this.events.push({ at: this.now, what: `error: ${e.error.message}` }));
+    await Promise.race([
+      session.ready,
+      new Promise((_, reject) =>
+        setTimeout(
+          () => reject(new Error(`${this.id} did not join within ${joinTimeoutMs} ms`)),
+          joinTimeoutMs,
+        ),
+      ),
+    ]);
+    this.probeTimer = setInterval(() => void this.probe(), PROBE_INTERVAL_MS);
+  }
+
+  /** True once remote video frames arrived (steady-state check for media clients). */
+  async mediaFlowing(timeoutMs: number): Promise<boolean> {
+    const deadline = this.now + timeoutMs;
+    while (this.now < deadline) {
+      if ((this.media?.frames() ?? 0) >= MEDIA_FRAMES_TO_COUNT) return true;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return false;
+  }
+
+  markInjection(at: number): void {
+    this.injectionAt = at;
+  }
+
+  private countRequests(total: number, failures: number): void {
+    this.requests += total;
+    this.failed += failures;
+    if (failures > 0 && this.apiDownAt === null) this.apiDownAt = this.now;
+  }
+
+  /**
+   * A client is disrupted through its session (signaling lost), its API (calls failing), or both; it
+   * has recovered when every disrupted part works again.
+   */
+  outcome(): ClientOutcome {
+    const rel = (t: number | null) => (t === null || this.injectionAt === null ? null : t - this.injectionAt);
+    const downs = [this.sessionDownAt, this.apiDownAt].filter((t): t is number => t !== null);
+    const detectedAt = downs.length ? Math.min(...downs) : null;
+    const sessionOk = this.sessionDownAt === null || this.rejoinedAt !== null;
+    const apiOk = this.apiDownAt === null || this.apiUpAt !== null;
+    const recoveredAt =
+      detectedAt !== null && sessionOk && apiOk ? Math.max(this.rejoinedAt ?? 0, this.apiUpAt ?? 0) : null;
+    return {
+      id: this.id,
+      location: this.location.name,
+      kind: this.kind,
+      withMedia: this.withMedia,
+      apiRegionBefore: this.before.apiRegion,
+      serverRegionBefore: this.before.serverRegion,
+      requestsAfterInjection: this.requests,
+      failedRequestsAfterInjection: this.failed,
+      detectedAtMs: rel(detectedAt),
+      recoveredAtMs: rel(recoveredAt),
+      mediaAtMs: rel(this.mediaAt),
+      serverRegionAfter: this.serverRegion || null,
+    };
+  }
+
+  private before = { apiRegion: '', serverRegion: '' };
+
+  /** Freezes where the client stood at the injection (its API region and media server region). */
+  snapshotBefore(): void {
+    this.before = { apiRegion: this.apiRegion, serverRegion: this.serverRegion };
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.probeTimer);
+    this.media?.stop();
+    this.mediaStop?.();
+    await this.session?.leave().catch(() => undefined);
+    this.client.close();
+  }
+
+  private onJoined(apiUrl: string, region: string, serverId: string): void {
+    this.apiRegion = this.regionOfApiUrl(apiUrl);
+    this.serverRegion = region;
+    this.serverId = serverId;
+  }
+
+  /**
+   * Which region's LB answered. Region URLs name it directly; `api.<domain>` is latency-routed, and in
+   * the steady state (every region healthy, which the run checks before it injects) it answers the
+   * client's own location; `api-backup.<domain>` is weighted, so ask the backup zone what it gives
+   * this client now.
+   */
+  private regionOfApiUrl(apiUrl: string): string {
+    const host = new URL(apiUrl).hostname;
+    const direct = this.opts.regions.find((r) => r.address === host);
+    if (direct) return direct.name;
+    if (host === `api.${this.opts.domain}`) return this.location.name;
+    return 'backup';
+  }
+
+  private async probe(): Promise<void> {
+    if (!this.session || this.session.connectionState === 'closed') return;
+    try {
+      const token = await this.opts.token(this.room, this.id);
+      await this.client.api.call(`/v1/rooms/${this.room}/join`, { body: {}, token });
+    } catch (err) {
+      // Failed attempts are counted through `served` or below; the session's own rejoin does the rest.
+      if (this.injectionAt !== null && (err as Error).name === 'ApiUnavailableError') {
+        const attempts = (err as { attempts?: unknown[] }).attempts?.length ?? 1;
+        this.countRequests(attempts, attempts);
+      }
+    }
+  }
+
+  /**
+   * Called periodically during the observation: a media client that rejoined counts as having media
+   * again once new frames arrive on its (new) remote video track.
+   */
+  pollMedia(): void {
+    if (!this.withMedia || this.rejoinedAt === null || this.mediaAt !== null) return;
+    const frames = this.media?.frames() ?? 0;
+    // A new consumer starts from zero; an old counter keeps counting from where it was.
+    if (
+      frames >= MEDIA_FRAMES_TO_COUNT &&
+      frames - Math.min(this.framesAtRejoin, frames) >= MEDIA_FRAMES_TO_COUNT
+    )
+      this.mediaAt = this.now;
+    if (frames < this.framesAtRejoin) this.framesAtRejoin = 0;
+  }
+}

@@ -1,0 +1,386 @@
+/**
+ * One chaos experiment against the local stack, in the shape trusted chaos tools use:
+ *   1. steady state: every region healthy, N clients joined and alive, rooms in several regions;
+ *      if it does not hold, stop without injecting;
+ *   2. inject the fault at a recorded time;
+ *   3. observe clients, DNS and replication for a bounded window (ends early once everything
+ *      recovered and DNS dropped the region);
+ *   4. verify data on the surviving replicas;
+ *   5. roll back, always (also on failure or Ctrl-C), and wait for steady state again;
+ *   6. judge.
+ */
+import { randomBytes } from 'node:crypto';
+import { DnsWatch } from './dns-watch';
+import { SimulatedClient } from './fleet';
+import type { FaultMode, LocalTarget, ReplicaItem } from './local-target';
+import {
+  groupOutcomes,
+  judge,
+  type Check,
+  type ClientOutcome,
+  type DataCheck,
+  type GroupOutcome,
+} from './verdict';
+
+/** After everything recovered, keep watching this long for late failures. */
+const SETTLE_AFTER_RECOVERY_MS = 3_000;
+const JOIN_BATCH = 6;
+const PROGRESS_EVERY_MS = 5_000;
+
+export interface LocalRunOptions {
+  readonly region: string;
+  readonly mode: FaultMode;
+  readonly clients: number;
+  readonly mediaClients: number;
+  /** Observation window; null = derived from the DNS bound. */
+  readonly durationS: number | null;
+  readonly log: (line: string) => void;
+  /** Set by Ctrl-C: ends the observation early; rollback still runs. */
+  readonly aborted: () => boolean;
+}
+
+export interface ChaosReport {
+  readonly target: 'local';
+  readonly region: string;
+  readonly mode: FaultMode;
+  readonly runId: string;
+  readonly startedAt: string;
+  readonly config: {
+    clients: number;
+    mediaClients: number;
+    durationS: number;
+    healthCheck: { intervalSeconds: number; failureThreshold: number };
+    dnsTtlSeconds: number;
+  };
+  readonly steadyState: {
+    readonly ok: boolean;
+    readonly detail: readonly string[];
+    readonly roomsByRegion: Record<string, number>;
+  };
+  readonly injection: { readonly at: string | null; readonly actions: readonly string[] };
+  readonly observation: {
+    readonly windowMs: number;
+    readonly dnsSamples: number;
+    readonly dnsDroppedAfterMs: number | null;
+    readonly dnsBoundMs: number;
+  };
+  readonly groups: readonly GroupOutcome[];
+  readonly clients: readonly ClientOutcome[];
+  readonly data: DataCheck | null;
+  readonly rollback: {
+    readonly ok: boolean;
+    readonly actions: readonly string[];
+    readonly steadyStateAfterMs: number | null;
+    readonly detail: readonly string[];
+  };
+  readonly verdict: { readonly pass: boolean; readonly checks: readonly Check[] };
+}
+
+export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions): Promise<ChaosReport> {
+  const { log } = opts;
+  const state = target.state;
+  const runId = randomBytes(3).toString('hex');
+  const failed = target.region(opts.region);
+  const hc = state.healthCheck;
+  // Route 53 semantics: `threshold` failed probes, one interval apart, plus one probe timeout and one
+  // interval of phase slack; DNS-only clients add the TTL they cached.
+  const probeTimeoutMs = Math.max(1_000, Math.min(4_000, hc.intervalSeconds * 1_000));
+  const dnsBoundMs = hc.intervalSeconds * 1_000 * (hc.failureThreshold + 1) + probeTimeoutMs;
+  const windowMs =
+    (opts.durationS ?? Math.ceil((dnsBoundMs + state.dnsTtlSeconds * 1_000 + 20_000) / 1_000)) * 1_000;
+  const base = {
+    target: 'local' as const,
+    region: opts.region,
+    mode: opts.mode,
+    runId,
+    startedAt: new Date().toISOString(),
+    config: {
+      clients: opts.clients,
+      mediaClients: opts.mediaClients,
+      durationS: windowMs / 1_000,
+      healthCheck: hc,
+      dnsTtlSeconds: state.dnsTtlSeconds,
+    },
+  };
+
+  log(`steady state: checking every region (${target.regionNames.join(', ')})`);
+  const steady = await target.waitSteadyState(30_000);
+  if (!steady.ok) {
+    log(`steady state does not hold: ${steady.detail.join('; ')}; not injecting`);
+    return notInjected(base, steady.detail, windowMs, dnsBoundMs);
+  }
+
+  const fleet = buildFleet(target, runId, opts);
+  const dnsWatch = new DnsWatch(
+    `api.${state.domain}`,
+    state.dns.primary,
+    state.regions.map((r) => ({ location: r.name, source: r.address.replace(/\.\d+$/, '.99') })),
+  );
+  let injectedAt: number | null = null;
+  let actions: string[] = [];
+  let data: DataCheck | null = null;
+  let rollback: ChaosReport['rollback'] = {
+    ok: false,
+    actions: [],
+    steadyStateAfterMs: null,
+    detail: ['not run'],
+  };
+  let roomsByRegion: Record<string, number> = {};
+  let before: ReplicaItem[] = [];
+
+  try {
+    log(
+      `steady state: joining ${fleet.length} clients (${opts.mediaClients} with media) in ${new Set(fleet.map((c) => c.room)).size} rooms`,
+    );
+    for (let i = 0; i < fleet.length; i += JOIN_BATCH) {
+      await Promise.all(fleet.slice(i, i + JOIN_BATCH).map((c) => c.start(20_000)));
+    }
+    for (const c of fleet.filter((x) => x.withMedia)) {
+      if (!(await c.mediaFlowing(20_000))) throw new SteadyStateError(`${c.id} receives no media`);
+    }
+    roomsByRegion = countRoomsByRegion(fleet);
+    const hosting = Object.keys(roomsByRegion).length;
+    if (hosting < Math.min(2, target.regionNames.length)) {
+      throw new SteadyStateError(`rooms are not spread across regions: ${JSON.stringify(roomsByRegion)}`);
+    }
+    log(`steady state holds: rooms by region ${JSON.stringify(roomsByRegion)}`);
+
+    dnsWatch.start();
+    // Let replication settle so "reached a surviving replica" is true of everything written so far.
+    await sleep(1_500);
+    const survivors = target.regionNames.filter((r) => r !== opts.region);
+    before = await target.scanReplica(survivors[0]!);
+
+    fleet.forEach((c) => c.snapshotBefore());
+    injectedAt = Date.now();
+    fleet.forEach((c) => c.markInjection(injectedAt!));
+    dnsWatch.markInjection(injectedAt);
+    actions = await target.inject(opts.region, opts.mode);
+    log(`injected ${opts.mode} into ${opts.region}: ${actions.join('; ')}`);
+
+    await observe(fleet, dnsWatch, failed.address, injectedAt, windowMs, opts);
+    dnsWatch.stop();
+
+    await sleep(1_500);
+    const afterSurvivors = await Promise.all(survivors.map((r) => target.scanReplica(r)));
+    const lostKeys = before
+      .map((i) => i.key)
+      .filter((k) => !afterSurvivors.every((items) => items.some((i) => i.key === k)));
+    data = {
+      itemsBefore: before.length,
+      roomsBefore: before.filter((i) => i.key.startsWith('room#')).length,
+      roomsAfter: afterSurvivors[0]!.filter((i) => i.key.startsWith('room#')).length,
+      itemsLost: lostKeys.length,
+      lostKeys,
+      replicasConverged: false,
+    };
+  } catch (err) {
+    if (!(err instanceof SteadyStateError)) throw err;
+    log(`steady state does not hold: ${err.message}; not injecting`);
+    await Promise.all(fleet.map((c) => c.stop()));
+    return notInjected(base, [err.message], windowMs, dnsBoundMs);
+  } finally {
+    dnsWatch.stop();
+    if (injectedAt !== null) {
+      rollback = await rollBack(target, opts, log);
+      if (data) data = { ...data, replicasConverged: await replicasConverge(target) };
+    }
+  }
+
+  const outcomes = fleet.map((c) => c.outcome());
+  await Promise.all(fleet.map((c) => c.stop()));
+  const dnsDroppedAfterMs = dnsWatch.droppedAfterMs(failed.address);
+  const verdict = judge({
+    failedRegion: opts.region,
+    clients: outcomes,
+    data: data!,
+    dns: { droppedAfterMs: dnsDroppedAfterMs, boundMs: dnsBoundMs },
+    rollbackOk: rollback.ok,
+  });
+  return {
+    ...base,
+    steadyState: { ok: true, detail: [], roomsByRegion },
+    injection: { at: new Date(injectedAt!).toISOString(), actions },
+    observation: { windowMs, dnsSamples: dnsWatch.samples.length, dnsDroppedAfterMs, dnsBoundMs },
+    groups: groupOutcomes(outcomes, opts.region),
+    clients: outcomes,
+    data,
+    rollback,
+    verdict,
+  };
+}
+
+class SteadyStateError extends Error {}
+
+function buildFleet(target: LocalTarget, runId: string, opts: LocalRunOptions): SimulatedClient[] {
+  const state = target.state;
+  const regions = state.regions.map((r) => ({ name: r.name, address: r.address, lbUrl: r.lbUrl }));
+  const fleetOpts = {
+    runId,
+    regions,
+    domain: state.domain,
+    lbPort: state.lbPort,
+    dns: state.dns,
+    dnsTtlSeconds: state.dnsTtlSeconds,
+    clients: opts.clients,
+    mediaClients: opts.mediaClients,
+    mediaLocation: opts.region,
+    token: (room: string, sub: string) => target.token(room, sub),
+  };
+  const clients: SimulatedClient[] = [];
+  const signalingOnly = opts.clients - opts.mediaClients;
+  for (let i = 0; i < signalingOnly; i++) {
+    // Locations rotate over the regions; kinds alternate per round so every location has both;
+    // pairs share a room, so half the clients use an API region other than their room's server region.
+    const location = regions[i % regions.length]!;
+    const kind = Math.floor(i / regions.length) % 2 === 0 ? 'dual-url' : 'dns-only';
+    clients.push(
+      new SimulatedClient(i, location, kind, `chaos-${runId}-r${Math.floor(i / 2)}`, false, fleetOpts),
+    );
+  }
+  // Media clients sit near the failed region, in one room, so their media recovery is measured.
+  const mediaLocation = regions.find((r) => r.name === opts.region)!;
+  for (let k = 0; k < opts.mediaClients; k++) {
+    const kind = k % 2 === 0 ? 'dual-url' : 'dns-only';
+    clients.push(
+      new SimulatedClient(signalingOnly + k, mediaLocation, kind, `chaos-${runId}-media`, true, fleetOpts),
+    );
+  }
+  return clients;
+}
+
+function countRoomsByRegion(fleet: readonly SimulatedClient[]): Record<string, number> {
+  const rooms = new Map<string, string>();
+  for (const c of fleet) rooms.set(c.room, c.serverRegion);
+  const counts: Record<string, number> = {};
+  for (const region of rooms.values()) counts[region] = (counts[region] ?? 0) + 1;
+  return counts;
+}
+
+async function observe(
+  fleet: readonly SimulatedClient[],
+  dnsWatch: DnsWatch,
+  failedAddress: string,
+  injectedAt: number,
+  windowMs: number,
+  opts: LocalRunOptions,
+): Promise<void> {
+  let lastProgress = 0;
+  let recoveredSince: number | null = null;
+  while (Date.now() - injectedAt < windowMs && !opts.aborted()) {
+    await sleep(250);
+    fleet.forEach((c) => c.pollMedia());
+    const now = Date.now();
+    const outcomes = fleet.map((c) => c.outcome());
+    const affected = outcomes.filter(
+      (c) => c.apiRegionBefore === opts.region || c.serverRegionBefore === opts.region,
+    );
+    const recovered = affected.filter(
+      (c) =>
+        c.serverRegionAfter !== opts.region &&
+        (c.detectedAtMs === null || c.recoveredAtMs !== null) &&
+        (!c.withMedia || c.detectedAtMs === null || c.mediaAtMs !== null),
+    );
+    const dropped = dnsWatch.droppedAfterMs(failedAddress) !== null;
+    if (now - lastProgress >= PROGRESS_EVERY_MS) {
+      lastProgress = now;
+      const survivorsFailed = outcomes
+        .filter((c) => !affected.includes(c))
+        .reduce((s, c) => s + c.failedRequestsAfterInjection, 0);
+      opts.log(
+        `t+${((now - injectedAt) / 1000).toFixed(0)}s: affected ${recovered.length}/${affected.length} recovered, ` +
+          `survivors' failed requests ${survivorsFailed}, DNS ${dropped ? 'no longer answers' : 'still answers'} ${opts.region}`,
+      );
+    }
+    if (recovered.length === affected.length && dropped) {
+      recoveredSince ??= now;
+      if (now - recoveredSince >= SETTLE_AFTER_RECOVERY_MS) break;
+    } else {
+      recoveredSince = null;
+    }
+  }
+}
+
+async function rollBack(
+  target: LocalTarget,
+  opts: LocalRunOptions,
+  log: (l: string) => void,
+): Promise<ChaosReport['rollback']> {
+  const started = Date.now();
+  try {
+    const actions = await target.rollback(opts.region, opts.mode);
+    log(`rollback: ${actions.join('; ')}; waiting for steady state`);
+    const steady = await target.waitSteadyState(90_000);
+    log(
+      steady.ok
+        ? `rollback: steady state again after ${((Date.now() - started) / 1000).toFixed(1)} s`
+        : `rollback: steady state NOT restored: ${steady.detail.join('; ')}`,
+    );
+    return {
+      ok: steady.ok,
+      actions,
+      steadyStateAfterMs: steady.ok ? Date.now() - started : null,
+      detail: steady.detail,
+    };
+  } catch (err) {
+    log(`rollback failed: ${(err as Error).message}`);
+    return { ok: false, actions: [], steadyStateAfterMs: null, detail: [(err as Error).message] };
+  }
+}
+
+/** After the rollback every replica must hold the same items (keys, and the same room assignments). */
+async function replicasConverge(target: LocalTarget): Promise<boolean> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const scans = await Promise.all(target.regionNames.map((r) => target.scanReplica(r).catch(() => null)));
+    if (scans.every((s) => s !== null)) {
+      const fingerprints = scans.map((items) =>
+        items!
+          .map((i) =>
+            i.key.startsWith('room#')
+              ? `${i.key}=${String(i.item.serverId)}@${String(i.item.version)}`
+              : i.key,
+          )
+          .sort()
+          .join('\n'),
+      );
+      if (fingerprints.every((f) => f === fingerprints[0])) return true;
+    }
+    await sleep(500);
+  }
+  return false;
+}
+
+function notInjected(
+  base: Omit<
+    ChaosReport,
+    'steadyState' | 'injection' | 'observation' | 'groups' | 'clients' | 'data' | 'rollback' | 'verdict'
+  >,
+  detail: string[],
+  windowMs: number,
+  dnsBoundMs: number,
+): ChaosReport {
+  return {
+    ...base,
+    steadyState: { ok: false, detail, roomsByRegion: {} },
+    injection: { at: null, actions: [] },
+    observation: { windowMs, dnsSamples: 0, dnsDroppedAfterMs: null, dnsBoundMs },
+    groups: [],
+    clients: [],
+    data: null,
+    rollback: {
+      ok: true,
+      actions: [],
+      steadyStateAfterMs: null,
+      detail: ['nothing injected, nothing to roll back'],
+    },
+    verdict: {
+      pass: false,
+      checks: [{ name: 'steady state held before the injection', pass: false, detail: detail.join('; ') }],
+    },
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

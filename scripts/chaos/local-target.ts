@@ -1,0 +1,237 @@
+/**
+ * The chaos run's handle on the local stack: attach to a running `npm start` through
+ * `.local/state.json` and its control API, or start a stack in this process when none runs.
+ *
+ * Faults go through the control API (what a person could do from another terminal), data checks read
+ * every replica directly through the AWS SDK, and evacuation is written through a surviving region's
+ * replica, the data-plane path a real operator takes.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import * as fs from 'node:fs';
+import { readDeploymentConfig, type DeploymentConfig } from '../../lib/config';
+import { secretKey, signJoinToken } from '../../runtime/auth/tokens';
+import {
+  LOCAL_CREDENTIALS,
+  startLocalStack,
+  stateFilePath,
+  type LocalStack,
+  type LocalStackState,
+} from '../../runtime/local/stack';
+import { Store } from '../../runtime/store';
+
+export type FaultMode = 'kill' | 'blackhole' | 'evacuate';
+
+export interface ReplicaItem {
+  readonly key: string;
+  readonly item: Record<string, unknown>;
+}
+
+export class LocalTarget {
+  private readonly key: Uint8Array;
+  private readonly stores = new Map<string, Store>();
+
+  private constructor(
+    readonly state: LocalStackState,
+    /** Set when this process started the stack (and so must stop it). */
+    private readonly owned: LocalStack | undefined,
+  ) {
+    this.key = secretKey(state.secret);
+  }
+
+  /** Attaches to the running stack, or starts one (`regionCount` regions) when none answers. */
+  static async attachOrStart(opts: {
+    config?: DeploymentConfig;
+    stateDir?: string;
+    regionCount?: number;
+    mediaPerRegion?: number;
+    healthIntervalSeconds?: number;
+    log: (line: string) => void;
+  }): Promise<LocalTarget> {
+    const file = stateFilePath(opts.stateDir);
+    if (fs.existsSync(file)) {
+      const state = JSON.parse(fs.readFileSync(file, 'utf8')) as LocalStackState;
+      if (await answers(`${state.controlUrl}/api/state`)) {
+        opts.log(`attached to the running local stack (pid ${state.pid}, ${state.regions.length} regions)`);
+        return new LocalTarget(state, undefined);
+      }
+      opts.log(`${file} is stale (its control API does not answer); starting a new stack`);
+    }
+    const base = opts.config ?? readDeploymentConfig();
+    const config: DeploymentConfig = {
+      ...base,
+      local: {
+        ...base.local,
+        healthCheckIntervalSeconds: opts.healthIntervalSeconds ?? base.local.healthCheckIntervalSeconds,
+      },
+    };
+    opts.log('no local stack runs: starting one in this process');
+    const stack = await startLocalStack({
+      config,
+      regionCount: opts.regionCount,
+      mediaPerRegion: opts.mediaPerRegion,
+      stateDir: opts.stateDir,
+      log: (l) => opts.log(`  ${l}`),
+    });
+    try {
+      await stack.waitHealthy(90_000);
+    } catch (err) {
+      await stack.stop();
+      throw err;
+    }
+    return new LocalTarget(stack.state(), stack);
+  }
+
+  get regionNames(): string[] {
+    return this.state.regions.map((r) => r.name);
+  }
+
+  region(name: string) {
+    const r = this.state.regions.find((x) => x.name === name);
+    if (!r)
+      throw new Error(`region "${name}" is not part of the local stack (${this.regionNames.join(', ')})`);
+    return r;
+  }
+
+  token(room: string, sub: string): Promise<string> {
+    return signJoinToken(this.key, { sub, room, ttlSeconds: 3600 });
+  }
+
+  storeFor(region: string): Store {
+    let store = this.stores.get(region);
+    if (!store) {
+      store = new Store({
+        region,
+        tableName: this.state.tableName,
+        endpoint: this.region(region).dynamoEndpoint,
+        credentials: LOCAL_CREDENTIALS,
+        maxAttempts: 1,
+        requestTimeoutMs: 1_000,
+      });
+      this.stores.set(region, store);
+    }
+    return store;
+  }
+
+  /** Whether every region's LB answers /health 200 and DNS routes to it. */
+  async steadyState(): Promise<{ ok: boolean; detail: string[] }> {
+    const detail: string[] = [];
+    const control = await getJson<{ regions: { name: string; dnsHealthy: boolean; status: string }[] }>(
+      `${this.state.controlUrl}/api/state`,
+    );
+    for (const r of this.state.regions) {
+      const health = await fetch(`${r.lbUrl}/health`, { signal: AbortSignal.timeout(2_000) }).then(
+        (res) => res.status,
+        () => 0,
+      );
+      const view = control?.regions.find((x) => x.name === r.name);
+      if (health !== 200) detail.push(`${r.name}: LB /health answered ${health || 'nothing'}`);
+      if (!view?.dnsHealthy) detail.push(`${r.name}: unhealthy in the DNS emulator`);
+      if (view && view.status !== 'active') detail.push(`${r.name}: region status is ${view.status}`);
+    }
+    return { ok: detail.length === 0, detail };
+  }
+
+  async waitSteadyState(timeoutMs: number): Promise<{ ok: boolean; detail: string[] }> {
+    const deadline = Date.now() + timeoutMs;
+    let last = await this.steadyState();
+    while (!last.ok && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      last = await this.steadyState();
+    }
+    return last;
+  }
+
+  async inject(region: string, mode: FaultMode): Promise<string[]> {
+    if (mode === 'evacuate') {
+      const via = this.regionNames.find((r) => r !== region);
+      if (!via) throw new Error('evacuating needs a second region to write through');
+      await this.storeFor(via).setRegionStatus(region, 'evacuated', 'chaos drill');
+      return [`set region ${region} status=evacuated through ${via}'s replica`];
+    }
+    await postJson(`${this.state.controlUrl}/api/regions/${region}/${mode}`);
+    return mode === 'kill'
+      ? [
+          `SIGKILL ${region}'s LB and media servers`,
+          `partition ${region}'s DynamoDB replica and refuse its endpoint`,
+        ]
+      : [
+          `SIGSTOP ${region}'s LB and media servers (sockets stay open)`,
+          `partition ${region}'s DynamoDB replica and silence its endpoint`,
+        ];
+  }
+
+  async rollback(region: string, mode: FaultMode): Promise<string[]> {
+    if (mode === 'evacuate') {
+      const via = this.regionNames.find((r) => r !== region)!;
+      await this.storeFor(via).setRegionStatus(region, 'active', 'chaos rollback');
+      return [`set region ${region} status=active through ${via}'s replica`];
+    }
+    await postJson(`${this.state.controlUrl}/api/regions/${region}/restore`);
+    return [
+      mode === 'kill' ? `restart ${region}'s processes` : `SIGCONT ${region}'s processes`,
+      `heal ${region}'s replica partition`,
+    ];
+  }
+
+  /** Every item of one replica, keyed by pk|sk. */
+  async scanReplica(region: string): Promise<ReplicaItem[]> {
+    const client = DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        region,
+        endpoint: this.region(region).dynamoEndpoint,
+        credentials: LOCAL_CREDENTIALS,
+        maxAttempts: 2,
+      }),
+    );
+    const items: ReplicaItem[] = [];
+    let start: Record<string, unknown> | undefined;
+    try {
+      do {
+        const out = await client.send(
+          new ScanCommand({
+            TableName: this.state.tableName,
+            ExclusiveStartKey: start,
+            ConsistentRead: true,
+          }),
+        );
+        for (const item of out.Items ?? [])
+          items.push({ key: `${String(item.pk)}|${String(item.sk)}`, item });
+        start = out.LastEvaluatedKey;
+      } while (start);
+    } finally {
+      client.destroy();
+    }
+    return items;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.stores.values()) s.close();
+    await this.owned?.stop();
+  }
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+async function getJson<T>(url: string): Promise<T | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(3_000) });
+    return res.ok ? ((await res.json()) as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function postJson(url: string): Promise<unknown> {
+  const res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(10_000) });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`${url} answered ${res.status}: ${JSON.stringify(body)}`);
+  return body;
+}
