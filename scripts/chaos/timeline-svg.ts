@@ -30,7 +30,7 @@ const LEFT = 220;
 const RIGHT = 30;
 const ROW = 9;
 const GROUP_GAP = 26;
-const TOP = 70;
+const TOP = 92;
 
 function esc(text: string): string {
   return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
