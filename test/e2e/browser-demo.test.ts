@@ -1,0 +1,179 @@
+/**
+ * The browser demo in real Chromium (Debian's, driven by playwright-core) against a reduced local
+ * stack: two pages with fake cameras join one room, each receives the other's video, and after the
+ * room's media server is killed both come back (in the other region) with video flowing again, the page
+ * showing the new region and server and the reconnect in its log.
+ *
+ * Set E2E_SCREENSHOT_DIR (e.g. docs/images) to save screenshots of the demo and the dashboard.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { eventually, startE2eStack, type E2eStack } from './stackHarness';
+
+const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+];
+const ROOM = 'e2e-browser';
+const SCREENSHOT_DIR = process.env.E2E_SCREENSHOT_DIR;
+
+jest.setTimeout(90_000);
+
+let e2e: E2eStack | undefined;
+let browser: Browser | undefined;
+/** Console errors and page exceptions, shown when a wait fails. */
+const pageProblems: string[] = [];
+
+beforeAll(async () => {
+  if (!fs.existsSync(CHROMIUM_PATH)) {
+    throw new Error(`no Chromium at ${CHROMIUM_PATH}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  }
+  e2e = await startE2eStack({ slot: 4, mediaPerRegion: 1 });
+  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close().catch(() => undefined);
+  await e2e?.stop();
+}, 30_000);
+
+function stack(): E2eStack {
+  if (!e2e) throw new Error('the stack did not start (see beforeAll)');
+  return e2e;
+}
+
+async function openDemo(name: string): Promise<Page> {
+  const context = await browser!.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  page.on(
+    'console',
+    (msg) => msg.type() === 'error' && pageProblems.push(`[${name}] console: ${msg.text()}`),
+  );
+  page.on('pageerror', (err) => pageProblems.push(`[${name}] page error: ${err.message}`));
+  await page.goto(`${stack().state.dashboardUrl}demo/?room=${ROOM}&name=${name}`);
+  await page.click('#join');
+  return page;
+}
+
+interface VideoProgress {
+  readonly width: number;
+  readonly time: number;
+  readonly frames: number;
+}
+
+/** Playback of the first remote video on the page, or null when there is none. */
+function remoteVideo(page: Page): Promise<VideoProgress | null> {
+  return page.evaluate(() => {
+    const video = document.querySelector<HTMLVideoElement>('figure.remote video');
+    if (!video) return null;
+    return {
+      width: video.videoWidth,
+      time: video.currentTime,
+      frames: video.getVideoPlaybackQuality().totalVideoFrames,
+    };
+  });
+}
+
+async function pageLog(page: Page): Promise<string> {
+  return (await page.locator('#log li').allTextContents()).join('\n');
+}
+
+/** Waits until the page shows remote video that keeps playing: decoded size, then time and frames growing. */
+async function expectRemoteVideoFlowing(page: Page, who: string): Promise<void> {
+  try {
+    const first = await eventually(`${who}: a remote video with a decoded size`, async () => {
+      const progress = await remoteVideo(page);
+      return progress && progress.width > 0 ? progress : null;
+    });
+    await eventually(`${who}: the remote video to keep playing`, async () => {
+      const now = await remoteVideo(page);
+      return now !== null && now.time > first.time && now.frames > first.frames;
+    });
+  } catch (err) {
+    throw new Error(
+      `${(err as Error).message}\npage log:\n${await pageLog(page)}\n${pageProblems.join('\n')}`,
+      { cause: err },
+    );
+  }
+}
+
+async function shownPlacement(page: Page): Promise<{ state: string; region: string; server: string }> {
+  return {
+    state: (await page.getAttribute('body', 'data-state')) ?? '',
+    region: (await page.textContent('#region')) ?? '',
+    server: (await page.textContent('#server')) ?? '',
+  };
+}
+
+describe('browser demo in Chromium', () => {
+  it('two pages join one room, see each other, and recover from the loss of their media server', async () => {
+    const s = stack();
+    const alice = await openDemo('alice');
+    await alice.waitForSelector('body[data-state="connected"]', { timeout: 30_000 });
+    const bob = await openDemo('bob');
+    await bob.waitForSelector('body[data-state="connected"]', { timeout: 30_000 });
+
+    // The page shows where the call lives, and both peers share one server.
+    const before = await shownPlacement(alice);
+    expect(s.state.regions.flatMap((r) => r.media.map((m) => m.id))).toContain(before.server);
+    expect(before.region).toBe(before.server.replace(/-m\d+$/, ''));
+    expect(await shownPlacement(bob)).toEqual(before);
+    // The local camera plays too (Chromium's fake device).
+    expect(
+      await alice.evaluate(() => (document.getElementById('local') as HTMLVideoElement).videoWidth),
+    ).toBeGreaterThan(0);
+
+    await expectRemoteVideoFlowing(alice, 'alice');
+    await expectRemoteVideoFlowing(bob, 'bob');
+    if (SCREENSHOT_DIR) await screenshotDashboard(s);
+
+    // Kill the room's media server: both pages rejoin elsewhere without anyone clicking anything.
+    await s.control('POST', `/api/processes/${before.server}/kill`);
+    for (const page of [alice, bob]) {
+      await eventually(
+        'the page to reconnect on another server',
+        async () => {
+          const now = await shownPlacement(page);
+          return now.state === 'connected' && now.server !== before.server;
+        },
+        45_000,
+      );
+    }
+    const after = await shownPlacement(alice);
+    expect(await shownPlacement(bob)).toEqual(after);
+    expect(after.server).not.toBe(before.server);
+    expect(await pageLog(alice)).toMatch(/connection lost \(.+\): rejoin attempt 1/);
+    expect(await pageLog(alice)).toMatch(
+      new RegExp(`reconnected on ${after.server} \\(${after.region}\\) after \\d+ ms`),
+    );
+
+    await expectRemoteVideoFlowing(alice, 'alice after the rejoin');
+    await expectRemoteVideoFlowing(bob, 'bob after the rejoin');
+    if (SCREENSHOT_DIR) {
+      fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+      await alice.screenshot({ path: path.join(SCREENSHOT_DIR, 'demo.png'), fullPage: true });
+    }
+
+    await alice.click('#leave');
+    await alice.waitForSelector('body[data-state="closed"]');
+    // Bob sees Alice go: her tile disappears.
+    await eventually("bob to drop alice's tile", async () => (await remoteVideo(bob)) === null);
+    expect(pageProblems.filter((p) => p.includes('page error'))).toEqual([]);
+  });
+});
+
+async function screenshotDashboard(s: E2eStack): Promise<void> {
+  const context = await browser!.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  await page.goto(s.state.dashboardUrl);
+  // The dashboard renders after its first /api/state poll.
+  await page.waitForSelector('#rooms tbody tr');
+  fs.mkdirSync(SCREENSHOT_DIR!, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR!, 'dashboard.png'), fullPage: true });
+  await context.close();
+}

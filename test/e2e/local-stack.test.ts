@@ -1,0 +1,174 @@
+/**
+ * The local stack end to end, reduced to two regions with one media server each: every LB healthy,
+ * the Route 53 emulator answering by the client's location, joins through `api.mr.test` resolved by
+ * that emulator, and DNS failover when a region's LB dies (after interval x threshold, as Route 53
+ * does) and failback when it returns.
+ */
+import type { Client } from '../../runtime/client/client';
+import { createNodeClient } from '../../runtime/client/node';
+import { addressesIn, queryTcp, queryUdp } from '../runtime/local/dns-query';
+import { eventually, startE2eStack, type E2eRegion, type E2eStack } from './stackHarness';
+
+jest.setTimeout(60_000);
+
+let e2e: E2eStack | undefined;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  e2e = await startE2eStack({ slot: 2, mediaPerRegion: 1 });
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  await e2e?.stop();
+}, 30_000);
+
+function stack(): E2eStack {
+  if (!e2e) throw new Error('the stack did not start (see beforeAll)');
+  return e2e;
+}
+
+/** What `api.mr.test` resolves to for a client located in `region`, over a real UDP query. */
+async function apiAnswerFor(region: E2eRegion): Promise<string[]> {
+  const s = stack();
+  const reply = await queryUdp(
+    { server: s.dnsServer, port: s.dnsPort, from: s.clientAddress(region) },
+    'api.mr.test',
+  );
+  return addressesIn(reply);
+}
+
+function clientIn(region: E2eRegion): Client {
+  const s = stack();
+  const client = createNodeClient({
+    apiUrls: [`http://api.mr.test:${s.config.local.lbPort}`],
+    dns: { server: `${s.dnsServer}:${s.dnsPort}`, maxCacheSeconds: 0 },
+    localAddress: s.clientAddress(region),
+  });
+  clients.push(client);
+  return client;
+}
+
+describe('local stack (2 regions, 1 media server each)', () => {
+  it('every region LB answers /health 200 and the DNS emulator routes to it', async () => {
+    const s = stack();
+    for (const region of s.state.regions) {
+      const res = await fetch(`${region.lbUrl}/health`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ status: 'ok', region: region.name, liveServers: 1 });
+    }
+    const state = (await s.control('GET', '/api/state')) as {
+      regions: Array<{ name: string; dnsHealthy: boolean; servers: Array<{ id: string; alive: boolean }> }>;
+    };
+    expect(state.regions.map((r) => [r.name, r.dnsHealthy, r.servers.map((m) => [m.id, m.alive])])).toEqual([
+      ['us-east-1', true, [['us-east-1-m0', true]]],
+      ['eu-west-1', true, [['eu-west-1-m0', true]]],
+    ]);
+  });
+
+  it('answers api.mr.test with the nearest region, by the source address of the query', async () => {
+    const s = stack();
+    expect(await apiAnswerFor('us-east-1')).toEqual([s.address('us-east-1')]);
+    expect(await apiAnswerFor('eu-west-1')).toEqual([s.address('eu-west-1')]);
+    const overTcp = await queryTcp(
+      { server: s.dnsServer, port: s.dnsPort, from: s.clientAddress('eu-west-1') },
+      'api.mr.test',
+    );
+    expect(addressesIn(overTcp)).toEqual([s.address('eu-west-1')]);
+    const regional = await queryUdp(
+      { server: s.dnsServer, port: s.dnsPort, from: s.clientAddress('eu-west-1') },
+      'us-east-1.api.mr.test',
+    );
+    expect(addressesIn(regional)).toEqual([s.address('us-east-1')]);
+    const backup = await queryUdp(
+      { server: s.dnsServer, port: s.config.local.backupDnsPort, from: s.clientAddress('us-east-1') },
+      'api-backup.mr.test',
+    );
+    expect(backup.flags! & 0x400).toBeTruthy(); // authoritative
+    expect(addressesIn(backup).length).toBeGreaterThan(0);
+    expect(
+      addressesIn(backup).every((a) => [s.address('us-east-1'), s.address('eu-west-1')].includes(a)),
+    ).toBe(true);
+  });
+
+  it('joins through api.mr.test via the SDK; a room lives in one region and peers from elsewhere reach it', async () => {
+    const s = stack();
+    const nearUs = clientIn('us-east-1');
+    const nearEu = clientIn('eu-west-1');
+
+    const alice = nearUs.joinRoom('e2e-shared', await s.stack.devToken('e2e-shared', 'alice'), {
+      consume: false,
+    });
+    const aliceJoined = await alice.ready;
+    expect(aliceJoined).toMatchObject({
+      region: 'us-east-1',
+      serverId: 'us-east-1-m0',
+      apiUrl: `http://api.mr.test:${s.config.local.lbPort}`,
+    });
+    expect(alice.connectionState).toBe('connected');
+
+    // The EU LB reads its own replica: wait until the placement has replicated before asking it.
+    await eventually('the room to replicate to eu-west-1', () =>
+      s.stack.storeFor('eu-west-1').getRoom('e2e-shared'),
+    );
+    const bob = nearEu.joinRoom('e2e-shared', await s.stack.devToken('e2e-shared', 'bob'), {
+      consume: false,
+    });
+    expect(await bob.ready).toMatchObject({ region: 'us-east-1', serverId: 'us-east-1-m0' });
+    // Bob's API call went to the EU LB: that is what the emulator answered him.
+    const bobAnswers = s.stack.dns
+      .status()
+      .recentAnswers.filter((a) => a.source === s.clientAddress('eu-west-1') && a.name === 'api.mr.test');
+    expect(bobAnswers.length).toBeGreaterThan(0);
+    expect(bobAnswers.every((a) => a.addresses.join() === s.address('eu-west-1'))).toBe(true);
+
+    // A new room is placed in the region whose LB the client reached: its nearest.
+    const carol = nearEu.joinRoom('e2e-eu-only', await s.stack.devToken('e2e-eu-only', 'carol'), {
+      consume: false,
+    });
+    expect(await carol.ready).toMatchObject({ region: 'eu-west-1', serverId: 'eu-west-1-m0' });
+
+    const state = (await s.control('GET', '/api/state')) as {
+      rooms: Array<{ id: string; region: string; serverId: string }>;
+    };
+    expect(state.rooms).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ id: 'e2e-shared', region: 'us-east-1', serverId: 'us-east-1-m0' }),
+        expect.objectContaining({ id: 'e2e-eu-only', region: 'eu-west-1', serverId: 'eu-west-1-m0' }),
+      ]),
+    );
+    await Promise.all([alice.leave(), bob.leave(), carol.leave()]);
+  });
+
+  it('drops a region from DNS after interval x threshold failed probes when its LB dies, and brings it back', async () => {
+    const s = stack();
+    const { intervalMs, failureThreshold } = s.stack.dns.status().healthCheck;
+    const killedAt = Date.now();
+    await s.control('POST', '/api/processes/us-east-1-lb/kill');
+
+    await eventually(
+      'api.mr.test to answer eu-west-1 for a client near us-east-1',
+      async () => (await apiAnswerFor('us-east-1')).join() === s.address('eu-west-1'),
+    );
+    const down = s.stack.dns
+      .status()
+      .transitions.find((t) => t.region === 'us-east-1' && t.to === 'unhealthy' && t.at >= killedAt);
+    expect(down).toBeDefined();
+    // Route 53 needs `failureThreshold` failed probes in a row, one interval apart: never sooner.
+    expect(down!.at - killedAt).toBeGreaterThanOrEqual((failureThreshold - 1) * intervalMs - 50);
+    expect(await apiAnswerFor('eu-west-1')).toEqual([s.address('eu-west-1')]);
+
+    const restoredAt = Date.now();
+    await s.control('POST', '/api/processes/us-east-1-lb/restore');
+    await eventually(
+      'api.mr.test to answer us-east-1 again after the LB returns',
+      async () => (await apiAnswerFor('us-east-1')).join() === s.address('us-east-1'),
+      40_000,
+    );
+    const up = s.stack.dns
+      .status()
+      .transitions.find((t) => t.region === 'us-east-1' && t.to === 'healthy' && t.at >= restoredAt);
+    expect(up).toBeDefined();
+    expect(up!.at - restoredAt).toBeGreaterThanOrEqual((failureThreshold - 1) * intervalMs - 50);
+  });
+});
