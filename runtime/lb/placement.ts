@@ -7,7 +7,14 @@
  *   2. Otherwise the room goes to the least-loaded (load / capacity) live, active server with spare
  *      capacity in this LB's region; when this region has none (or is evacuated or excluded), in the
  *      nearest other active region that has one and whose LB has reported a public URL.
- *   3. The write is conditional (new room: must not exist; takeover: version must match what we read).
+ *   3. A takeover (the room's server is dead, draining or excluded) must land where every other LB
+ *      taking the same room over at the same moment lands too, or the room splits until the media
+ *      servers notice (seconds). So it is deterministic: regions by distance from the room's old
+ *      region, and within the first region with capacity the server that rendezvous-hashes highest
+ *      with the room id. When the caller excluded the old server (it saw it fail), the old region comes
+ *      last: within the first second a dead region's other servers still look alive, and a room moved
+ *      one region over costs less than a room sent back into a dead region.
+ *   4. The write is conditional (new room: must not exist; takeover: version must match what we read).
  *      A lost race answers the winner when its server is usable, and otherwise tries once more from
  *      what the winner wrote. Two lost races in a row are a conflict the client retries.
  */
@@ -85,12 +92,65 @@ function leastLoaded(servers: readonly MediaServerRecord[]): MediaServerRecord |
   return best;
 }
 
-/** The server a new (or orphaned) room should go to, or null when no usable region has capacity. */
-export function chooseServer(snap: FleetSnapshot, ctx: PlacementContext): MediaServerRecord | null {
+/** Rendezvous (highest random weight) score: every LB ranks a room's candidate servers identically. */
+function rendezvousScore(roomId: string, serverId: string): number {
+  // FNV-1a over "room|server": cheap, stable across processes, well spread for short ids.
+  let h = 0x811c9dc5;
+  const key = `${roomId}|${serverId}`;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function rendezvous(roomId: string, servers: readonly MediaServerRecord[]): MediaServerRecord | null {
+  let best: MediaServerRecord | null = null;
+  let bestScore = -1;
+  for (const s of servers) {
+    const score = rendezvousScore(roomId, s.id);
+    if (score > bestScore || (score === bestScore && best !== null && s.id < best.id)) {
+      best = s;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** A room taken over from its old server: where it was, and whether the caller saw that server fail. */
+export interface Takeover {
+  readonly roomId: string;
+  readonly fromRegion: string;
+  readonly serverFailed: boolean;
+}
+
+/**
+ * The server a room should go to, or null when no usable region has capacity: for a new room the
+ * least-loaded server, own region first; for a takeover the deterministic choice described above.
+ */
+export function chooseServer(
+  snap: FleetSnapshot,
+  ctx: PlacementContext,
+  takeover?: Takeover,
+): MediaServerRecord | null {
   const byRegion = new Map<string, MediaServerRecord[]>();
   for (const s of snap.servers.values()) {
     if (!canServeRoom(s, snap, ctx) || !hasCapacity(s)) continue;
     byRegion.set(s.region, [...(byRegion.get(s.region) ?? []), s]);
+  }
+  if (takeover) {
+    const ordered = byDistanceFrom(takeover.fromRegion, [...byRegion.keys()]);
+    const regions = takeover.serverFailed
+      ? [
+          ...ordered.filter((r) => r !== takeover.fromRegion),
+          ...ordered.filter((r) => r === takeover.fromRegion),
+        ]
+      : ordered;
+    for (const region of regions) {
+      const best = rendezvous(takeover.roomId, byRegion.get(region) ?? []);
+      if (best) return best;
+    }
+    return null;
   }
   const others = [...byRegion.keys()].filter((r) => r !== ctx.region);
   for (const region of [ctx.region, ...byDistanceFrom(ctx.region, others)]) {
@@ -125,7 +185,10 @@ export class Placement {
           return { room, server, outcome: lost ? 'lost_race' : 'assigned', snapshot: snap };
       }
       if (attempt === MAX_PLACEMENT_ATTEMPTS) throw new PlacementConflictError(roomId);
-      const target = chooseServer(snap, ctx);
+      const takeover = room
+        ? { roomId, fromRegion: room.region, serverFailed: exclude.serverIds.has(room.serverId) }
+        : undefined;
+      const target = chooseServer(snap, ctx, takeover);
       if (!target) throw new NoCapacityError();
       const result = await this.store.placeRoom({
         roomId,

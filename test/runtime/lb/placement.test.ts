@@ -92,6 +92,60 @@ describe('chooseServer', () => {
   });
 });
 
+describe('chooseServer for a takeover', () => {
+  const fleet = [
+    mediaServer('us-1', 'us-east-1'),
+    mediaServer('eu-a', 'eu-west-1', { load: 90, capacity: 100 }),
+    mediaServer('eu-b', 'eu-west-1'),
+    mediaServer('eu-c', 'eu-west-1'),
+    mediaServer('ap-1', 'ap-southeast-1'),
+  ];
+  const regions = [{ region: 'us-east-1' }, { region: 'eu-west-1' }, { region: 'ap-southeast-1' }];
+  const failed = (roomId: string) => ({ roomId, fromRegion: 'us-east-1', serverFailed: true });
+
+  it("lands on the same server whichever region's LB takes the room over", () => {
+    const snap = snapshot(fleet, regions);
+    const exclude = { serverIds: new Set(['us-0']), regions: new Set<string>() };
+    for (const roomId of ['r1', 'r2', 'r3', 'standup', 'x'.repeat(64)]) {
+      const choices = ['us-east-1', 'eu-west-1', 'ap-southeast-1'].map(
+        (region) => chooseServer(snap, ctx({ region, exclude }), failed(roomId))?.id,
+      );
+      expect(new Set(choices).size).toBe(1);
+      // The nearest other region to the failed one, whatever the load there.
+      expect(choices[0]).toMatch(/^eu-/);
+    }
+  });
+
+  it('spreads taken-over rooms over the servers of the chosen region', () => {
+    const snap = snapshot(fleet, regions);
+    const picks = new Set(
+      Array.from({ length: 50 }, (_, i) => chooseServer(snap, ctx(), failed(`room-${i}`))?.id),
+    );
+    expect(picks).toEqual(new Set(['eu-a', 'eu-b', 'eu-c']));
+  });
+
+  it('keeps a room in its region when its server died of old age rather than at the caller', () => {
+    const snap = snapshot(fleet, regions);
+    expect(
+      chooseServer(snap, ctx(), { roomId: 'r1', fromRegion: 'us-east-1', serverFailed: false })?.id,
+    ).toBe('us-1');
+    // ...and sends it back there only when no other region has capacity.
+    const onlyUs = snapshot([mediaServer('us-1', 'us-east-1')], regions);
+    expect(chooseServer(onlyUs, ctx(), failed('r1'))?.id).toBe('us-1');
+  });
+
+  it('skips full servers', () => {
+    const snap = snapshot(
+      [
+        mediaServer('eu-full', 'eu-west-1', { load: 100, capacity: 100 }),
+        mediaServer('ap-1', 'ap-southeast-1'),
+      ],
+      regions,
+    );
+    expect(chooseServer(snap, ctx(), failed('r1'))?.id).toBe('ap-1');
+  });
+});
+
 describe('chooseAlternates', () => {
   const regions = ['us-east-1', 'us-west-2', 'ap-southeast-1', 'eu-central-1', 'sa-east-1'].map((region) => ({
     region,
