@@ -23,7 +23,7 @@ const stoppables: Array<{ stop(): void }> = [];
 
 beforeAll(async () => {
   installWrtcGlobals();
-  e2e = await startE2eStack({ slot: 3, mediaPerRegion: 2 });
+  e2e = await startE2eStack({ slot: 5, mediaPerRegion: 2 });
 }, 90_000);
 
 afterAll(async () => {

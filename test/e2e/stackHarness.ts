@@ -6,6 +6,10 @@
  * with each other and beside a developer's `npm start` (127.0.1-3.1, :5353, :3000). Ports stay below
  * Linux's ephemeral range so an outgoing connection cannot hold one of them by chance.
  *
+ * Taken: slot 2 local-stack.test.ts, 4 browser-demo.test.ts, 5 rejoin.test.ts. Slot 3's addresses and
+ * DNS ports (127.0.31-33.1, :15353/:15354) belong to chaos.test.ts, which builds its own stack; the
+ * emulator unit tests use 127.0.6x and 127.0.7x.
+ *
  * `stop()` is safe to call whatever state the start reached; on a failed start the error carries the
  * tail of every process log, since the processes' own output is what explains it.
  */
