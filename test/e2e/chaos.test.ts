@@ -1,0 +1,103 @@
+/**
+ * The chaos scenario end to end: a real three-region local stack (its own addresses and ports, so it
+ * runs beside a developer's `npm start`), real SDK clients, a kill of us-east-1, and the verdict's
+ * parts checked one by one.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseDeploymentConfig } from '../../lib/config';
+import { LocalTarget } from '../../scripts/chaos/local-target';
+import { runLocalChaos, type ChaosReport } from '../../scripts/chaos/local-run';
+
+jest.setTimeout(240_000);
+
+const config = parseDeploymentConfig({
+  local: {
+    addresses: { 'us-east-1': '127.0.31.1', 'eu-west-1': '127.0.32.1', 'ap-southeast-1': '127.0.33.1' },
+    lbPort: 18080,
+    dynamoPort: 18000,
+    mediaPortBase: 19000,
+    mediaServersPerRegion: 1,
+    dnsPort: 15353,
+    backupDnsPort: 15354,
+    dashboardPort: 13000,
+    dnsTtlSeconds: 2,
+    healthCheckIntervalSeconds: 1,
+    replicationLagMs: 200,
+  },
+});
+
+let target: LocalTarget;
+let report: ChaosReport;
+const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chaos-e2e-'));
+
+beforeAll(async () => {
+  target = await LocalTarget.attachOrStart({ config, stateDir, log: () => undefined });
+  report = await runLocalChaos(target, {
+    region: 'us-east-1',
+    mode: 'kill',
+    clients: 8,
+    mediaClients: 2,
+    durationS: 40,
+    log: () => undefined,
+    aborted: () => false,
+  });
+});
+
+afterAll(async () => {
+  await target?.close();
+  fs.rmSync(stateDir, { recursive: true, force: true });
+});
+
+describe('chaos: kill us-east-1 on the local stack', () => {
+  it('held steady state before injecting, with rooms in more than one region', () => {
+    expect(report.steadyState.ok).toBe(true);
+    expect(Object.keys(report.steadyState.roomsByRegion).length).toBeGreaterThanOrEqual(2);
+    expect(report.injection.at).not.toBeNull();
+    expect(report.injection.actions.join(' ')).toMatch(/SIGKILL us-east-1/);
+  });
+
+  it('gave clients outside us-east-1 zero failed requests', () => {
+    const survivors = report.clients.filter(
+      (c) => c.apiRegionBefore !== 'us-east-1' && c.serverRegionBefore !== 'us-east-1',
+    );
+    expect(survivors.length).toBeGreaterThan(0);
+    expect(survivors.every((c) => c.requestsAfterInjection > 0)).toBe(true);
+    expect(survivors.map((c) => [c.id, c.failedRequestsAfterInjection])).toEqual(
+      survivors.map((c) => [c.id, 0]),
+    );
+  });
+
+  it('recovered every affected client, media included, on servers outside us-east-1', () => {
+    const affected = report.clients.filter(
+      (c) => c.apiRegionBefore === 'us-east-1' || c.serverRegionBefore === 'us-east-1',
+    );
+    expect(affected.length).toBeGreaterThan(0);
+    for (const c of affected.filter((x) => x.detectedAtMs !== null)) {
+      expect({ id: c.id, recovered: c.recoveredAtMs !== null }).toEqual({ id: c.id, recovered: true });
+      expect(c.serverRegionAfter).not.toBe('us-east-1');
+    }
+    const media = report.clients.filter((c) => c.withMedia);
+    expect(media).toHaveLength(2);
+    expect(media.every((c) => c.mediaAtMs !== null)).toBe(true);
+    expect(report.groups.find((g) => g.group === 'affected / dual-url')!.recovered).toBeGreaterThan(0);
+  });
+
+  it('lost no item of the surviving replicas, and every replica converged after the rollback', () => {
+    expect(report.data).toMatchObject({ itemsLost: 0, replicasConverged: true });
+    expect(report.data!.itemsBefore).toBeGreaterThan(0);
+    expect(report.data!.roomsAfter).toBe(report.data!.roomsBefore);
+  });
+
+  it('saw DNS drop us-east-1 within interval x threshold plus slack', () => {
+    expect(report.observation.dnsDroppedAfterMs).not.toBeNull();
+    expect(report.observation.dnsDroppedAfterMs!).toBeLessThanOrEqual(report.observation.dnsBoundMs);
+  });
+
+  it('rolled back to steady state and passed', () => {
+    expect(report.rollback.ok).toBe(true);
+    expect(report.verdict.checks.filter((c) => !c.pass)).toEqual([]);
+    expect(report.verdict.pass).toBe(true);
+  });
+});
