@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { secretKey, verifyJoinToken } from '../../runtime/auth/tokens';
 import { eventually, startE2eStack, type E2eStack } from './stackHarness';
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -109,6 +110,42 @@ async function shownPlacement(page: Page): Promise<{ state: string; region: stri
     server: (await page.textContent('#server')) ?? '',
   };
 }
+
+describe('demo routes on the control server', () => {
+  it('serves the page, the bundle, a browser config ordered from the chosen region, and dev tokens', async () => {
+    const s = stack();
+    const base = `${s.state.dashboardUrl}demo`;
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<script src="app.js">');
+    const bundle = await fetch(`${base}/app.js`);
+    expect(bundle.headers.get('content-type')).toMatch(/javascript/);
+    expect(await bundle.text()).not.toMatch(/require\(["']node:/);
+
+    const lbUrls = s.state.regions.map((r) => r.lbUrl);
+    expect(await (await fetch(`${base}/config.json`)).json()).toEqual({
+      apiUrls: lbUrls,
+      regionUrls: Object.fromEntries(s.state.regions.map((r) => [r.name, r.lbUrl])),
+    });
+    const nearEu = (await (await fetch(`${base}/config.json?near=eu-west-1`)).json()) as {
+      apiUrls: string[];
+    };
+    expect(nearEu.apiUrls).toEqual([...lbUrls].reverse());
+    const unknown = await fetch(`${base}/config.json?near=mars-1`);
+    expect(unknown.status).toBe(400);
+    expect(await unknown.json()).toEqual({
+      error: { code: 'unknown_region', message: expect.stringContaining('mars-1') },
+    });
+
+    const minted = (await (await fetch(`${base}/token?room=${ROOM}&sub=alice`)).json()) as { token: string };
+    const claims = await verifyJoinToken(secretKey(s.stack.state().secret), minted.token, ROOM);
+    expect(claims.sub).toBe('alice');
+    const badRoom = await fetch(`${base}/token?room=${encodeURIComponent('../etc')}&sub=alice`);
+    expect(badRoom.status).toBe(400);
+    expect(((await badRoom.json()) as { error: { message: string } }).error.message).toMatch(/room/);
+    expect((await fetch(`${base}/token?room=${ROOM}`)).status).toBe(400);
+  });
+});
 
 describe('browser demo in Chromium', () => {
   it('two pages join one room, see each other, and recover from the loss of their media server', async () => {
