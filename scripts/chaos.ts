@@ -20,7 +20,7 @@ import { renderTimelineSvg } from './chaos/timeline-svg';
 const USAGE = `usage: npm run chaos -- --target local|aws --region <region> [options]
   --mode M           local: kill | blackhole | evacuate (default kill); aws: evacuate | scale-to-zero
   --clients N        simulated clients (default 30; half dual-URL, half DNS-only)
-  --media N          of those, clients with real media (default 2)
+  --media N          of those, clients with real media, in pairs of one kind (default 4)
   --duration S       observation window in seconds (default: the DNS bound + TTL + 20 s)
   --regions N        regions of a stack this run starts when none runs (default: all)
   --health-interval S  health-check interval of a stack this run starts (default: the config's)
@@ -79,7 +79,7 @@ function parseCli() {
     );
   if (values.execute && values.target !== 'aws') throw new UsageError('--execute is only for --target aws');
   const clients = num('clients', values.clients, 2, 200) ?? 30;
-  const media = num('media', values.media, 0, 8) ?? 2;
+  const media = num('media', values.media, 0, 8) ?? 4;
   if (media > clients) throw new UsageError(`--media (${media}) cannot exceed --clients (${clients})`);
   const healthInterval =
     values['health-interval'] === undefined ? undefined : Number(values['health-interval']);
