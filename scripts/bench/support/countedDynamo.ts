@@ -5,9 +5,12 @@
 import * as path from 'node:path';
 import { Store } from '../../../runtime/store';
 import type { RequestCounts } from './dynamoRequests';
-import { spawnTs, untilReady, type BenchChild } from './processes';
+import { ipcAsk, ipcReady, spawnTs, type BenchChild } from './processes';
 
 export const BENCH_REGION = 'eu-west-1';
+// The bench's own stores would print the SDK's Node 20 notice in the middle of the progress lines.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export const EMULATOR_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 export interface CountedDynamo {
@@ -35,14 +38,7 @@ export async function startCountedDynamo(region = BENCH_REGION): Promise<Counted
     env: { REGION: region, TABLE_NAME: 'bench-rooms' },
     ipc: true,
   });
-  const ready = await untilReady(
-    proc,
-    new Promise<ReadyMessage>((resolve) => {
-      proc.child.on('message', (msg: { type?: string }) => {
-        if (msg.type === 'ready') resolve(msg as ReadyMessage);
-      });
-    }),
-  );
+  const ready = await ipcReady<ReadyMessage>(proc);
   const stores: Store[] = [];
   return {
     process: proc,
@@ -61,19 +57,7 @@ export async function startCountedDynamo(region = BENCH_REGION): Promise<Counted
       stores.push(store);
       return store;
     },
-    counts: () =>
-      untilReady(
-        proc,
-        new Promise<RequestCounts>((resolve) => {
-          const onMessage = (msg: { type?: string; counts?: RequestCounts }) => {
-            if (msg.type !== 'counts') return;
-            proc.child.off('message', onMessage);
-            resolve(msg.counts!);
-          };
-          proc.child.on('message', onMessage);
-          proc.child.send({ type: 'counts' });
-        }),
-      ),
+    counts: async () => (await ipcAsk<{ counts: RequestCounts }>(proc, 'counts')).counts,
     async close() {
       for (const s of stores) s.close();
       await proc.stop();

@@ -1,14 +1,37 @@
 /**
- * The real LB process (runtime/lb/server.ts) started with the env contract the local supervisor uses,
- * on a free loopback port, against a bench database.
+ * The real LB process started with the env contract the local supervisor uses, on a free loopback
+ * port, against a bench database. It runs what production runs: runtime/lb/server.ts bundled by esbuild
+ * exactly as runtime/lb/Dockerfile does (packages external), under plain `node --enable-source-maps`
+ * with NODE_ENV=production — not under tsx, whose loader would add its own memory to the LB's RSS.
  */
+import { build } from 'esbuild';
 import * as path from 'node:path';
 import { secretKey } from '../../../runtime/auth/tokens';
 import { EMULATOR_CREDENTIALS, type CountedDynamo } from './countedDynamo';
-import { freePort, ROOT, spawnTs, untilReady, waitForHttp, type BenchChild } from './processes';
+import { freePort, ROOT, spawnNode, untilReady, waitForHttp, type BenchChild } from './processes';
 
 export const BENCH_TOKEN_SECRET = 'bench-token-secret-0123456789abcdef-0123456789';
 export const BENCH_TOKEN_KEY = secretKey(BENCH_TOKEN_SECRET);
+
+/** Inside node_modules so the bundle's external packages resolve from the repository's node_modules. */
+const BUNDLE = path.join(ROOT, 'node_modules', '.cache', 'bench', 'lb-server.js');
+
+let bundled: Promise<string> | undefined;
+
+/** Bundles the LB once per bench run (the Dockerfile's esbuild command, for this machine's Node). */
+export function bundleLb(): Promise<string> {
+  bundled ??= build({
+    entryPoints: [path.join(ROOT, 'runtime', 'lb', 'server.ts')],
+    bundle: true,
+    platform: 'node',
+    target: `node${process.versions.node.split('.')[0]}`,
+    packages: 'external',
+    sourcemap: true,
+    outfile: BUNDLE,
+    logLevel: 'error',
+  }).then(() => BUNDLE);
+  return bundled;
+}
 
 export interface LbProcess {
   readonly process: BenchChild;
@@ -31,8 +54,9 @@ export async function startLbProcess(
 ): Promise<LbProcess> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const proc = spawnTs('LB', path.join(ROOT, 'runtime', 'lb', 'server.ts'), {
+  const proc = spawnNode('LB', ['--enable-source-maps', await bundleLb()], {
     env: {
+      NODE_ENV: 'production',
       REGION: dynamo.region,
       TABLE_NAME: dynamo.tableName,
       DYNAMODB_ENDPOINT: dynamo.endpoint,

@@ -41,12 +41,17 @@ export interface SpawnOptions {
 
 /** Runs a TypeScript entry point under tsx, as the local supervisor does. */
 export function spawnTs(name: string, entry: string, opts: SpawnOptions = {}): BenchChild {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  return spawnNode(name, ['--import', 'tsx', entry], opts);
+}
+
+/** Runs `node <args>` (this very node binary). */
+export function spawnNode(name: string, args: readonly string[], opts: SpawnOptions = {}): BenchChild {
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
-      AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...opts.env,
     },
     stdio: ['ignore', opts.keepStdout ? 'pipe' : 'ignore', 'pipe', ...(opts.ipc ? (['ipc'] as const) : [])],
@@ -58,7 +63,7 @@ export function spawnTs(name: string, entry: string, opts: SpawnOptions = {}): B
   child.stdout?.on('data', keep);
   child.stderr!.on('data', keep);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  if (child.pid === undefined) throw new Error(`could not start ${name} (${entry})`);
+  if (child.pid === undefined) throw new Error(`could not start ${name} (node ${args.join(' ')})`);
   return {
     name,
     child,
@@ -160,4 +165,27 @@ export async function stopAll(children: readonly (BenchChild | undefined)[]): Pr
   for (const c of [...children].reverse()) {
     if (c) await c.stop().catch(() => undefined);
   }
+}
+
+/** Waits for the child's `{ type: 'ready', ... }` IPC message (or its early exit). */
+export function ipcReady<T>(proc: BenchChild): Promise<T> {
+  return untilReady(proc, ipcAnswer<T>(proc, 'ready'));
+}
+
+/** Sends `{ type }` and resolves with the child's next message of the same type. */
+export function ipcAsk<T>(proc: BenchChild, type: string): Promise<T> {
+  const answer = untilReady(proc, ipcAnswer<T>(proc, type));
+  proc.child.send({ type });
+  return answer;
+}
+
+function ipcAnswer<T>(proc: BenchChild, type: string): Promise<T> {
+  return new Promise<T>((resolve) => {
+    const onMessage = (msg: { type?: string }) => {
+      if (msg.type !== type) return;
+      proc.child.off('message', onMessage);
+      resolve(msg as T);
+    };
+    proc.child.on('message', onMessage);
+  });
 }

@@ -1,0 +1,370 @@
+/**
+ * `npm run bench -- edge [--quick]`: what a signaling relay weighs on the LB.
+ *
+ * One real LB process relays N WebSockets (2,000; quick 300) to an echo server in its own process,
+ * registered in the table as the region's media server. Clients live in this process and connect from
+ * 20 loopback source addresses (127.0.9.100-119) because the LB limits upgrades per address per minute.
+ *   - idle: N relays open, only the relay's keepalive pings flowing; the LB's RSS is sampled every second;
+ *   - active: every client sends a 200-byte frame every second and times its echo (client → LB → echo →
+ *     LB → client), while RSS and CPU are sampled again;
+ *   - direct: the same N clients and rate straight to the echo server, the floor for the round trip.
+ * RSS is VmRSS from /proc/<lb pid>/status; per connection = (RSS with N relays − RSS before) / N.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import WebSocket from 'ws';
+import { signMediaToken } from '../../runtime/auth/tokens';
+import { startCountedDynamo, type CountedDynamo } from './support/countedDynamo';
+import { FakeFleet } from './support/fakeFleet';
+import { BENCH_TOKEN_KEY, startLbProcess, type LbProcess } from './support/lbProcess';
+import {
+  cpuMsOf,
+  ipcAsk,
+  ipcReady,
+  machineLoad,
+  rssBytesOf,
+  sleep,
+  spawnTs,
+  stopAll,
+  type BenchChild,
+} from './support/processes';
+import { emit, machineInfo, percentileOf, progress, round, type BenchResult } from './report';
+
+interface EdgePlan {
+  readonly connections: number;
+  readonly idleMs: number;
+  readonly activeMs: number;
+}
+
+const FULL: EdgePlan = { connections: 2_000, idleMs: 15_000, activeMs: 15_000 };
+const QUICK: EdgePlan = { connections: 300, idleMs: 6_000, activeMs: 6_000 };
+
+const SOURCE_ADDRESSES = Array.from({ length: 20 }, (_, i) => `127.0.9.${100 + i}`);
+/** Connections opened at once: a burst of upgrades, not a thundering herd of 2,000. */
+const OPEN_BATCH = 50;
+const ACTIVE_PERIOD_MS = 1_000;
+const FRAME_PAD = 'x'.repeat(150);
+const SERVER_ID = 'edge-echo';
+const ROOMS = 100;
+const RSS_TARGET_BYTES = 200 * 2 ** 20;
+const CONNECT_TIMEOUT_MS = 15_000;
+const MiB = 2 ** 20;
+
+interface Client {
+  readonly socket: WebSocket;
+  /** Send times of frames awaiting their echo, oldest first (a WebSocket keeps order). */
+  readonly inflight: number[];
+}
+
+function connect(url: string, localAddress: string): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, {
+      localAddress,
+      perMessageDeflate: false,
+      handshakeTimeout: CONNECT_TIMEOUT_MS,
+    });
+    const client: Client = { socket, inflight: [] };
+    socket.once('open', () => resolve(client));
+    socket.once('unexpected-response', (_req, res) =>
+      reject(new Error(`upgrade refused with HTTP ${res.statusCode}`)),
+    );
+    socket.once('error', reject);
+  });
+}
+
+/** Sends one frame and resolves with its round trip (ms). */
+function roundTrip(client: Client): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const sentAt = performance.now();
+    client.socket.once('message', () => resolve(performance.now() - sentAt));
+    client.socket.once('close', (code) => reject(new Error(`socket closed with ${code}`)));
+    client.socket.send(JSON.stringify({ probe: true }));
+  });
+}
+
+async function openAll(urls: readonly string[]): Promise<Client[]> {
+  const clients: Client[] = [];
+  for (let i = 0; i < urls.length; i += OPEN_BATCH) {
+    const batch = urls
+      .slice(i, i + OPEN_BATCH)
+      .map((url, j) => connect(url, SOURCE_ADDRESSES[(i + j) % SOURCE_ADDRESSES.length]!));
+    clients.push(...(await Promise.all(batch)));
+    if ((i / OPEN_BATCH) % 10 === 0) progress(`  ${clients.length}/${urls.length} open`);
+  }
+  // A relay is whole once the echo answers through it (the upstream leg opens after the client's).
+  await Promise.all(clients.map(roundTrip));
+  return clients;
+}
+
+/**
+ * Every client sends a frame every ACTIVE_PERIOD_MS, phases spread evenly over the period, and records
+ * the round trip of each echo.
+ */
+async function activePhase(
+  clients: readonly Client[],
+  durationMs: number,
+): Promise<{ rttMs: number[]; lost: number }> {
+  const rttMs: number[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  for (const c of clients) {
+    c.socket.removeAllListeners('message');
+    c.socket.on('message', () => {
+      const sentAt = c.inflight.shift();
+      if (sentAt !== undefined) rttMs.push(performance.now() - sentAt);
+    });
+  }
+  clients.forEach((c, i) => {
+    const start = setTimeout(
+      () => {
+        const send = () => {
+          if (c.socket.readyState !== WebSocket.OPEN) return;
+          c.inflight.push(performance.now());
+          c.socket.send(
+            JSON.stringify({ id: c.inflight.length, method: 'getStats', data: { pad: FRAME_PAD } }),
+          );
+        };
+        send();
+        timers.push(setInterval(send, ACTIVE_PERIOD_MS));
+      },
+      (i / clients.length) * ACTIVE_PERIOD_MS,
+    );
+    timers.push(start);
+  });
+  await sleep(durationMs);
+  for (const t of timers) clearInterval(t);
+  // Let the last frames come back before counting what is missing.
+  await sleep(1_000);
+  const lost = clients.reduce((sum, c) => sum + c.inflight.splice(0).length, 0);
+  return { rttMs, lost };
+}
+
+/** Samples the LB's RSS every second while `work` runs; returns the samples and the CPU used. */
+async function sampled<T>(
+  pid: number,
+  work: () => Promise<T>,
+): Promise<{ result: T; rssBytes: number[]; cpuMs: number; wallMs: number }> {
+  const rssBytes: number[] = [rssBytesOf(pid)];
+  const timer = setInterval(() => rssBytes.push(rssBytesOf(pid)), 1_000);
+  const cpuBefore = cpuMsOf(pid);
+  const t0 = performance.now();
+  try {
+    const result = await work();
+    rssBytes.push(rssBytesOf(pid));
+    return { result, rssBytes, cpuMs: cpuMsOf(pid) - cpuBefore, wallMs: performance.now() - t0 };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function openFiles(pid: number | 'self'): { open: number; limit: number } {
+  const limits = fs.readFileSync(`/proc/${pid}/limits`, 'utf8');
+  const match = /^Max open files\s+(\d+|unlimited)/m.exec(limits);
+  return {
+    open: fs.readdirSync(`/proc/${pid}/fd`).length,
+    limit: match?.[1] === 'unlimited' ? Infinity : Number(match?.[1] ?? NaN),
+  };
+}
+
+async function closeAll(clients: readonly Client[]): Promise<void> {
+  await Promise.all(
+    clients.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.socket.readyState === WebSocket.CLOSED) return resolve();
+          c.socket.once('close', () => resolve());
+          c.socket.close(1000);
+          setTimeout(() => {
+            c.socket.terminate();
+            resolve();
+          }, 5_000).unref();
+        }),
+    ),
+  );
+}
+
+function latencySummary(rttMs: readonly number[]) {
+  return {
+    samples: rttMs.length,
+    p50Ms: round(percentileOf(rttMs, 50), 2),
+    p99Ms: round(percentileOf(rttMs, 99), 2),
+    maxMs: round(Math.max(...rttMs), 2),
+  };
+}
+
+export async function run({ quick }: { quick: boolean }): Promise<void> {
+  const plan = quick ? QUICK : FULL;
+  const startedAt = new Date();
+  const loadBefore = machineLoad();
+  const n = plan.connections;
+  const needed = 2 * n + 100;
+  const self = openFiles('self');
+  progress(
+    `edge bench (${quick ? 'quick' : 'full'}): ${n} relays; open-file limit ${self.limit} (this process needs ~${n}, the LB ~${needed})`,
+  );
+  if (self.limit < n + 100)
+    throw new Error(
+      `ulimit -n is ${self.limit}; raise it to at least ${needed} (e.g. \`ulimit -n 20000\`) and rerun`,
+    );
+
+  let dynamo: CountedDynamo | undefined;
+  let lb: LbProcess | undefined;
+  let echo: BenchChild | undefined;
+  let fleet: FakeFleet | undefined;
+  let clients: Client[] = [];
+  try {
+    dynamo = await startCountedDynamo();
+    echo = spawnTs('echo server', path.join(__dirname, 'support', 'echoProcess.ts'), { ipc: true });
+    const { endpoint } = await ipcReady<{ endpoint: string }>(echo);
+    fleet = new FakeFleet(dynamo.adminStore(), dynamo.region, [
+      { id: SERVER_ID, endpoint, capacity: 1_000_000 },
+    ]);
+    await fleet.start();
+    lb = await startLbProcess(dynamo);
+    const lbFiles = openFiles(lb.pid);
+    if (lbFiles.limit < needed)
+      throw new Error(`the LB's open-file limit is ${lbFiles.limit}; it needs ${needed}`);
+
+    const wsBase = lb.baseUrl.replace(/^http/, 'ws');
+    const tokens = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        signMediaToken(BENCH_TOKEN_KEY, {
+          peerId: `edge-peer-${i}`,
+          identity: `edge-user-${i}`,
+          room: `edge-room-${i % ROOMS}`,
+          server: SERVER_ID,
+          ttlSeconds: 600,
+        }),
+      ),
+    );
+    const path_ = (i: number) => `/v1/rooms/edge-room-${i % ROOMS}/signal?token=${tokens[i]!.token}`;
+    const lbUrls = tokens.map((_, i) => `${wsBase}${path_(i)}`);
+
+    // Warm the relay code paths, then let the heap settle, before the baseline is read.
+    progress('warming up');
+    const warm = await openAll(lbUrls.slice(0, Math.min(50, n)));
+    await closeAll(warm);
+    await sleep(2_000);
+    const rssBefore = rssBytesOf(lb.pid);
+    progress(`LB RSS before: ${round(rssBefore / MiB, 1)} MiB`);
+
+    progress(`opening ${n} relays`);
+    const opened = await sampled(lb.pid, () => openAll(lbUrls));
+    clients = opened.result;
+    const echoStats = await ipcAsk<{ connections: number }>(echo, 'stats');
+    const lbFilesOpen = openFiles(lb.pid).open;
+    progress(
+      `${clients.length} relays open (${echoStats.connections} at the echo server, ${lbFilesOpen} fds in the LB)`,
+    );
+
+    progress(`idle for ${plan.idleMs} ms`);
+    const idle = await sampled(lb.pid, () => sleep(plan.idleMs));
+    const rssIdle = idle.rssBytes[idle.rssBytes.length - 1]!;
+    progress(`idle RSS ${round(rssIdle / MiB, 1)} MiB; active for ${plan.activeMs} ms`);
+    const active = await sampled(lb.pid, () => activePhase(clients, plan.activeMs));
+    const rssActiveMax = Math.max(...active.rssBytes);
+    const relayed = latencySummary(active.result.rttMs);
+    progress(
+      `active: RTT p50 ${relayed.p50Ms} p99 ${relayed.p99Ms} ms, RSS max ${round(rssActiveMax / MiB, 1)} MiB`,
+    );
+    const relaysStillOpen = clients.filter((c) => c.socket.readyState === WebSocket.OPEN).length;
+    await closeAll(clients);
+    clients = [];
+
+    progress(`direct to the echo server: ${n} clients, ${plan.activeMs} ms`);
+    const directUrls = tokens.map((_, i) => `${endpoint}${path_(i)}`);
+    clients = await openAll(directUrls);
+    const direct = await activePhase(clients, plan.activeMs);
+    await closeAll(clients);
+    clients = [];
+    const directLatency = latencySummary(direct.rttMs);
+
+    const peakRss = Math.max(rssIdle, rssActiveMax, ...opened.rssBytes);
+    const perConnIdle = (rssIdle - rssBefore) / n;
+    const perConnActive = (rssActiveMax - rssBefore) / n;
+    const activeMsgs = active.result.rttMs.length + active.result.lost;
+    const result: BenchResult = {
+      name: 'edge',
+      quick,
+      machine: machineInfo(),
+      startedAt: startedAt.toISOString(),
+      durationS: round((Date.now() - startedAt.getTime()) / 1000, 1),
+      results: {
+        method:
+          'real LB process relaying to an echo WebSocket server in its own process; clients in the bench process over 20 loopback source addresses; ' +
+          `active = one 200-byte text frame per client per ${ACTIVE_PERIOD_MS} ms, echoed; RSS = VmRSS of the LB`,
+        machineLoad: { before: loadBefore, after: machineLoad() },
+        connections: n,
+        openFiles: { benchLimit: self.limit, lbLimit: lbFiles.limit, lbOpenWithRelays: lbFilesOpen },
+        rssMiB: {
+          before: round(rssBefore / MiB, 1),
+          whileOpening: round(Math.max(...opened.rssBytes) / MiB, 1),
+          idle: round(rssIdle / MiB, 1),
+          activeMax: round(rssActiveMax / MiB, 1),
+          idleSamples: idle.rssBytes.map((b) => round(b / MiB, 1)),
+          activeSamples: active.rssBytes.map((b) => round(b / MiB, 1)),
+        },
+        rssPerConnectionKiB: { idle: round(perConnIdle / 1024, 1), active: round(perConnActive / 1024, 1) },
+        lbCpu: {
+          openMsPerRelay: round(opened.cpuMs / n, 3),
+          idleCorePercent: round((idle.cpuMs / idle.wallMs) * 100, 1),
+          activeCorePercent: round((active.cpuMs / active.wallMs) * 100, 1),
+          activeMsPerRelayedFrame: round(active.cpuMs / Math.max(1, activeMsgs), 3),
+        },
+        relayed: {
+          ...relayed,
+          framesPerSecond: round(n / (ACTIVE_PERIOD_MS / 1000)),
+          lost: active.result.lost,
+          relaysStillOpen,
+        },
+        direct: { ...directLatency, lost: direct.lost },
+      },
+      targets: [
+        {
+          name: `LB RSS with ${n} relays (idle / active)`,
+          target: quick ? '< 200 MiB at 2,000 (quick: extrapolated)' : '< 200 MiB',
+          measured: quick
+            ? `${round(peakRss / MiB, 1)} MiB at ${n}; ${round((rssBefore + perConnActive * 2_000) / MiB, 1)} MiB extrapolated to 2,000`
+            : `${round(rssIdle / MiB, 1)} / ${round(rssActiveMax / MiB, 1)} MiB`,
+          met: quick ? rssBefore + perConnActive * 2_000 < RSS_TARGET_BYTES : peakRss < RSS_TARGET_BYTES,
+        },
+        {
+          name: 'frames lost / relays dropped',
+          target: '0 / 0',
+          measured: `${active.result.lost} / ${n - relaysStillOpen}`,
+          met: active.result.lost === 0 && relaysStillOpen === n,
+        },
+      ],
+    };
+    emit(result, [
+      [
+        'relays',
+        'RSS before',
+        'RSS idle',
+        'RSS active',
+        'KiB/relay',
+        'RTT p50',
+        'RTT p99',
+        'direct p50',
+        'direct p99',
+        'LB CPU active',
+      ],
+      [
+        n,
+        `${round(rssBefore / MiB, 1)} MiB`,
+        `${round(rssIdle / MiB, 1)} MiB`,
+        `${round(rssActiveMax / MiB, 1)} MiB`,
+        round(perConnActive / 1024, 1),
+        `${relayed.p50Ms} ms`,
+        `${relayed.p99Ms} ms`,
+        `${directLatency.p50Ms} ms`,
+        `${directLatency.p99Ms} ms`,
+        `${round((active.cpuMs / active.wallMs) * 100, 1)}%`,
+      ],
+    ]);
+  } finally {
+    for (const c of clients) c.socket.terminate();
+    fleet?.stop();
+    await stopAll([dynamo?.process, echo, lb?.process]);
+    await dynamo?.close();
+  }
+}

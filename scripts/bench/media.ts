@@ -1,0 +1,237 @@
+/**
+ * `npm run bench -- media [--quick]`: consumers one mediasoup worker carries before it fills a core.
+ *
+ * One worker, one router with the room codecs (VP8 first). Producers are the test peers' synthetic
+ * sources (libwebrtc VP8 640x360@30 capped at 800 kbps plus an Opus tone) over real WebRtcTransports;
+ * viewers are SRTP PlainTransports consuming every producer (see support/mediaRig.ts for why). Viewers
+ * are added step by step; at each step the worker's CPU is read from /proc/<worker pid>/stat over a
+ * window, and a sample of consumers is checked to still forward every packet its producer receives.
+ * The run stops at saturation — the worker at >= 90% of a core, or consumers forwarding < 95% of their
+ * producer's packets — or at the step bound. A least-squares line through the unsaturated steps gives
+ * the consumers at 100% of a core, compared with mediasoup's documented "~500 consumers per worker".
+ */
+import * as path from 'node:path';
+import { linearFit } from './support/linearFit';
+import { MediaRig, rtpCounters, type RtpCounters, type VideoSettings } from './support/mediaRig';
+import {
+  cpuMsOf,
+  ipcReady,
+  machineLoad,
+  sleep,
+  spawnTs,
+  stopAll,
+  type BenchChild,
+} from './support/processes';
+import { emit, machineInfo, progress, round, type BenchResult } from './report';
+
+interface MediaPlan {
+  readonly producerPeers: number;
+  readonly viewersPerStep: number;
+  readonly maxViewers: number;
+  readonly rampMs: number;
+  readonly settleMs: number;
+  readonly windowMs: number;
+}
+
+const FULL: MediaPlan = {
+  producerPeers: 2,
+  viewersPerStep: 25,
+  maxViewers: 750,
+  rampMs: 6_000,
+  settleMs: 2_000,
+  windowMs: 4_000,
+};
+const QUICK: MediaPlan = {
+  producerPeers: 1,
+  viewersPerStep: 25,
+  maxViewers: 100,
+  rampMs: 4_000,
+  settleMs: 1_000,
+  windowMs: 2_000,
+};
+
+const VIDEO: VideoSettings = { width: 640, height: 360, fps: 30, maxBitrateBps: 800_000 };
+/** mediasoup 3.8 binds one port per transport: room for every viewer plus the producers. */
+const RTC_PORTS = { rtcMinPort: 40_000, rtcMaxPort: 49_999 };
+const SATURATED_CORE_PERCENT = 90;
+const MIN_DELIVERED_RATIO = 0.95;
+/** Consumers whose packet counts are read per step: getStats is a worker request, kept out of the CPU window and few. */
+const SAMPLED_CONSUMERS = 16;
+/** mediasoup.org/documentation/v3/scalability: "can typically handle over ~500 consumers in total". */
+const DOCUMENTED_CONSUMERS_PER_WORKER = 500;
+
+interface Step {
+  readonly viewers: number;
+  readonly consumers: number;
+  readonly workerCorePercent: number;
+  readonly benchCorePercent: number;
+  /** Packets sent per sampled consumer / packets its producer received, over the same interval. */
+  readonly deliveredRatio: number;
+  readonly forwardedPacketsPerSecond: number;
+  readonly forwardedMbps: number;
+  readonly loadAvg1m: number;
+}
+
+async function producerRates(
+  rig: MediaRig,
+  seconds: number,
+): Promise<Array<{ kind: string; packetsPerSecond: number; kbps: number }>> {
+  const before = await Promise.all(rig.producers.map((p) => rtpCounters(p, 'inbound-rtp')));
+  await sleep(seconds * 1000);
+  const after = await Promise.all(rig.producers.map((p) => rtpCounters(p, 'inbound-rtp')));
+  return rig.producers.map((p, i) => ({
+    kind: p.kind,
+    packetsPerSecond: round((after[i]!.packets - before[i]!.packets) / seconds, 1),
+    kbps: round(((after[i]!.bytes - before[i]!.bytes) * 8) / seconds / 1000, 1),
+  }));
+}
+
+async function measureStep(rig: MediaRig, plan: MediaPlan): Promise<Step> {
+  const stride = Math.max(1, Math.floor(rig.consumers.length / SAMPLED_CONSUMERS));
+  const sample = rig.consumers.filter((_, i) => i % stride === 0).slice(0, SAMPLED_CONSUMERS);
+  const producerIndex = new Map(rig.producers.map((p, i) => [p.id, i]));
+  const snapshot = async () => {
+    const [consumers, producers] = await Promise.all([
+      Promise.all(sample.map((c) => rtpCounters(c, 'outbound-rtp'))),
+      Promise.all(rig.producers.map((p) => rtpCounters(p, 'inbound-rtp'))),
+    ]);
+    return { consumers, producers, at: performance.now() };
+  };
+  const before = await snapshot();
+  const workerCpu0 = cpuMsOf(rig.workerPid);
+  const benchCpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await sleep(plan.windowMs);
+  const wallMs = performance.now() - t0;
+  const workerCpuMs = cpuMsOf(rig.workerPid) - workerCpu0;
+  const benchCpu = process.cpuUsage(benchCpu0);
+  const after = await snapshot();
+
+  const ratios = sample.map((c, i) => {
+    const p = producerIndex.get(c.producerId)!;
+    const produced = after.producers[p]!.packets - before.producers[p]!.packets;
+    const sent = after.consumers[i]!.packets - before.consumers[i]!.packets;
+    return produced > 0 ? sent / produced : 1;
+  });
+  const seconds = (after.at - before.at) / 1000;
+  const delta = (a: RtpCounters, b: RtpCounters) => ({
+    packets: a.packets - b.packets,
+    bytes: a.bytes - b.bytes,
+  });
+  // Every consumer of a producer forwards what the sampled ones do: scale the producers' rates.
+  const deliveredRatio = ratios.length > 0 ? Math.min(...ratios) : 1;
+  const viewers = rig.viewerCount;
+  const producedPerViewer = rig.producers.map((_, i) => delta(after.producers[i]!, before.producers[i]!));
+  const forwardedPackets = producedPerViewer.reduce((s, d) => s + d.packets, 0) * viewers * deliveredRatio;
+  const forwardedBytes = producedPerViewer.reduce((s, d) => s + d.bytes, 0) * viewers * deliveredRatio;
+  return {
+    viewers,
+    consumers: rig.consumers.length,
+    workerCorePercent: round((workerCpuMs / wallMs) * 100, 1),
+    benchCorePercent: round(((benchCpu.user + benchCpu.system) / 1000 / wallMs) * 100, 1),
+    deliveredRatio: round(deliveredRatio, 3),
+    forwardedPacketsPerSecond: Math.round(forwardedPackets / seconds),
+    forwardedMbps: round((forwardedBytes * 8) / seconds / 1e6, 1),
+    loadAvg1m: machineLoad().loadAvg1m,
+  };
+}
+
+export async function run({ quick }: { quick: boolean }): Promise<void> {
+  const plan = quick ? QUICK : FULL;
+  const startedAt = new Date();
+  const loadBefore = machineLoad();
+  let sink: BenchChild | undefined;
+  let rig: MediaRig | undefined;
+  try {
+    sink = spawnTs('UDP sink', path.join(__dirname, 'support', 'udpSinkProcess.ts'), { ipc: true });
+    const { port: sinkPort } = await ipcReady<{ port: number }>(sink);
+    rig = await MediaRig.create({ ...RTC_PORTS, sinkPort });
+    progress(
+      `media bench (${quick ? 'quick' : 'full'}): ${rig.engine.flavour} mediasoup ${rig.engine.version}, worker pid ${rig.workerPid}`,
+    );
+    for (let i = 0; i < plan.producerPeers; i++) await rig.addProducerPeer(VIDEO, true);
+    progress(`${rig.producers.length} producers; letting the encoders ramp up for ${plan.rampMs} ms`);
+    await sleep(plan.rampMs);
+    const producers = await producerRates(rig, 2);
+    progress(
+      `producers: ${producers.map((p) => `${p.kind} ${p.kbps} kbps ${p.packetsPerSecond} pps`).join(', ')}`,
+    );
+    if (producers.some((p) => p.packetsPerSecond === 0))
+      throw new Error('a producer sends no RTP; the WebRTC session did not come up');
+
+    const steps: Step[] = [await measureStep(rig, plan)];
+    progress(`0 consumers: worker ${steps[0]!.workerCorePercent}% of a core`);
+    let saturation: Step | undefined;
+    while (rig.viewerCount < plan.maxViewers) {
+      for (let i = 0; i < plan.viewersPerStep; i++) await rig.addViewer();
+      await sleep(plan.settleMs);
+      const step = await measureStep(rig, plan);
+      steps.push(step);
+      progress(
+        `${step.consumers} consumers: worker ${step.workerCorePercent}% of a core, delivered ${step.deliveredRatio}, ` +
+          `${step.forwardedPacketsPerSecond} pkt/s (${step.forwardedMbps} Mbit/s) out; bench ${step.benchCorePercent}%, load ${step.loadAvg1m}`,
+      );
+      if (step.workerCorePercent >= SATURATED_CORE_PERCENT || step.deliveredRatio < MIN_DELIVERED_RATIO) {
+        saturation = step;
+        break;
+      }
+    }
+
+    const unsaturated = steps.filter((s) => s !== saturation);
+    const fit = linearFit(unsaturated.map((s) => ({ x: s.consumers, y: s.workerCorePercent })));
+    const atFullCore = fit.slope > 0 ? Math.round((100 - fit.intercept) / fit.slope) : Infinity;
+    const last = steps[steps.length - 1]!;
+    const consumersPerViewer = rig.producers.length;
+    const result: BenchResult = {
+      name: 'media',
+      quick,
+      machine: machineInfo(),
+      startedAt: startedAt.toISOString(),
+      durationS: round((Date.now() - startedAt.getTime()) / 1000, 1),
+      results: {
+        method:
+          'one mediasoup worker; producers = test-peer synthetic sources (libwebrtc VP8 + Opus) over WebRtcTransports; ' +
+          `viewers = SRTP PlainTransports consuming all ${consumersPerViewer} producers, sending to a UDP sink that never reads; ` +
+          'worker CPU from /proc/<pid>/stat; saturation = >= 90% of a core or < 95% of packets forwarded',
+        engine: { flavour: rig.engine.flavour, version: rig.engine.version },
+        machineLoad: { before: loadBefore, after: machineLoad() },
+        video: VIDEO,
+        producers,
+        steps,
+        saturation: saturation ?? null,
+        fit: {
+          corePercentPerConsumer: round(fit.slope, 4),
+          idleCorePercent: round(fit.intercept, 2),
+          r2: round(fit.r2, 3),
+        },
+        consumersAtFullCore: atFullCore,
+        documentedConsumersPerWorker: DOCUMENTED_CONSUMERS_PER_WORKER,
+      },
+      targets: [
+        {
+          name: 'consumers per worker at one core (vs documented ~500)',
+          target: `~${DOCUMENTED_CONSUMERS_PER_WORKER}`,
+          measured: saturation
+            ? `saturated at ${saturation.consumers}; line through the steps: ${atFullCore}`
+            : `not saturated by ${last.consumers} (${last.workerCorePercent}% of a core); line through the steps: ${atFullCore}`,
+          met: (saturation?.consumers ?? atFullCore) >= DOCUMENTED_CONSUMERS_PER_WORKER,
+        },
+      ],
+    };
+    emit(result, [
+      ['consumers', 'worker % core', 'delivered', 'pkt/s out', 'Mbit/s out', 'bench % core', 'load avg'],
+      ...steps.map((s) => [
+        s.consumers,
+        s.workerCorePercent,
+        s.deliveredRatio,
+        s.forwardedPacketsPerSecond,
+        s.forwardedMbps,
+        s.benchCorePercent,
+        s.loadAvg1m,
+      ]),
+    ]);
+  } finally {
+    rig?.close();
+    await stopAll([sink]);
+  }
+}

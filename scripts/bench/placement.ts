@@ -1,0 +1,266 @@
+/**
+ * `npm run bench -- placement [--quick]`: how evenly the LB spreads rooms over equal media servers.
+ *
+ * Each scenario starts a fresh dynalite and a real LB process, registers equal media servers as table
+ * items and places a fixed, seeded sequence of rooms through `POST /v1/rooms/:roomId/join` (one join per
+ * room, the one that places it) at a given arrival rate. The bench plays the media servers: a room's
+ * load units (runtime/media/load.ts units, 2p² for p peers) land on the server the LB answered as soon as
+ * the answer arrives (peers connecting at once: the kindest case for placement), and each server reports
+ * its load the way runtime/media/Registrar.ts does (a heartbeat every 2 s, at once when it crosses its
+ * capacity). Capacity is set so the fleet ends 80% full. Scored on the true loads the bench holds:
+ * max/mean across servers, servers over capacity, and joins refused while some server had room.
+ */
+import { startCountedDynamo, type CountedDynamo } from './support/countedDynamo';
+import { FakeFleet } from './support/fakeFleet';
+import { BENCH_TOKEN_KEY, startLbProcess, type LbProcess } from './support/lbProcess';
+import {
+  balanceOf,
+  capacityExists,
+  ROOM_SIZES,
+  roomLoadUnits,
+  seededRandom,
+  type BalanceStats,
+} from './support/placementModel';
+import { machineLoad, sleep, stopAll } from './support/processes';
+import { mintJoinTokens } from './support/tokens';
+import { emit, machineInfo, progress, round, type BenchResult } from './report';
+
+interface PlacementPlan {
+  readonly rooms: number;
+  readonly servers: number;
+  /** Arrival rates in rooms per second; 'max' is a closed loop of MAX_RATE_CONCURRENCY clients. */
+  readonly rates: readonly (number | 'max')[];
+}
+
+const FULL: PlacementPlan = { rooms: 2_000, servers: 16, rates: [20, 100, 'max'] };
+const QUICK: PlacementPlan = { rooms: 300, servers: 8, rates: [20, 'max'] };
+
+const FINAL_FILL = 0.8;
+const MAX_RATE_CONCURRENCY = 16;
+const SEED = 20_240_601;
+/** Fractions of the sequence at which the spread is sampled (it can be worse midway than at the end). */
+const CHECKPOINTS = [0.25, 0.5, 0.75, 1] as const;
+/** A paced arrival falling this far behind its schedule means the LB cannot take the rate. */
+const JOIN_TIMEOUT_MS = 30_000;
+
+interface RoomArrival {
+  readonly id: string;
+  readonly peers: number;
+  readonly units: number;
+  readonly token: string;
+}
+
+interface ScenarioResult {
+  readonly rate: number | 'max';
+  readonly achievedRoomsPerSecond: number;
+  readonly capacityPerServer: number;
+  readonly placed: number;
+  readonly refusedWithCapacity: number;
+  readonly refusedFleetFull: number;
+  readonly otherErrors: Record<string, number>;
+  readonly final: BalanceStats;
+  readonly checkpoints: Array<{ rooms: number } & BalanceStats>;
+  readonly worstMaxOverMean: number;
+  readonly perServerLoad: number[];
+  readonly sampleErrors: Record<string, string>;
+}
+
+async function roomSequence(plan: PlacementPlan): Promise<RoomArrival[]> {
+  const random = seededRandom(SEED);
+  const specs = Array.from({ length: plan.rooms }, (_, i) => {
+    const peers = ROOM_SIZES[Math.floor(random() * ROOM_SIZES.length)]!;
+    return { id: `place-${i}`, peers, units: roomLoadUnits(peers) };
+  });
+  const tokens = await mintJoinTokens(
+    BENCH_TOKEN_KEY,
+    specs.map((s) => ({ sub: `creator-${s.id}`, room: s.id })),
+  );
+  return specs.map((s, i) => ({ ...s, token: tokens[i]! }));
+}
+
+async function runScenario(
+  plan: PlacementPlan,
+  rooms: readonly RoomArrival[],
+  rate: number | 'max',
+): Promise<ScenarioResult> {
+  const totalUnits = rooms.reduce((s, r) => s + r.units, 0);
+  const capacity = Math.ceil(totalUnits / (plan.servers * FINAL_FILL));
+  let dynamo: CountedDynamo | undefined;
+  let lb: LbProcess | undefined;
+  let fleet: FakeFleet | undefined;
+  try {
+    dynamo = await startCountedDynamo();
+    fleet = new FakeFleet(
+      dynamo.adminStore(),
+      dynamo.region,
+      Array.from({ length: plan.servers }, (_, i) => ({
+        id: `media-${String(i).padStart(2, '0')}`,
+        endpoint: `ws://127.0.0.1:${9000 + i}`,
+        capacity,
+      })),
+    );
+    await fleet.start();
+    lb = await startLbProcess(dynamo);
+    const ids = fleet.servers.map((s) => s.id);
+    const loads = () => ids.map((id) => fleet!.load(id));
+    const counters = { placed: 0, refusedWithCapacity: 0, refusedFleetFull: 0 };
+    const otherErrors: Record<string, number> = {};
+    const sampleErrors: Record<string, string> = {};
+    const checkpoints: ScenarioResult['checkpoints'] = [];
+    let answered = 0;
+
+    const place = async (room: RoomArrival) => {
+      let status: string;
+      let body = '';
+      try {
+        const res = await fetch(`${lb!.baseUrl}/v1/rooms/${room.id}/join`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${room.token}`, 'content-type': 'application/json' },
+          body: '{}',
+          signal: AbortSignal.timeout(JOIN_TIMEOUT_MS),
+        });
+        status = String(res.status);
+        body = await res.text();
+      } catch (err) {
+        status = `network:${(err as Error).name}`;
+        body = (err as Error).message;
+      }
+      if (status === '200') {
+        fleet!.addLoad((JSON.parse(body) as { serverId: string }).serverId, room.units);
+        counters.placed++;
+      } else if (status === '503' && body.includes('no_capacity')) {
+        if (capacityExists(loads(), capacity, room.units)) counters.refusedWithCapacity++;
+        else counters.refusedFleetFull++;
+      } else {
+        otherErrors[status] = (otherErrors[status] ?? 0) + 1;
+        sampleErrors[status] ??= body.slice(0, 300);
+      }
+      answered++;
+      const checkpoint = CHECKPOINTS.find((c) => Math.round(c * rooms.length) === answered);
+      if (checkpoint !== undefined) checkpoints.push({ rooms: answered, ...balanceOf(loads(), capacity) });
+    };
+
+    const t0 = performance.now();
+    if (rate === 'max') {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: MAX_RATE_CONCURRENCY }, async () => {
+          while (next < rooms.length) await place(rooms[next++]!);
+        }),
+      );
+    } else {
+      const inflight: Promise<void>[] = [];
+      for (let i = 0; i < rooms.length; i++) {
+        const due = t0 + (i * 1000) / rate;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        inflight.push(place(rooms[i]!));
+        if (i % Math.max(1, Math.round(rate * 5)) === 0) progress(`  ${i}/${rooms.length} rooms sent`);
+      }
+      await Promise.all(inflight);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const final = balanceOf(loads(), capacity);
+    return {
+      rate,
+      achievedRoomsPerSecond: round(rooms.length / seconds, 1),
+      capacityPerServer: capacity,
+      ...counters,
+      otherErrors,
+      final,
+      checkpoints,
+      worstMaxOverMean: Math.max(...checkpoints.map((c) => c.maxOverMean)),
+      perServerLoad: loads(),
+      sampleErrors,
+    };
+  } finally {
+    fleet?.stop();
+    await stopAll([dynamo?.process, lb?.process]);
+    await dynamo?.close();
+  }
+}
+
+export async function run({ quick }: { quick: boolean }): Promise<void> {
+  const plan = quick ? QUICK : FULL;
+  const startedAt = new Date();
+  const loadBefore = machineLoad();
+  progress(
+    `placement bench (${quick ? 'quick' : 'full'}): ${plan.rooms} rooms over ${plan.servers} servers at ${plan.rates.join(', ')} rooms/s`,
+  );
+  const rooms = await roomSequence(plan);
+  const scenarios: ScenarioResult[] = [];
+  for (const rate of plan.rates) {
+    progress(
+      `scenario: ${rate === 'max' ? `as fast as ${MAX_RATE_CONCURRENCY} clients go` : `${rate} rooms/s`}`,
+    );
+    const s = await runScenario(plan, rooms, rate);
+    progress(
+      `  placed ${s.placed} at ${s.achievedRoomsPerSecond}/s: max/mean ${s.final.maxOverMean} (worst midway ${s.worstMaxOverMean}), ` +
+        `${s.final.overCapacity} servers over capacity, ${s.refusedWithCapacity} refused with capacity left`,
+    );
+    scenarios.push(s);
+  }
+
+  const result: BenchResult = {
+    name: 'placement',
+    quick,
+    machine: machineInfo(),
+    startedAt: startedAt.toISOString(),
+    durationS: round((Date.now() - startedAt.getTime()) / 1000, 1),
+    results: {
+      method:
+        'real LB process + dynalite; media servers are table items heartbeated by the bench every 2 s (at once on crossing capacity); ' +
+        "a room's 2p² load units land on its server when the join answers; one join per room; true loads scored",
+      machineLoad: { before: loadBefore, after: machineLoad() },
+      rooms: plan.rooms,
+      servers: plan.servers,
+      roomSizes: ROOM_SIZES,
+      seed: SEED,
+      finalFill: FINAL_FILL,
+      scenarios,
+    },
+    targets: scenarios.flatMap((s) => {
+      const label = s.rate === 'max' ? `max rate (${s.achievedRoomsPerSecond}/s)` : `${s.rate} rooms/s`;
+      return [
+        {
+          name: `max/mean load, ${label}`,
+          target: '<= 1.25',
+          measured: `${s.final.maxOverMean} (worst checkpoint ${s.worstMaxOverMean})`,
+          met: s.final.maxOverMean <= 1.25,
+        },
+        {
+          name: `refused with capacity left, ${label}`,
+          target: '0',
+          measured: String(s.refusedWithCapacity),
+          met: s.refusedWithCapacity === 0,
+        },
+      ];
+    }),
+  };
+  emit(result, [
+    [
+      'rate',
+      'rooms/s',
+      'placed',
+      'max/mean',
+      'worst midway',
+      'min',
+      'max',
+      'cap',
+      'over cap',
+      'refused w/ cap',
+    ],
+    ...scenarios.map((s) => [
+      String(s.rate),
+      s.achievedRoomsPerSecond,
+      s.placed,
+      s.final.maxOverMean,
+      s.worstMaxOverMean,
+      s.final.minLoad,
+      s.final.maxLoad,
+      s.capacityPerServer,
+      s.final.overCapacity,
+      s.refusedWithCapacity,
+    ]),
+  ]);
+}

@@ -1,0 +1,191 @@
+/**
+ * The media bench's rig around one mediasoup worker (the engine of runtime/media/engine, the room
+ * codecs of runtime/media/codecs.ts):
+ *   - producers: the test peers' synthetic sources (test/support/wrtc-peer.ts: libwebrtc encoding a
+ *     moving VP8 test pattern and an Opus tone) sent by mediasoup-client over a real WebRtcTransport
+ *     (ICE, DTLS, SRTP) — the same path a browser takes, driven in-process instead of over signaling;
+ *   - viewers: one PlainTransport each (SRTP on, so the worker encrypts every packet as it would for a
+ *     WebRTC peer) consuming every producer and sending to a UDP sink that never reads. A viewer sends
+ *     no RTCP back: no NACKs or receiver reports, so this is forwarding cost without loss recovery.
+ */
+import { randomBytes } from 'node:crypto';
+import { Device, type types as ms } from 'mediasoup-client';
+import { INITIAL_OUTGOING_BITRATE_BPS, ROOM_MEDIA_CODECS } from '../../../runtime/media/codecs';
+import {
+  loadMediaEngine,
+  type EngineWorker,
+  type MediaEngine,
+  type MsConsumer,
+  type MsProducer,
+  type MsRouter,
+  type MsWebRtcTransport,
+} from '../../../runtime/media/engine';
+import {
+  installWrtcGlobals,
+  SyntheticAudioSource,
+  SyntheticVideoSource,
+} from '../../../test/support/wrtc-peer';
+
+const SRTP_SUITE = 'AES_CM_128_HMAC_SHA1_80';
+/** 16-byte key + 14-byte salt of AES_CM_128_HMAC_SHA1_80. */
+const SRTP_KEY_BYTES = 30;
+
+export interface VideoSettings {
+  readonly width: number;
+  readonly height: number;
+  readonly fps: number;
+  readonly maxBitrateBps: number;
+}
+
+/** The slice of PlainTransport both engine versions share (the engine layer has no plain transports). */
+interface PlainTransport {
+  readonly id: string;
+  connect(args: {
+    ip: string;
+    port: number;
+    srtpParameters: { cryptoSuite: string; keyBase64: string };
+  }): Promise<void>;
+  consume(args: { producerId: string; rtpCapabilities: unknown; paused?: boolean }): Promise<MsConsumer>;
+  close(): void;
+}
+
+interface PlainCapableRouter extends MsRouter {
+  createPlainTransport(options: Record<string, unknown>): Promise<PlainTransport>;
+}
+
+export interface RtpCounters {
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+export class MediaRig {
+  readonly producers: MsProducer[] = [];
+  readonly consumers: MsConsumer[] = [];
+  private readonly viewers: PlainTransport[] = [];
+  private readonly sources: Array<{ stop(): void }> = [];
+  private readonly clientTransports: ms.Transport[] = [];
+  private readonly serverTransports: MsWebRtcTransport[] = [];
+
+  private constructor(
+    readonly engine: MediaEngine,
+    readonly worker: EngineWorker,
+    private readonly router: PlainCapableRouter,
+    private readonly sinkPort: number,
+  ) {}
+
+  static async create(opts: { rtcMinPort: number; rtcMaxPort: number; sinkPort: number }): Promise<MediaRig> {
+    const engine = loadMediaEngine();
+    const worker = await engine.createWorker({
+      index: 0,
+      logLevel: 'warn',
+      rtcMinPort: opts.rtcMinPort,
+      rtcMaxPort: opts.rtcMaxPort,
+      listenIp: '127.0.0.1',
+      announcedIp: '127.0.0.1',
+    });
+    const router = (await worker.createRouter(ROOM_MEDIA_CODECS)) as PlainCapableRouter;
+    return new MediaRig(engine, worker, router, opts.sinkPort);
+  }
+
+  get workerPid(): number {
+    return this.worker.pid;
+  }
+
+  /** One synthetic peer producing video (and audio when asked) over its own WebRtcTransport. */
+  async addProducerPeer(video: VideoSettings, withAudio: boolean): Promise<void> {
+    installWrtcGlobals();
+    const serverTransport = await this.worker.createWebRtcTransport(this.router, {
+      initialAvailableOutgoingBitrate: INITIAL_OUTGOING_BITRATE_BPS,
+    });
+    this.serverTransports.push(serverTransport);
+    const device = new Device({ handlerName: 'Chrome111' });
+    await device.load({ routerRtpCapabilities: this.router.rtpCapabilities as ms.RtpCapabilities });
+    const transport = device.createSendTransport({
+      id: serverTransport.id,
+      iceParameters: serverTransport.iceParameters as ms.IceParameters,
+      iceCandidates: serverTransport.iceCandidates as ms.IceCandidate[],
+      dtlsParameters: serverTransport.dtlsParameters as ms.DtlsParameters,
+    });
+    this.clientTransports.push(transport);
+    transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+      serverTransport
+        .connect({ dtlsParameters: dtlsParameters as unknown as Record<string, unknown> })
+        .then(() => callback(), errback);
+    });
+    transport.on('produce', ({ kind, rtpParameters }, callback, errback) => {
+      serverTransport
+        .produce({ kind, rtpParameters: rtpParameters as unknown as Record<string, unknown> })
+        .then((producer) => {
+          this.producers.push(producer);
+          callback({ id: producer.id });
+        }, errback);
+    });
+    const videoSource = new SyntheticVideoSource(video.width, video.height, video.fps);
+    this.sources.push(videoSource);
+    await transport.produce({ track: videoSource.track, encodings: [{ maxBitrate: video.maxBitrateBps }] });
+    if (withAudio) {
+      const audioSource = new SyntheticAudioSource();
+      this.sources.push(audioSource);
+      await transport.produce({ track: audioSource.track });
+    }
+  }
+
+  /** A viewer consuming every producer through one SRTP PlainTransport aimed at the sink. */
+  async addViewer(): Promise<void> {
+    const listen =
+      this.engine.flavour === 'current'
+        ? { listenInfo: { protocol: 'udp', ip: '127.0.0.1' } }
+        : { listenIp: { ip: '127.0.0.1' } };
+    const transport = await this.router.createPlainTransport({
+      ...listen,
+      rtcpMux: true,
+      comedia: false,
+      enableSrtp: true,
+      srtpCryptoSuite: SRTP_SUITE,
+    });
+    this.viewers.push(transport);
+    await transport.connect({
+      ip: '127.0.0.1',
+      port: this.sinkPort,
+      srtpParameters: { cryptoSuite: SRTP_SUITE, keyBase64: randomBytes(SRTP_KEY_BYTES).toString('base64') },
+    });
+    for (const producer of this.producers) {
+      this.consumers.push(
+        await transport.consume({
+          producerId: producer.id,
+          rtpCapabilities: this.router.rtpCapabilities,
+          paused: false,
+        }),
+      );
+    }
+  }
+
+  get viewerCount(): number {
+    return this.viewers.length;
+  }
+
+  close(): void {
+    for (const s of this.sources) s.stop();
+    for (const t of this.clientTransports) t.close();
+    this.worker.close();
+  }
+}
+
+interface RtpStatsEntry {
+  readonly type: string;
+  readonly packetCount?: number;
+  readonly byteCount?: number;
+}
+
+/** Packets and bytes a producer received or a consumer sent, from mediasoup's own stats. */
+export async function rtpCounters(
+  endpoint: MsProducer | MsConsumer,
+  direction: 'inbound-rtp' | 'outbound-rtp',
+): Promise<RtpCounters> {
+  const stats = (await endpoint.getStats()) as RtpStatsEntry[];
+  const entries = stats.filter((s) => s.type === direction);
+  return {
+    packets: entries.reduce((sum, s) => sum + (s.packetCount ?? 0), 0),
+    bytes: entries.reduce((sum, s) => sum + (s.byteCount ?? 0), 0),
+  };
+}
