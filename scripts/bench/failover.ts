@@ -1,0 +1,185 @@
+/**
+ * failover: the chaos scenario repeated to give distributions. For `kill` and `blackhole` of each run's
+ * region: time to recover (from the injection until a client's session and API calls work again) and
+ * time to media, for dual-URL clients vs DNS-only clients. DNS-only clients are bounded by the
+ * health-check settings plus the TTL; that bound is reported next to them.
+ *
+ * The bench starts its own three-region stack (addresses 127.0.4x.1, other ports: it runs beside a
+ * developer's `npm start`) with a 2 s health-check interval, so a run takes seconds rather than the
+ * minute the AWS interval (10 s x 3) needs; the bound scales with the interval, the dual-URL path does not.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseDeploymentConfig } from '../../lib/config';
+import { LocalTarget } from '../chaos/local-target';
+import { runLocalChaos, type ChaosReport } from '../chaos/local-run';
+import { emit, machineInfo, percentileOf, progress, round } from './report';
+
+const MODES = ['kill', 'blackhole'] as const;
+const HEALTH_INTERVAL_S = 2;
+const DNS_TTL_S = 2;
+/** Targets for dual-URL clients on the local stack (issue 9). */
+const TARGET_P95_MS = { kill: 2_000, blackhole: 6_000 } as const;
+
+interface Sample {
+  readonly mode: (typeof MODES)[number];
+  readonly kind: 'dual-url' | 'dns-only';
+  readonly recoveryMs: number;
+  readonly media: boolean;
+}
+
+export async function run({ quick }: { quick: boolean }): Promise<void> {
+  const started = Date.now();
+  const runsPerMode = quick ? 1 : 5;
+  const clients = quick ? 12 : 24;
+  const config = parseDeploymentConfig({
+    local: {
+      addresses: { 'us-east-1': '127.0.41.1', 'eu-west-1': '127.0.42.1', 'ap-southeast-1': '127.0.43.1' },
+      lbPort: 28080,
+      dynamoPort: 28000,
+      mediaPortBase: 29000,
+      mediaServersPerRegion: 1,
+      dnsPort: 25353,
+      backupDnsPort: 25354,
+      dashboardPort: 23000,
+      dnsTtlSeconds: DNS_TTL_S,
+      healthCheckIntervalSeconds: HEALTH_INTERVAL_S,
+    },
+  });
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-failover-'));
+  progress(`starting a 3-region stack (health every ${HEALTH_INTERVAL_S} s, TTL ${DNS_TTL_S} s)`);
+  const target = await LocalTarget.attachOrStart({ config, stateDir, log: (l) => progress(l.trim()) });
+  const regions = target.regionNames;
+  const reports: ChaosReport[] = [];
+  try {
+    for (const mode of MODES) {
+      for (let i = 0; i < runsPerMode; i++) {
+        const region = regions[i % regions.length]!;
+        progress(`run ${reports.length + 1}/${MODES.length * runsPerMode}: ${mode} ${region}`);
+        const report = await runLocalChaos(target, {
+          region,
+          mode,
+          clients,
+          mediaClients: 4,
+          durationS: null,
+          log: () => undefined,
+          aborted: () => false,
+        });
+        progress(
+          `  ${report.verdict.pass ? 'pass' : 'FAIL'}: ${
+            report.verdict.checks
+              .filter((c) => !c.pass)
+              .map((c) => c.detail)
+              .join('; ') || 'all checks hold'
+          }`,
+        );
+        reports.push(report);
+      }
+    }
+  } finally {
+    await target.close();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  }
+
+  const samples: Sample[] = reports.flatMap((r) =>
+    r.clients
+      .filter(
+        (c) =>
+          c.recoveredAtMs !== null && (c.apiRegionBefore === r.region || c.serverRegionBefore === r.region),
+      )
+      .flatMap((c) => [
+        { mode: r.mode as Sample['mode'], kind: c.kind, recoveryMs: c.recoveredAtMs!, media: false },
+        ...(c.mediaAtMs !== null
+          ? [{ mode: r.mode as Sample['mode'], kind: c.kind, recoveryMs: c.mediaAtMs, media: true }]
+          : []),
+      ]),
+  );
+  const hc = reports[0]!.config.healthCheck;
+  const dnsBoundMs = reports[0]!.observation.dnsBoundMs + DNS_TTL_S * 1_000;
+  const stats = (mode: Sample['mode'], kind: Sample['kind'], media: boolean) => {
+    const values = samples
+      .filter((s) => s.mode === mode && s.kind === kind && s.media === media)
+      .map((s) => s.recoveryMs);
+    return {
+      n: values.length,
+      p50Ms: round(percentileOf(values, 50), 0),
+      p95Ms: round(percentileOf(values, 95), 0),
+      maxMs: values.length ? Math.max(...values) : NaN,
+    };
+  };
+  const results = MODES.map((mode) => ({
+    mode,
+    runs: reports.filter((r) => r.mode === mode).length,
+    passed: reports.filter((r) => r.mode === mode && r.verdict.pass).length,
+    dualUrl: { recovery: stats(mode, 'dual-url', false), media: stats(mode, 'dual-url', true) },
+    dnsOnly: {
+      recovery: stats(mode, 'dns-only', false),
+      media: stats(mode, 'dns-only', true),
+      boundMs: dnsBoundMs,
+    },
+    dnsDroppedAfterMs: reports.filter((r) => r.mode === mode).map((r) => r.observation.dnsDroppedAfterMs),
+    survivorsFailedRequests: reports
+      .filter((r) => r.mode === mode)
+      .reduce(
+        (sum, r) => sum + r.groups.filter((g) => !g.affected).reduce((s, g) => s + g.failedRequests, 0),
+        0,
+      ),
+  }));
+
+  const ms = (v: number) => (Number.isNaN(v) ? '—' : `${(v / 1000).toFixed(2)} s`);
+  emit(
+    {
+      name: 'failover',
+      quick,
+      machine: machineInfo(),
+      startedAt: new Date(started).toISOString(),
+      durationS: round((Date.now() - started) / 1000, 1),
+      results: { healthCheck: hc, dnsTtlSeconds: DNS_TTL_S, clientsPerRun: clients, modes: results },
+      targets: results.flatMap((r) => [
+        {
+          name: `dual-URL p95 recovery after ${r.mode}`,
+          target: `<= ${TARGET_P95_MS[r.mode] / 1000} s`,
+          measured: ms(r.dualUrl.recovery.p95Ms),
+          met: r.dualUrl.recovery.p95Ms <= TARGET_P95_MS[r.mode],
+        },
+        {
+          name: `DNS-only p95 recovery after ${r.mode}`,
+          target: `<= bound ${ms(dnsBoundMs)}`,
+          measured: ms(r.dnsOnly.recovery.p95Ms),
+          met: r.dnsOnly.recovery.p95Ms <= dnsBoundMs + 5_000,
+        },
+        {
+          name: `survivors' failed requests (${r.mode})`,
+          target: '0',
+          measured: String(r.survivorsFailedRequests),
+          met: r.survivorsFailedRequests === 0,
+        },
+      ]),
+    },
+    [
+      [
+        'mode',
+        'runs (pass)',
+        'dual-URL p50',
+        'p95',
+        'media p95',
+        'DNS-only p50',
+        'p95',
+        'media p95',
+        'DNS bound',
+      ],
+      ...results.map((r) => [
+        r.mode,
+        `${r.runs} (${r.passed})`,
+        ms(r.dualUrl.recovery.p50Ms),
+        ms(r.dualUrl.recovery.p95Ms),
+        ms(r.dualUrl.media.p95Ms),
+        ms(r.dnsOnly.recovery.p50Ms),
+        ms(r.dnsOnly.recovery.p95Ms),
+        ms(r.dnsOnly.media.p95Ms),
+        ms(dnsBoundMs),
+      ]),
+    ],
+  );
+}
