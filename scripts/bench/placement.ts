@@ -111,7 +111,7 @@ async function runScenario(
 
     const place = async (room: RoomArrival) => {
       let status: string;
-      let body = '';
+      let body: string;
       try {
         const res = await fetch(`${lb!.baseUrl}/v1/rooms/${room.id}/join`, {
           method: 'POST',
