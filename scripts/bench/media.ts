@@ -69,6 +69,8 @@ interface Step {
   readonly deliveredRatio: number;
   readonly forwardedPacketsPerSecond: number;
   readonly forwardedMbps: number;
+  /** RTP the producers delivered to the worker, against the rate measured before any viewer: a starved worker drops input. */
+  readonly producerInputRatio: number;
   readonly loadAvg1m: number;
 }
 
@@ -86,7 +88,7 @@ async function producerRates(
   }));
 }
 
-async function measureStep(rig: MediaRig, plan: MediaPlan): Promise<Step> {
+async function measureStep(rig: MediaRig, plan: MediaPlan, baselineInputPps: number): Promise<Step> {
   const stride = Math.max(1, Math.floor(rig.consumers.length / SAMPLED_CONSUMERS));
   const sample = rig.consumers.filter((_, i) => i % stride === 0).slice(0, SAMPLED_CONSUMERS);
   const producerIndex = new Map(rig.producers.map((p, i) => [p.id, i]));
@@ -132,6 +134,10 @@ async function measureStep(rig: MediaRig, plan: MediaPlan): Promise<Step> {
     deliveredRatio: round(deliveredRatio, 3),
     forwardedPacketsPerSecond: Math.round(forwardedPackets / seconds),
     forwardedMbps: round((forwardedBytes * 8) / seconds / 1e6, 1),
+    producerInputRatio: round(
+      producedPerViewer.reduce((s, d) => s + d.packets, 0) / seconds / baselineInputPps,
+      3,
+    ),
     loadAvg1m: machineLoad().loadAvg1m,
   };
 }
@@ -159,17 +165,18 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     if (producers.some((p) => p.packetsPerSecond === 0))
       throw new Error('a producer sends no RTP; the WebRTC session did not come up');
 
-    const steps: Step[] = [await measureStep(rig, plan)];
+    const baselineInputPps = producers.reduce((sum, p) => sum + p.packetsPerSecond, 0);
+    const steps: Step[] = [await measureStep(rig, plan, baselineInputPps)];
     progress(`0 consumers: worker ${steps[0]!.workerCorePercent}% of a core`);
     let saturation: Step | undefined;
     while (rig.viewerCount < plan.maxViewers) {
       for (let i = 0; i < plan.viewersPerStep; i++) await rig.addViewer();
       await sleep(plan.settleMs);
-      const step = await measureStep(rig, plan);
+      const step = await measureStep(rig, plan, baselineInputPps);
       steps.push(step);
       progress(
         `${step.consumers} consumers: worker ${step.workerCorePercent}% of a core, delivered ${step.deliveredRatio}, ` +
-          `${step.forwardedPacketsPerSecond} pkt/s (${step.forwardedMbps} Mbit/s) out; bench ${step.benchCorePercent}%, load ${step.loadAvg1m}`,
+          `${step.forwardedPacketsPerSecond} pkt/s (${step.forwardedMbps} Mbit/s) out, input ${step.producerInputRatio}; bench ${step.benchCorePercent}%, load ${step.loadAvg1m}`,
       );
       if (step.workerCorePercent >= SATURATED_CORE_PERCENT || step.deliveredRatio < MIN_DELIVERED_RATIO) {
         saturation = step;
@@ -219,11 +226,21 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       ],
     };
     emit(result, [
-      ['consumers', 'worker % core', 'delivered', 'pkt/s out', 'Mbit/s out', 'bench % core', 'load avg'],
+      [
+        'consumers',
+        'worker % core',
+        'delivered',
+        'input',
+        'pkt/s out',
+        'Mbit/s out',
+        'bench % core',
+        'load avg',
+      ],
       ...steps.map((s) => [
         s.consumers,
         s.workerCorePercent,
         s.deliveredRatio,
+        s.producerInputRatio,
         s.forwardedPacketsPerSecond,
         s.forwardedMbps,
         s.benchCorePercent,

@@ -54,7 +54,9 @@ export async function startLbProcess(
 ): Promise<LbProcess> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const proc = spawnNode('LB', ['--enable-source-maps', await bundleLb()], {
+  // e.g. BENCH_LB_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/lb-prof" to see where a join's CPU goes.
+  const extraArgs = (process.env.BENCH_LB_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawnNode('LB', [...extraArgs, '--enable-source-maps', await bundleLb()], {
     env: {
       NODE_ENV: 'production',
       REGION: dynamo.region,
