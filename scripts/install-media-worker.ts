@@ -46,13 +46,16 @@ function releaseBin(dir: string): string {
 }
 
 function runsHere(bin: string): boolean {
-  // A mediasoup worker started without its channel fds exits at once with status 41 after printing
-  // its version; any other failure (missing loader, wrong arch) means the binary is not usable here.
+  // A worker started without its channel fds gets as far as main() and gives up: 3.8 aborts (SIGABRT)
+  // after printing "mediasoup-worker::run_worker() | error creating the RTC Channel", newer ones exit 41.
+  // Reaching main() is what this checks; a missing library (127), an unusable file (126, ENOEXEC) or a
+  // crash before main does not.
   const res = spawnSync(bin, ['--version'], {
     env: { ...process.env, MEDIASOUP_VERSION: 'x' },
     timeout: 5000,
   });
-  return res.error === undefined && res.signal === null && res.status !== 127 && res.status !== 126;
+  if (res.error !== undefined || res.status === 126 || res.status === 127) return false;
+  return res.signal === null || (res.stderr?.toString() ?? '').includes('mediasoup-worker');
 }
 
 async function fetchCurrentPrebuilt(dir: string): Promise<boolean> {
@@ -158,6 +161,17 @@ function installLegacy(dir: string): boolean {
   const version = packageVersion(dir);
   const cached = path.join(workerCacheDir(version), 'mediasoup-worker');
   const bin = releaseBin(dir);
+  // A re-run over an installed worker (`npm rebuild`, a postinstall run by hand) keeps it: overwriting a
+  // binary that a running media server executes fails with ETXTBSY.
+  if (fs.existsSync(bin) && runsHere(bin)) {
+    if (!fs.existsSync(cached)) {
+      fs.mkdirSync(path.dirname(cached), { recursive: true });
+      fs.copyFileSync(bin, cached);
+      fs.chmodSync(cached, 0o755);
+    }
+    log(`the mediasoup ${version} worker is already installed at ${path.relative(ROOT, bin)}`);
+    return true;
+  }
   if (fs.existsSync(cached) && runsHere(cached)) {
     fs.mkdirSync(path.dirname(bin), { recursive: true });
     fs.copyFileSync(cached, bin);

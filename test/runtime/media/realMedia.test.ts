@@ -98,12 +98,20 @@ describe('media server with real WebRTC peers', () => {
     await store.placeRoom({ roomId: 'call-1', serverId: 'media-real-1', region: dynamo.region });
     const producer = await joinPeer(server, 'call-1', 'alice');
     const video = await producer.produceVideo();
-    const audio = await producer.produceAudio();
 
+    // A peer joining late lists what is already produced, and hears about what comes after.
     const viewer = await joinPeer(server, 'call-1', 'bob');
     const { producers } = await viewer.signaling.request('listProducers', {});
-    expect(producers.map((p) => p.producerId).sort()).toEqual([video.producerId, audio.producerId].sort());
-    expect(producers.every((p) => p.peerId === 'alice')).toBe(true);
+    expect(producers).toEqual([
+      { producerId: video.producerId, peerId: 'alice', kind: 'video', paused: false },
+    ]);
+    const audio = await producer.produceAudio();
+    expect(await viewer.signaling.waitForNotification('newProducer')).toEqual({
+      producerId: audio.producerId,
+      peerId: 'alice',
+      kind: 'audio',
+      paused: false,
+    });
 
     const videoIn = await viewer.consume(video.producerId);
     const audioIn = await viewer.consume(audio.producerId);
@@ -132,6 +140,14 @@ describe('media server with real WebRTC peers', () => {
       async () => ((await store.getServer('media-real-1'))?.load ?? 0) >= 4,
       'the load in the heartbeat',
     );
+
+    await producer.signaling.request('setProducerPaused', { producerId: audio.producerId, paused: true });
+    expect(await viewer.signaling.waitForNotification('producerPaused')).toEqual({
+      producerId: audio.producerId,
+      paused: true,
+    });
+    await producer.signaling.request('setProducerPaused', { producerId: audio.producerId, paused: false });
+    await viewer.signaling.waitForNotification('producerPaused', (d) => !d.paused);
 
     // The producer leaving closes the viewer's consumers and tells it so.
     await producer.leave();
