@@ -1,7 +1,7 @@
 /**
  * The subset of mediasoup's API this server uses, typed once so that everything above the engine works
  * the same on mediasoup 3.27 (production) and 3.8 (local runs and tests). Both versions satisfy these
- * shapes; the loader casts at the one place it requires the module.
+ * shapes (typeConformance.ts proves it at compile time); the loader casts where it requires the module.
  *
  * RTP capabilities/parameters and DTLS parameters stay opaque (`MediasoupObject`): they travel between
  * the client and mediasoup unchanged and mediasoup validates them.
