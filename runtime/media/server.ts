@@ -5,6 +5,7 @@
  * the process removes its table item and exits 0. SIGINT, or a second SIGTERM, stops at once (peers are
  * told to rejoin elsewhere). A worker that cannot be re-created exits non-zero so the fleet replaces us.
  */
+import { StoreError } from '../store';
 import { ConfigError, readMediaServerConfig } from './env';
 import { MediaEngineUnavailableError, loadMediaEngine } from './engine';
 import { startMediaServer } from './lifecycle';
@@ -40,7 +41,10 @@ async function main(): Promise<void> {
     }
     draining = true;
     logger.info({ drainTimeoutMs: config.drainTimeoutMs }, 'SIGTERM: draining');
-    void running.drain();
+    running.drain().catch((err: unknown) => {
+      logger.error({ err }, 'drain failed');
+      process.exit(1);
+    });
   });
   process.on('SIGINT', () => void running.stop('SIGINT'));
 
@@ -51,6 +55,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error('media server failed to start:', err);
+  // The table being unreachable at start is an environment problem: its message says which call failed.
+  console.error('media server failed to start:', err instanceof StoreError ? err.message : err);
   process.exit(1);
 });

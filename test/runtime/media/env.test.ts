@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { readMediaServerConfig } from '../../../runtime/media/env';
 
 const valid = {
@@ -55,5 +57,40 @@ describe('media server environment', () => {
     [{ RTC_MIN_PORT: '40000', RTC_MAX_PORT: '40002' }, /holds 3 ports for 4 workers/],
   ])('%o is refused with a message naming the variable', (change, message) => {
     expect(() => readMediaServerConfig({ ...valid, ...change })).toThrow(message);
+  });
+});
+
+describe('the media server process', () => {
+  function run(env: Record<string, string>): { status: number | null; stderr: string } {
+    const res = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', path.resolve(__dirname, '../../../runtime/media/server.ts')],
+      {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+        encoding: 'utf8',
+        timeout: 20_000,
+      },
+    );
+    return { status: res.status, stderr: res.stderr };
+  }
+
+  test('refuses to start with a bad environment, naming every bad variable, without a stack trace', () => {
+    const { status, stderr } = run({ ...valid, SIGNALING_PORT: 'seventy', PUBLIC_IP: 'localhost' });
+    expect(status).toBe(2);
+    expect(stderr).toMatch(/SIGNALING_PORT="seventy"/);
+    expect(stderr).toMatch(/PUBLIC_IP="localhost": must be an IPv4 address/);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('without a usable engine, says how to get one', () => {
+    const engine = Number(process.versions.node.split('.')[0]) < 22 ? 'current' : 'legacy';
+    const { status, stderr } = run({
+      ...valid,
+      MEDIA_ENGINE: engine,
+      MEDIASOUP_WORKER_BIN: '/nonexistent/mediasoup-worker',
+    });
+    expect(status).toBe(2);
+    expect(stderr).toMatch(/no usable mediasoup worker/);
+    expect(stderr).toMatch(/npm ci/);
   });
 });
