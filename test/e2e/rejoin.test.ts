@@ -23,7 +23,7 @@ const stoppables: Array<{ stop(): void }> = [];
 
 beforeAll(async () => {
   installWrtcGlobals();
-  e2e = await startE2eStack({ slot: 5, mediaPerRegion: 2 });
+  e2e = await startE2eStack({ slot: 5, mediaPerRegion: 1 });
 }, 90_000);
 
 afterAll(async () => {
@@ -113,10 +113,11 @@ describe('rejoin after the media server dies', () => {
       expect(p.reconnected[0]!.downtimeMs).toBeGreaterThanOrEqual(0);
       expect(p.session.connectionState).toBe('connected');
     }
-    const newServer = alice.reconnected[0]!.serverId;
+    // Where the room goes is the LB's placement policy (runtime/lb/placement.ts); what matters here is
+    // that both peers meet again on one live server.
+    const { serverId: newServer, region: newRegion } = alice.reconnected[0]!;
     expect(bob.reconnected[0]!.serverId).toBe(newServer);
-    // Two servers per region: the room stays in its region, on the survivor.
-    expect(alice.reconnected[0]!.region).toBe('us-east-1');
+    expect(s.state.regions.find((r) => r.name === newRegion)?.media.map((m) => m.id)).toContain(newServer);
 
     // Media flows again on fresh consumers created after the rejoin.
     await eventually('video to flow both ways on the new server', () =>
@@ -126,9 +127,12 @@ describe('rejoin after the media server dies', () => {
     await eventually('frames to keep growing', () => alice.framesSince(killedAt) > aliceFrames);
 
     // The store agrees: the room was taken over by the survivor (a conditional write bumps its version).
-    const room = await s.stack.storeFor('us-east-1').getRoom(ROOM);
-    expect(room).toMatchObject({ serverId: newServer, region: 'us-east-1' });
-    expect(room!.version).toBeGreaterThan(1);
+    const room = await eventually('the takeover to reach us-east-1', async () => {
+      const found = await s.stack.storeFor('us-east-1').getRoom(ROOM);
+      return found?.serverId === newServer ? found : null;
+    });
+    expect(room).toMatchObject({ serverId: newServer, region: newRegion });
+    expect(room.version).toBeGreaterThan(1);
 
     await Promise.all([alice.session.leave(), bob.session.leave()]);
   });
