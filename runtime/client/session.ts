@@ -59,6 +59,7 @@ export type RejoinReason =
   | 'ice_failed'
   | 'room_moved'
   | 'server_draining'
+  | 'region_evacuated'
   | 'worker_died'
   | 'room_closed';
 
@@ -470,7 +471,11 @@ export class Session extends TypedEmitter<SessionEvents> {
   private onNotification(conn: Connection, notification: NotificationEvent): void {
     if (notification.name === 'rejoin') {
       const { reason } = notification.data;
-      this.onLost(conn, reason, reason === 'server_draining' || reason === 'worker_died');
+      this.onLost(
+        conn,
+        reason,
+        reason === 'server_draining' || reason === 'worker_died' || reason === 'region_evacuated',
+      );
       return;
     }
     conn.media?.handleNotification(notification);

@@ -148,11 +148,9 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     async (req, reply) => {
       const { region, action } = req.params;
       if (!knownRegion(region)) {
-        return reply
-          .status(404)
-          .send({
-            error: { code: 'unknown_region', message: `region "${region}" is not part of this stack` },
-          });
+        return reply.status(404).send({
+          error: { code: 'unknown_region', message: `region "${region}" is not part of this stack` },
+        });
       }
       const names = opts.supervisor.select({ region });
       // A dead region's database is gone with it: partition the replica and take its endpoint down

@@ -8,6 +8,9 @@
  *     server was placed elsewhere (a cross-region race lost under last-writer-wins, or a takeover after
  *     this server looked dead): its peers are told to rejoin and the room closes here, so a split room
  *     converges on the item's server. A missing item is left alone: it may not have replicated yet.
+ *   - In the same pass reads its region's status: when an operator evacuates the region (through any
+ *     region's replica), every room here is closed with `region_evacuated` so its peers rejoin through
+ *     the API, which places them outside the region. Room items stay: the LB's takeover moves them.
  *   - Removes its item on a clean exit.
  */
 import type { Store } from '../store';
@@ -95,11 +98,29 @@ export class Registrar {
     this.checking = true;
     try {
       const roomIds = [...this.server.rooms.keys()];
+      if (roomIds.length > 0 && (await this.regionEvacuated())) {
+        this.logger.warn(
+          { rooms: roomIds.length },
+          'region evacuated: sending every peer to rejoin elsewhere',
+        );
+        for (const id of roomIds) this.server.closeRoom(id, 'region_evacuated');
+        return;
+      }
       for (let i = 0; i < roomIds.length; i += ROOM_CHECK_CONCURRENCY) {
         await Promise.all(roomIds.slice(i, i + ROOM_CHECK_CONCURRENCY).map((id) => this.checkRoom(id)));
       }
     } finally {
       this.checking = false;
+    }
+  }
+
+  private async regionEvacuated(): Promise<boolean> {
+    try {
+      return (await this.store.getRegionStatus(this.config.region)).status === 'evacuated';
+    } catch (err) {
+      // An unreadable status is no evidence of an evacuation: keep the calls.
+      this.logger.warn({ err: (err as Error).message }, 'cannot read the region status');
+      return false;
     }
   }
 

@@ -93,7 +93,10 @@ export interface Notifications {
   producerPaused: { producerId: string; paused: boolean };
   consumerClosed: { consumerId: string; producerId: string };
   /** The room moved or this server is going away: join again through the API, excluding this server. */
-  rejoin: { reason: 'room_moved' | 'server_draining' | 'worker_died' | 'room_closed'; serverId: string };
+  rejoin: {
+    reason: 'room_moved' | 'server_draining' | 'worker_died' | 'room_closed' | 'region_evacuated';
+    serverId: string;
+  };
 }
 
 export type NotificationName = keyof Notifications;

@@ -172,7 +172,7 @@ export async function runAwsChaos(opts: AwsRunOptions): Promise<number> {
     dns: string[];
   }[] = [];
   const injectedAt = Date.now();
-  let rollback = { restored: [] as string[], failed: [] as string[] };
+  let rollback: { restored: string[]; failed: string[] };
   try {
     await inject(ops, config, region, mode, outputs, changes);
     log(`injected: ${changes.map((c) => c.kind).join(', ')}`);

@@ -117,7 +117,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     state.regions.map((r) => ({ location: r.name, source: r.address.replace(/\.\d+$/, '.99') })),
   );
   let injectedAt: number | null = null;
-  let actions: string[] = [];
+  let actions: string[];
   let data: DataCheck | null = null;
   let rollback: ChaosReport['rollback'] = {
     ok: false,
@@ -125,8 +125,8 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     steadyStateAfterMs: null,
     detail: ['not run'],
   };
-  let roomsByRegion: Record<string, number> = {};
-  let before: ReplicaItem[] = [];
+  let roomsByRegion: Record<string, number>;
+  let before: ReplicaItem[];
 
   try {
     log(

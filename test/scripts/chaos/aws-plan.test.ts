@@ -1,5 +1,13 @@
 import { parseDeploymentConfig } from '../../../lib/config';
-import { checkDeployment, inject, planAwsChaos, rollBack, type AwsOps, type Change, type RegionStackOutputs } from '../../../scripts/chaos/aws-plan';
+import {
+  checkDeployment,
+  inject,
+  planAwsChaos,
+  rollBack,
+  type AwsOps,
+  type Change,
+  type RegionStackOutputs,
+} from '../../../scripts/chaos/aws-plan';
 
 const config = parseDeploymentConfig({});
 
@@ -19,7 +27,9 @@ function outputs(region: string): RegionStackOutputs {
 class InMemoryAws implements AwsOps {
   status: Record<string, 'active' | 'evacuated'> = {};
   desired: Record<string, number> = { 'lb-us-east-1/lb-svc-us-east-1': 3 };
-  asg: Record<string, { min: number; max: number; desired: number }> = { 'media-us-east-1': { min: 2, max: 10, desired: 4 } };
+  asg: Record<string, { min: number; max: number; desired: number }> = {
+    'media-us-east-1': { min: 2, max: 10, desired: 4 },
+  };
   writesVia: string[] = [];
   failOn: string | undefined;
 
@@ -47,13 +57,19 @@ class InMemoryAws implements AwsOps {
 
 describe('AWS chaos planning and rollback', () => {
   it('refuses a config that does not match the deployed stacks or the table replicas', () => {
-    const stacks = { 'us-east-1': outputs('us-east-1'), 'eu-west-1': outputs('eu-west-1'), 'ap-southeast-1': null };
+    const stacks = {
+      'us-east-1': outputs('us-east-1'),
+      'eu-west-1': outputs('eu-west-1'),
+      'ap-southeast-1': null,
+    };
     expect(checkDeployment(config, { stacks, tableReplicas: ['us-east-1', 'eu-west-1'] })).toEqual([
       'stack mrwebrtc-ap-southeast-1 is not deployed (or has no outputs) in ap-southeast-1',
       'table mrwebrtc-rooms has replicas [eu-west-1, us-east-1] but the config lists [us-east-1, eu-west-1, ap-southeast-1]',
     ]);
     const all = Object.fromEntries(config.regions.map((r) => [r.name, outputs(r.name)]));
-    expect(checkDeployment(config, { stacks: all, tableReplicas: ['ap-southeast-1', 'eu-west-1', 'us-east-1'] })).toEqual([]);
+    expect(
+      checkDeployment(config, { stacks: all, tableReplicas: ['ap-southeast-1', 'eu-west-1', 'us-east-1'] }),
+    ).toEqual([]);
   });
 
   it('plans evacuation through a surviving region, and scale-to-zero on top', () => {
