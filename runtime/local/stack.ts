@@ -150,7 +150,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     TOKEN_SECRET: secret,
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-    AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1',
+    // Local runs use Node 20 (the legacy media engine needs it); production images run Node 22.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   };
   const dashboardOrigin = `http://${local.dnsAddress}:${local.dashboardPort}`;
