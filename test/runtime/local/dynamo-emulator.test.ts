@@ -63,7 +63,8 @@ async function everywhere(id: string, expected: string | null, timeoutMs?: numbe
   );
 }
 
-function clientFor(region: string): DynamoDBClient {
+/** `timeoutMs` bounds a read from a blackholed endpoint; elsewhere it only needs to outlast a busy CI machine. */
+function clientFor(region: string, timeoutMs = 5_000): DynamoDBClient {
   return new DynamoDBClient({
     region,
     endpoint: emulator.endpoints[region],
@@ -71,8 +72,8 @@ function clientFor(region: string): DynamoDBClient {
     maxAttempts: 1,
     // Without throwOnRequestTimeout the SDK only warns when requestTimeout passes and waits forever.
     requestHandler: new NodeHttpHandler({
-      connectionTimeout: 500,
-      requestTimeout: 500,
+      connectionTimeout: timeoutMs,
+      requestTimeout: timeoutMs,
       throwOnRequestTimeout: true,
     }),
   });
@@ -263,7 +264,7 @@ test('expired items are swept everywhere, live ones stay', async () => {
 
 test('a stopped endpoint refuses connections, a blackholed one never answers, and both come back', async () => {
   // Fresh clients: a pooled connection to a dead endpoint fails with a reset instead.
-  const fresh = () => clientFor('eu-west-1');
+  const fresh = () => clientFor('eu-west-1', 500);
   await emulator.stopEndpoint('eu-west-1');
   expect(emulator.stats().regions['eu-west-1']!.endpointState).toBe('refusing');
   await expect(read('eu-west-1', 'lag', fresh())).rejects.toThrow(/ECONNREFUSED/);
