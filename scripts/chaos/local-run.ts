@@ -138,6 +138,10 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     for (const c of fleet.filter((x) => x.withMedia)) {
       if (!(await c.mediaFlowing(20_000))) throw new SteadyStateError(`${c.id} receives no media`);
     }
+    // Peers of a room that joined at the same moment through different regions may start on two
+    // servers; the media servers converge them within seconds. Steady state means converged.
+    const splitRooms = await waitRoomsConverged(fleet, 20_000);
+    if (splitRooms.length > 0) throw new SteadyStateError(`rooms still split over servers: ${splitRooms.join(', ')}`);
     roomsByRegion = countRoomsByRegion(fleet);
     const hosting = Object.keys(roomsByRegion).length;
     if (hosting < Math.min(2, target.regionNames.length)) {
@@ -247,6 +251,17 @@ function buildFleet(target: LocalTarget, runId: string, opts: LocalRunOptions): 
     );
   }
   return clients;
+}
+
+async function waitRoomsConverged(fleet: readonly SimulatedClient[], timeoutMs: number): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const servers = new Map<string, Set<string>>();
+    for (const c of fleet) servers.set(c.room, (servers.get(c.room) ?? new Set()).add(c.serverId));
+    const split = [...servers.entries()].filter(([, ids]) => ids.size > 1).map(([room]) => room);
+    if (split.length === 0 || Date.now() > deadline) return split;
+    await sleep(250);
+  }
 }
 
 function countRoomsByRegion(fleet: readonly SimulatedClient[]): Record<string, number> {
