@@ -6,13 +6,24 @@
  * viewers are SRTP PlainTransports consuming every producer (see support/mediaRig.ts for why). Viewers
  * are added step by step; at each step the worker's CPU is read from /proc/<worker pid>/stat over a
  * window, and a sample of consumers is checked to still forward every packet its producer receives.
- * The run stops at saturation — the worker at >= 90% of a core, or consumers forwarding < 95% of their
- * producer's packets — or at the step bound. A least-squares line through the unsaturated steps gives
- * the consumers at 100% of a core, compared with mediasoup's documented "~500 consumers per worker".
+ * The run stops at saturation — the worker at >= 90% of a core, consumers forwarding < 95% of their
+ * producer's packets, or the worker no longer answering its channel — or at the step bound.
+ *
+ * The producers' packet rate is not constant: libwebrtc's bandwidth estimate and frame timers react to
+ * a busy machine (two shared cores), so the worker's load per consumer moves between steps. A
+ * least-squares line of worker CPU over packets forwarded gives the worker's cost per packet, and so the
+ * consumers that fill one core at the producers' packet rate before any viewer — the figure compared
+ * with mediasoup's documented "~500 consumers per worker".
  */
 import * as path from 'node:path';
 import { linearFit } from './support/linearFit';
-import { MediaRig, rtpCounters, type RtpCounters, type VideoSettings } from './support/mediaRig';
+import {
+  MediaRig,
+  rtpCounters,
+  type EncoderState,
+  type RtpCounters,
+  type VideoSettings,
+} from './support/mediaRig';
 import {
   cpuMsOf,
   ipcReady,
@@ -69,8 +80,9 @@ interface Step {
   readonly deliveredRatio: number;
   readonly forwardedPacketsPerSecond: number;
   readonly forwardedMbps: number;
-  /** RTP the producers delivered to the worker, against the rate measured before any viewer: a starved worker drops input. */
+  /** RTP the producers delivered to the worker against their rate before any viewer (see the header). */
   readonly producerInputRatio: number;
+  readonly encoders: EncoderState[];
   readonly loadAvg1m: number;
 }
 
@@ -138,8 +150,18 @@ async function measureStep(rig: MediaRig, plan: MediaPlan, baselineInputPps: num
       producedPerViewer.reduce((s, d) => s + d.packets, 0) / seconds / baselineInputPps,
       3,
     ),
+    encoders: await rig.encoderStates(),
     loadAvg1m: machineLoad().loadAvg1m,
   };
+}
+
+function describeEncoders(encoders: readonly EncoderState[]): string {
+  return encoders
+    .map(
+      (e) =>
+        `[${e.frameWidth ?? '?'}px ${e.framesPerSecond ?? '?'}fps bwe ${e.availableOutgoingBitrate !== null ? round(e.availableOutgoingBitrate / 1e6, 2) : '?'}M ${e.qualityLimitationReason ?? ''}]`,
+    )
+    .join('');
 }
 
 export async function run({ quick }: { quick: boolean }): Promise<void> {
@@ -169,14 +191,24 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     const steps: Step[] = [await measureStep(rig, plan, baselineInputPps)];
     progress(`0 consumers: worker ${steps[0]!.workerCorePercent}% of a core`);
     let saturation: Step | undefined;
+    let workerStalled: string | null = null;
     while (rig.viewerCount < plan.maxViewers) {
-      for (let i = 0; i < plan.viewersPerStep; i++) await rig.addViewer();
-      await sleep(plan.settleMs);
-      const step = await measureStep(rig, plan, baselineInputPps);
+      let step: Step;
+      try {
+        for (let i = 0; i < plan.viewersPerStep; i++) await rig.addViewer();
+        await sleep(plan.settleMs);
+        step = await measureStep(rig, plan, baselineInputPps);
+      } catch (err) {
+        // A worker too busy to answer its channel (mediasoup's request timeout) is past saturation.
+        workerStalled = `${(err as Error).message} after ${rig.consumers.length} consumers`;
+        progress(`worker stalled: ${workerStalled}`);
+        saturation = steps[steps.length - 1];
+        break;
+      }
       steps.push(step);
       progress(
         `${step.consumers} consumers: worker ${step.workerCorePercent}% of a core, delivered ${step.deliveredRatio}, ` +
-          `${step.forwardedPacketsPerSecond} pkt/s (${step.forwardedMbps} Mbit/s) out, input ${step.producerInputRatio}; bench ${step.benchCorePercent}%, load ${step.loadAvg1m}`,
+          `${step.forwardedPacketsPerSecond} pkt/s (${step.forwardedMbps} Mbit/s) out, input ${step.producerInputRatio} ${describeEncoders(step.encoders)}; bench ${step.benchCorePercent}%, load ${step.loadAvg1m}`,
       );
       if (step.workerCorePercent >= SATURATED_CORE_PERCENT || step.deliveredRatio < MIN_DELIVERED_RATIO) {
         saturation = step;
@@ -184,9 +216,18 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       }
     }
 
-    const unsaturated = steps.filter((s) => s !== saturation);
+    const unsaturated = steps.length > 2 ? steps.filter((s) => s !== saturation) : steps;
     const fit = linearFit(unsaturated.map((s) => ({ x: s.consumers, y: s.workerCorePercent })));
-    const atFullCore = fit.slope > 0 ? Math.round((100 - fit.intercept) / fit.slope) : Infinity;
+    // The same line over packets forwarded: robust to producers changing their rate between steps.
+    const packetFit = linearFit(
+      unsaturated.map((s) => ({ x: s.forwardedPacketsPerSecond, y: s.workerCorePercent })),
+    );
+    const packetsPerConsumer = baselineInputPps / rig.producers.length;
+    const atFullCore =
+      packetFit.slope > 0
+        ? Math.round((100 - packetFit.intercept) / (packetFit.slope * packetsPerConsumer))
+        : Infinity;
+    const atFullCoreByConsumers = fit.slope > 0 ? Math.round((100 - fit.intercept) / fit.slope) : Infinity;
     const last = steps[steps.length - 1]!;
     const consumersPerViewer = rig.producers.length;
     const result: BenchResult = {
@@ -199,13 +240,23 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
         method:
           'one mediasoup worker; producers = test-peer synthetic sources (libwebrtc VP8 + Opus) over WebRtcTransports; ' +
           `viewers = SRTP PlainTransports consuming all ${consumersPerViewer} producers, sending to a UDP sink that never reads; ` +
-          'worker CPU from /proc/<pid>/stat; saturation = >= 90% of a core or < 95% of packets forwarded',
+          'worker CPU from /proc/<pid>/stat; saturation = >= 90% of a core, < 95% of packets forwarded, or a stalled worker channel; ' +
+          'consumers at a full core = line of worker CPU over packets forwarded, at the mean packet rate per consumer before any viewer',
         engine: { flavour: rig.engine.flavour, version: rig.engine.version },
         machineLoad: { before: loadBefore, after: machineLoad() },
         video: VIDEO,
         producers,
         steps,
         saturation: saturation ?? null,
+        workerStalled,
+        packetsPerSecondPerConsumer: round(packetsPerConsumer, 1),
+        workerMicrosecondsPerForwardedPacket: round(packetFit.slope * 10_000, 2),
+        packetFit: {
+          corePercentPerPacketPerSecond: packetFit.slope,
+          idleCorePercent: round(packetFit.intercept, 2),
+          r2: round(packetFit.r2, 3),
+        },
+        consumersAtFullCoreByConsumerLine: atFullCoreByConsumers,
         fit: {
           corePercentPerConsumer: round(fit.slope, 4),
           idleCorePercent: round(fit.intercept, 2),
@@ -218,10 +269,12 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
         {
           name: 'consumers per worker at one core (vs documented ~500)',
           target: `~${DOCUMENTED_CONSUMERS_PER_WORKER}`,
-          measured: saturation
-            ? `saturated at ${saturation.consumers}; line through the steps: ${atFullCore}`
-            : `not saturated by ${last.consumers} (${last.workerCorePercent}% of a core); line through the steps: ${atFullCore}`,
-          met: (saturation?.consumers ?? atFullCore) >= DOCUMENTED_CONSUMERS_PER_WORKER,
+          measured:
+            `${atFullCore} at a full core (${round(packetFit.slope * 10_000, 2)} µs/packet, ${round(packetsPerConsumer, 1)} packets/s per consumer); ` +
+            (saturation
+              ? `this run saturated at ${saturation.consumers} with the worker at ${saturation.workerCorePercent}% of a core (load avg ${saturation.loadAvg1m})`
+              : `not saturated by ${last.consumers} (${last.workerCorePercent}% of a core)`),
+          met: atFullCore >= DOCUMENTED_CONSUMERS_PER_WORKER,
         },
       ],
     };

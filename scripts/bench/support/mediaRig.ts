@@ -53,6 +53,14 @@ interface PlainCapableRouter extends MsRouter {
   createPlainTransport(options: Record<string, unknown>): Promise<PlainTransport>;
 }
 
+export interface EncoderState {
+  readonly frameWidth: number | null;
+  readonly framesPerSecond: number | null;
+  /** libwebrtc's reason for sending less than it could: 'cpu', 'bandwidth' or 'none'. */
+  readonly qualityLimitationReason: string | null;
+  readonly availableOutgoingBitrate: number | null;
+}
+
 export interface RtpCounters {
   readonly packets: number;
   readonly bytes: number;
@@ -158,6 +166,32 @@ export class MediaRig {
         }),
       );
     }
+  }
+
+  /**
+   * What the producers' encoders say about themselves (libwebrtc's outbound-rtp and candidate-pair
+   * stats): a falling packet rate is either the encoder adapting to CPU or its bandwidth estimate.
+   */
+  async encoderStates(): Promise<EncoderState[]> {
+    const out: EncoderState[] = [];
+    for (const transport of this.clientTransports) {
+      const report = await transport.getStats();
+      let availableOutgoingBitrate: number | null = null;
+      report.forEach((entry: Record<string, unknown>) => {
+        if (entry.type === 'candidate-pair' && typeof entry.availableOutgoingBitrate === 'number')
+          availableOutgoingBitrate = entry.availableOutgoingBitrate;
+      });
+      report.forEach((entry: Record<string, unknown>) => {
+        if (entry.type !== 'outbound-rtp' || entry.kind !== 'video') return;
+        out.push({
+          frameWidth: (entry.frameWidth as number | undefined) ?? null,
+          framesPerSecond: (entry.framesPerSecond as number | undefined) ?? null,
+          qualityLimitationReason: (entry.qualityLimitationReason as string | undefined) ?? null,
+          availableOutgoingBitrate,
+        });
+      });
+    }
+    return out;
   }
 
   get viewerCount(): number {
