@@ -7,8 +7,10 @@
  * 2. It moves on at a network error, a per-attempt timeout, a 5xx or a malformed 2xx: those say the
  *    path or the service is unwell. It never moves on at a 4xx: the request is wrong and would be wrong
  *    everywhere, so the server's `{ error: { code, message } }` surfaces as an ApiError.
- * 3. It sticks to the URL that answered, so a dead primary costs one timeout once, not on every call.
- * 4. While stuck on a non-primary URL it re-probes the primary (`GET /v1/ping`) in the background and
+ * 3. It hedges: a URL silent for `hedgeMs` gets the next URL started beside it, and the first usable
+ *    answer wins, so a blackholed primary costs one hedge delay, not a whole attempt timeout.
+ * 4. It sticks to the URL that answered, so a dead primary costs one timeout once, not on every call.
+ * 5. While stuck on a non-primary URL it re-probes the primary (`GET /v1/ping`) in the background and
  *    moves back when it answers: the primary name carries Route 53's latency routing, the backup does
  *    not.
  *
@@ -64,13 +66,13 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
   private reprobeTimer: Timer | undefined;
   private reprobing = false;
   private closed = false;
-  private readonly timeouts: Pick<TimeoutsConfig, 'attemptMs' | 'primaryReprobeMs'>;
+  private readonly timeouts: Pick<TimeoutsConfig, 'attemptMs' | 'hedgeMs' | 'primaryReprobeMs'>;
 
   constructor(
     private readonly http: HttpTransport,
     config: {
       readonly apiUrls: readonly string[];
-      readonly timeouts: Pick<TimeoutsConfig, 'attemptMs' | 'primaryReprobeMs'>;
+      readonly timeouts: Pick<TimeoutsConfig, 'attemptMs' | 'hedgeMs' | 'primaryReprobeMs'>;
     },
   ) {
     super();
@@ -107,31 +109,89 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     const order = [this.current, ...this.urls.filter((u) => u !== this.current)];
     const attempts: Attempt[] = [];
-    for (const url of order) {
-      const result = await attemptHttp(
-        this.http,
-        { method, url: `${url}${path}`, headers, body },
-        this.timeouts.attemptMs,
-        options.signal,
-      );
-      const parsed =
-        result.outcome === 'ok' || result.outcome === 'client_error' ? parseJson(result.body) : undefined;
-      const outcome = result.outcome === 'ok' && parsed === undefined ? 'bad_answer' : result.outcome;
-      attempts.push({
-        url,
-        outcome,
-        status: result.status,
-        detail: outcome === 'bad_answer' && !result.detail ? 'answer is not JSON' : result.detail,
-        elapsedMs: result.elapsedMs,
-      });
-      if (outcome !== 'ok' && outcome !== 'client_error') continue;
-      // A 4xx proves the URL works as well as a 2xx does: stick to it either way.
-      if (url !== this.current) this.switchTo(url, 'fallback');
-      this.emit('served', { method, path, url, status: result.status!, attempts });
-      if (outcome === 'client_error') throw toApiError(result.status!, parsed, url);
-      return { data: parsed as T, url };
-    }
-    throw new ApiUnavailableError(attempts);
+    const { url, result, parsed } = await this.race(
+      order,
+      (url, signal) =>
+        attemptHttp(
+          this.http,
+          { method, url: `${url}${path}`, headers, body },
+          this.timeouts.attemptMs,
+          signal,
+        ).then((result) => {
+          const parsed =
+            result.outcome === 'ok' || result.outcome === 'client_error' ? parseJson(result.body) : undefined;
+          const outcome = result.outcome === 'ok' && parsed === undefined ? 'bad_answer' : result.outcome;
+          attempts.push({
+            url,
+            outcome,
+            status: result.status,
+            detail: outcome === 'bad_answer' && !result.detail ? 'answer is not JSON' : result.detail,
+            elapsedMs: result.elapsedMs,
+          });
+          return { url, result: { ...result, outcome }, parsed };
+        }),
+      options.signal,
+    ).catch((err: unknown) => {
+      if (err instanceof NoUrlAnswered) throw new ApiUnavailableError(attempts);
+      throw err;
+    });
+    // A 4xx proves the URL works as well as a 2xx does: stick to it either way.
+    if (url !== this.current) this.switchTo(url, 'fallback');
+    this.emit('served', { method, path, url, status: result.status!, attempts: [...attempts] });
+    if (result.outcome === 'client_error') throw toApiError(result.status!, parsed, url);
+    return { data: parsed as T, url };
+  }
+
+  /**
+   * Tries `order` in turn. The next URL starts when the current attempt fails, or, hedging, when it
+   * has not answered within `hedgeMs` (it keeps running: a slow answer still counts). The first usable
+   * answer (2xx or 4xx) wins and the attempts still running are abandoned, so a blackholed URL costs
+   * one hedge delay instead of a whole attempt timeout.
+   */
+  private race<R extends { result: { outcome: string } }>(
+    order: readonly string[],
+    attempt: (url: string, signal: AbortSignal) => Promise<R>,
+    callerSignal?: AbortSignal,
+  ): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const abandon = new AbortController();
+      const onCallerAbort = () => abandon.abort(callerSignal!.reason);
+      callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+      let next = 0;
+      let running = 0;
+      let settled = false;
+      let hedgeTimer: ReturnType<typeof setTimeout> | undefined;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(hedgeTimer);
+        callerSignal?.removeEventListener('abort', onCallerAbort);
+        abandon.abort(new Error('another URL answered'));
+        fn();
+      };
+      const launch = () => {
+        clearTimeout(hedgeTimer);
+        if (settled || next >= order.length) return;
+        const url = order[next++]!;
+        running++;
+        if (next < order.length) hedgeTimer = setTimeout(launch, this.timeouts.hedgeMs);
+        attempt(url, abandon.signal).then(
+          (r) => {
+            running--;
+            if (r.result.outcome === 'ok' || r.result.outcome === 'client_error')
+              return finish(() => resolve(r));
+            if (next < order.length) launch();
+            else if (running === 0) finish(() => reject(new NoUrlAnswered()));
+          },
+          (err: unknown) => {
+            running--;
+            // Abandoned after another URL won, or the caller gave up: either way, the race is over.
+            if (callerSignal?.aborted) finish(() => reject(err));
+          },
+        );
+      };
+      launch();
+    });
   }
 
   /** Stops the background re-probe. Calls still work (a closed client just no longer probes). */
@@ -178,6 +238,8 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
     }
   }
 }
+
+class NoUrlAnswered extends Error {}
 
 function parseJson(body: string | undefined): unknown {
   if (body === undefined) return undefined;

@@ -38,6 +38,11 @@ const timeoutsSchema = z
   .object({
     /** One HTTP attempt against one URL; also bounds opening the signaling socket. */
     attemptMs: positiveMs(120_000).default(3_000),
+    /**
+     * How long one API URL may stay silent before the next one is tried beside it (hedging). Above the
+     * API's normal latency, so a healthy primary is rarely doubled; at or above attemptMs it is off.
+     */
+    hedgeMs: positiveMs(120_000).default(1_000),
     /** One signaling request (join, produce, consume...) before the session treats the server as lost. */
     requestMs: positiveMs(120_000).default(10_000),
     /** Interval of the app-level `ping` on the signaling socket; it notices a dead server behind a live LB. */

@@ -26,6 +26,7 @@ import {
 const SETTLE_AFTER_RECOVERY_MS = 3_000;
 const JOIN_BATCH = 6;
 const PROGRESS_EVERY_MS = 5_000;
+const SCHEDULING_SLACK_MS = 2_000;
 
 export interface LocalRunOptions {
   readonly region: string;
@@ -82,10 +83,12 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   const runId = randomBytes(3).toString('hex');
   const failed = target.region(opts.region);
   const hc = state.healthCheck;
-  // Route 53 semantics: `threshold` failed probes, one interval apart, plus one probe timeout and one
-  // interval of phase slack; DNS-only clients add the TTL they cached.
+  // Route 53 semantics: `threshold` failed probes one interval apart, plus one interval of phase and
+  // one probe timeout (a blackholed LB fails a probe only when it times out), plus scheduling slack
+  // for a shared machine whose timers slip under load. DNS-only clients add the TTL they cached.
   const probeTimeoutMs = Math.max(1_000, Math.min(4_000, hc.intervalSeconds * 1_000));
-  const dnsBoundMs = hc.intervalSeconds * 1_000 * (hc.failureThreshold + 1) + probeTimeoutMs;
+  const dnsBoundMs =
+    hc.intervalSeconds * 1_000 * (hc.failureThreshold + 1) + probeTimeoutMs + SCHEDULING_SLACK_MS;
   const windowMs =
     (opts.durationS ?? Math.ceil((dnsBoundMs + state.dnsTtlSeconds * 1_000 + 20_000) / 1_000)) * 1_000;
   const base = {
@@ -141,7 +144,8 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     // Peers of a room that joined at the same moment through different regions may start on two
     // servers; the media servers converge them within seconds. Steady state means converged.
     const splitRooms = await waitRoomsConverged(fleet, 20_000);
-    if (splitRooms.length > 0) throw new SteadyStateError(`rooms still split over servers: ${splitRooms.join(', ')}`);
+    if (splitRooms.length > 0)
+      throw new SteadyStateError(`rooms still split over servers: ${splitRooms.join(', ')}`);
     roomsByRegion = countRoomsByRegion(fleet);
     const hosting = Object.keys(roomsByRegion).length;
     if (hosting < Math.min(2, target.regionNames.length)) {

@@ -20,11 +20,12 @@ describe('ApiClient fallback', () => {
 
   function client(
     apiUrls: string[],
-    timeouts: Partial<{ attemptMs: number; primaryReprobeMs: number }> = {},
+    timeouts: Partial<{ attemptMs: number; hedgeMs: number; primaryReprobeMs: number }> = {},
   ) {
+    // Hedging off unless a test turns it on: the sequential policy is tested on its own.
     const c = new ApiClient(platform.http, {
       apiUrls,
-      timeouts: { attemptMs: 2_000, primaryReprobeMs: 60_000, ...timeouts },
+      timeouts: { attemptMs: 2_000, hedgeMs: 60_000, primaryReprobeMs: 60_000, ...timeouts },
     });
     clients.push(c);
     return c;
@@ -121,6 +122,33 @@ describe('ApiClient fallback', () => {
       void api.call('/v1/ping');
     });
     expect(served.attempts).toHaveLength(1);
+  });
+
+  it('hedges: a silent URL gets the next one started beside it after hedgeMs, and the first answer wins', async () => {
+    const silent = await server(() => undefined);
+    const backup = await server((_q, _b, res) => json(res, 200, { from: 'backup' }));
+    const api = client([silent.url, backup.url], { attemptMs: 20_000, hedgeMs: 100 });
+    const served = new Promise<ServedEvent>((resolve) => api.once('served', resolve));
+    const started = Date.now();
+    await expect(api.call('/v1/ping')).resolves.toMatchObject({ url: backup.url, data: { from: 'backup' } });
+    // Far inside the 20 s attempt timeout: the hedge, not the timeout, moved it on.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // The abandoned primary attempt never finished, so it is not reported as a failure.
+    expect((await served).attempts.map((a) => [a.url, a.outcome])).toEqual([[backup.url, 'ok']]);
+    expect(api.currentUrl).toBe(backup.url);
+  });
+
+  it('hedges without giving up on a slow URL that answers first', async () => {
+    const slowPrimary = await server((_q, _b, res) =>
+      setTimeout(() => json(res, 200, { from: 'primary' }), 300),
+    );
+    const slowerBackup = await server((_q, _b, res) =>
+      setTimeout(() => json(res, 200, { from: 'backup' }), 3_000),
+    );
+    const api = client([slowPrimary.url, slowerBackup.url], { hedgeMs: 50 });
+    await expect(api.call('/v1/ping')).resolves.toMatchObject({ url: slowPrimary.url });
+    expect(slowerBackup.hits).toEqual(['GET /v1/ping']);
+    expect(api.currentUrl).toBe(slowPrimary.url);
   });
 
   it('treats a 2xx that is not JSON as a fault and moves on', async () => {

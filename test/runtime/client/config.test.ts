@@ -18,6 +18,7 @@ describe('client config', () => {
     expect(cfg.apiUrls).toEqual(['https://api.example.com', 'https://api-backup.example.net']);
     expect(cfg.timeouts).toEqual({
       attemptMs: 3_000,
+      hedgeMs: 1_000,
       requestMs: 10_000,
       signalingPingMs: 2_000,
       signalingPongTimeoutMs: 3_000,
