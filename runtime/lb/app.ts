@@ -12,7 +12,7 @@ import { MAX_SIGNALING_FRAME_BYTES } from '../media/protocol';
 import type { Store } from '../store';
 import { ApiError } from './apiError';
 import type { Clock, LbConfig } from './config';
-import { errorHandling, formatSchemaErrors } from './errorHandler';
+import { clientErrorResponse, errorHandling, formatSchemaErrors, frameworkErrorReply } from './errorHandler';
 import { LbMetrics } from './metrics';
 import { CLOSE_INTERNAL } from './relay';
 import { healthRoutes } from './routes/health';
@@ -50,6 +50,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
     },
     schemaErrorFormatter: formatSchemaErrors,
+    frameworkErrors: frameworkErrorReply,
+    clientErrorHandler: clientErrorResponse,
   });
 
   // The API speaks JSON only; fastify's default text parser would turn a text body into a confusing 400.

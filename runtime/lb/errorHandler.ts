@@ -3,6 +3,8 @@
  * can act on for anything the caller sent, a 5xx with the details logged and hidden otherwise.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
 import { TokenError } from '../auth/tokens';
 import { StoreError, ThrottledError, StoreUnavailableError } from '../store';
@@ -19,6 +21,8 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  // Raised by the router before any route or hook runs (an undecodable percent-escape in the path).
+  FST_ERR_BAD_URL: 'bad_url',
 };
 
 export interface MappedError {
@@ -95,4 +99,36 @@ export function formatSchemaErrors(
     );
   }
   return new Error(`${where} ${first.message ?? 'is invalid'}`);
+}
+
+/**
+ * Errors the router raises before the app's error handler exists for the request (fastify's
+ * `frameworkErrors`): answered in the same `{ error: { code, message } }` shape as everything else.
+ */
+export function frameworkErrorReply(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const mapped = mapError(err);
+  void reply.code(mapped.status).send(mapped.body);
+}
+
+/**
+ * Requests Node's HTTP parser cannot read (fastify's `clientErrorHandler`): the connection is not
+ * usable, so the answer is written on the raw socket, in our error shape, and the socket closed.
+ */
+export function clientErrorResponse(err: Error & { code?: string }, socket: Socket): void {
+  // A reset socket has nothing left to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'request_timeout', 'the request was not received in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'headers_too_large', 'the request headers are too large']
+        : [400, 'bad_request', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code, message } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
