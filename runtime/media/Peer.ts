@@ -44,6 +44,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly transports = new Map<string, PeerTransport>();
   readonly producers = new Map<string, MsProducer>();
   readonly consumers = new Map<string, MsConsumer>();
+  /** Transports whose DTLS parameters were accepted: mediasoup takes them once per transport. */
+  private readonly connectedTransports = new Set<string>();
   private closedFlag = false;
 
   constructor(
@@ -116,10 +118,24 @@ export class Peer extends EventEmitter<PeerEvents> {
     return transport;
   }
 
+  /**
+   * Gives the transport the client's DTLS parameters. A second call is the client's mistake, refused
+   * here: the worker would refuse it as its own failure ("connect() already called").
+   */
+  async connectTransport(entry: PeerTransport, dtlsParameters: MediasoupObject): Promise<void> {
+    const { id } = entry.transport;
+    if (this.connectedTransports.has(id)) {
+      throw new ProtocolError('bad_request', `transport "${id}" is already connected; create a new one`);
+    }
+    await entry.transport.connect({ dtlsParameters });
+    this.connectedTransports.add(id);
+  }
+
   closeTransport(transportId: string): void {
     const entry = this.transports.get(transportId);
     if (!entry) return;
     this.transports.delete(transportId);
+    this.connectedTransports.delete(transportId);
     entry.transport.close();
     // Producers and consumers of the transport get 'transportclose' and remove themselves.
     this.emit('loadChanged');

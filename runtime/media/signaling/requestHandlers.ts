@@ -32,7 +32,7 @@ export const requestHandlers: { [M in JoinedMethod]: Handler<M> } = {
   },
 
   async connectWebRtcTransport(ctx, { transportId, dtlsParameters }) {
-    await ownTransport(ctx, transportId).transport.connect({ dtlsParameters });
+    await ctx.peer.connectTransport(ownTransport(ctx, transportId), dtlsParameters);
     return {};
   },
 
