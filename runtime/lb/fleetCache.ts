@@ -8,6 +8,7 @@
  * Liveness is judged at use time from the cached heartbeats, which are at most one refresh old.
  */
 import type { MediaServerRecord, RegionView, Store } from '../store';
+import { BackgroundLoop } from './backgroundLoop';
 import type { Clock } from './config';
 
 export interface FleetSnapshot {
@@ -30,13 +31,14 @@ export interface FleetCacheOptions {
 export class FleetCache {
   private snapshot: FleetSnapshot | null = null;
   private inflight: Promise<FleetSnapshot> | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private stopped = false;
+  private readonly loop: BackgroundLoop;
 
   constructor(
     private readonly store: Store,
     private readonly opts: FleetCacheOptions,
-  ) {}
+  ) {
+    this.loop = new BackgroundLoop(() => this.refresh(), opts.onBackgroundError);
+  }
 
   /** The last snapshot, however old (null before the first refresh). */
   current(): FleetSnapshot | null {
@@ -60,22 +62,11 @@ export class FleetCache {
 
   /** Starts the background refresh loop (no-op when `intervalMs` is 0). */
   start(intervalMs: number): void {
-    if (intervalMs <= 0 || this.timer || this.stopped) return;
-    const tick = () => {
-      this.refresh()
-        .catch((err: unknown) => this.opts.onBackgroundError(err))
-        .finally(() => {
-          // A chain of timeouts, not an interval: a slow replica never stacks refreshes.
-          if (!this.stopped) this.timer = setTimeout(tick, intervalMs).unref();
-        });
-    };
-    this.timer = setTimeout(tick, 0).unref();
+    this.loop.start(intervalMs);
   }
 
   stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.loop.stop();
   }
 
   private async load(): Promise<FleetSnapshot> {

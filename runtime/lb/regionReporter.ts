@@ -4,12 +4,12 @@
  * learn this region's URL from it, which is how a region joins or leaves without touching the others.
  */
 import type { RegionSummary, Store } from '../store';
+import { BackgroundLoop } from './backgroundLoop';
 import type { Clock } from './config';
 import type { FleetCache } from './fleetCache';
 
 export class RegionReporter {
-  private timer: NodeJS.Timeout | null = null;
-  private stopped = false;
+  private readonly loop: BackgroundLoop;
 
   constructor(
     private readonly store: Store,
@@ -20,7 +20,9 @@ export class RegionReporter {
       readonly clock: Clock;
       readonly onBackgroundError: (err: unknown) => void;
     },
-  ) {}
+  ) {
+    this.loop = new BackgroundLoop(() => this.report(), opts.onBackgroundError);
+  }
 
   async report(): Promise<RegionSummary> {
     const snap = await this.fleet.get();
@@ -42,20 +44,10 @@ export class RegionReporter {
 
   /** Reports now and every `intervalMs` (no-op when 0). A failed report is retried at the next tick. */
   start(intervalMs: number): void {
-    if (intervalMs <= 0 || this.timer || this.stopped) return;
-    const tick = () => {
-      this.report()
-        .catch((err: unknown) => this.opts.onBackgroundError(err))
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(tick, intervalMs).unref();
-        });
-    };
-    this.timer = setTimeout(tick, 0).unref();
+    this.loop.start(intervalMs);
   }
 
   stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.loop.stop();
   }
 }
