@@ -18,6 +18,7 @@ import type {
 } from './engine';
 import type { Logger } from './logger';
 import { ProtocolError, type NotificationFrame, type NotificationName, type Notifications } from './protocol';
+import { rtpClaimConflict, rtpClaims, type RtpClaims } from './rtpClaims';
 
 export type TransportDirection = 'send' | 'recv';
 
@@ -46,6 +47,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly consumers = new Map<string, MsConsumer>();
   /** Transports whose DTLS parameters were accepted: mediasoup takes them once per transport. */
   private readonly connectedTransports = new Set<string>();
+  /** What each producer's RTP parameters hold on its transport (see rtpClaims.ts). */
+  private readonly producerClaims = new Map<string, { transportId: string; claims: RtpClaims }>();
   private closedFlag = false;
 
   constructor(
@@ -82,6 +85,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     for (const { transport } of [...this.transports.values()]) transport.close();
     this.transports.clear();
     this.producers.clear();
+    this.producerClaims.clear();
     this.consumers.clear();
     this.logger.info({ reason }, 'peer closed');
     this.emit('close', reason);
@@ -157,6 +161,14 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (this.producers.size >= this.limits.maxProducers) {
       throw new ProtocolError('forbidden', `a peer may hold at most ${this.limits.maxProducers} producers`);
     }
+    const transportId = transport.transport.id;
+    const claims = rtpClaims(rtpParameters);
+    const held = [...this.producerClaims].filter(([, p]) => p.transportId === transportId);
+    const conflict = rtpClaimConflict(
+      claims,
+      held.map(([id, p]) => [id, p.claims] as const),
+    );
+    if (conflict) throw new ProtocolError('bad_request', conflict);
     const producer = await transport.transport.produce({
       kind,
       rtpParameters,
@@ -167,6 +179,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       throw new ProtocolError('not_joined', 'the peer left while its producer was being created');
     }
     this.producers.set(producer.id, producer);
+    this.producerClaims.set(producer.id, { transportId, claims });
     producer.on('transportclose', () => this.forgetProducer(producer.id));
     this.logger.info({ producer: producer.id, kind }, 'producer created');
     this.emit('newProducer', producer);
@@ -228,6 +241,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   private forgetProducer(producerId: string): void {
+    this.producerClaims.delete(producerId);
     if (!this.producers.delete(producerId)) return;
     this.logger.info({ producer: producerId }, 'producer closed');
     this.emit('producerClosed', producerId);

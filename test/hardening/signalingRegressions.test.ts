@@ -66,3 +66,67 @@ describe('connectWebRtcTransport', () => {
     conn.close();
   });
 });
+
+describe('produce', () => {
+  const opus = { mimeType: 'audio/opus', payloadType: 111, clockRate: 48_000, channels: 2 };
+  const rtp = (mid: string | undefined, encodings: unknown[]) => ({
+    ...(mid !== undefined ? { mid } : {}),
+    codecs: [opus],
+    encodings,
+  });
+
+  test('a mid, SSRC or RID another producer of the transport holds is bad_request naming it', async () => {
+    const conn = await joined('duplicates');
+    const logMark = media.logs.length;
+    const send = await transport(conn, 'send');
+    const produce = (rtpParameters: unknown) =>
+      frame('produce', { transportId: send, kind: 'audio', rtpParameters });
+    const first = await conn.request<{ producerId: string }>(requestId++, 'produce', {
+      transportId: send,
+      kind: 'audio',
+      rtpParameters: rtp('0', [{ ssrc: 1111, rid: 'r0', rtx: { ssrc: 1112 } }]),
+    });
+    const cases: Array<[unknown, string]> = [
+      [rtp('0', [{ ssrc: 2222 }]), `mid "0" is already used by producer "${first.producerId}"`],
+      [rtp('1', [{ ssrc: 1111 }]), `SSRC 1111 is already used by producer "${first.producerId}"`],
+      [rtp('1', [{ ssrc: 3333, rtx: { ssrc: 1112 } }]), 'SSRC 1112 is already used'],
+      // The worker reads SSRCs as uint32: 2^32 + 1111 is 1111.
+      [rtp('1', [{ ssrc: 2 ** 32 + 1111 }]), 'SSRC 1111 is already used'],
+      [rtp(undefined, [{ rid: 'r0' }]), 'rid "r0" is already used'],
+      [rtp('1', [{ ssrc: 4444 }, { ssrc: 4444 }]), 'SSRC 4444 appears twice'],
+    ];
+    for (const [rtpParameters, message] of cases) {
+      expect(await refusal(conn, produce(rtpParameters))).toEqual({
+        code: 'bad_request',
+        message: expect.stringContaining(message),
+      });
+    }
+    expect(media.errorsSince(logMark)).toEqual([]);
+
+    // A closed producer's identifiers are free again.
+    await conn.request(requestId++, 'closeProducer', { producerId: first.producerId });
+    expect(
+      await conn.request(requestId++, 'produce', {
+        transportId: send,
+        kind: 'audio',
+        rtpParameters: rtp('0', [{ ssrc: 1111 }]),
+      }),
+    ).toHaveProperty('producerId');
+    conn.close();
+  });
+
+  test('another transport of the same peer has identifiers of its own', async () => {
+    const conn = await joined('two-transports');
+    for (let i = 0; i < 2; i++) {
+      const send = await transport(conn, 'send');
+      expect(
+        await conn.request(requestId++, 'produce', {
+          transportId: send,
+          kind: 'audio',
+          rtpParameters: rtp('0', [{ ssrc: 1111 }]),
+        }),
+      ).toHaveProperty('producerId');
+    }
+    conn.close();
+  });
+});
