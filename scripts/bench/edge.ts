@@ -349,7 +349,8 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
           openMsPerRelay: round(opened.cpuMs / n, 3),
           idleCorePercent: round((idle.cpuMs / idle.wallMs) * 100, 1),
           activeCorePercent: round((active.cpuMs / active.wallMs) * 100, 1),
-          activeMsPerRelayedFrame: round(active.cpuMs / Math.max(1, activeMsgs), 3),
+          // A round trip is two relayed frames (client → echo and back).
+          activeMsPerRoundTrip: round(active.cpuMs / Math.max(1, activeMsgs), 3),
         },
         relayed: {
           ...relayed,
