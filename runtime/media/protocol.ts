@@ -15,6 +15,12 @@ import { z } from 'zod';
 
 /** Largest signaling frame either side accepts. SDP-free mediasoup messages stay far below this. */
 export const MAX_SIGNALING_FRAME_BYTES = 64 * 1024;
+/**
+ * Deepest nesting a frame may have. The deepest real message (RTP capabilities: frame, data,
+ * rtpCapabilities, codecs, codec, rtcpFeedback, entry) is 7 levels; mediasoup copies structures
+ * recursively, so a frame 30,000 levels deep would overflow the stack.
+ */
+export const MAX_FRAME_DEPTH = 16;
 
 const id = z.string().min(1).max(128);
 /** RTP capabilities/parameters and DTLS parameters are mediasoup structures; mediasoup checks them. */
@@ -158,6 +164,14 @@ export function parseRequest(raw: string): { id: number; method: Method; data: R
   } catch {
     throw new ProtocolError('bad_request', 'frame is not valid JSON');
   }
+  const unsafe = unsafeStructure(json);
+  if (unsafe) {
+    const readableId = (json as { id?: unknown } | null)?.id;
+    const err = new ProtocolError('bad_request', unsafe);
+    throw Number.isSafeInteger(readableId) && (readableId as number) >= 0
+      ? withId(err, readableId as number)
+      : err;
+  }
   const frame = frameSchema.safeParse(json);
   if (!frame.success)
     throw new ProtocolError('bad_request', `frame must be { id, method, data }: ${firstIssue(frame.error)}`);
@@ -170,6 +184,38 @@ export function parseRequest(raw: string): { id: number; method: Method; data: R
     throw withId(new ProtocolError('bad_request', `${method}: ${firstIssue(data.error)}`), reqId);
   return { id: reqId, method: method as Method, data: data.data };
 }
+
+/**
+ * What in a parsed frame must not reach mediasoup, or undefined: nesting beyond MAX_FRAME_DEPTH, a
+ * `__proto__` key (an object built from it by assignment gets another prototype), or a string with a
+ * lone surrogate (JSON.stringify passes it on as \ud800, which the worker's JSON parser rejects
+ * without answering, so the request would hang until the channel times out). Iterative: the input
+ * is the attacker's.
+ */
+function unsafeStructure(json: unknown): string | undefined {
+  const stack: Array<{ value: unknown; path: string; depth: number }> = [
+    { value: json, path: 'frame', depth: 0 },
+  ];
+  while (stack.length > 0) {
+    const { value, path, depth } = stack.pop()!;
+    if (typeof value === 'string') {
+      if (LONE_SURROGATE.test(value)) return `${path} is not well-formed Unicode (it holds a lone surrogate)`;
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
+    if (depth >= MAX_FRAME_DEPTH) return `frame nests deeper than ${MAX_FRAME_DEPTH} levels`;
+    for (const [key, child] of Object.entries(value)) {
+      const childPath = Array.isArray(value) ? `${path}.${key}` : `${path}.${key.slice(0, 64)}`;
+      if (key === '__proto__') return `${path} has a forbidden key "__proto__"`;
+      if (LONE_SURROGATE.test(key)) return `${path} has a key that is not well-formed Unicode`;
+      stack.push({ value: child, path: childPath, depth: depth + 1 });
+    }
+  }
+  return undefined;
+}
+
+/** In `u` mode a surrogate pair is one code point, so only unpaired halves match. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 export interface ProtocolErrorWithId extends ProtocolError {
   requestId?: number;

@@ -130,3 +130,59 @@ describe('produce', () => {
     conn.close();
   });
 });
+
+describe('frame structure', () => {
+  /** Far below mediasoup's 15 s channel timeout, which is what a dropped worker request waits for. */
+  const PROMPT_MS = 2_000;
+
+  async function promptRefusal(conn: RawSignaling, text: string): Promise<{ code: string; message: string }> {
+    const started = Date.now();
+    const error = await refusal(conn, text);
+    expect(Date.now() - started).toBeLessThan(PROMPT_MS);
+    return error;
+  }
+
+  test('a lone surrogate is refused before it reaches the worker, which would never answer', async () => {
+    const conn = await joined('surrogates');
+    const logMark = media.logs.length;
+    const send = await transport(conn, 'send');
+    const text = `{"id":${requestId++},"method":"connectWebRtcTransport","data":{"transportId":"${send}","dtlsParameters":{"role":"client","fingerprints":[{"algorithm":"sha-256","value":"\\ud800"}]}}}`;
+    expect(await promptRefusal(conn, text)).toEqual({
+      code: 'bad_request',
+      message:
+        'frame.data.dtlsParameters.fingerprints.0.value is not well-formed Unicode (it holds a lone surrogate)',
+    });
+    // A surrogate pair is fine, and the transport still connects.
+    await conn.request(requestId++, 'connectWebRtcTransport', {
+      transportId: send,
+      dtlsParameters: { role: 'client', fingerprints: [{ algorithm: 'sha-256', value: 'AB:\ud83d\ude00' }] },
+    });
+    expect(media.errorsSince(logMark)).toEqual([]);
+    conn.close();
+  });
+
+  test('nesting beyond any real message is refused instead of overflowing the stack', async () => {
+    const conn = await joined('deep');
+    const logMark = media.logs.length;
+    const send = await transport(conn, 'send');
+    const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+    const text = `{"id":${requestId++},"method":"produce","data":{"transportId":"${send}","kind":"audio","rtpParameters":{"codecs":[],"x":${deep}}}}`;
+    expect(await promptRefusal(conn, text)).toEqual({
+      code: 'bad_request',
+      message: 'frame nests deeper than 16 levels',
+    });
+    expect(media.errorsSince(logMark)).toEqual([]);
+    conn.close();
+  });
+
+  test('a __proto__ key is refused, whatever it holds', async () => {
+    const conn = await joined('proto');
+    const send = await transport(conn, 'send');
+    const text = `{"id":${requestId++},"method":"connectWebRtcTransport","data":{"transportId":"${send}","dtlsParameters":{"__proto__":{"role":"client","fingerprints":[{"algorithm":"sha-256","value":"AB"}]}}}}`;
+    expect(await promptRefusal(conn, text)).toEqual({
+      code: 'bad_request',
+      message: 'frame.data.dtlsParameters has a forbidden key "__proto__"',
+    });
+    conn.close();
+  });
+});
