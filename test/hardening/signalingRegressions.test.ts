@@ -186,3 +186,18 @@ describe('frame structure', () => {
     conn.close();
   });
 });
+
+describe('socket-level violations', () => {
+  test.each([
+    ['an oversized frame', Buffer.alloc(64 * 1024 + 1, 0x20), 1009],
+    ['a text frame that is not UTF-8', Buffer.from([0x7b, 0xed, 0xa0, 0x80, 0x7d]), 1007],
+  ])('%s closes the socket with its code and is not logged as a server error', async (_what, bytes, code) => {
+    const conn = await RawSignaling.open(media.signalingUrl('lobby'));
+    const logMark = media.logs.length;
+    const out = await conn.exchange(bytes);
+    expect(out).toEqual({ closed: expect.objectContaining({ code }) });
+    // The close travels before the server's own handling finishes; give the log a moment.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(media.errorsSince(logMark)).toEqual([]);
+  });
+});

@@ -32,7 +32,17 @@ export async function buildSignalingApp(deps: SignalingAppDeps): Promise<Fastify
     // Health checks and scrapes every few seconds would drown the call logs.
     logController: new LogController({ disableRequestLogging: true }),
   });
-  await app.register(websocket, { options: { maxPayload: MAX_SIGNALING_FRAME_BYTES } });
+  await app.register(websocket, {
+    options: { maxPayload: MAX_SIGNALING_FRAME_BYTES },
+    // The socket's own errors (an oversized frame, invalid UTF-8, a reset) are the client's: ws has
+    // already closed the socket with the matching code and the session logs them. Only an error thrown
+    // by our handler is ours.
+    errorHandler: (err: Error & { code?: unknown }, socket, request) => {
+      if (typeof err.code === 'string' && err.code.startsWith('WS_ERR_')) return;
+      request.log.error({ err }, 'signaling handler failed');
+      socket.terminate();
+    },
+  });
 
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
