@@ -8,6 +8,7 @@
  * one kind can never be replayed as the other.
  */
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { createSecretKey, type KeyObject } from 'node:crypto';
 
 const ALG = 'HS256';
 const JOIN_AUDIENCE = 'mrwebrtc:join';
@@ -47,16 +48,24 @@ export interface MediaClaims {
   readonly exp: number;
 }
 
-export function secretKey(secret: string): Uint8Array {
-  const key = new TextEncoder().encode(secret);
-  if (key.length < MIN_SECRET_BYTES) {
-    throw new Error(`the token secret is ${key.length} bytes; use at least ${MIN_SECRET_BYTES} random bytes`);
+/**
+ * A verification key: a KeyObject made once at start-up (jose re-imports raw bytes on every sign and
+ * verify, a measurable share of a join's CPU), or raw bytes where that does not matter.
+ */
+export type TokenKey = KeyObject | Uint8Array;
+
+export function secretKey(secret: string): KeyObject {
+  const bytes = Buffer.from(secret, 'utf8');
+  if (bytes.length < MIN_SECRET_BYTES) {
+    throw new Error(
+      `the token secret is ${bytes.length} bytes; use at least ${MIN_SECRET_BYTES} random bytes`,
+    );
   }
-  return key;
+  return createSecretKey(bytes);
 }
 
 export async function signJoinToken(
-  key: Uint8Array,
+  key: TokenKey,
   claims: { sub: string; room: string; ttlSeconds?: number; notBefore?: number },
 ): Promise<string> {
   const jwt = new SignJWT({ room: claims.room })
@@ -70,7 +79,7 @@ export async function signJoinToken(
 }
 
 export async function signMediaToken(
-  key: Uint8Array,
+  key: TokenKey,
   claims: { peerId: string; identity: string; room: string; server: string; ttlSeconds?: number },
 ): Promise<{ token: string; expiresAt: number }> {
   const ttl = claims.ttlSeconds ?? MEDIA_TOKEN_TTL_S;
@@ -85,7 +94,7 @@ export async function signMediaToken(
   return { token, expiresAt: exp * 1000 };
 }
 
-async function verify(key: Uint8Array, token: string | undefined, audience: string) {
+async function verify(key: TokenKey, token: string | undefined, audience: string) {
   if (!token) throw new TokenError('token_missing', 'a token is required');
   try {
     const { payload } = await jwtVerify(token, key, {
@@ -117,7 +126,7 @@ function stringClaim(payload: Record<string, unknown>, name: string): string {
 
 /** Verifies a join token for `roomId`. */
 export async function verifyJoinToken(
-  key: Uint8Array,
+  key: TokenKey,
   token: string | undefined,
   roomId: string,
 ): Promise<JoinClaims> {
@@ -130,7 +139,7 @@ export async function verifyJoinToken(
 
 /** Verifies a media token for `roomId`, and for `serverId` when the verifier is (or relays to) that server. */
 export async function verifyMediaToken(
-  key: Uint8Array,
+  key: TokenKey,
   token: string | undefined,
   expect: { roomId: string; serverId?: string },
 ): Promise<MediaClaims> {

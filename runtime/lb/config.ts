@@ -1,3 +1,5 @@
+import type { TokenKey } from '../auth/tokens';
+
 /**
  * What one LB process needs to know, already validated. `server.ts` builds it from the environment
  * (see env.ts); tests build it with `lbConfig({...})` and small intervals.
@@ -37,7 +39,7 @@ export interface LbConfig {
   /** This region's public API base, e.g. `https://eu-west-1.api.example.com` or `http://127.0.2.1:8080`. */
   readonly publicApiUrl: string;
   /** HS256 key of join and media tokens (`secretKey(TOKEN_SECRET)`). */
-  readonly tokenKey: Uint8Array;
+  readonly tokenKey: TokenKey;
   /** Origins allowed to call the API from a browser (the demo page). Empty: no CORS headers. */
   readonly corsOrigins: readonly string[];
   /** Trust X-Forwarded-For from this many proxies (1 behind an ALB) so rate limits key the real client. */

@@ -3,7 +3,7 @@
  * (before the route's own hooks run) and the route needs the claims: both share one verification.
  */
 import type { FastifyRequest } from 'fastify';
-import { TokenError, verifyJoinToken, type JoinClaims } from '../auth/tokens';
+import { TokenError, verifyJoinToken, type JoinClaims, type TokenKey } from '../auth/tokens';
 
 const verified = new WeakMap<FastifyRequest, Promise<JoinClaims>>();
 
@@ -15,7 +15,7 @@ function bearerToken(request: FastifyRequest): string | undefined {
   return match[1];
 }
 
-export function authenticateJoin(request: FastifyRequest, key: Uint8Array): Promise<JoinClaims> {
+export function authenticateJoin(request: FastifyRequest, key: TokenKey): Promise<JoinClaims> {
   let claims = verified.get(request);
   if (!claims) {
     const { roomId } = request.params as { roomId?: string };
@@ -28,7 +28,7 @@ export function authenticateJoin(request: FastifyRequest, key: Uint8Array): Prom
 }
 
 /** Rate-limit key: the token's subject when it verifies, the client address otherwise. */
-export async function joinRateLimitKey(request: FastifyRequest, key: Uint8Array): Promise<string> {
+export async function joinRateLimitKey(request: FastifyRequest, key: TokenKey): Promise<string> {
   try {
     return `sub:${(await authenticateJoin(request, key)).sub}`;
   } catch {

@@ -1,3 +1,4 @@
+import type { TokenKey } from '../auth/tokens';
 /**
  * What one media server process needs to know, already validated. `server.ts` builds it from the
  * environment (env.ts); everything below takes the typed values it needs.
@@ -30,7 +31,7 @@ export interface MediaServerConfig {
   readonly serverId: string;
   readonly tableName: string;
   readonly dynamoEndpoint?: string;
-  readonly tokenKey: Uint8Array;
+  readonly tokenKey: TokenKey;
   /** Bind address of the signaling HTTP/WebSocket server (private). */
   readonly listenHost: string;
   readonly signalingPort: number;

@@ -4,7 +4,7 @@
  */
 import * as os from 'node:os';
 import { z } from 'zod';
-import { secretKey } from '../auth/tokens';
+import { secretKey, type TokenKey } from '../auth/tokens';
 import { DEFAULT_PEER_LIMITS, DEFAULT_SIGNALING_LIMITS, type MediaServerConfig } from './config';
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -69,7 +69,7 @@ export function readMediaServerConfig(env: NodeJS.ProcessEnv = process.env): Med
     throw new ConfigError(`invalid media server environment:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
-  let tokenKey: Uint8Array;
+  let tokenKey: TokenKey;
   try {
     tokenKey = secretKey(e.TOKEN_SECRET);
   } catch (err) {

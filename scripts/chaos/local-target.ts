@@ -10,7 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import * as fs from 'node:fs';
 import { readDeploymentConfig, type DeploymentConfig } from '../../lib/config';
-import { secretKey, signJoinToken } from '../../runtime/auth/tokens';
+import { secretKey, signJoinToken, type TokenKey } from '../../runtime/auth/tokens';
 import {
   LOCAL_CREDENTIALS,
   startLocalStack,
@@ -28,7 +28,7 @@ export interface ReplicaItem {
 }
 
 export class LocalTarget {
-  private readonly key: Uint8Array;
+  private readonly key: TokenKey;
   private readonly stores = new Map<string, Store>();
 
   private constructor(

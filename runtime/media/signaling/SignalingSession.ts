@@ -13,7 +13,7 @@
  *     flushed and the socket closes with 4000.
  */
 import type { WebSocket } from 'ws';
-import { verifyMediaToken } from '../../auth/tokens';
+import { verifyMediaToken, type TokenKey } from '../../auth/tokens';
 import type { SignalingLimits } from '../config';
 import type { Logger } from '../logger';
 import type { MediaServer } from '../MediaServer';
@@ -41,7 +41,7 @@ const OPEN = 1;
 
 export interface SessionContext {
   readonly server: MediaServer;
-  readonly tokenKey: Uint8Array;
+  readonly tokenKey: TokenKey;
   readonly serverId: string;
   readonly region: string;
   readonly limits: SignalingLimits;

@@ -1,5 +1,5 @@
 import { SignJWT } from 'jose';
-import { signMediaToken } from '../../../runtime/auth/tokens';
+import { signMediaToken, type TokenKey } from '../../../runtime/auth/tokens';
 import { join, joinToken, mediaServer, scanTable, startLb, TOKEN_KEY, type LbHarness } from './lbHarness';
 
 let h: LbHarness;
@@ -28,7 +28,7 @@ afterEach(async () => {
 
 const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 
-function joinJwt(claims: Record<string, unknown>, key = TOKEN_KEY) {
+function joinJwt(claims: Record<string, unknown>, key: TokenKey = TOKEN_KEY) {
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setAudience('mrwebrtc:join')
