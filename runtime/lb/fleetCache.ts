@@ -28,7 +28,16 @@ export interface FleetCacheOptions {
   readonly onBackgroundError: (err: unknown) => void;
 }
 
+/**
+ * Load units a newly placed room is assumed to add before its server reports it: a two-peer call
+ * (two transports and one consumer each). An estimate only has to be the right size: it spreads
+ * the rooms placed within one heartbeat period instead of stacking them on one server.
+ */
+export const PLACED_ROOM_LOAD_ESTIMATE = 6;
+
 export class FleetCache {
+  /** Per server, when this LB placed rooms on it; entries older than its heartbeat are counted there. */
+  private readonly placedAt = new Map<string, number[]>();
   private snapshot: FleetSnapshot | null = null;
   private inflight: Promise<FleetSnapshot> | null = null;
   private readonly loop: BackgroundLoop;
@@ -58,6 +67,22 @@ export class FleetCache {
       this.inflight = null;
     });
     return this.inflight;
+  }
+
+  notePlaced(serverId: string): void {
+    const times = this.placedAt.get(serverId) ?? [];
+    times.push(this.opts.clock());
+    this.placedAt.set(serverId, times);
+  }
+
+  /** Load this LB added to `server` since the heartbeat the cached record carries. */
+  pendingLoad(server: MediaServerRecord): number {
+    const times = this.placedAt.get(server.id);
+    if (!times) return 0;
+    const pending = times.filter((t) => t >= server.heartbeatAt);
+    if (pending.length === 0) this.placedAt.delete(server.id);
+    else if (pending.length < times.length) this.placedAt.set(server.id, pending);
+    return pending.length * PLACED_ROOM_LOAD_ESTIMATE;
   }
 
   /** Starts the background refresh loop (no-op when `intervalMs` is 0). */

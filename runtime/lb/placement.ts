@@ -50,6 +50,11 @@ export interface PlacementContext {
   readonly publicApiUrl: string;
   readonly now: number;
   readonly isAlive: (server: MediaServerRecord, now: number) => boolean;
+  /**
+   * Load units this LB has sent to `server` since its last heartbeat (which cannot show them yet).
+   * Without it every room placed within one heartbeat period lands on the same least-loaded server.
+   */
+  readonly pendingLoad?: (server: MediaServerRecord) => number;
   readonly exclude: Exclusions;
 }
 
@@ -80,13 +85,19 @@ function hasCapacity(server: MediaServerRecord): boolean {
   return server.capacity > 0 && server.load < server.capacity;
 }
 
-function leastLoaded(servers: readonly MediaServerRecord[]): MediaServerRecord | null {
+function leastLoaded(
+  servers: readonly MediaServerRecord[],
+  pending: (s: MediaServerRecord) => number,
+): MediaServerRecord | null {
   let best: MediaServerRecord | null = null;
+  let bestRatio = Infinity;
   for (const s of servers) {
-    if (!best) best = s;
-    else {
-      const diff = s.load / s.capacity - best.load / best.capacity;
-      if (diff < 0 || (diff === 0 && s.id < best.id)) best = s;
+    const load = s.load + pending(s);
+    if (load >= s.capacity) continue;
+    const ratio = load / s.capacity;
+    if (ratio < bestRatio || (ratio === bestRatio && best !== null && s.id < best.id)) {
+      best = s;
+      bestRatio = ratio;
     }
   }
   return best;
@@ -154,7 +165,7 @@ export function chooseServer(
   }
   const others = [...byRegion.keys()].filter((r) => r !== ctx.region);
   for (const region of [ctx.region, ...byDistanceFrom(ctx.region, others)]) {
-    const best = leastLoaded(byRegion.get(region) ?? []);
+    const best = leastLoaded(byRegion.get(region) ?? [], ctx.pendingLoad ?? (() => 0));
     if (best) return best;
   }
   return null;
@@ -175,6 +186,7 @@ export class Placement {
       publicApiUrl: this.own.publicApiUrl,
       now: this.own.clock(),
       isAlive: (s, now) => this.store.isAlive(s, now),
+      pendingLoad: (s) => this.fleet.pendingLoad(s),
       exclude,
     };
     let lost = false;
@@ -197,6 +209,7 @@ export class Placement {
         expectedVersion: room?.version,
       });
       if (result.outcome === 'placed') {
+        this.fleet.notePlaced(target.id);
         return { room: result.room, server: target, outcome: room ? 'takeover' : 'placed', snapshot: snap };
       }
       lost = true;

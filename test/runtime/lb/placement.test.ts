@@ -85,6 +85,15 @@ describe('chooseServer', () => {
     expect(chooseServer(snapshot(servers, regions), ctx({ exclude }))?.id).toBe('ap');
   });
 
+  it('counts the load it sent to a server since that server last reported', () => {
+    const snap = snapshot([mediaServer('a', 'eu-west-1'), mediaServer('b', 'eu-west-1', { load: 10 })], []);
+    expect(chooseServer(snap, ctx())?.id).toBe('a');
+    expect(chooseServer(snap, ctx({ pendingLoad: (s) => (s.id === 'a' ? 12 : 0) }))?.id).toBe('b');
+    // Pending load that fills a server takes it out of the choice altogether.
+    const full = ctx({ pendingLoad: (s) => (s.id === 'a' ? 100 : 95) });
+    expect(chooseServer(snap, full)).toBeNull();
+  });
+
   it('never picks a server with zero capacity', () => {
     expect(
       chooseServer(snapshot([mediaServer('z', 'eu-west-1', { load: 0, capacity: 0 })], []), ctx()),
