@@ -30,10 +30,11 @@ export interface FleetCacheOptions {
 
 /**
  * Load units a newly placed room is assumed to add before its server reports it: a two-peer call
- * (two transports and one consumer each). An estimate only has to be the right size: it spreads
- * the rooms placed within one heartbeat period instead of stacking them on one server.
+ * with audio and video (two transports and two consumers per peer; runtime/media/load.ts). The LB
+ * cannot know a room's size when it places it; the estimate only has to be the right order of
+ * magnitude to spread the rooms placed within one heartbeat period instead of stacking them.
  */
-export const PLACED_ROOM_LOAD_ESTIMATE = 6;
+export const PLACED_ROOM_LOAD_ESTIMATE = 8;
 
 export class FleetCache {
   /** Per server, when this LB placed rooms on it; entries older than its heartbeat are counted there. */
