@@ -126,22 +126,22 @@ export function objectText(fields: Array<[string, string]>): string {
 }
 
 /**
- * A JSON object shaped like `template` (field name → arbitrary of its JSON text) where each field may be
- * dropped, kept, replaced by hostile JSON, or joined by a hostile extra key (prototype keys first).
+ * A JSON object shaped like `template` (field name → arbitrary of its JSON text). Most fields keep a
+ * template value, so cases get deep enough to reach the code behind the schema; each field may also be
+ * dropped or replaced by hostile JSON, and now and then a hostile extra key (prototype keys first) joins.
  */
 export function mutatedObject(template: Record<string, fc.Arbitrary<string>>): fc.Arbitrary<string> {
   const fields = Object.entries(template).map(([key, valid]) =>
     fc.oneof(
-      fc.constant(null),
-      valid.map((v): [string, string] => [key, v]),
-      hostileJson.map((v): [string, string] => [key, v]),
+      { arbitrary: valid.map((v): [string, string] => [key, v]), weight: 4 },
+      { arbitrary: fc.constant(null), weight: 1 },
+      { arbitrary: hostileJson.map((v): [string, string] => [key, v]), weight: 1 },
     ),
   );
-  const extras = fc.array(
-    fc.tuple(fc.oneof(fc.constantFrom(...PROTOTYPE_KEYS), hostileString), hostileJson),
-    {
-      maxLength: 2,
-    },
+  const extra = fc.tuple(fc.oneof(fc.constantFrom(...PROTOTYPE_KEYS), hostileString), hostileJson);
+  const extras = fc.oneof(
+    { arbitrary: fc.constant([]), weight: 3 },
+    { arbitrary: fc.array(extra, { minLength: 1, maxLength: 2 }), weight: 1 },
   );
   return fc
     .tuple(fc.tuple(...fields), extras)
@@ -151,6 +151,73 @@ export function mutatedObject(template: Record<string, fc.Arbitrary<string>>): f
         ...extra.map(([k, v]): [string, string] => [k, v]),
       ]),
     );
+}
+
+type MutationKind = 'replace' | 'drop' | 'addKey';
+interface Mutation {
+  readonly at: number;
+  readonly kind: MutationKind;
+  readonly value: string;
+  readonly key: string;
+}
+
+const mutation: fc.Arbitrary<Mutation> = fc.record({
+  at: fc.nat(),
+  kind: fc.constantFrom<MutationKind>('replace', 'replace', 'drop', 'addKey'),
+  value: hostileJson,
+  key: fc.oneof(fc.constantFrom(...PROTOTYPE_KEYS), hostileString),
+});
+
+/**
+ * `template` as JSON text with 0-2 point mutations at random nodes (a value replaced by hostile JSON,
+ * a key dropped, a hostile key added): one wrong thing deep inside an otherwise valid structure, which
+ * is what gets past the schema into the code behind it.
+ */
+export function pointMutated(template: fc.Arbitrary<unknown>): fc.Arbitrary<string> {
+  return fc.tuple(template, fc.array(mutation, { maxLength: 2 })).map(([value, mutations]) => {
+    const count = countNodes(value);
+    const byNode = new Map(mutations.map((m) => [m.at % count, m]));
+    return serializeMutated(value, byNode, { next: 0 }) ?? 'null';
+  });
+}
+
+function countNodes(value: unknown): number {
+  if (Array.isArray(value)) return 1 + value.reduce<number>((n, v) => n + countNodes(v), 0);
+  if (value !== null && typeof value === 'object')
+    return 1 + Object.values(value).reduce<number>((n, v) => n + countNodes(v), 0);
+  return 1;
+}
+
+function serializeMutated(
+  value: unknown,
+  mutations: Map<number, Mutation>,
+  counter: { next: number },
+): string | undefined {
+  const index = counter.next++;
+  const m = mutations.get(index);
+  if (m?.kind === 'replace') {
+    counter.next += countNodes(value) - 1;
+    return m.value;
+  }
+  if (m?.kind === 'drop') {
+    counter.next += countNodes(value) - 1;
+    return undefined;
+  }
+  if (Array.isArray(value)) {
+    const items = value.map((v) => serializeMutated(v, mutations, counter)).filter((v) => v !== undefined);
+    if (m?.kind === 'addKey') items.push(m.value);
+    return `[${items.join(',')}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    const fields: Array<[string, string]> = [];
+    for (const [k, v] of Object.entries(value)) {
+      const text = serializeMutated(v, mutations, counter);
+      if (text !== undefined) fields.push([k, text]);
+    }
+    if (m?.kind === 'addKey') fields.push([m.key, m.value]);
+    return objectText(fields);
+  }
+  return JSON.stringify(value);
 }
 
 /** Bytes that are not UTF-8 (an invalid text frame) or not text at all. */

@@ -149,7 +149,7 @@ const badToken = (): fc.Arbitrary<string> =>
         { minLength: 3, maxLength: 3 },
       )
       .map((parts) => parts.join('.')),
-    fc.nat(400).map((cut) => validToken.slice(0, cut)),
+    fc.nat(validToken.length - 1).map((cut) => validToken.slice(0, cut)),
     fc.constantFrom(
       `${validToken}x`,
       validToken.split('.').reverse().join('.'),
