@@ -201,6 +201,11 @@ export class RawSignaling {
     return out.response.data as T;
   }
 
+  /** Drops answers nobody waited for (a test that sent frames on `socket` directly). */
+  discardResponses(): void {
+    this.responses.length = 0;
+  }
+
   close(): void {
     if (this.isOpen) this.socket.close(1000);
   }
