@@ -13,6 +13,14 @@ const MAX_APPLY_ATTEMPTS = 5;
 const RETRY_MIN_DELAY_MS = 50;
 /** Lag percentiles cover the most recent deliveries only, so they follow a changed lag. */
 const LAG_SAMPLES = 500;
+/**
+ * Applies in flight per target region. A replica runs applies and its own clients' writes one at a
+ * time (region-replica.ts), so a healed partition's backlog delivered all at once would queue a local
+ * write behind hundreds of applies, for seconds: the region's own traffic would time out just because
+ * another region came back, which real global tables do not do. A few at a time keep local writes a
+ * few applies away from running.
+ */
+const MAX_APPLIES_IN_FLIGHT = 4;
 
 export interface ReplicationTarget {
   readonly name: string;
@@ -167,7 +175,9 @@ export class Replicator {
         if (this.paused.has(pending.write.origin)) {
           waiting.push(pending);
         } else if (pending.dueAt <= now) {
-          this.deliver(state, pending);
+          // Held back by the in-flight bound: the next settled apply runs this pass again.
+          if (state.inFlight.length < MAX_APPLIES_IN_FLIGHT) this.deliver(state, pending);
+          else waiting.push(pending);
         } else {
           waiting.push(pending);
           nextDueAt = Math.min(nextDueAt, pending.dueAt);
@@ -212,6 +222,7 @@ export class Replicator {
       .finally(() => {
         state.inFlight = state.inFlight.filter((p) => p !== pending);
         this.settling.delete(done);
+        if (!this.closed && state.queue.some((p) => p.dueAt <= this.now())) this.deliverDue();
       });
     this.settling.add(done);
   }
