@@ -1,0 +1,120 @@
+/**
+ * Split brain: a reduced local stack (three regions, one media server each, the emulated global table)
+ * with replication lag raised to 2 s, and one room joined at the same moment through each region's LB
+ * by an SDK client pinned to that region. Each LB places the room on its own region's server (its
+ * replica has not seen the others' writes yet), so the room starts split three ways. Then the global
+ * table settles the item (last writer wins), each losing server sees on its next room check that the
+ * room is not its own and sends its peer to rejoin, and every client ends on the winner.
+ *
+ * The bound this test states: LAG_MS (the item reaches every replica) + ROOM_CHECK_INTERVAL_MS (the
+ * losers look) + REJOIN_SLACK_MS (backoff, a join and a signaling handshake per client).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseDeploymentConfig } from '../../lib/config';
+import type { Client } from '../../runtime/client/client';
+import { createNodeClient } from '../../runtime/client/node';
+import type { Session } from '../../runtime/client/session';
+import { startLocalStack, type LocalStack } from '../../runtime/local/stack';
+
+jest.setTimeout(120_000);
+
+const ROOM = 'split-room';
+const LAG_MS = 2_000;
+/** The media server's default (runtime/media/env.ts); the local stack does not change it. */
+const ROOM_CHECK_INTERVAL_MS = 5_000;
+const REJOIN_SLACK_MS = 10_000;
+const CONVERGENCE_BOUND_MS = LAG_MS + ROOM_CHECK_INTERVAL_MS + REJOIN_SLACK_MS;
+
+/** Addresses 127.0.51-53.1 and DNS/dashboard ports on 127.0.50.1: clear of every other stack's. */
+const config = parseDeploymentConfig({
+  local: {
+    addresses: { 'us-east-1': '127.0.51.1', 'eu-west-1': '127.0.52.1', 'ap-southeast-1': '127.0.53.1' },
+    dnsAddress: '127.0.50.1',
+    lbPort: 18080,
+    dynamoPort: 18000,
+    mediaPortBase: 19000,
+    mediaServersPerRegion: 1,
+    dnsPort: 16353,
+    backupDnsPort: 16354,
+    dashboardPort: 16300,
+    dnsTtlSeconds: 1,
+    healthCheckIntervalSeconds: 1,
+    replicationLagMs: 100,
+  },
+});
+
+const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'split-brain-'));
+let stack: LocalStack | undefined;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  stack = await startLocalStack({ config, stateDir });
+  await stack.waitHealthy(60_000);
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  await stack?.stop();
+  fs.rmSync(stateDir, { recursive: true, force: true });
+}, 30_000);
+
+async function peersOn(serverId: string): Promise<number> {
+  const region = stack!.state().regions.find((r) => r.media.some((m) => m.id === serverId))!;
+  const media = region.media.find((m) => m.id === serverId)!;
+  const metrics = await (await fetch(`http://${region.address}:${media.signalingPort}/metrics`)).text();
+  return Number(/^media_peers\{[^}]*\} (\d+)$/m.exec(metrics)?.[1] ?? NaN);
+}
+
+test(`a room joined through all three regions at once converges on one server within ${CONVERGENCE_BOUND_MS} ms`, async () => {
+  const s = stack!;
+  const regions = s.state().regions;
+  s.dynamo.setLag(LAG_MS);
+
+  const sessions: Session[] = [];
+  for (const region of regions) {
+    const client = createNodeClient({ apiUrls: [region.lbUrl], rttElection: false });
+    clients.push(client);
+    const token = await s.devToken(ROOM, `peer-${region.name}`);
+    sessions.push(client.joinRoom(ROOM, token, { consume: false, displayName: region.name }));
+  }
+  const joined = await Promise.all(sessions.map((session) => session.ready));
+  const convergeFrom = Date.now();
+  // The split happened: each LB placed the room in its own region.
+  expect(new Set(joined.map((j) => j.serverId)).size).toBeGreaterThan(1);
+  expect(joined.map((j) => j.region).sort()).toEqual(regions.map((r) => r.name).sort());
+
+  let converged: string | undefined;
+  while (Date.now() - convergeFrom < CONVERGENCE_BOUND_MS) {
+    const ids = sessions.map((session) =>
+      session.connectionState === 'connected' ? session.serverId : undefined,
+    );
+    if (ids[0] && ids.every((id) => id === ids[0]) && (await peersOn(ids[0])) === sessions.length) {
+      converged = ids[0];
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const tookMs = Date.now() - convergeFrom;
+  expect({
+    converged: converged !== undefined,
+    servers: sessions.map((session) => session.serverId),
+  }).toEqual({ converged: true, servers: sessions.map(() => converged) });
+  console.log(
+    `split brain: joined on ${joined.map((j) => j.serverId).join(', ')}; converged on ${converged} ${tookMs} ms after the joins (bound ${CONVERGENCE_BOUND_MS} ms)`,
+  );
+
+  // The room item agrees on every replica, and the losing servers hold no room any more.
+  for (const region of regions) {
+    expect({ region: region.name, room: (await s.storeFor(region.name).getRoom(ROOM))?.serverId }).toEqual({
+      region: region.name,
+      room: converged,
+    });
+    for (const media of region.media) {
+      if (media.id !== converged)
+        expect({ server: media.id, peers: await peersOn(media.id) }).toEqual({ server: media.id, peers: 0 });
+    }
+  }
+  await Promise.all(sessions.map((session) => session.leave()));
+});
