@@ -8,7 +8,7 @@
  *
  * Taken: slot 2 local-stack.test.ts, 4 browser-demo.test.ts, 5 rejoin.test.ts. Slot 3's addresses and
  * DNS ports (127.0.31-33.1, :15353/:15354) belong to chaos.test.ts, which builds its own stack; the
- * emulator unit tests use 127.0.6x and 127.0.7x.
+ * emulator unit tests use 127.0.6x and 127.0.7x; test/hardening uses 127.0.110-114.x.
  *
  * `stop()` is safe to call whatever state the start reached; on a failed start the error carries the
  * tail of every process log, since the processes' own output is what explains it.

@@ -37,7 +37,7 @@ const stores = {} as Record<Region, Store>;
 
 beforeAll(async () => {
   emulator = await startDynamoEmulator({
-    regions: REGIONS.map((name, i) => ({ name, address: `127.0.54.${i + 1}`, port: 0 })),
+    regions: REGIONS.map((name, i) => ({ name, address: `127.0.114.${i + 1}`, port: 0 })),
     tableName: TABLE,
     lagMs: LAG_MS,
     ttlSweepIntervalMs: 0,

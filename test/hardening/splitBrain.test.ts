@@ -27,11 +27,11 @@ const ROOM_CHECK_INTERVAL_MS = 5_000;
 const REJOIN_SLACK_MS = 10_000;
 const CONVERGENCE_BOUND_MS = LAG_MS + ROOM_CHECK_INTERVAL_MS + REJOIN_SLACK_MS;
 
-/** Addresses 127.0.51-53.1 and DNS/dashboard ports on 127.0.50.1: clear of every other stack's. */
+/** Addresses 127.0.111-113.1 and DNS/dashboard on 127.0.110.1: outside the e2e slots' 127.0.<slot>1-2.1. */
 const config = parseDeploymentConfig({
   local: {
-    addresses: { 'us-east-1': '127.0.51.1', 'eu-west-1': '127.0.52.1', 'ap-southeast-1': '127.0.53.1' },
-    dnsAddress: '127.0.50.1',
+    addresses: { 'us-east-1': '127.0.111.1', 'eu-west-1': '127.0.112.1', 'ap-southeast-1': '127.0.113.1' },
+    dnsAddress: '127.0.110.1',
     lbPort: 18080,
     dynamoPort: 18000,
     mediaPortBase: 19000,
