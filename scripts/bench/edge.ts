@@ -30,7 +30,7 @@ import {
   stopAll,
   type BenchChild,
 } from './support/processes';
-import { emit, machineInfo, percentileOf, progress, round, type BenchResult } from './report';
+import { benchHeader, emit, percentileOf, progress, round, type BenchResult } from './report';
 
 interface EdgePlan {
   readonly connections: number;
@@ -323,11 +323,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     const perConnActive = (rssActiveMax - rssBefore) / n;
     const activeMsgs = active.result.rttMs.length + active.result.lost;
     const result: BenchResult = {
-      name: 'edge',
-      quick,
-      machine: machineInfo(),
-      startedAt: startedAt.toISOString(),
-      durationS: round((Date.now() - startedAt.getTime()) / 1000, 1),
+      ...benchHeader('edge', quick, startedAt),
       results: {
         method:
           'real LB process relaying to an echo WebSocket server in its own process; clients in the bench process over 20 loopback source addresses; ' +

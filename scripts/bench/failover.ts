@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { parseDeploymentConfig } from '../../lib/config';
 import { LocalTarget } from '../chaos/local-target';
 import { runLocalChaos, type ChaosReport } from '../chaos/local-run';
-import { emit, machineInfo, percentileOf, progress, round } from './report';
+import { benchHeader, emit, percentileOf, progress, round } from './report';
 
 const MODES = ['kill', 'blackhole'] as const;
 const HEALTH_INTERVAL_S = 2;
@@ -130,11 +130,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
   const ms = (v: number) => (Number.isNaN(v) ? '—' : `${(v / 1000).toFixed(2)} s`);
   emit(
     {
-      name: 'failover',
-      quick,
-      machine: machineInfo(),
-      startedAt: new Date(started).toISOString(),
-      durationS: round((Date.now() - started) / 1000, 1),
+      ...benchHeader('failover', quick, new Date(started)),
       results: { healthCheck: hc, dnsTtlSeconds: DNS_TTL_S, clientsPerRun: clients, modes: results },
       targets: results.flatMap((r) => [
         {

@@ -30,7 +30,7 @@ import {
   type BenchChild,
 } from './support/processes';
 import { mintJoinTokens } from './support/tokens';
-import { emit, machineInfo, progress, round, type BenchResult } from './report';
+import { benchHeader, emit, progress, round, type BenchResult } from './report';
 
 interface JoinPlan {
   readonly levels: readonly number[];
@@ -276,11 +276,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     const top = levels[levels.length - 1]!;
     const worstWarmDb = Math.max(...levels.map((l) => l.warm.dbRequestsPerJoin));
     const result: BenchResult = {
-      name: 'join',
-      quick,
-      machine: machineInfo(),
-      startedAt: startedAt.toISOString(),
-      durationS: round((Date.now() - startedAt.getTime()) / 1000, 1),
+      ...benchHeader('join', quick, startedAt),
       results: {
         method:
           'closed-loop keep-alive HTTP/1.1 clients in the bench process; LB = runtime/lb/server.ts (LOG_LEVEL info, stdout to /dev/null); ' +

@@ -33,7 +33,7 @@ import {
   stopAll,
   type BenchChild,
 } from './support/processes';
-import { emit, machineInfo, progress, round, type BenchResult } from './report';
+import { benchHeader, emit, progress, round, type BenchResult } from './report';
 
 interface MediaPlan {
   readonly producerPeers: number;
@@ -231,11 +231,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     const last = steps[steps.length - 1]!;
     const consumersPerViewer = rig.producers.length;
     const result: BenchResult = {
-      name: 'media',
-      quick,
-      machine: machineInfo(),
-      startedAt: startedAt.toISOString(),
-      durationS: round((Date.now() - startedAt.getTime()) / 1000, 1),
+      ...benchHeader('media', quick, startedAt),
       results: {
         method:
           'one mediasoup worker; producers = test-peer synthetic sources (libwebrtc VP8 + Opus) over WebRtcTransports; ' +

@@ -23,7 +23,7 @@ import {
 } from './support/placementModel';
 import { machineLoad, sleep, stopAll } from './support/processes';
 import { mintJoinTokens } from './support/tokens';
-import { emit, machineInfo, progress, round, type BenchResult } from './report';
+import { benchHeader, emit, progress, round, type BenchResult } from './report';
 
 interface PlacementPlan {
   readonly rooms: number;
@@ -202,11 +202,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
   }
 
   const result: BenchResult = {
-    name: 'placement',
-    quick,
-    machine: machineInfo(),
-    startedAt: startedAt.toISOString(),
-    durationS: round((Date.now() - startedAt.getTime()) / 1000, 1),
+    ...benchHeader('placement', quick, startedAt),
     results: {
       method:
         'real LB process + dynalite; media servers are table items heartbeated by the bench every 2 s (at once on crossing capacity); ' +

@@ -36,6 +36,21 @@ export function machineInfo(): BenchResult['machine'] {
   };
 }
 
+/** The fields every result starts with; `startedAt` is when the benchmark began. */
+export function benchHeader(
+  name: string,
+  quick: boolean,
+  startedAt: Date,
+): Pick<BenchResult, 'name' | 'quick' | 'machine' | 'startedAt' | 'durationS'> {
+  return {
+    name,
+    quick,
+    machine: machineInfo(),
+    startedAt: startedAt.toISOString(),
+    durationS: round((Date.now() - startedAt.getTime()) / 1000, 1),
+  };
+}
+
 export function progress(line: string): void {
   process.stderr.write(`[bench] ${line}\n`);
 }
