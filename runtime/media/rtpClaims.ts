@@ -60,7 +60,8 @@ export function rtpClaimConflict(
 }
 
 function ssrcOf(value: unknown): number {
-  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value % UINT32 : 0;
+  // Beyond 2^53 JSON.stringify writes digits the worker reads as a float, which it ignores.
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value % UINT32 : 0;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -193,9 +193,14 @@ function checkAnswer(response: ResponseFrame, frame: string): void {
     }
     return;
   }
-  if (!CLIENT_CODES.has(response.error.code) || typeof response.error.message !== 'string') {
+  if (!CLIENT_CODES.has(response.error.code) || !clearMessage(response.error.message)) {
     throw new Error(`answered ${JSON.stringify(response.error)} to ${frame.slice(0, 200)}`);
   }
+}
+
+/** A message a client can act on: not blank, not just mediasoup's request tag. */
+function clearMessage(message: unknown): boolean {
+  return typeof message === 'string' && !/^\s*(\[method:[^\]]*\])?\s*$/.test(message);
 }
 
 /** Frames larger than the limit close the socket by design; they have their own property. */

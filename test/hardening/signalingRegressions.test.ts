@@ -115,6 +115,23 @@ describe('produce', () => {
     conn.close();
   });
 
+  test("mediasoup's refusals say what was refused, even when the worker gives no reason", async () => {
+    const conn = await joined('reasons');
+    const send = await transport(conn, 'send');
+    // The legacy worker refuses this (a payload type out of range) with an empty reason.
+    const error = await refusal(
+      conn,
+      frame('produce', {
+        transportId: send,
+        kind: 'audio',
+        rtpParameters: { mid: '0', codecs: [{ ...opus, payloadType: 1e300 }], encodings: [{ ssrc: -5 }] },
+      }),
+    );
+    expect(error.code).toBe('bad_request');
+    expect(error.message).not.toMatch(/^\s*(\[method:[^\]]*\])?\s*$/);
+    conn.close();
+  });
+
   test('another transport of the same peer has identifiers of its own', async () => {
     const conn = await joined('two-transports');
     for (let i = 0; i < 2; i++) {

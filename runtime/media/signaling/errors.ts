@@ -13,7 +13,7 @@ export function toProtocolError(err: unknown): { error: ProtocolError; internal:
   const e = err as { name?: string; message?: string };
   if (e?.name === 'TypeError' || e?.name === 'UnsupportedError') {
     return {
-      error: new ProtocolError('bad_request', String(e.message ?? 'invalid parameters')),
+      error: new ProtocolError('bad_request', clientMessage(String(e.message ?? ''))),
       internal: false,
     };
   }
@@ -21,4 +21,14 @@ export function toProtocolError(err: unknown): { error: ProtocolError; internal:
     error: new ProtocolError('internal', 'the media server failed to handle the request'),
     internal: true,
   };
+}
+
+/**
+ * The legacy (3.8) worker sends some refusals with an empty reason, which its channel turns into just
+ * " [method:transport.produce]": say at least which request's parameters were refused.
+ */
+function clientMessage(message: string): string {
+  const bare = /^\s*\[method:([^\]]*)\]\s*$/.exec(message);
+  if (bare) return `mediasoup refused the parameters of ${bare[1]}`;
+  return message.trim() === '' ? 'invalid parameters' : message;
 }
