@@ -512,5 +512,15 @@ describe('regressions', () => {
       body: JSON.stringify({ error: { code: 'bad_request', message: 'the request is not valid HTTP' } }),
     });
     expect((await rawRequest(port, 'GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n')).status).toBe(200);
+    const huge = await rawRequest(
+      port,
+      `GET /v1/ping HTTP/1.1\r\nHost: x\r\nX-Pad: ${'x'.repeat(20_000)}\r\n\r\n`,
+    );
+    expect(huge).toEqual({
+      status: 431,
+      body: JSON.stringify({
+        error: { code: 'headers_too_large', message: 'the request headers are too large' },
+      }),
+    });
   });
 });
