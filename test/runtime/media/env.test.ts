@@ -34,7 +34,10 @@ describe('media server environment', () => {
       heartbeatIntervalMs: 2000,
       debugEndpoints: false,
     });
-    expect(config.tokenKey).toMatchObject({ type: 'secret', symmetricKeySize: 'a-secret-of-at-least-thirty-two-bytes!!'.length });
+    expect(config.tokenKey).toMatchObject({
+      type: 'secret',
+      symmetricKeySize: 'a-secret-of-at-least-thirty-two-bytes!!'.length,
+    });
   });
 
   test('a loopback public address is bound directly (the local stack runs regions side by side)', () => {
