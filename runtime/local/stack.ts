@@ -82,6 +82,22 @@ export interface LocalStack {
   readonly stop: () => Promise<void>;
 }
 
+/**
+ * A store on one region's local replica, for tools that watch or drive the stack from outside every
+ * region (dashboard, chaos): one attempt and a short timeout, so a dead region shows as dead at once
+ * instead of stalling the view behind SDK retries.
+ */
+export function localReplicaStore(region: string, tableName: string, endpoint: string): Store {
+  return new Store({
+    region,
+    tableName,
+    endpoint,
+    credentials: LOCAL_CREDENTIALS,
+    maxAttempts: 1,
+    requestTimeoutMs: 1_000,
+  });
+}
+
 export function stateFilePath(stateDir = path.join(ROOT, '.local')): string {
   return path.join(stateDir, 'state.json');
 }
@@ -220,14 +236,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       );
     let store = stores.get(region);
     if (!store) {
-      store = new Store({
-        region,
-        tableName: config.tableName,
-        endpoint: r.dynamoEndpoint,
-        credentials: LOCAL_CREDENTIALS,
-        maxAttempts: 1,
-        requestTimeoutMs: 1000,
-      });
+      store = localReplicaStore(region, config.tableName, r.dynamoEndpoint);
       stores.set(region, store);
     }
     return store;

@@ -152,12 +152,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     appData: Record<string, unknown>,
   ): Promise<MsProducer> {
     this.assertOpen();
-    if (transport.direction !== 'send') {
-      throw new ProtocolError(
-        'bad_request',
-        `transport "${transport.transport.id}" is a recv transport; produce on a send transport`,
-      );
-    }
+    assertDirection(transport, 'send', 'produce');
     if (this.producers.size >= this.limits.maxProducers) {
       throw new ProtocolError('forbidden', `a peer may hold at most ${this.limits.maxProducers} producers`);
     }
@@ -206,12 +201,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     rtpCapabilities: MediasoupObject,
   ): Promise<MsConsumer> {
     this.assertOpen();
-    if (transport.direction !== 'recv') {
-      throw new ProtocolError(
-        'bad_request',
-        `transport "${transport.transport.id}" is a send transport; consume on a recv transport`,
-      );
-    }
+    assertDirection(transport, 'recv', 'consume');
     if (this.consumers.size >= this.limits.maxConsumers) {
       throw new ProtocolError('forbidden', `a peer may hold at most ${this.limits.maxConsumers} consumers`);
     }
@@ -255,5 +245,19 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   private assertOpen(): void {
     if (this.closedFlag) throw new ProtocolError('not_joined', 'the peer has left the room');
+  }
+}
+
+/** Media flows one way per transport: producers on send transports, consumers on recv ones. */
+function assertDirection(
+  transport: PeerTransport,
+  wanted: 'send' | 'recv',
+  action: 'produce' | 'consume',
+): void {
+  if (transport.direction !== wanted) {
+    throw new ProtocolError(
+      'bad_request',
+      `transport "${transport.transport.id}" is a ${transport.direction} transport; ${action} on a ${wanted} transport`,
+    );
   }
 }

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { percentile } from '../chaos/verdict';
 
 export interface BenchResult {
   readonly name: string;
@@ -82,8 +83,7 @@ export function round(n: number, digits = 2): number {
   return Math.round(n * f) / f;
 }
 
+/** Nearest-rank percentile (the chaos verdict's), NaN for no values so tables print a dash. */
 export function percentileOf(values: readonly number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+  return percentile(values, p) ?? NaN;
 }

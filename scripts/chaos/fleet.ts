@@ -23,16 +23,11 @@ export interface FleetRegion {
 }
 
 export interface FleetOptions {
-  readonly runId: string;
   readonly regions: readonly FleetRegion[];
   readonly domain: string;
   readonly lbPort: number;
   readonly dns: { readonly primary: string; readonly backup: string };
   readonly dnsTtlSeconds: number;
-  readonly clients: number;
-  readonly mediaClients: number;
-  /** Region whose location hosts the media clients (so their recovery is measured). */
-  readonly mediaLocation: string;
   readonly token: (room: string, sub: string) => Promise<string>;
   readonly now?: () => number;
 }
@@ -64,7 +59,7 @@ export class SimulatedClient {
   private media: MediaProbe | undefined;
   private framesAtRejoin = 0;
   private mediaStop: (() => void) | undefined;
-  readonly events: { at: number; what: string }[] = [];
+  private readonly events: { at: number; what: string }[] = [];
 
   constructor(
     readonly index: number,
@@ -197,6 +192,9 @@ export class SimulatedClient {
       recoveredAtMs: rel(recoveredAt),
       mediaAtMs: rel(this.mediaAt),
       serverRegionAfter: this.serverRegion || null,
+      events: this.events
+        .filter((e) => this.injectionAt !== null && e.at >= this.injectionAt)
+        .map((e) => ({ atMs: e.at - this.injectionAt!, what: e.what })),
     };
   }
 

@@ -224,15 +224,11 @@ function buildFleet(target: LocalTarget, runId: string, opts: LocalRunOptions): 
   const state = target.state;
   const regions = state.regions.map((r) => ({ name: r.name, address: r.address, lbUrl: r.lbUrl }));
   const fleetOpts = {
-    runId,
     regions,
     domain: state.domain,
     lbPort: state.lbPort,
     dns: state.dns,
     dnsTtlSeconds: state.dnsTtlSeconds,
-    clients: opts.clients,
-    mediaClients: opts.mediaClients,
-    mediaLocation: opts.region,
     token: (room: string, sub: string) => target.token(room, sub),
   };
   const clients: SimulatedClient[] = [];

@@ -13,12 +13,13 @@ import { readDeploymentConfig, type DeploymentConfig } from '../../lib/config';
 import { secretKey, signJoinToken, type TokenKey } from '../../runtime/auth/tokens';
 import {
   LOCAL_CREDENTIALS,
+  localReplicaStore,
   startLocalStack,
   stateFilePath,
   type LocalStack,
   type LocalStackState,
 } from '../../runtime/local/stack';
-import { Store } from '../../runtime/store';
+import type { Store } from '../../runtime/store';
 
 export type FaultMode = 'kill' | 'blackhole' | 'evacuate';
 
@@ -100,14 +101,7 @@ export class LocalTarget {
   storeFor(region: string): Store {
     let store = this.stores.get(region);
     if (!store) {
-      store = new Store({
-        region,
-        tableName: this.state.tableName,
-        endpoint: this.region(region).dynamoEndpoint,
-        credentials: LOCAL_CREDENTIALS,
-        maxAttempts: 1,
-        requestTimeoutMs: 1_000,
-      });
+      store = localReplicaStore(region, this.state.tableName, this.region(region).dynamoEndpoint);
       this.stores.set(region, store);
     }
     return store;

@@ -29,6 +29,8 @@ export interface ClientOutcome {
   /** Ms from the injection until media flowed again (media clients only). */
   readonly mediaAtMs: number | null;
   readonly serverRegionAfter: string | null;
+  /** What the client's session went through after the injection (reconnects, errors), ms from it. */
+  readonly events: readonly { readonly atMs: number; readonly what: string }[];
 }
 
 export interface Distribution {

@@ -20,6 +20,7 @@ function client(overrides: Partial<ClientOutcome>): ClientOutcome {
     recoveredAtMs: null,
     mediaAtMs: null,
     serverRegionAfter: 'eu-west-1',
+    events: [],
     ...overrides,
   };
 }
