@@ -11,7 +11,7 @@ module.exports = {
     // Type-checked (tsconfig.jest.json turns isolatedModules off): a type error fails the run.
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }],
     // Node 20 requires these ESM-only packages natively, jest's module system cannot: transpile them
-    // (jose: tokens; cookie: light-my-request, i.e. fastify's inject()).
+    // (jose: the tests' independent token minter; cookie: light-my-request, i.e. fastify's inject()).
     '/node_modules/(jose|cookie)/.+\\.js$': [
       'ts-jest',
       { tsconfig: { allowJs: true, isolatedModules: true, module: 'commonjs' } },

@@ -7,8 +7,8 @@
  * The algorithm is pinned (no `none`, no RS/HS confusion) and each kind carries its own audience, so
  * one kind can never be replayed as the other.
  */
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
-import { createSecretKey, type KeyObject } from 'node:crypto';
+import { createSigner, createVerifier, TokenError as JwtError } from 'fast-jwt';
+import { createSecretKey, KeyObject } from 'node:crypto';
 
 const ALG = 'HS256';
 const JOIN_AUDIENCE = 'mrwebrtc:join';
@@ -48,10 +48,7 @@ export interface MediaClaims {
   readonly exp: number;
 }
 
-/**
- * A verification key: a KeyObject made once at start-up (jose re-imports raw bytes on every sign and
- * verify, a measurable share of a join's CPU), or raw bytes where that does not matter.
- */
+/** A signing and verification key: a KeyObject made once at start-up (`secretKey`), or raw bytes. */
 export type TokenKey = KeyObject | Uint8Array;
 
 export function secretKey(secret: string): KeyObject {
@@ -64,56 +61,91 @@ export function secretKey(secret: string): KeyObject {
   return createSecretKey(bytes);
 }
 
+/**
+ * fast-jwt signs and verifies HS256 synchronously with node:crypto's HMAC; a signer and a verifier are
+ * built once per key (they are a join's hottest code after the database call).
+ */
+interface KeyCodec {
+  sign(payload: Record<string, unknown>): string;
+  verify(token: string): Record<string, unknown>;
+}
+
+const codecs = new WeakMap<TokenKey, KeyCodec>();
+
+function codecOf(key: TokenKey): KeyCodec {
+  let codec = codecs.get(key);
+  if (!codec) {
+    const bytes = key instanceof KeyObject ? key.export() : Buffer.from(key);
+    const sign = createSigner({ key: bytes, algorithm: ALG });
+    const verify = createVerifier({
+      key: bytes,
+      algorithms: [ALG],
+      clockTolerance: CLOCK_TOLERANCE_S * 1000,
+      requiredClaims: ['sub', 'exp'],
+    });
+    codec = { sign, verify };
+    codecs.set(key, codec);
+  }
+  return codec;
+}
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
 export async function signJoinToken(
   key: TokenKey,
   claims: { sub: string; room: string; ttlSeconds?: number; notBefore?: number },
 ): Promise<string> {
-  const jwt = new SignJWT({ room: claims.room })
-    .setProtectedHeader({ alg: ALG, typ: 'JWT' })
-    .setSubject(claims.sub)
-    .setAudience(JOIN_AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime(`${claims.ttlSeconds ?? 3600}s`);
-  if (claims.notBefore !== undefined) jwt.setNotBefore(claims.notBefore);
-  return jwt.sign(key);
+  const iat = nowSeconds();
+  return codecOf(key).sign({
+    sub: claims.sub,
+    aud: JOIN_AUDIENCE,
+    room: claims.room,
+    iat,
+    exp: iat + (claims.ttlSeconds ?? 3600),
+    ...(claims.notBefore !== undefined && { nbf: claims.notBefore }),
+  });
 }
 
 export async function signMediaToken(
   key: TokenKey,
   claims: { peerId: string; identity: string; room: string; server: string; ttlSeconds?: number },
 ): Promise<{ token: string; expiresAt: number }> {
-  const ttl = claims.ttlSeconds ?? MEDIA_TOKEN_TTL_S;
-  const exp = Math.floor(Date.now() / 1000) + ttl;
-  const token = await new SignJWT({ room: claims.room, server: claims.server, identity: claims.identity })
-    .setProtectedHeader({ alg: ALG, typ: 'JWT' })
-    .setSubject(claims.peerId)
-    .setAudience(MEDIA_AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime(exp)
-    .sign(key);
+  const iat = nowSeconds();
+  const exp = iat + (claims.ttlSeconds ?? MEDIA_TOKEN_TTL_S);
+  const token = codecOf(key).sign({
+    sub: claims.peerId,
+    aud: MEDIA_AUDIENCE,
+    room: claims.room,
+    server: claims.server,
+    identity: claims.identity,
+    iat,
+    exp,
+  });
   return { token, expiresAt: exp * 1000 };
+}
+
+function hasAudience(payload: Record<string, unknown>, audience: string): boolean {
+  const aud = payload.aud;
+  return aud === audience || (Array.isArray(aud) && aud.includes(audience));
 }
 
 async function verify(key: TokenKey, token: string | undefined, audience: string) {
   if (!token) throw new TokenError('token_missing', 'a token is required');
+  let payload: Record<string, unknown>;
   try {
-    const { payload } = await jwtVerify(token, key, {
-      algorithms: [ALG],
-      audience,
-      clockTolerance: CLOCK_TOLERANCE_S,
-      requiredClaims: ['sub', 'exp'],
-    });
-    return payload;
+    payload = codecOf(key).verify(token);
   } catch (err) {
-    if (err instanceof joseErrors.JWTExpired) throw new TokenError('token_expired', 'the token has expired');
-    if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'nbf') {
+    const code = err instanceof JwtError ? err.code : undefined;
+    if (code === JwtError.codes.expired) throw new TokenError('token_expired', 'the token has expired');
+    if (code === JwtError.codes.inactive)
       throw new TokenError('token_not_yet_valid', 'the token is not valid yet');
-    }
-    if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'aud') {
-      throw new TokenError('token_wrong_scope', 'the token is not meant for this endpoint');
-    }
     throw new TokenError('token_invalid', 'the token is malformed, tampered with or signed with another key');
   }
+  // Checked here rather than by the verifier so that a token of the other kind is named as such.
+  if (!hasAudience(payload, audience)) {
+    throw new TokenError('token_wrong_scope', 'the token is not meant for this endpoint');
+  }
+  return payload;
 }
 
 function stringClaim(payload: Record<string, unknown>, name: string): string {
@@ -134,7 +166,7 @@ export async function verifyJoinToken(
   const room = stringClaim(payload, 'room');
   if (room !== roomId)
     throw new TokenError('token_wrong_scope', `the token is for another room, not "${roomId}"`);
-  return { sub: stringClaim(payload, 'sub'), room, exp: payload.exp! };
+  return { sub: stringClaim(payload, 'sub'), room, exp: payload.exp as number };
 }
 
 /** Verifies a media token for `roomId`, and for `serverId` when the verifier is (or relays to) that server. */
@@ -156,6 +188,6 @@ export async function verifyMediaToken(
     identity: stringClaim(payload, 'identity'),
     room,
     server,
-    exp: payload.exp!,
+    exp: payload.exp as number,
   };
 }
