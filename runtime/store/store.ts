@@ -9,6 +9,7 @@
  */
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
@@ -18,7 +19,9 @@ import {
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { StoreError, toStoreError } from './errors';
+import DataLoader from 'dataloader';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StoreError, ThrottledError, toStoreError } from './errors';
 import { TABLE_KEYS } from './schema';
 import type {
   MediaServerRecord,
@@ -38,6 +41,11 @@ const SERVER_ITEM_TTL_S = 3_600;
 /** Rooms are released by their server when the last peer leaves; TTL only sweeps rooms of crashed servers. */
 const ROOM_ITEM_TTL_S = 24 * 3_600;
 const REGIONS_GSI_PK = 'regions';
+/** DynamoDB's limit of keys in one BatchGetItem. */
+const BATCH_GET_MAX_KEYS = 100;
+/** Rounds of UnprocessedKeys (throttling) one batch read retries before it gives up. */
+const BATCH_GET_MAX_ROUNDS = 4;
+const BATCH_GET_RETRY_BASE_MS = 25;
 
 export interface StoreOptions {
   /** AWS region of the replica this process talks to. */
@@ -87,6 +95,16 @@ export class Store {
   readonly client: DynamoDBClient;
   private readonly doc: DynamoDBDocumentClient;
   private readonly now: () => number;
+  /**
+   * Room reads that arrive in the same event-loop turn share one request. Each SDK call costs the LB
+   * more CPU than the rest of a join, and under load many joins are parsed in one turn; at low load a
+   * batch is one read and costs one turn of latency. Never cached: every join reads the replica.
+   */
+  private readonly roomReads = new DataLoader<string, RoomRecord | null>((ids) => this.getRooms(ids), {
+    cache: false,
+    maxBatchSize: BATCH_GET_MAX_KEYS,
+    batchScheduleFn: (dispatch) => setImmediate(dispatch),
+  });
 
   constructor(opts: StoreOptions) {
     this.tableName = opts.tableName;
@@ -195,11 +213,30 @@ export class Store {
 
   // ---- rooms ---------------------------------------------------------------------------------------
 
-  async getRoom(id: string): Promise<RoomRecord | null> {
-    const out = await this.run('getRoom', () =>
-      this.doc.send(new GetCommand({ TableName: this.tableName, Key: roomKey(id), ConsistentRead: true })),
-    );
-    return out.Item ? toRoom(out.Item) : null;
+  /** One room's assignment, strongly consistent on this replica (batched with concurrent reads). */
+  getRoom(id: string): Promise<RoomRecord | null> {
+    return this.roomReads.load(id);
+  }
+
+  /** Rooms' assignments in the order asked, `null` for a room with no item; strongly consistent. */
+  async getRooms(ids: readonly string[]): Promise<(RoomRecord | null)[]> {
+    const unique = [...new Set(ids)];
+    if (unique.length === 1) {
+      const out = await this.run('getRoom', () =>
+        this.doc.send(
+          new GetCommand({ TableName: this.tableName, Key: roomKey(unique[0]!), ConsistentRead: true }),
+        ),
+      );
+      const room = out.Item ? toRoom(out.Item) : null;
+      return ids.map(() => room);
+    }
+    const found = new Map<string, RoomRecord>();
+    for (let i = 0; i < unique.length; i += BATCH_GET_MAX_KEYS) {
+      for (const room of await this.batchGetRooms(unique.slice(i, i + BATCH_GET_MAX_KEYS))) {
+        found.set(room.id, room);
+      }
+    }
+    return ids.map((id) => found.get(id) ?? null);
   }
 
   /**
@@ -381,6 +418,26 @@ export class Store {
   }
 
   // ---- plumbing ------------------------------------------------------------------------------------
+
+  /** One BatchGetItem, retrying the keys DynamoDB left unprocessed (it does so when throttled). */
+  private async batchGetRooms(ids: readonly string[]): Promise<RoomRecord[]> {
+    const rooms: RoomRecord[] = [];
+    let keys: Record<string, unknown>[] = ids.map(roomKey);
+    for (let round = 0; keys.length > 0; round++) {
+      if (round === BATCH_GET_MAX_ROUNDS) {
+        throw new ThrottledError(`getRooms on "${this.tableName}": ${keys.length} keys stayed unprocessed`);
+      }
+      if (round > 0) await sleep(BATCH_GET_RETRY_BASE_MS * 2 ** round);
+      const out = await this.run('getRooms', () =>
+        this.doc.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
+        ),
+      );
+      for (const item of out.Responses?.[this.tableName] ?? []) rooms.push(toRoom(item));
+      keys = out.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+    }
+    return rooms;
+  }
 
   private async run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     try {

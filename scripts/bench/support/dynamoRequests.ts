@@ -24,8 +24,14 @@ export function classifyDynamoRequest(target: string | undefined, body: string):
   if (operation === 'Query' || operation === 'Scan') return { operation, kind: 'index' };
   let pk: string | undefined;
   try {
-    const parsed = JSON.parse(body) as { Key?: { pk?: AttributeValue }; Item?: { pk?: AttributeValue } };
-    pk = parsed.Key?.pk?.S ?? parsed.Item?.pk?.S;
+    const parsed = JSON.parse(body) as {
+      Key?: { pk?: AttributeValue };
+      Item?: { pk?: AttributeValue };
+      RequestItems?: Record<string, { Keys?: { pk?: AttributeValue }[] }>;
+    };
+    // A batch read is named by its first key: the store batches one kind of item per request.
+    const batch = parsed.RequestItems && Object.values(parsed.RequestItems)[0]?.Keys?.[0];
+    pk = parsed.Key?.pk?.S ?? parsed.Item?.pk?.S ?? batch?.pk?.S;
   } catch {
     pk = undefined;
   }

@@ -143,6 +143,71 @@ describe('rooms', () => {
     expect((await store.listRooms('us-east-1')).map((r) => r.id)).not.toContain('r-take');
   });
 
+  it('answers concurrent room reads with one request, each caller its own room or null', async () => {
+    await store.placeRoom({ roomId: 'r-batch-1', serverId: 'm-a', region: 'eu-west-1' });
+    await store.placeRoom({ roomId: 'r-batch-2', serverId: 'm-b', region: 'eu-west-1' });
+    const reader = storeFor();
+    const commands: string[] = [];
+    reader.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        commands.push(context.commandName ?? 'unknown');
+        return next(args);
+      },
+      { step: 'initialize', name: 'countCommands' },
+    );
+
+    const rooms = await Promise.all(
+      ['r-batch-1', 'r-batch-absent', 'r-batch-2', 'r-batch-1'].map((id) => reader.getRoom(id)),
+    );
+    expect(rooms.map((room) => room?.serverId ?? null)).toEqual(['m-a', null, 'm-b', 'm-a']);
+    expect(commands).toEqual(['BatchGetItemCommand']);
+
+    // A read on its own stays a plain GetItem.
+    expect(await reader.getRoom('r-batch-2')).toMatchObject({ id: 'r-batch-2', serverId: 'm-b' });
+    expect(commands).toEqual(['BatchGetItemCommand', 'GetItemCommand']);
+    reader.close();
+  });
+
+  it('reads more rooms than one BatchGetItem takes, in the order asked', async () => {
+    const ids = Array.from({ length: 130 }, (_, i) => `r-many-${i}`);
+    for (const id of ids.filter((_, i) => i % 3 === 0)) {
+      await store.placeRoom({ roomId: id, serverId: `m-${id}`, region: 'eu-west-1' });
+    }
+    const rooms = await store.getRooms([...ids, ids[3]!]);
+    expect(rooms).toHaveLength(131);
+    rooms.slice(0, 130).forEach((room, i) => {
+      expect(room?.serverId ?? null).toBe(i % 3 === 0 ? `m-r-many-${i}` : null);
+    });
+    expect(rooms[130]).toMatchObject({ id: 'r-many-3' });
+  });
+
+  it('retries the keys a batch read left unprocessed, as DynamoDB does when it throttles', async () => {
+    await store.placeRoom({ roomId: 'r-slow-1', serverId: 'm-a', region: 'eu-west-1' });
+    await store.placeRoom({ roomId: 'r-slow-2', serverId: 'm-b', region: 'eu-west-1' });
+    const reader = storeFor();
+    let batches = 0;
+    reader.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName !== 'BatchGetItemCommand' || batches++ > 0) return result;
+        // The first answer holds one room back, as a throttled BatchGetItem does.
+        const output = result.output as {
+          Responses: Record<string, Record<string, { S?: string }>[]>;
+          UnprocessedKeys?: Record<string, { Keys: Record<string, unknown>[] }>;
+        };
+        const held = output.Responses[db.tableName]!.pop()!;
+        output.UnprocessedKeys = { [db.tableName]: { Keys: [{ pk: held.pk, sk: held.sk }] } };
+        return result;
+      },
+      { step: 'initialize', name: 'throttleOnce' },
+    );
+
+    const rooms = await reader.getRooms(['r-slow-1', 'r-slow-2']);
+    expect(rooms.map((room) => room?.serverId)).toEqual(['m-a', 'm-b']);
+    expect(batches).toBe(2);
+    reader.close();
+  });
+
   it('releases a room only for the server that owns it', async () => {
     await store.placeRoom({ roomId: 'r-rel', serverId: 'm-own', region: 'eu-west-1' });
     expect(await store.releaseRoom('r-rel', 'm-thief')).toBe(false);
@@ -197,6 +262,9 @@ describe('errors', () => {
     const missing = storeFor({ tableName: 'no-such-table' });
     await expect(missing.getRoom('r')).rejects.toBeInstanceOf(TableNotFoundError);
     await expect(missing.getRoom('r')).rejects.toThrow(/table "no-such-table" not found/);
+    // A batch's failure reaches every caller in it.
+    const batch = ['r', 's'].map((id) => missing.getRoom(id));
+    for (const read of batch) await expect(read).rejects.toBeInstanceOf(TableNotFoundError);
     missing.close();
   });
 

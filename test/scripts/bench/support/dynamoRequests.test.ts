@@ -19,6 +19,12 @@ describe('classifyDynamoRequest', () => {
     expect(countKey(classifyDynamoRequest(target('PutItem'), summary))).toBe('PutItem:region');
     const server = JSON.stringify({ Key: { pk: { S: 'server#m1' } } });
     expect(countKey(classifyDynamoRequest(target('GetItem'), server))).toBe('GetItem:server');
+    const batch = JSON.stringify({
+      RequestItems: {
+        t: { Keys: [{ pk: { S: 'room#r1' } }, { pk: { S: 'room#r2' } }], ConsistentRead: true },
+      },
+    });
+    expect(countKey(classifyDynamoRequest(target('BatchGetItem'), batch))).toBe('BatchGetItem:room');
   });
 
   it('files queries under the index and anything unreadable under other', () => {
