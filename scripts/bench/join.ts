@@ -300,7 +300,10 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
         {
           name: `LB CPU per warm join at c=${top.concurrency}`,
           target: '<= 0.5 ms',
-          measured: `${top.warm.lbCpuMsPerJoin} ms (cold ${top.cold.lbCpuMsPerJoin} ms; floor ${top.floor.cpuMsPerRequest} ms/req)`,
+          // The loaded LB is where CPU is scarce; a lone join (c=1) pays one SDK call by itself.
+          measured:
+            `${top.warm.lbCpuMsPerJoin} ms (c=${levels[0]!.concurrency}: ${levels[0]!.warm.lbCpuMsPerJoin} ms; ` +
+            `cold ${top.cold.lbCpuMsPerJoin} ms; floor ${top.floor.cpuMsPerRequest} ms/req)`,
           met: top.warm.lbCpuMsPerJoin <= 0.5,
         },
       ],
