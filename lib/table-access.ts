@@ -10,6 +10,7 @@ import { TABLE_KEYS } from '../runtime/store/schema';
 /** The calls runtime/store/store.ts makes; extend this list together with the store. */
 export const TABLE_DATA_ACTIONS = [
   'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
