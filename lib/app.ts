@@ -113,7 +113,11 @@ function regionStackSettings(config: DeploymentConfig, region: RegionConfig) {
       backupApiDomainName: backupApiDomainName(config),
     },
     healthCheck: config.healthCheck,
-    lb: { containerPort: config.lbContainerPort, desiredCount: region.lbDesiredCount },
+    lb: {
+      containerPort: config.lbContainerPort,
+      desiredCount: region.lbDesiredCount,
+      corsOrigins: config.corsOrigins,
+    },
     media: {
       instanceType: region.mediaInstanceType,
       minCapacity: region.mediaMinSize,

@@ -35,6 +35,22 @@ const hostedZoneId = z
 
 const port = z.number().int().min(1).max(65535);
 
+/** A browser origin: scheme, host and optional port, exactly as browsers send it in `Origin`. */
+const webOrigin = z.string().refine(
+  (o) => {
+    try {
+      const url = new URL(o);
+      return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === o;
+    } catch {
+      return false;
+    }
+  },
+  {
+    message:
+      'must be an origin such as "https://app.example.com" (scheme and host, no path or trailing slash)',
+  },
+);
+
 const regionName = z.string().refine(isAwsRegion, {
   message: `must be an AWS region: one of ${AWS_REGIONS.join(', ')}`,
 });
@@ -125,6 +141,8 @@ const configSchema = z
       .min(1, 'must list at least one region')
       .prefault([...DEFAULT_REGIONS]),
     healthCheck: healthCheckSchema.prefault({}),
+    /** Origins of browser apps that call the API from another origin (CORS); none by default. */
+    corsOrigins: z.array(webOrigin).max(50, 'list at most 50 origins').default([]),
     lbContainerPort: port.default(8080),
     mediaSignalingPort: port.default(7000),
     mediaRtcPortMin: port.default(40000),

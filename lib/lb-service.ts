@@ -55,6 +55,11 @@ export interface LbServiceProps {
    */
   readonly maxCount?: number;
   /**
+   * Browser origins allowed to call the API cross-origin.
+   * @default - none: only same-origin pages and non-browser clients
+   */
+  readonly corsOrigins?: readonly string[];
+  /**
    * Level of the service's pino logger.
    * @default 'info'
    */
@@ -110,6 +115,9 @@ export class LbService extends Construct {
         // The ALB is the one proxy in front: trust its X-Forwarded-For so rate limits see client addresses.
         TRUST_PROXY_HOPS: '1',
         LOG_LEVEL: props.logLevel ?? 'info',
+        ...(props.corsOrigins && props.corsOrigins.length > 0
+          ? { CORS_ORIGINS: props.corsOrigins.join(',') }
+          : {}),
       },
       secrets: { TOKEN_SECRET: new SecretByName(props.joinTokenSecret) },
     });

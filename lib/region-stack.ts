@@ -36,6 +36,8 @@ export interface DnsSettings {
 export interface LbSettings {
   readonly containerPort: number;
   readonly desiredCount: number;
+  /** Browser origins allowed to call the API cross-origin. */
+  readonly corsOrigins: readonly string[];
 }
 
 export interface MediaSettings {
@@ -117,6 +119,7 @@ export class RegionStack extends Stack {
       publicApiUrl,
       containerPort: props.lb.containerPort,
       desiredCount: props.lb.desiredCount,
+      corsOrigins: props.lb.corsOrigins,
     });
 
     this.mediaFleet = new MediaFleet(this, 'MediaFleet', {

@@ -72,6 +72,20 @@ describe('deployment config', () => {
     );
   });
 
+  it('takes browser origins for CORS and rejects anything that is not an exact origin', () => {
+    expect(parseDeploymentConfig({}).corsOrigins).toEqual([]);
+    expect(parseDeploymentConfig({ corsOrigins: ['https://app.example.com:8443'] }).corsOrigins).toEqual([
+      'https://app.example.com:8443',
+    ]);
+    expect(problemsOf({ corsOrigins: ['https://app.example.com/'] })[0]).toMatch(
+      /^corsOrigins\[0\]: got "https:\/\/app.example.com\/"; must be an origin such as/,
+    );
+    expect(problemsOf({ corsOrigins: ['app.example.com'] })[0]).toMatch(
+      /^corsOrigins\[0\]: .*must be an origin/,
+    );
+    expect(problemsOf({ corsOrigins: ['ftp://files.example.com'] })[0]).toMatch(/^corsOrigins\[0\]: /);
+  });
+
   it('puts every problem in one readable message', () => {
     expect(() => parseDeploymentConfig({ regions: [], appName: 'X' })).toThrow(
       /Invalid deployment config \(cdk\.json context "multiRegion"\):\n {2}- appName: got "X"; .*\n {2}- regions: got \[\]; must list at least one region/,

@@ -124,7 +124,7 @@ describe('construct validation', () => {
             backupApiDomainName: 'api-backup.example.net',
           },
           healthCheck: { requestIntervalSeconds: 10, failureThreshold: 3 },
-          lb: { containerPort: 8080, desiredCount: 1 },
+          lb: { containerPort: 8080, desiredCount: 1, corsOrigins: [] },
           media: {
             instanceType: 'c6i.large',
             minCapacity: 1,

@@ -29,6 +29,7 @@ const CONFIG = {
   ],
   healthCheck: { requestIntervalSeconds: 30, failureThreshold: 5 },
   lbContainerPort: 8443,
+  corsOrigins: ['https://meet.rtc.example.org', 'http://localhost:5173'],
   mediaSignalingPort: 7100,
   mediaRtcPortMin: 41000,
   mediaRtcPortMax: 41999,
@@ -181,6 +182,7 @@ describe('region stack: LB service', () => {
             { Name: 'PORT', Value: '8443' },
             { Name: 'PUBLIC_API_URL', Value: 'https://eu-west-1.api.rtc.example.org' },
             { Name: 'TRUST_PROXY_HOPS', Value: '1' },
+            { Name: 'CORS_ORIGINS', Value: 'https://meet.rtc.example.org,http://localhost:5173' },
           ]),
           // By name: ECS resolves it in the task's own region (a partial ARN would fail at task start).
           Secrets: [{ Name: 'TOKEN_SECRET', ValueFrom: 'rtcdemo/join-token-secret' }],
