@@ -8,6 +8,7 @@ import { secretKey, signJoinToken } from '../../../runtime/auth/tokens';
 import { buildApp } from '../../../runtime/lb/app';
 import { lbConfig, type LbConfigInput } from '../../../runtime/lb/config';
 import { Store, type MediaServerRecord } from '../../../runtime/store';
+import { logStoreCommands } from '../../support/commandLog';
 import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../../support/dynalite';
 
 export const TOKEN_SECRET = 'lb-test-secret-0123456789abcdef-0123456789';
@@ -52,14 +53,7 @@ export async function startLb(
     maxAttempts: opts.storeOptions?.maxAttempts,
   });
   const admin = new Store({ ...storeOpts, endpoint: dynamo.endpoint });
-  const commands: string[] = [];
-  store.client.middlewareStack.add(
-    (next, context) => async (args) => {
-      commands.push(context.commandName ?? 'unknown');
-      return next(args);
-    },
-    { step: 'initialize', name: 'countCommands' },
-  );
+  const commands = logStoreCommands(store);
   const app = await buildApp({
     store,
     clock: clock.now,

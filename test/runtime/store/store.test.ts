@@ -4,6 +4,7 @@ import {
   StoreValidationError,
   type MediaServerRecord,
 } from '../../../runtime/store';
+import { logStoreCommands } from '../../support/commandLog';
 import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../../support/dynalite';
 
 let db: TestDynamo;
@@ -147,14 +148,7 @@ describe('rooms', () => {
     await store.placeRoom({ roomId: 'r-batch-1', serverId: 'm-a', region: 'eu-west-1' });
     await store.placeRoom({ roomId: 'r-batch-2', serverId: 'm-b', region: 'eu-west-1' });
     const reader = storeFor();
-    const commands: string[] = [];
-    reader.client.middlewareStack.add(
-      (next, context) => async (args) => {
-        commands.push(context.commandName ?? 'unknown');
-        return next(args);
-      },
-      { step: 'initialize', name: 'countCommands' },
-    );
+    const commands = logStoreCommands(reader);
 
     const rooms = await Promise.all(
       ['r-batch-1', 'r-batch-absent', 'r-batch-2', 'r-batch-1'].map((id) => reader.getRoom(id)),
