@@ -2,16 +2,24 @@
  * The API client's fallback policy:
  *
  * 1. Every call starts at the URL that served the last call (initially the primary, `apiUrls[0]`),
- *    then tries the others in configured order: primary, backup, then ranked region URLs if an RTT
- *    election supplied them.
- * 2. It moves on at a network error, a per-attempt timeout, a 5xx or a malformed 2xx: those say the
+ *    then tries the rest of the chain in order: the configured `apiUrls` (primary, backup), the region
+ *    URLs ranked by the RTT election if `regionUrls` are configured, then the alternates of the latest
+ *    join answer: region URLs the platform itself recommends, so a client configured with the two
+ *    names only still has somewhere to go when both fail (their DNS is broken, or they point at a dead
+ *    region). Learned URLs never outrank configured ones. A call may name regions to avoid (a rejoin
+ *    excluded them): their URLs are asked last.
+ * 2. Each learned list replaces the previous one, so the chain stays bounded: configured URLs, one URL
+ *    per configured region, at most three alternates (joinApi.ts checks and caps them). The URL that
+ *    answered last stays first until it fails, even when the newest list no longer names it (an answer
+ *    never lists the room's own region, often the region whose URL just answered).
+ * 3. It moves on at a network error, a per-attempt timeout, a 5xx or a malformed 2xx: those say the
  *    path or the service is unwell. It never moves on at a 4xx: the request is wrong and would be wrong
  *    everywhere, so the server's `{ error: { code, message } }` surfaces as an ApiError.
- * 3. It hedges: a URL silent for `hedgeMs` gets the next URL started beside it, and the first usable
+ * 4. It hedges: a URL silent for `hedgeMs` gets the next URL started beside it, and the first usable
  *    answer wins, so a blackholed primary costs one hedge delay, not a whole attempt timeout.
- * 4. It sticks to the URL that answered, so a dead primary costs one timeout once, not on every call.
- * 5. While stuck on a non-primary URL it re-probes the primary (`GET /v1/ping`) in the background and
- *    moves back when it answers: the primary name carries Route 53's latency routing, the backup does
+ * 5. It sticks to the URL that answered, so a dead primary costs one timeout once, not on every call.
+ * 6. While stuck on a non-primary URL it re-probes the primary (`GET /v1/ping`) in the background and
+ *    moves back when it answers: the primary name carries Route 53's latency routing, the others do
  *    not.
  *
  * Each call emits `served` with the URL that answered and every attempt, for chaos measurements.
@@ -50,6 +58,20 @@ export interface ApiCallOptions {
   /** Sent as `Authorization: Bearer <token>`. */
   readonly token?: string;
   readonly signal?: AbortSignal;
+  /** Regions whose URLs are asked last, after every other URL of the chain. */
+  readonly avoidRegions?: readonly string[];
+}
+
+/** A region's own API base URL: its LB answers joins like the primary name does. */
+export interface RegionUrl {
+  readonly region: string;
+  readonly url: string;
+}
+
+/** One URL of the chain; `region` is known for region URLs, not for the configured names. */
+interface ChainEntry {
+  readonly url: string;
+  readonly region?: string;
 }
 
 export interface ApiAnswer<T> {
@@ -61,8 +83,9 @@ export const PING_PATH = '/v1/ping';
 
 export class ApiClient extends TypedEmitter<ApiClientEvents> {
   private readonly apiUrls: readonly string[];
-  private extraUrls: readonly string[] = [];
-  private current: string;
+  private rankedRegions: readonly RegionUrl[] = [];
+  private alternates: readonly RegionUrl[] = [];
+  private current: ChainEntry;
   private reprobeTimer: Timer | undefined;
   private reprobing = false;
   private closed = false;
@@ -78,7 +101,7 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
     super();
     this.timeouts = config.timeouts;
     this.apiUrls = [...new Set(config.apiUrls)];
-    this.current = this.apiUrls[0]!;
+    this.current = { url: this.apiUrls[0]! };
   }
 
   get primaryUrl(): string {
@@ -87,18 +110,22 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
 
   /** The URL the next call starts with. */
   get currentUrl(): string {
-    return this.current;
+    return this.current.url;
   }
 
-  /** The whole chain in fallback order. */
+  /** The chain in fallback order, before a call puts the current URL first and avoided regions last. */
   get urls(): readonly string[] {
-    return [...new Set([...this.apiUrls, ...this.extraUrls])];
+    return this.chain().map((e) => e.url);
   }
 
-  /** Appends URLs after the configured ones (the RTT election's ranked region URLs). */
-  setExtraUrls(urls: readonly string[]): void {
-    this.extraUrls = [...urls];
-    if (!this.urls.includes(this.current)) this.switchTo(this.primaryUrl, 'fallback');
+  /** The RTT election's region URLs, best first; they follow the configured URLs. */
+  setRankedRegions(ranking: readonly RegionUrl[]): void {
+    this.rankedRegions = ranking.map(({ region, url }) => ({ region, url }));
+  }
+
+  /** The latest join answer's alternates (validated base URLs); they follow the ranked region URLs. */
+  setAlternates(alternates: readonly { region: string; apiUrl: string }[]): void {
+    this.alternates = alternates.map(({ region, apiUrl }) => ({ region, url: apiUrl }));
   }
 
   async call<T>(path: string, options: ApiCallOptions = {}): Promise<ApiAnswer<T>> {
@@ -107,10 +134,10 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
     if (options.token) headers.authorization = `Bearer ${options.token}`;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const order = [this.current, ...this.urls.filter((u) => u !== this.current)];
+    const order = this.callOrder(options.avoidRegions ?? []);
     const attempts: Attempt[] = [];
     const { url, result, parsed } = await this.race(
-      order,
+      order.map((e) => e.url),
       (url, signal) =>
         attemptHttp(
           this.http,
@@ -135,11 +162,32 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
       if (err instanceof NoUrlAnswered) throw new ApiUnavailableError(attempts);
       throw err;
     });
+    const answered = order.find((e) => e.url === url)!;
     // A 4xx proves the URL works as well as a 2xx does: stick to it either way.
-    if (url !== this.current) this.switchTo(url, 'fallback');
+    if (answered.url !== this.current.url) this.switchTo(answered, 'fallback');
     this.emit('served', { method, path, url, status: result.status!, attempts: [...attempts] });
     if (result.outcome === 'client_error') throw toApiError(result.status!, parsed, url);
     return { data: parsed as T, url };
+  }
+
+  /** Configured URLs, then ranked region URLs, then alternates, each URL once (its first place wins). */
+  private chain(): ChainEntry[] {
+    const configured: ChainEntry[] = this.apiUrls.map((url) => ({ url }));
+    const seen = new Set<string>();
+    const chain: ChainEntry[] = [];
+    for (const entry of [...configured, ...this.rankedRegions, ...this.alternates]) {
+      if (seen.has(entry.url)) continue;
+      seen.add(entry.url);
+      chain.push(entry);
+    }
+    return chain;
+  }
+
+  /** The current URL, then the chain; URLs of avoided regions move to the end, current or not. */
+  private callOrder(avoidRegions: readonly string[]): ChainEntry[] {
+    const order = [this.current, ...this.chain().filter((e) => e.url !== this.current.url)];
+    const avoided = (e: ChainEntry) => e.region !== undefined && avoidRegions.includes(e.region);
+    return [...order.filter((e) => !avoided(e)), ...order.filter(avoided)];
   }
 
   /**
@@ -200,12 +248,12 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
     this.stopReprobe();
   }
 
-  private switchTo(url: string, reason: SwitchedEvent['reason']): void {
-    const from = this.current;
-    this.current = url;
-    if (url === this.primaryUrl) this.stopReprobe();
+  private switchTo(to: ChainEntry, reason: SwitchedEvent['reason']): void {
+    const from = this.current.url;
+    this.current = to;
+    if (to.url === this.primaryUrl) this.stopReprobe();
     else this.startReprobe();
-    if (from !== url) this.emit('switched', { from, to: url, reason });
+    if (from !== to.url) this.emit('switched', { from, to: to.url, reason });
   }
 
   private startReprobe(): void {
@@ -230,8 +278,8 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
         { method: 'GET', url: `${this.primaryUrl}${PING_PATH}`, headers: { accept: 'application/json' } },
         this.timeouts.attemptMs,
       );
-      if (result.outcome === 'ok' && !this.closed && this.current !== this.primaryUrl) {
-        this.switchTo(this.primaryUrl, 'primary_recovered');
+      if (result.outcome === 'ok' && !this.closed && this.current.url !== this.primaryUrl) {
+        this.switchTo({ url: this.primaryUrl }, 'primary_recovered');
       }
     } finally {
       this.reprobing = false;

@@ -1,6 +1,7 @@
 /**
  * The SDK's entry object: one per app (or per simulated client). It owns the API client with its
- * fallback chain, the optional RTT election and the platform, and creates sessions.
+ * fallback chain (extended by the RTT election's ranking and by every session's join answers), the
+ * optional RTT election and the platform, and creates sessions.
  *
  * The election starts at construction and a join waits for it at most one attempt timeout: RTTs make
  * placement better, but a blackholed region must not delay every first join by its probe timeouts.
@@ -35,7 +36,7 @@ export class Client {
         rttElection,
         this.config.timeouts.attemptMs,
       );
-      this.election.on('elected', ({ ranking }) => this.api.setExtraUrls(ranking.map((r) => r.url)));
+      this.election.on('elected', ({ ranking }) => this.api.setRankedRegions(ranking));
       this.electionReady = this.election.elect('initial').catch(() => undefined);
     }
   }

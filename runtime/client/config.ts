@@ -5,32 +5,19 @@
  * `apiUrls` is the fallback chain in order: the latency-routed primary name (`https://api.<domain>`),
  * then the independent backup name (`https://api-backup.<backupDomain>`), then anything else the
  * operator adds. `regionUrls` name each region directly; they feed the optional RTT election and, once
- * ranked, extend the fallback chain after `apiUrls`.
+ * ranked, extend the fallback chain after `apiUrls`. Even without them a client is not stuck when both
+ * names fail: each join answer's `alternates` (region URLs the platform itself recommends) extend the
+ * chain at runtime, after the configured and ranked URLs (apiClient.ts states the whole policy).
  *
  * `dns` and `localAddress` are for Node only (browsers resolve names themselves and pick their own
  * source address); `nodePlatform` reads them, `browserPlatform` ignores them.
  */
 import { z } from 'zod';
+import { baseUrlSchema } from './baseUrl';
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const HOST_PORT = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):(\d{1,5})$/;
 const ZONE = /^(\*|(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*)$/;
-
-const baseUrl = z
-  .string()
-  .refine(
-    (u) => {
-      try {
-        const url = new URL(u);
-        return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash;
-      } catch {
-        return false;
-      }
-    },
-    { message: 'must be an http(s) base URL such as "https://api.example.com", without query or fragment' },
-  )
-  // One spelling per URL so "sticks to the URL that worked" compares like with like.
-  .transform((u) => u.replace(/\/+$/, ''));
 
 const positiveMs = (max: number) => z.number().int().min(1).max(max);
 
@@ -119,11 +106,13 @@ const dnsSchema = z
 
 export const clientConfigSchema = z
   .object({
-    apiUrls: z.array(baseUrl).min(1, 'must list at least one API base URL (primary first, then backup)'),
+    apiUrls: z
+      .array(baseUrlSchema)
+      .min(1, 'must list at least one API base URL (primary first, then backup)'),
     regionUrls: z
       .record(
         z.string().regex(/^[a-z0-9-]{1,32}$/, 'region names are lowercase such as "eu-west-1"'),
-        baseUrl,
+        baseUrlSchema,
       )
       .optional(),
     timeouts: timeoutsSchema.prefault({}),

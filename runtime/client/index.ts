@@ -7,6 +7,7 @@ export {
   ApiClient,
   PING_PATH,
   type ApiClientEvents,
+  type RegionUrl,
   type ServedEvent,
   type SwitchedEvent,
 } from './apiClient';

@@ -2,9 +2,16 @@
  * The join call (`POST /v1/rooms/:roomId/join`) and the shape of its answer. The answer is checked,
  * because a malformed answer from one region must count as that attempt failing, not crash the
  * session later with an undefined URL.
+ *
+ * The answer's `alternates` are checked one by one instead: they only extend the API fallback chain,
+ * so a bad entry is dropped (and reported) while the rest of the answer is still used.
  */
 import { z } from 'zod';
 import type { ApiClient } from './apiClient';
+import { baseUrlSchema } from './baseUrl';
+
+/** DESIGN.md promises up to three; a misbehaving LB must not lengthen every later call's chain. */
+const MAX_ALTERNATES = 3;
 
 export interface JoinExclusions {
   readonly serverIds?: readonly string[];
@@ -16,17 +23,24 @@ export interface JoinRequestBody {
   readonly exclude?: JoinExclusions;
 }
 
+const alternateSchema = z.object({ region: z.string().min(1), apiUrl: baseUrlSchema });
+
+export type Alternate = z.output<typeof alternateSchema>;
+
 const joinAnswerSchema = z.object({
   room: z.string().min(1),
   region: z.string().min(1),
   serverId: z.string().min(1),
   signalingUrl: z.string().regex(/^wss?:\/\//, 'must be a ws:// or wss:// URL'),
   mediaToken: z.string().min(1),
-  alternates: z.array(z.object({ region: z.string(), apiUrl: z.string() })).default([]),
+  alternates: z.array(z.unknown()).default([]),
   expiresAt: z.union([z.number(), z.string()]).optional(),
 });
 
-export type JoinAnswer = z.output<typeof joinAnswerSchema>;
+export type JoinAnswer = Omit<z.output<typeof joinAnswerSchema>, 'alternates'> & {
+  /** Usable alternates only, normalized, in the LB's order. */
+  readonly alternates: readonly Alternate[];
+};
 
 export class BadJoinAnswerError extends Error {
   constructor(
@@ -44,17 +58,38 @@ export async function requestJoin(
   token: string,
   body: JoinRequestBody,
   signal?: AbortSignal,
-): Promise<{ answer: JoinAnswer; apiUrl: string }> {
+): Promise<{ answer: JoinAnswer; apiUrl: string; ignoredAlternates: readonly string[] }> {
   const { data, url } = await api.call<unknown>(`/v1/rooms/${encodeURIComponent(roomId)}/join`, {
     method: 'POST',
     token,
     body,
     signal,
+    // The join excludes these regions because their edge looked dead; their LB is the last to ask.
+    avoidRegions: body.exclude?.regions,
   });
   const parsed = joinAnswerSchema.safeParse(data);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new BadJoinAnswerError(url, `${issue.path.join('.') || 'answer'}: ${issue.message}`);
+    throw new BadJoinAnswerError(url, describeIssue(parsed.error, 'answer'));
   }
-  return { answer: parsed.data, apiUrl: url };
+  const { alternates, ignored } = usableAlternates(parsed.data.alternates);
+  return { answer: { ...parsed.data, alternates }, apiUrl: url, ignoredAlternates: ignored };
+}
+
+/** Splits the raw alternates into the usable ones (the first MAX_ALTERNATES) and why the rest were not. */
+function usableAlternates(raw: readonly unknown[]): { alternates: Alternate[]; ignored: string[] } {
+  const alternates: Alternate[] = [];
+  const ignored: string[] = [];
+  for (const [index, entry] of raw.entries()) {
+    const parsed = alternateSchema.safeParse(entry);
+    if (!parsed.success) ignored.push(`alternates.${index}: ${describeIssue(parsed.error, 'entry')}`);
+    else if (alternates.length === MAX_ALTERNATES)
+      ignored.push(`alternates.${index}: more than ${MAX_ALTERNATES} alternates`);
+    else alternates.push(parsed.data);
+  }
+  return { alternates, ignored };
+}
+
+function describeIssue(error: z.ZodError, whole: string): string {
+  const issue = error.issues[0]!;
+  return `${issue.path.join('.') || whole}: ${issue.message}`;
 }

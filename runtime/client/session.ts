@@ -3,7 +3,8 @@
  *
  * Joining: `POST /v1/rooms/:roomId/join` through the API client's fallback chain, then the signaling
  * socket to the answer's `signalingUrl`, `join` with the media token, the Device, transports, the
- * local tracks and a consumer per remote producer.
+ * local tracks and a consumer per remote producer. The answer's alternates join the API client's
+ * fallback chain, so a later rejoin can reach a surviving region when the configured names fail.
  *
  * Rejoin policy:
  * - Triggers: the signaling socket closes, a ping or request goes unanswered, ICE fails (or stays
@@ -12,7 +13,7 @@
  *   closed (then the LB's current answer is the right one). A server whose region edge could not even
  *   open a socket gets its region excluded too. If the API has nowhere left to send us, region
  *   exclusions are dropped (the LB knows more than one client does), and at a second such answer the
- *   server exclusions too.
+ *   server exclusions too. The API URLs of excluded regions are asked last.
  * - Timing: exponential backoff with full jitter and a cap before every attempt (see backoff.ts);
  *   `backoff.maxAttempts` per outage, `backoff.joinAttempts` for the first join.
  * - Restore: the same local tracks are produced on the new server with their muted state; after
@@ -360,13 +361,21 @@ export class Session extends TypedEmitter<SessionEvents> {
       ...(outage.regions.length ? { regions: [...outage.regions] } : {}),
     };
     const rtt = this.deps.election?.rttReport();
-    const { answer, apiUrl } = await requestJoin(
+    const { answer, apiUrl, ignoredAlternates } = await requestJoin(
       this.deps.api,
       this.roomId,
       token,
       { ...(rtt ? { rtt } : {}), ...(Object.keys(exclude).length ? { exclude } : {}) },
       signal,
     );
+    // The platform's own view of where else to go: it still helps when this server, its region or
+    // every configured name fails next, so it is learned before the socket is even tried.
+    this.deps.api.setAlternates(answer.alternates);
+    if (ignoredAlternates.length > 0) {
+      this.emit('warning', {
+        message: `join answer from ${apiUrl}: ignored ${ignoredAlternates.join('; ')}`,
+      });
+    }
     const { timeouts } = this.deps.config;
     let channel: SignalingChannel;
     try {

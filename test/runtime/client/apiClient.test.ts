@@ -223,14 +223,80 @@ describe('ApiClient fallback', () => {
     expect((err as Error).message).toContain(a);
   });
 
-  it('tries ranked extra URLs after the configured ones', async () => {
+  it('tries ranked region URLs after the configured ones', async () => {
     const dead1 = await refusedUrl();
     const dead2 = await refusedUrl();
     const region = await server((_q, _b, res) => json(res, 200, {}));
     const api = client([dead1, dead2]);
-    api.setExtraUrls([region.url]);
+    api.setRankedRegions([{ region: 'eu-west-1', url: region.url }]);
     expect(api.urls).toEqual([dead1, dead2, region.url]);
     expect((await api.call('/v1/ping')).url).toBe(region.url);
+  });
+
+  describe('alternates of a join answer', () => {
+    it('come after the configured and the ranked URLs, never before', async () => {
+      const primary = await server((_q, _b, res) => json(res, 200, { from: 'primary' }));
+      let backupUp = false;
+      const backup = await server((_q, _b, res) => (backupUp ? json(res, 200, {}) : json(res, 503, {})));
+      const ranked = await server((_q, _b, res) => json(res, 200, {}));
+      const alternate = await server((_q, _b, res) => json(res, 200, {}));
+      const api = client([primary.url, backup.url]);
+      api.setRankedRegions([{ region: 'us-east-1', url: ranked.url }]);
+      api.setAlternates([
+        { region: 'eu-west-1', apiUrl: alternate.url },
+        // The same URL as a configured one keeps its configured place.
+        { region: 'ap-southeast-1', apiUrl: backup.url },
+      ]);
+      expect(api.urls).toEqual([primary.url, backup.url, ranked.url, alternate.url]);
+      expect((await api.call('/v1/ping')).url).toBe(primary.url);
+      // From a dead primary the call goes on to the backup, not to the alternate.
+      await primary.close();
+      backupUp = true;
+      expect((await api.call('/v1/ping')).url).toBe(backup.url);
+      expect([ranked.hits, alternate.hits]).toEqual([[], []]);
+    });
+
+    it('take over when every configured URL fails, and a newer answer replaces them', async () => {
+      const dead1 = await refusedUrl();
+      const blackholed = await server(() => undefined);
+      const first = await server((_q, _b, res) => json(res, 200, {}));
+      const second = await server((_q, _b, res) => json(res, 200, {}));
+      const api = client([dead1, blackholed.url], { hedgeMs: 100 });
+      api.setAlternates([{ region: 'eu-west-1', apiUrl: first.url }]);
+      const served = new Promise<ServedEvent>((resolve) => api.once('served', resolve));
+      expect((await api.call('/v1/ping')).url).toBe(first.url);
+      expect((await served).attempts.map((a) => [a.url, a.outcome])).toEqual([
+        [dead1, 'network_error'],
+        [first.url, 'ok'],
+      ]);
+      // An answer never lists the room's own region: the URL that just answered stays current anyway.
+      api.setAlternates([{ region: 'ap-southeast-1', apiUrl: second.url }]);
+      expect(api.urls).toEqual([dead1, blackholed.url, second.url]);
+      expect(api.currentUrl).toBe(first.url);
+      expect((await api.call('/v1/ping')).url).toBe(first.url);
+      await first.close();
+      expect((await api.call('/v1/ping')).url).toBe(second.url);
+      // Gone from the chain once it failed: nothing grows with the answers.
+      expect(api.urls).toEqual([dead1, blackholed.url, second.url]);
+    });
+
+    it("leave an avoided region's URL for last, even when it served the last call", async () => {
+      const dead = await refusedUrl();
+      const us = await server((_q, _b, res) => json(res, 200, {}));
+      const eu = await server((_q, _b, res) => json(res, 200, {}));
+      const api = client([dead]);
+      api.setAlternates([
+        { region: 'us-east-1', apiUrl: us.url },
+        { region: 'eu-west-1', apiUrl: eu.url },
+      ]);
+      expect((await api.call('/v1/ping')).url).toBe(us.url);
+      const answer = await api.call('/v1/ping', { avoidRegions: ['us-east-1'] });
+      expect(answer.url).toBe(eu.url);
+      expect(us.hits).toHaveLength(1);
+      // Avoided is not excluded: with nothing else left, the avoided region is still asked.
+      await eu.close();
+      expect((await api.call('/v1/ping', { avoidRegions: ['us-east-1'] })).url).toBe(us.url);
+    });
   });
 
   it('stops at once when the caller aborts', async () => {

@@ -197,6 +197,8 @@ export class FakeLb {
   readonly joins: JoinCall[] = [];
   /** Servers in placement order; `{ serverId, region, url }` entries may point at nothing. */
   servers: Array<{ serverId: string; region: string; url: string }> = [];
+  /** The `alternates` of every answer, as given (tests put malformed entries here too). */
+  alternates: unknown[] = [];
   private server!: TestHttpServer;
 
   constructor(readonly validToken = 'join-token') {}
@@ -232,7 +234,7 @@ export class FakeLb {
         serverId: server.serverId,
         signalingUrl: `${server.url}/v1/rooms/${encodeURIComponent(room)}/signal?token=${mediaToken}`,
         mediaToken,
-        alternates: [],
+        alternates: this.alternates,
         expiresAt: Date.now() + 120_000,
       });
     });

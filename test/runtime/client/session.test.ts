@@ -6,9 +6,10 @@
 import type { Client } from '../../../runtime/client/client';
 import { ApiError } from '../../../runtime/client/errors';
 import { createNodeClient } from '../../../runtime/client/node';
+import type { ServedEvent } from '../../../runtime/client/apiClient';
 import type { ReconnectingEvent, Session, SessionEvents } from '../../../runtime/client/session';
 import { FakeLb, FakeMediaServer } from './fakeBackend';
-import { refusedUrl } from './httpServers';
+import { type TestHttpServer, refusedUrl, startHttpServer } from './httpServers';
 
 const FAST = {
   timeouts: { attemptMs: 1_000, requestMs: 2_000, signalingPingMs: 100, signalingPongTimeoutMs: 300 },
@@ -243,5 +244,103 @@ describe('Session join and rejoin', () => {
     const session = c.joinRoom('room-1', 'join-token', { consume: false });
     expect(await session.ready).toMatchObject({ apiUrl: lb.url });
     expect(lb.joins[0]!.body.rtt).toEqual({ 'eu-west-1': expect.any(Number) });
+  });
+
+  describe("the join answer's alternates", () => {
+    const others: Array<FakeLb | TestHttpServer> = [];
+    afterEach(async () => {
+      await Promise.all(others.splice(0).map((o) => o.close()));
+    });
+
+    async function regionLb(servers: FakeMediaServer[]) {
+      const regional = await new FakeLb().start();
+      regional.servers = servers.map((s) => ({ serverId: s.serverId, region: s.region, url: s.url }));
+      others.push(regional);
+      return regional;
+    }
+
+    it('carry a rejoin to a surviving region when both configured API URLs fail', async () => {
+      const euLb = await regionLb([b]);
+      lb.alternates = [{ region: 'eu-west-1', apiUrl: euLb.url }];
+      const blackholed = await startHttpServer(() => undefined);
+      others.push(blackholed);
+      // The two names only, no region URLs: the answer's alternates are all this client can learn.
+      const c = createNodeClient({
+        apiUrls: [lb.url, blackholed.url],
+        ...FAST,
+        timeouts: { ...FAST.timeouts, hedgeMs: 200 },
+      });
+      clients.push(c);
+      const session = c.joinRoom('room-1', 'join-token', { consume: false });
+      expect(await session.ready).toMatchObject({ apiUrl: lb.url, serverId: 'server-a' });
+      expect(c.api.urls).toEqual([lb.url, blackholed.url, euLb.url]);
+
+      const served: ServedEvent[] = [];
+      c.api.on('served', (e) => served.push(e));
+      await lb.close();
+      await a.kill();
+      expect(await session.next('reconnected')).toMatchObject({
+        apiUrl: euLb.url,
+        region: 'eu-west-1',
+        serverId: 'server-b',
+      });
+      expect(euLb.joins.map((j) => j.body)).toEqual([{ exclude: { serverIds: ['server-a'] } }]);
+      // Both configured URLs were asked first: the refused one failed, the blackholed one was hedged.
+      expect(served[0]!.attempts.map((x) => [x.url, x.outcome])).toEqual([
+        [lb.url, 'network_error'],
+        [euLb.url, 'ok'],
+      ]);
+      expect(blackholed.hits).toEqual(['POST /v1/rooms/room-1/join']);
+    });
+
+    it('that are malformed are ignored with a warning, the rest of the answer is used', async () => {
+      lb.alternates = [
+        { region: 'eu-west-1', apiUrl: 'ftp://127.0.0.1:21' },
+        { region: 'ap-southeast-1', apiUrl: 'http://127.0.0.3:8080/?region=ap' },
+        { region: 'sa-east-1', apiUrl: 'not a url' },
+        { apiUrl: 'http://127.0.0.4:8080' },
+        'us-west-2',
+        { region: 'eu-west-1', apiUrl: 'http://127.0.0.2:8080/' },
+        { region: 'ap-southeast-1', apiUrl: 'https://127.0.0.3' },
+        { region: 'sa-east-1', apiUrl: 'http://127.0.0.5:8080' },
+        // A fourth usable one: beyond what DESIGN.md promises, so not used.
+        { region: 'us-west-2', apiUrl: 'http://127.0.0.6:8080' },
+      ];
+      const session = client().joinRoom('room-1', 'join-token', { consume: false });
+      const warnings: string[] = [];
+      session.on('warning', ({ message }) => warnings.push(message));
+      expect(await session.ready).toMatchObject({ apiUrl: lb.url, serverId: 'server-a' });
+      expect(lb.joins).toHaveLength(1);
+      expect(clients[0]!.api.urls).toEqual([
+        lb.url,
+        'http://127.0.0.2:8080',
+        'https://127.0.0.3',
+        'http://127.0.0.5:8080',
+      ]);
+      expect(warnings).toHaveLength(1);
+      for (const index of [0, 1, 2, 3, 4, 8]) expect(warnings[0]).toContain(`alternates.${index}:`);
+      expect(warnings[0]).not.toContain('alternates.5:');
+    });
+
+    it('leave the API URL of a region the rejoin excludes for last', async () => {
+      const deadEdge = (await refusedUrl()).replace('http:', 'ws:');
+      lb.servers = [{ serverId: 'server-x', region: 'us-east-1', url: deadEdge }];
+      // us-east-1's LB would answer too (it honours the exclusion), but its edge just failed us.
+      const usLb = await regionLb([b]);
+      const euLb = await regionLb([b]);
+      lb.alternates = [
+        { region: 'us-east-1', apiUrl: usLb.url },
+        { region: 'eu-west-1', apiUrl: euLb.url },
+      ];
+      const session = client().joinRoom('room-1', 'join-token', { consume: false });
+      expect(await session.ready).toMatchObject({ apiUrl: euLb.url, serverId: 'server-b' });
+      // The configured LB has nothing outside us-east-1 (503), the alternate of us-east-1 is skipped.
+      expect(lb.joins.map((j) => j.body)).toEqual([
+        {},
+        { exclude: { serverIds: ['server-x'], regions: ['us-east-1'] } },
+      ]);
+      expect(usLb.joins).toEqual([]);
+      expect(euLb.joins).toHaveLength(1);
+    });
   });
 });
