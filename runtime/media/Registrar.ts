@@ -150,6 +150,8 @@ export class Registrar {
   }
 
   private async record() {
+    // Read together: the sample awaits the workers, and the LB divides one by the other.
+    const rooms = this.server.rooms.size;
     const sample = await this.meter.sample(this.server.loadUnits);
     this.lastLoad = sample.load;
     this.lastUnits = sample.units;
@@ -160,6 +162,7 @@ export class Registrar {
       publicIp: this.config.publicIp,
       capacity: this.config.capacity,
       load: sample.load,
+      rooms,
       status: this.server.status,
       startedAt: this.startedAt,
     };

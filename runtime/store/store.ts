@@ -473,6 +473,7 @@ function toServer(item: Item): MediaServerRecord {
     publicIp: String(item.publicIp),
     capacity: Number(item.capacity),
     load: Number(item.load),
+    ...(item.rooms !== undefined && { rooms: Number(item.rooms) }),
     status: item.status === 'draining' ? 'draining' : 'active',
     heartbeatAt: Number(item.heartbeatAt),
     startedAt: Number(item.startedAt),

@@ -13,6 +13,11 @@ export interface MediaServerRecord {
   /** Load units (transports + consumers) the server accepts before placement must skip it. */
   readonly capacity: number;
   readonly load: number;
+  /**
+   * Rooms open on the server, reported with `load` so placement can tell what a room weighs.
+   * @default - absent in items of servers that predate it; placement then assumes a small room
+   */
+  readonly rooms?: number;
   readonly status: ServerStatus;
   readonly heartbeatAt: number;
   readonly startedAt: number;

@@ -126,7 +126,7 @@ async function runScenario(
         body = (err as Error).message;
       }
       if (status === '200') {
-        fleet!.addLoad((JSON.parse(body) as { serverId: string }).serverId, room.units);
+        fleet!.addRoom((JSON.parse(body) as { serverId: string }).serverId, room.units);
         counters.placed++;
       } else if (status === '503' && body.includes('no_capacity')) {
         if (capacityExists(loads(), capacity, room.units)) counters.refusedWithCapacity++;

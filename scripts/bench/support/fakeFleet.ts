@@ -1,7 +1,8 @@
 /**
  * Media servers that exist only as items in the table, heartbeated by the bench the way
- * runtime/media/Registrar.ts does it: a full put every `heartbeatIntervalMs` carrying the current load,
- * and an extra beat at once when a server crosses its capacity (so placement stops choosing it).
+ * runtime/media/Registrar.ts does it: a full put every `heartbeatIntervalMs` carrying the current load
+ * and room count, and an extra beat at once when a server crosses its capacity (so placement stops
+ * choosing it).
  */
 import type { MediaServerRecord, Store } from '../../../runtime/store';
 
@@ -16,6 +17,7 @@ export interface FakeServerSpec {
 
 export class FakeFleet {
   private readonly loads = new Map<string, number>();
+  private readonly rooms = new Map<string, number>();
   private readonly reportedFull = new Map<string, boolean>();
   private timer?: NodeJS.Timeout;
   private beats = 0;
@@ -27,7 +29,10 @@ export class FakeFleet {
     readonly servers: readonly FakeServerSpec[],
     private readonly heartbeatIntervalMs = MEDIA_HEARTBEAT_INTERVAL_MS,
   ) {
-    for (const s of servers) this.loads.set(s.id, 0);
+    for (const s of servers) {
+      this.loads.set(s.id, 0);
+      this.rooms.set(s.id, 0);
+    }
   }
 
   async start(): Promise<void> {
@@ -45,12 +50,13 @@ export class FakeFleet {
     return this.loads.get(id) ?? 0;
   }
 
-  /** Adds load units to a server; crossing capacity reports at once, as the media server does. */
-  addLoad(id: string, units: number): void {
+  /** Opens a room of `units` load units; crossing capacity reports at once, as the media server does. */
+  addRoom(id: string, units: number): void {
     const server = this.servers.find((s) => s.id === id);
     if (!server) throw new Error(`unknown fake server "${id}"`);
     const load = this.load(id) + units;
     this.loads.set(id, load);
+    this.rooms.set(id, (this.rooms.get(id) ?? 0) + 1);
     if (load >= server.capacity !== (this.reportedFull.get(id) ?? false)) void this.beat(server);
   }
 
@@ -67,6 +73,7 @@ export class FakeFleet {
       publicIp: '127.0.0.1',
       capacity: spec.capacity,
       load,
+      rooms: this.rooms.get(spec.id) ?? 0,
       status: 'active',
       startedAt: 0,
     };

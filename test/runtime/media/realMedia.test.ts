@@ -78,6 +78,7 @@ describe('media server with real WebRTC peers', () => {
       capacity: 100,
       status: 'active',
       load: 0,
+      rooms: 0,
     });
     await waitFor(
       async () => ((await store.getServer('media-real-1'))?.heartbeatAt ?? 0) > first!.heartbeatAt,
@@ -136,10 +137,10 @@ describe('media server with real WebRTC peers', () => {
       loadUnits: 4,
     });
     expect(producer.signaling.notifications.some((n) => n.name === 'peerJoined')).toBe(true);
-    await waitFor(
-      async () => ((await store.getServer('media-real-1'))?.load ?? 0) >= 4,
-      'the load in the heartbeat',
-    );
+    await waitFor(async () => {
+      const reported = await store.getServer('media-real-1');
+      return (reported?.load ?? 0) >= 4 && reported?.rooms === 1;
+    }, 'the load and room count in the heartbeat');
 
     await producer.signaling.request('setProducerPaused', { producerId: audio.producerId, paused: true });
     expect(await viewer.signaling.waitForNotification('producerPaused')).toEqual({
