@@ -117,6 +117,11 @@ export const clientConfigSchema = z
       .optional(),
     timeouts: timeoutsSchema.prefault({}),
     backoff: backoffSchema.prefault({}),
+    /**
+     * Whether join answers' `alternates` extend the fallback chain. Off leaves a client with its
+     * configured names only: the DNS-only baseline the chaos script measures against.
+     */
+    followAlternates: z.boolean().default(true),
     /** RTT election over `regionUrls`; on by default when region URLs are configured. */
     rttElection: z.union([z.literal(false), rttSchema]).optional(),
     dns: dnsSchema.optional(),

@@ -121,7 +121,7 @@ export interface JoinOptions {
 export interface SessionDeps {
   readonly api: ApiClient;
   readonly platform: Platform;
-  readonly config: Pick<ClientConfig, 'timeouts' | 'backoff'>;
+  readonly config: Pick<ClientConfig, 'timeouts' | 'backoff' | 'followAlternates'>;
   readonly election?: RttElection;
   /** Random source for the backoff jitter. */
   readonly random?: () => number;
@@ -370,8 +370,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     );
     // The platform's own view of where else to go: it still helps when this server, its region or
     // every configured name fails next, so it is learned before the socket is even tried.
-    this.deps.api.setAlternates(answer.alternates);
-    if (ignoredAlternates.length > 0) {
+    if (this.deps.config.followAlternates) this.deps.api.setAlternates(answer.alternates);
+    if (this.deps.config.followAlternates && ignoredAlternates.length > 0) {
       this.emit('warning', {
         message: `join answer from ${apiUrl}: ignored ${ignoredAlternates.join('; ')}`,
       });

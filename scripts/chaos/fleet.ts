@@ -78,6 +78,8 @@ export class SimulatedClient {
       regionUrls:
         kind === 'dual-url' ? Object.fromEntries(opts.regions.map((r) => [r.name, r.lbUrl])) : undefined,
       rttElection: kind === 'dual-url' ? { samples: 2 } : false,
+      // A DNS-only client has nothing but the primary name: no region URLs from join answers either.
+      followAlternates: kind === 'dual-url',
       // Hedge after 400 ms: loopback answers take a few ms, so only a dead or silent URL waits that long.
       timeouts: { attemptMs: 1_500, hedgeMs: 400, signalingPingMs: 1_000, signalingPongTimeoutMs: 2_000 },
       backoff: { baseMs: 200, capMs: 3_000, maxAttempts: 60, joinAttempts: 5 },

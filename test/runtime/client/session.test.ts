@@ -293,6 +293,16 @@ describe('Session join and rejoin', () => {
       expect(blackholed.hits).toEqual(['POST /v1/rooms/room-1/join']);
     });
 
+    it('are left alone by a client that follows its configured names only', async () => {
+      lb.alternates = [{ region: 'eu-west-1', apiUrl: 'http://127.0.0.2:8080' }];
+      const c = createNodeClient({ apiUrls: [lb.url], ...FAST, followAlternates: false });
+      clients.push(c);
+      expect(await c.joinRoom('room-1', 'join-token', { consume: false }).ready).toMatchObject({
+        apiUrl: lb.url,
+      });
+      expect(c.api.urls).toEqual([lb.url]);
+    });
+
     it('that are malformed are ignored with a warning, the rest of the answer is used', async () => {
       lb.alternates = [
         { region: 'eu-west-1', apiUrl: 'ftp://127.0.0.1:21' },
