@@ -19,7 +19,7 @@
  *      what the winner wrote. Two lost races in a row are a conflict the client retries.
  */
 import { byDistanceFrom } from '../../lib/regions';
-import type { MediaServerRecord, RoomRecord, Store } from '../store';
+import type { MediaServerRecord, PlaceRoomResult, RoomRecord, Store } from '../store';
 import { NoCapacityError, PlacementConflictError } from './apiError';
 import type { Clock } from './config';
 import type { FleetCache, FleetSnapshot } from './fleetCache';
@@ -52,7 +52,8 @@ export interface PlacementContext {
   readonly isAlive: (server: MediaServerRecord, now: number) => boolean;
   /**
    * Load units this LB has sent to `server` since its last heartbeat (which cannot show them yet).
-   * Without it every room placed within one heartbeat period lands on the same least-loaded server.
+   * Without it every room placed within one heartbeat period lands on the same least-loaded server;
+   * counted too low, it still sends that server several times its share.
    */
   readonly pendingLoad?: (server: MediaServerRecord) => number;
   readonly exclude: Exclusions;
@@ -186,7 +187,7 @@ export class Placement {
       publicApiUrl: this.own.publicApiUrl,
       now: this.own.clock(),
       isAlive: (s, now) => this.store.isAlive(s, now),
-      pendingLoad: (s) => this.fleet.pendingLoad(s),
+      pendingLoad: (s) => this.fleet.pendingRooms(s) * snap.loadPerRoom,
       exclude,
     };
     let lost = false;
@@ -202,18 +203,34 @@ export class Placement {
         : undefined;
       const target = chooseServer(snap, ctx, takeover);
       if (!target) throw new NoCapacityError();
-      const result = await this.store.placeRoom({
-        roomId,
-        serverId: target.id,
-        region: target.region,
-        expectedVersion: room?.version,
-      });
+      const result = await this.write(roomId, target, room?.version);
       if (result.outcome === 'placed') {
-        this.fleet.notePlaced(target.id);
         return { room: result.room, server: target, outcome: room ? 'takeover' : 'placed', snapshot: snap };
       }
       lost = true;
       room = result.current;
+    }
+  }
+
+  /** The conditional write, counted on its server from before it starts (see FleetCache.notePlacing). */
+  private async write(
+    roomId: string,
+    target: MediaServerRecord,
+    expectedVersion: number | undefined,
+  ): Promise<PlaceRoomResult> {
+    this.fleet.notePlacing(target.id);
+    let placed = false;
+    try {
+      const result = await this.store.placeRoom({
+        roomId,
+        serverId: target.id,
+        region: target.region,
+        expectedVersion,
+      });
+      placed = result.outcome === 'placed';
+      return result;
+    } finally {
+      this.fleet.notePlacingDone(target.id, placed);
     }
   }
 

@@ -1,6 +1,6 @@
 /** The pure parts of placement and alternates, on hand-built fleet snapshots (no I/O to fake). */
 import { chooseAlternates } from '../../../runtime/lb/alternates';
-import type { FleetSnapshot } from '../../../runtime/lb/fleetCache';
+import { FALLBACK_LOAD_PER_ROOM, type FleetSnapshot } from '../../../runtime/lb/fleetCache';
 import { chooseServer, NO_EXCLUSIONS, type PlacementContext } from '../../../runtime/lb/placement';
 import { signalingUrl, upstreamSignalingUrl } from '../../../runtime/lb/regionUrls';
 import type { MediaServerRecord, RegionView } from '../../../runtime/store';
@@ -14,6 +14,7 @@ function snapshot(
 ): FleetSnapshot {
   return {
     fetchedAt: T0,
+    loadPerRoom: FALLBACK_LOAD_PER_ROOM,
     servers: new Map(servers.map((s) => [s.id, s])),
     regions: new Map(
       regions.map((r) => [
