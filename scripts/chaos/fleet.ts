@@ -106,7 +106,7 @@ export class SimulatedClient {
     const tokenFor = () => this.opts.token(this.room, this.id);
     let produce: { video: MediaStreamTrack } | undefined;
     if (this.withMedia) {
-      const wrtc = await import('../../test/support/wrtc-peer');
+      const wrtc = await import('../support/syntheticMedia');
       wrtc.installWrtcGlobals();
       const source = new wrtc.SyntheticVideoSource(160, 120, 10);
       produce = { video: source.track };

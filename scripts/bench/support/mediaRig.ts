@@ -1,7 +1,7 @@
 /**
  * The media bench's rig around one mediasoup worker (the engine of runtime/media/engine, the room
  * codecs of runtime/media/codecs.ts):
- *   - producers: the test peers' synthetic sources (test/support/wrtc-peer.ts: libwebrtc encoding a
+ *   - producers: the synthetic sources of scripts/support/syntheticMedia.ts (libwebrtc encoding a
  *     moving VP8 test pattern and an Opus tone) sent by mediasoup-client over a real WebRtcTransport
  *     (ICE, DTLS, SRTP) — the same path a browser takes, driven in-process instead of over signaling;
  *   - viewers: one PlainTransport each (SRTP on, so the worker encrypts every packet as it would for a
@@ -20,11 +20,7 @@ import {
   type MsRouter,
   type MsWebRtcTransport,
 } from '../../../runtime/media/engine';
-import {
-  installWrtcGlobals,
-  SyntheticAudioSource,
-  SyntheticVideoSource,
-} from '../../../test/support/wrtc-peer';
+import { installWrtcGlobals, SyntheticAudioSource, SyntheticVideoSource } from '../../support/syntheticMedia';
 
 const SRTP_SUITE = 'AES_CM_128_HMAC_SHA1_80';
 /** 16-byte key + 14-byte salt of AES_CM_128_HMAC_SHA1_80. */
