@@ -4,9 +4,10 @@
  * Policy, in order:
  *   1. A room assigned to a live, active server in an active region, which the caller does not
  *      exclude, stays there (no write): peers of a room meet wherever they joined from.
- *   2. Otherwise the room goes to the least-loaded (load / capacity) live, active server with spare
- *      capacity in this LB's region; when this region has none (or is evacuated or excluded), in the
- *      nearest other active region that has one and whose LB has reported a public URL.
+ *   2. Otherwise the room goes to a lightly loaded (load / capacity) live, active server with spare
+ *      capacity in this LB's region: the less loaded of two drawn at random (see lessLoadedOfTwo).
+ *      When this region has none (or is evacuated or excluded), to the nearest other active region
+ *      that has one and whose LB has reported a public URL.
  *   3. A takeover (the room's server is dead, draining or excluded) must land where every other LB
  *      taking the same room over at the same moment lands too, or the room splits until the media
  *      servers notice (seconds). So it is deterministic: regions by distance from the room's old
@@ -57,6 +58,8 @@ export interface PlacementContext {
    */
   readonly pendingLoad?: (server: MediaServerRecord) => number;
   readonly exclude: Exclusions;
+  /** Uniform in [0, 1): draws a new room's two candidate servers. */
+  readonly random: () => number;
 }
 
 /** A region with no status item was never evacuated. */
@@ -104,6 +107,26 @@ function leastLoaded(
   return best;
 }
 
+/**
+ * The less loaded of two servers with room to spare, drawn at random (the "power of two choices").
+ * Every LB of a region places on the same view, as old as the last heartbeats, and none sees the rooms
+ * the others placed since; strictly least-loaded, they would all pile onto the server that looks
+ * lightest until it reports. Two random choices keep them apart and still never pick the fullest
+ * server (Mitzenmacher, "How useful is old information?", 2000).
+ */
+function lessLoadedOfTwo(
+  servers: readonly MediaServerRecord[],
+  pending: (s: MediaServerRecord) => number,
+  random: () => number,
+): MediaServerRecord | null {
+  const open = servers.filter((s) => s.load + pending(s) < s.capacity);
+  if (open.length <= 2) return leastLoaded(open, pending);
+  const first = Math.floor(random() * open.length);
+  // The second draw skips the first, so the two differ.
+  const second = (first + 1 + Math.floor(random() * (open.length - 1))) % open.length;
+  return leastLoaded([open[first]!, open[second]!], pending);
+}
+
 /** Rendezvous (highest random weight) score: every LB ranks a room's candidate servers identically. */
 function rendezvousScore(roomId: string, serverId: string): number {
   // FNV-1a over "room|server": cheap, stable across processes, well spread for short ids.
@@ -137,8 +160,8 @@ export interface Takeover {
 }
 
 /**
- * The server a room should go to, or null when no usable region has capacity: for a new room the
- * least-loaded server, own region first; for a takeover the deterministic choice described above.
+ * The server a room should go to, or null when no usable region has capacity: for a new room the less
+ * loaded of two, own region first; for a takeover the deterministic choice described above.
  */
 export function chooseServer(
   snap: FleetSnapshot,
@@ -166,7 +189,7 @@ export function chooseServer(
   }
   const others = [...byRegion.keys()].filter((r) => r !== ctx.region);
   for (const region of [ctx.region, ...byDistanceFrom(ctx.region, others)]) {
-    const best = leastLoaded(byRegion.get(region) ?? [], ctx.pendingLoad ?? (() => 0));
+    const best = lessLoadedOfTwo(byRegion.get(region) ?? [], ctx.pendingLoad ?? (() => 0), ctx.random);
     if (best) return best;
   }
   return null;
@@ -189,6 +212,7 @@ export class Placement {
       isAlive: (s, now) => this.store.isAlive(s, now),
       pendingLoad: (s) => this.fleet.pendingRooms(s) * snap.loadPerRoom,
       exclude,
+      random: Math.random,
     };
     let lost = false;
     for (let attempt = 0; ; attempt++) {

@@ -44,20 +44,51 @@ const ctx = (over: Partial<PlacementContext> = {}): PlacementContext => ({
   now: T0,
   isAlive: (s, now) => now - s.heartbeatAt < LIVENESS_MS,
   exclude: NO_EXCLUSIONS,
+  random: () => 0,
   ...over,
 });
 
 describe('chooseServer', () => {
   it('compares load relative to capacity, and breaks ties by id', () => {
-    const snap = snapshot(
-      [
-        mediaServer('b', 'eu-west-1', { load: 10, capacity: 100 }),
-        mediaServer('a', 'eu-west-1', { load: 1, capacity: 10 }),
-        mediaServer('c', 'eu-west-1', { load: 40, capacity: 400 }),
-      ],
-      [],
-    );
-    expect(chooseServer(snap, ctx())?.id).toBe('a');
+    const a = mediaServer('a', 'eu-west-1', { load: 1, capacity: 10 });
+    expect(chooseServer(snapshot([mediaServer('b', 'eu-west-1', { load: 10 }), a], []), ctx())?.id).toBe('a');
+    expect(chooseServer(snapshot([mediaServer('b', 'eu-west-1', { load: 9 }), a], []), ctx())?.id).toBe('b');
+  });
+
+  it('takes the less loaded of two servers drawn at random, never the fullest', () => {
+    const servers = [10, 20, 30, 40].map((load, i) => mediaServer(`s${i}`, 'eu-west-1', { load }));
+    const snap = snapshot(servers, []);
+    /** The draw of `first` and then of the second among the three others, counted on from `first`. */
+    const draw = (first: number, skip: number) => {
+      const values = [(first + 0.5) / 4, (skip + 0.5) / 3];
+      return () => values.shift()!;
+    };
+    // s3 and s2 drawn: s2, though s0 is lighter.
+    expect(chooseServer(snap, ctx({ random: draw(3, 2) }))?.id).toBe('s2');
+    const picks = new Set<string | undefined>();
+    for (let first = 0; first < 4; first++) {
+      for (let skip = 0; skip < 3; skip++) {
+        picks.add(chooseServer(snap, ctx({ random: draw(first, skip) }))?.id);
+      }
+    }
+    expect([...picks].sort()).toEqual(['s0', 's1', 's2']);
+  });
+
+  it('draws only among servers with room to spare once pending load is counted', () => {
+    const servers = [10, 20, 30].map((load, i) => mediaServer(`s${i}`, 'eu-west-1', { load }));
+    const pendingLoad = (s: MediaServerRecord) => (s.id === 's0' ? 90 : 0);
+    // With s0 full, s1 and s2 are the only pair there is, whatever would have been drawn among three.
+    for (const values of [
+      [0, 0],
+      [0, 0.5],
+      [0.5, 0],
+      [0.5, 0.5],
+      [0.9, 0],
+      [0.9, 0.5],
+    ]) {
+      const random = () => values.shift()!;
+      expect(chooseServer(snapshot(servers, []), ctx({ pendingLoad, random }))?.id).toBe('s1');
+    }
   });
 
   it('prefers any capacity at home over an idle region abroad', () => {
