@@ -1,14 +1,15 @@
 /**
  * `npm run bench -- placement [--quick]`: how evenly the LB spreads rooms over equal media servers.
  *
- * Each scenario starts a fresh dynalite and a real LB process, registers equal media servers as table
- * items and places a fixed, seeded sequence of rooms through `POST /v1/rooms/:roomId/join` (one join per
- * room, the one that places it) at a given arrival rate. The bench plays the media servers: a room's
- * load units (runtime/media/load.ts units, 2p² for p peers) land on the server the LB answered as soon as
- * the answer arrives (peers connecting at once: the kindest case for placement), and each server reports
- * its load the way runtime/media/Registrar.ts does (a heartbeat every 2 s, at once when it crosses its
- * capacity). Capacity is set so the fleet ends 80% full. Scored on the true loads the bench holds:
- * max/mean across servers, servers over capacity, and joins refused while some server had room.
+ * Each scenario starts a fresh dynalite and one or more real LB processes, registers equal media servers
+ * as table items and places a fixed, seeded sequence of rooms through `POST /v1/rooms/:roomId/join` (one
+ * join per room, the one that places it, sent to the LBs in turn as the region's load balancer would) at
+ * a given arrival rate. The bench plays the media servers: a room's load units (runtime/media/load.ts
+ * units, 2p² for p peers) land on the server the LB answered as soon as the answer arrives (peers
+ * connecting at once: the kindest case for placement), and each server reports its load and room count
+ * the way runtime/media/Registrar.ts does (a heartbeat every 2 s, at once when it crosses its capacity).
+ * Capacity is set so the fleet ends 80% full. Scored on the true loads the bench holds: max/mean across
+ * servers, servers over capacity, and joins refused while some server had room.
  */
 import { startCountedDynamo, type CountedDynamo } from './support/countedDynamo';
 import { FakeFleet } from './support/fakeFleet';
@@ -25,15 +26,40 @@ import { machineLoad, sleep, stopAll } from './support/processes';
 import { mintJoinTokens } from './support/tokens';
 import { benchHeader, emit, progress, round, type BenchResult } from './report';
 
+interface Scenario {
+  /** Arrival rate in rooms per second; 'max' is a closed loop of MAX_RATE_CONCURRENCY clients. */
+  readonly rate: number | 'max';
+  /**
+   * LB processes sharing the region. Each places on its own cached view and sees only its own recent
+   * rooms, so several LBs are where a stale view hurts most (a region runs lbDesiredCount of them).
+   */
+  readonly lbs: number;
+}
+
 interface PlacementPlan {
   readonly rooms: number;
   readonly servers: number;
-  /** Arrival rates in rooms per second; 'max' is a closed loop of MAX_RATE_CONCURRENCY clients. */
-  readonly rates: readonly (number | 'max')[];
+  readonly scenarios: readonly Scenario[];
 }
 
-const FULL: PlacementPlan = { rooms: 2_000, servers: 16, rates: [20, 100, 'max'] };
-const QUICK: PlacementPlan = { rooms: 300, servers: 8, rates: [20, 'max'] };
+const FULL: PlacementPlan = {
+  rooms: 2_000,
+  servers: 16,
+  scenarios: [
+    { rate: 20, lbs: 1 },
+    { rate: 100, lbs: 1 },
+    { rate: 'max', lbs: 1 },
+    { rate: 100, lbs: 4 },
+  ],
+};
+const QUICK: PlacementPlan = {
+  rooms: 300,
+  servers: 8,
+  scenarios: [
+    { rate: 20, lbs: 1 },
+    { rate: 'max', lbs: 1 },
+  ],
+};
 
 const FINAL_FILL = 0.8;
 const MAX_RATE_CONCURRENCY = 16;
@@ -52,6 +78,7 @@ interface RoomArrival {
 
 interface ScenarioResult {
   readonly rate: number | 'max';
+  readonly lbs: number;
   readonly achievedRoomsPerSecond: number;
   readonly capacityPerServer: number;
   readonly placed: number;
@@ -81,12 +108,12 @@ async function roomSequence(plan: PlacementPlan): Promise<RoomArrival[]> {
 async function runScenario(
   plan: PlacementPlan,
   rooms: readonly RoomArrival[],
-  rate: number | 'max',
+  { rate, lbs: lbCount }: Scenario,
 ): Promise<ScenarioResult> {
   const totalUnits = rooms.reduce((s, r) => s + r.units, 0);
   const capacity = Math.ceil(totalUnits / (plan.servers * FINAL_FILL));
   let dynamo: CountedDynamo | undefined;
-  let lb: LbProcess | undefined;
+  const lbs: LbProcess[] = [];
   let fleet: FakeFleet | undefined;
   try {
     dynamo = await startCountedDynamo();
@@ -100,7 +127,7 @@ async function runScenario(
       })),
     );
     await fleet.start();
-    lb = await startLbProcess(dynamo);
+    for (let i = 0; i < lbCount; i++) lbs.push(await startLbProcess(dynamo));
     const ids = fleet.servers.map((s) => s.id);
     const loads = () => ids.map((id) => fleet!.load(id));
     const counters = { placed: 0, refusedWithCapacity: 0, refusedFleetFull: 0 };
@@ -108,12 +135,14 @@ async function runScenario(
     const sampleErrors: Record<string, string> = {};
     const checkpoints: ScenarioResult['checkpoints'] = [];
     let answered = 0;
+    let sent = 0;
 
     const place = async (room: RoomArrival) => {
       let status: string;
       let body: string;
+      const lb = lbs[sent++ % lbs.length]!;
       try {
-        const res = await fetch(`${lb!.baseUrl}/v1/rooms/${room.id}/join`, {
+        const res = await fetch(`${lb.baseUrl}/v1/rooms/${room.id}/join`, {
           method: 'POST',
           headers: { authorization: `Bearer ${room.token}`, 'content-type': 'application/json' },
           body: '{}',
@@ -163,6 +192,7 @@ async function runScenario(
     const final = balanceOf(loads(), capacity);
     return {
       rate,
+      lbs: lbCount,
       achievedRoomsPerSecond: round(rooms.length / seconds, 1),
       capacityPerServer: capacity,
       ...counters,
@@ -175,9 +205,20 @@ async function runScenario(
     };
   } finally {
     fleet?.stop();
-    await stopAll([dynamo?.process, lb?.process]);
+    await stopAll([dynamo?.process, ...lbs.map((lb) => lb.process)]);
     await dynamo?.close();
   }
+}
+
+/** `100 rooms/s`, `max rate (164.8/s)`, `100 rooms/s over 4 LBs`. */
+function scenarioLabel({ rate, lbs }: Scenario, achievedRoomsPerSecond?: number): string {
+  const pace =
+    rate !== 'max'
+      ? `${rate} rooms/s`
+      : achievedRoomsPerSecond === undefined
+        ? `as fast as ${MAX_RATE_CONCURRENCY} clients go`
+        : `max rate (${achievedRoomsPerSecond}/s)`;
+  return lbs === 1 ? pace : `${pace} over ${lbs} LBs`;
 }
 
 export async function run({ quick }: { quick: boolean }): Promise<void> {
@@ -185,15 +226,14 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
   const startedAt = new Date();
   const loadBefore = machineLoad();
   progress(
-    `placement bench (${quick ? 'quick' : 'full'}): ${plan.rooms} rooms over ${plan.servers} servers at ${plan.rates.join(', ')} rooms/s`,
+    `placement bench (${quick ? 'quick' : 'full'}): ${plan.rooms} rooms over ${plan.servers} servers, ` +
+      plan.scenarios.map((s) => scenarioLabel(s)).join('; '),
   );
   const rooms = await roomSequence(plan);
   const scenarios: ScenarioResult[] = [];
-  for (const rate of plan.rates) {
-    progress(
-      `scenario: ${rate === 'max' ? `as fast as ${MAX_RATE_CONCURRENCY} clients go` : `${rate} rooms/s`}`,
-    );
-    const s = await runScenario(plan, rooms, rate);
+  for (const scenario of plan.scenarios) {
+    progress(`scenario: ${scenarioLabel(scenario)}`);
+    const s = await runScenario(plan, rooms, scenario);
     progress(
       `  placed ${s.placed} at ${s.achievedRoomsPerSecond}/s: max/mean ${s.final.maxOverMean} (worst midway ${s.worstMaxOverMean}), ` +
         `${s.final.overCapacity} servers over capacity, ${s.refusedWithCapacity} refused with capacity left`,
@@ -205,7 +245,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     ...benchHeader('placement', quick, startedAt),
     results: {
       method:
-        'real LB process + dynalite; media servers are table items heartbeated by the bench every 2 s (at once on crossing capacity); ' +
+        'real LB processes (joins sent to them in turn) + dynalite; media servers are table items heartbeated by the bench every 2 s (at once on crossing capacity); ' +
         "a room's 2p² load units land on its server when the join answers; one join per room; true loads scored",
       machineLoad: { before: loadBefore, after: machineLoad() },
       rooms: plan.rooms,
@@ -216,7 +256,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       scenarios,
     },
     targets: scenarios.flatMap((s) => {
-      const label = s.rate === 'max' ? `max rate (${s.achievedRoomsPerSecond}/s)` : `${s.rate} rooms/s`;
+      const label = scenarioLabel(s, s.achievedRoomsPerSecond);
       return [
         {
           name: `max/mean load, ${label}`,
@@ -236,6 +276,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
   emit(result, [
     [
       'rate',
+      'LBs',
       'rooms/s',
       'placed',
       'max/mean',
@@ -248,6 +289,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     ],
     ...scenarios.map((s) => [
       String(s.rate),
+      s.lbs,
       s.achievedRoomsPerSecond,
       s.placed,
       s.final.maxOverMean,
