@@ -17,6 +17,10 @@ import { LocalTarget, type FaultMode } from './chaos/local-target';
 import { runLocalChaos, type ChaosReport } from './chaos/local-run';
 import { renderTimelineSvg } from './chaos/timeline-svg';
 
+// These tools run on the developer's Node; the AWS SDK's notice about its future Node floor (the
+// service images run Node 22) would land in the middle of the progress lines.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const USAGE = `usage: npm run chaos -- --target local|aws --region <region> [options]
   --mode M           local: kill | blackhole | evacuate (default kill); aws: evacuate | scale-to-zero
   --clients N        simulated clients (default 30; half dual-URL, half DNS-only)

@@ -8,6 +8,10 @@ import { parseArgs } from 'node:util';
 import { readDeploymentConfig, type DeploymentConfig } from '../lib/config';
 import { startLocalStack, type LocalStack } from '../runtime/local/stack';
 
+// These tools run on the developer's Node; the AWS SDK's notice about its future Node floor (the
+// service images run Node 22) would land in the middle of the progress lines.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const STARTUP_TIMEOUT_MS = 60_000;
 
 const USAGE = `usage: npm start -- [--regions N] [--media N] [--health-interval S] [--lag MS]

@@ -4,6 +4,10 @@
  */
 import { parseArgs } from 'node:util';
 
+// These tools run on the developer's Node; the AWS SDK's notice about its future Node floor (the
+// service images run Node 22) would land in the middle of the progress lines.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const BENCHES = {
   join: () => import('./join'),
   failover: () => import('./failover'),

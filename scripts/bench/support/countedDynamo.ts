@@ -8,8 +8,6 @@ import type { RequestCounts } from './dynamoRequests';
 import { ipcAsk, ipcReady, spawnTs, type BenchChild } from './processes';
 
 export const BENCH_REGION = 'eu-west-1';
-// The bench's own stores would print the SDK's Node 20 notice in the middle of the progress lines.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 export const EMULATOR_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
