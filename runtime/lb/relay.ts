@@ -83,6 +83,9 @@ export class SignalingRelay extends EventEmitter<SignalingRelayEvents> {
       maxPayload: opts.maxPayloadBytes,
       headers: opts.upstreamHeaders,
       handshakeTimeout: opts.connectTimeoutMs,
+      // ws offers permessage-deflate by default. Frames pass through untouched; a media server that
+      // accepted would cost every relay zlib contexts (hundreds of KiB) to undo and redo what it forwards.
+      perMessageDeflate: false,
     });
 
     client.on('message', (data, isBinary) => this.fromClient(data, isBinary));

@@ -112,6 +112,8 @@ it('relays frames both ways, text as text and binary as binary, with the token p
   const { client, upstream, answer } = await openRelay('relay-1');
   expect(upstream.url).toBe(`/v1/rooms/relay-1/signal?token=${encodeURIComponent(answer.mediaToken)}`);
   expect(upstream.headers['x-forwarded-for']).toBe('127.0.0.1');
+  // Frames pass through as they are: the LB offers the media server no compression to undo.
+  expect(upstream.headers['sec-websocket-extensions']).toBeUndefined();
   // The media server spoke first (a notification), then echoes what the client sends.
   expect(client.messages[0]!.text).toBe('{"notification":"hello","data":{}}');
   client.ws.send('{"id":1,"method":"ping","data":{}}');
