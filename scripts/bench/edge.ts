@@ -10,7 +10,8 @@
  *     grow and a major GC bring it back, since the peak, not the first seconds, is what a task limit meets;
  *   - direct: N more clients at the same rate straight to the echo server, the floor of the round trip;
  *     relayed and direct rounds alternate so both see the same machine.
- * RSS is VmRSS from /proc/<lb pid>/status; per connection = (RSS with N relays − RSS before) / N.
+ * RSS is VmRSS from /proc/<lb pid>/status; per connection = (RSS with N relays − RSS before) / N. The LB
+ * runs with the image's node flags, heap sizes included (support/lbProcess.ts), so its RSS is the task's.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -225,6 +226,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     ]);
     await fleet.start();
     lb = await startLbProcess(dynamo);
+    progress(`LB node flags: ${lb.nodeFlags.join(' ')}`);
     const lbFiles = openFiles(lb.pid);
     if (lbFiles.limit < needed)
       throw new Error(`the LB's open-file limit is ${lbFiles.limit}; it needs ${needed}`);
@@ -329,6 +331,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
           'real LB process relaying to an echo WebSocket server in its own process; clients in the bench process over 20 loopback source addresses; ' +
           `active = one 200-byte text frame per client per ${ACTIVE_PERIOD_MS} ms, echoed; RSS = VmRSS of the LB`,
         machineLoad: { before: loadBefore, after: machineLoad() },
+        lbNodeFlags: lb.nodeFlags,
         connections: n,
         openFiles: { benchLimit: self.limit, lbLimit: lbFiles.limit, lbOpenWithRelays: lbFilesOpen },
         rssMiB: {
