@@ -21,7 +21,11 @@ import { Construct } from 'constructs';
 import { SecretByName } from './secret-by-name';
 import { grantRegionalTableAccess } from './table-access';
 
-/** Fargate task size: the LB is I/O-bound (DynamoDB calls, WebSocket relays). */
+/**
+ * Fargate task size: the LB is I/O-bound (DynamoDB calls, WebSocket relays). The image caps V8's old
+ * generation at a quarter of this memory (runtime/lb/Dockerfile, `--max-old-space-size=256`): change
+ * both together.
+ */
 const TASK_CPU_UNITS = 512;
 const TASK_MEMORY_MIB = 1024;
 /** Scale out before a task saturates: relaying signaling is CPU in Node's single thread. */
