@@ -1,13 +1,15 @@
 /**
  * Mints a development join token: `npm run token -- --room <room> --sub <identity> [--ttl <seconds>]`.
  *
- * The secret comes from TOKEN_SECRET, or else from the running local stack's `.local/state.json`
- * (`secret`). Prints the token alone on stdout so it composes: `TOKEN=$(npm run -s token -- ...)`.
+ * The join-token key set comes from JOIN_TOKEN_KEYS (the secret's JSON, as Secrets Manager holds it),
+ * or else from the running local stack's `.local/state.json` (`joinTokenKeys`). The token is signed
+ * with the set's current key and names it (`kid`). Prints the token alone on stdout so it composes:
+ * `TOKEN=$(npm run -s token -- ...)`.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { secretKey, signJoinToken } from '../runtime/auth/tokens';
+import { type KeySet, KeySetError, parseKeySet, signJoinToken } from '../runtime/auth/tokens';
 import { ROOM_ID_PATTERN } from '../runtime/lb/schemas';
 
 const USAGE = 'usage: npm run token -- --room <roomId> --sub <identity> [--ttl <seconds>]';
@@ -18,26 +20,38 @@ const STATE_FILE = path.join(__dirname, '..', '.local', 'state.json');
 
 class UsageError extends Error {}
 
-function tokenSecret(): string {
-  if (process.env.TOKEN_SECRET) return process.env.TOKEN_SECRET;
+function joinTokenKeys(): KeySet {
+  try {
+    if (process.env.JOIN_TOKEN_KEYS) return parseKeySet(process.env.JOIN_TOKEN_KEYS, 'JOIN_TOKEN_KEYS');
+  } catch (err) {
+    if (err instanceof KeySetError) throw new UsageError(err.message);
+    throw err;
+  }
   let raw: string;
   try {
     raw = fs.readFileSync(STATE_FILE, 'utf8');
   } catch {
     throw new UsageError(
-      `no secret: set TOKEN_SECRET, or start the local stack (npm start) so ${STATE_FILE} exists`,
+      `no keys: set JOIN_TOKEN_KEYS, or start the local stack (npm start) so ${STATE_FILE} exists`,
     );
   }
-  let secret: unknown;
+  let doc: unknown;
   try {
-    secret = (JSON.parse(raw) as { secret?: unknown }).secret;
+    doc = (JSON.parse(raw) as { joinTokenKeys?: unknown }).joinTokenKeys;
   } catch {
-    throw new UsageError(`${STATE_FILE} is not valid JSON; restart the local stack or set TOKEN_SECRET`);
+    throw new UsageError(`${STATE_FILE} is not valid JSON; restart the local stack or set JOIN_TOKEN_KEYS`);
   }
-  if (typeof secret !== 'string' || secret.length === 0) {
-    throw new UsageError(`${STATE_FILE} has no "secret"; restart the local stack or set TOKEN_SECRET`);
+  if (doc === undefined) {
+    throw new UsageError(
+      `${STATE_FILE} has no "joinTokenKeys"; restart the local stack or set JOIN_TOKEN_KEYS`,
+    );
   }
-  return secret;
+  try {
+    return parseKeySet(doc as never, `${STATE_FILE} joinTokenKeys`);
+  } catch (err) {
+    if (err instanceof KeySetError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 function parse(argv: string[]): { room: string; sub: string; ttlSeconds: number } {
@@ -75,7 +89,7 @@ function parse(argv: string[]): { room: string; sub: string; ttlSeconds: number 
 async function main(): Promise<void> {
   try {
     const args = parse(process.argv.slice(2));
-    const token = await signJoinToken(secretKey(tokenSecret()), {
+    const token = await signJoinToken(joinTokenKeys(), {
       sub: args.sub,
       room: args.room,
       ttlSeconds: args.ttlSeconds,

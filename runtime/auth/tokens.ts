@@ -1,14 +1,22 @@
 /**
- * Join tokens and media tokens: HS256 JWTs signed with the deployment's secret.
+ * Join tokens and media tokens: HS256 JWTs, each kind signed with its own key set.
  *
- * - A join token is minted by the app's backend: `sub` = peer identity, `room` = the room it may join.
- * - A media token is minted by the LB for one join: bound to room + media server + peer, short-lived.
+ * - A join token is minted by the app's backend with the join keys: `sub` = peer identity, `room` =
+ *   the room it may join. LBs verify it.
+ * - A media token is minted by the LB for one join with the media keys: bound to room + media server +
+ *   peer, short-lived. Media servers verify it, and hold only the media keys, so a media host can never
+ *   mint a join token.
+ *
+ * Keys rotate without a flag day: every token names its key in the JWT header (`kid`), a key set has
+ * one current (signing) key and may list more keys that are accepted for verification only (see
+ * `parseKeySet` and docs/DEPLOY.md for the procedure). A token without a `kid`, or with one the set
+ * does not hold, is refused.
  *
  * The algorithm is pinned (no `none`, no RS/HS confusion) and each kind carries its own audience, so
  * one kind can never be replayed as the other.
  */
 import { createSigner, createVerifier, TokenError as JwtError } from 'fast-jwt';
-import { createSecretKey, KeyObject } from 'node:crypto';
+import { createSecretKey, type KeyObject } from 'node:crypto';
 
 const ALG = 'HS256';
 const JOIN_AUDIENCE = 'mrwebrtc:join';
@@ -48,17 +56,95 @@ export interface MediaClaims {
   readonly exp: number;
 }
 
-/** A signing and verification key: a KeyObject made once at start-up (`secretKey`), or raw bytes. */
-export type TokenKey = KeyObject | Uint8Array;
+/** A key id: what the JWT header's `kid` carries. */
+const KID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
-export function secretKey(secret: string): KeyObject {
-  const bytes = Buffer.from(secret, 'utf8');
-  if (bytes.length < MIN_SECRET_BYTES) {
-    throw new Error(
-      `the token secret is ${bytes.length} bytes; use at least ${MIN_SECRET_BYTES} random bytes`,
-    );
+/** One HS256 key and its id. */
+export interface TokenKey {
+  readonly kid: string;
+  readonly key: KeyObject;
+}
+
+/**
+ * The keys of one token kind: `current` signs, every key in `byKid` (current included) verifies.
+ * Built once at start-up; signers and verifiers are cached per key.
+ */
+export interface KeySet {
+  readonly current: TokenKey;
+  readonly byKid: ReadonlyMap<string, TokenKey>;
+}
+
+/** A key set's secret as stored (Secrets Manager, the local stack's state): see `parseKeySet`. */
+export interface KeySetDocument {
+  readonly kid: string;
+  readonly secret: string;
+  readonly verify?: readonly { readonly kid: string; readonly secret: string }[];
+}
+
+/**
+ * Thrown for a key set that cannot be used. `detail` says what is wrong relative to the document
+ * (`secret is 5 bytes; ...`), the message prefixes what the document was; neither shows a secret.
+ */
+export class KeySetError extends Error {
+  constructor(
+    readonly what: string,
+    readonly detail: string,
+  ) {
+    super(`${what}: ${detail}`);
+    this.name = 'KeySetError';
   }
-  return createSecretKey(bytes);
+}
+
+const KEY_SET_SHAPE = '{"kid": "...", "secret": "...", "verify": [{"kid": "...", "secret": "..."}]}';
+
+/**
+ * Parses a key set document: `{"kid": "k2", "secret": "...", "verify": [{"kid": "k1", "secret": "..."}]}`.
+ * `kid` + `secret` is the current key, which signs; `verify` (optional) lists keys that are accepted
+ * but never used to sign: a key about to become current, or one just retired while tokens it signed
+ * are still alive.
+ */
+export function parseKeySet(input: string | KeySetDocument, what = 'key set'): KeySet {
+  const fail = (detail: string): never => {
+    throw new KeySetError(what, detail);
+  };
+  let doc: unknown = input;
+  if (typeof input === 'string') {
+    try {
+      doc = JSON.parse(input);
+    } catch {
+      fail(`is not JSON; expected ${KEY_SET_SHAPE}`);
+    }
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+    fail(`must be a JSON object ${KEY_SET_SHAPE}`);
+  const { kid, secret, verify, ...rest } = doc as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) fail(`has unknown field(s) ${unknown.join(', ')}; use kid, secret and verify`);
+  const tokenKey = (k: unknown, sec: unknown, at: string): TokenKey => {
+    if (typeof k !== 'string' || !KID_PATTERN.test(k))
+      fail(`${at}kid must be 1-64 letters, digits, ".", "_" or "-"`);
+    if (typeof sec !== 'string') fail(`${at}secret must be a string`);
+    const bytes = Buffer.from(sec as string, 'utf8');
+    if (bytes.length < MIN_SECRET_BYTES) {
+      fail(`${at}secret is ${bytes.length} bytes; use at least ${MIN_SECRET_BYTES} random bytes`);
+    }
+    return { kid: k as string, key: createSecretKey(bytes) };
+  };
+  const current = tokenKey(kid, secret, '');
+  const byKid = new Map([[current.kid, current]]);
+  if (verify !== undefined && !Array.isArray(verify)) fail('verify must be a list of {"kid", "secret"}');
+  ((verify ?? []) as unknown[]).forEach((entry, i) => {
+    const e = (entry ?? {}) as Record<string, unknown>;
+    const key = tokenKey(e.kid, e.secret, `verify[${i}].`);
+    if (byKid.has(key.kid)) fail(`verify[${i}].kid "${key.kid}" is listed twice`);
+    byKid.set(key.kid, key);
+  });
+  return { current, byKid };
+}
+
+/** A key set of one key: the local stack, tools and tests. */
+export function singleKeySet(secret: string, kid = 'k1'): KeySet {
+  return parseKeySet({ kid, secret });
 }
 
 /**
@@ -75,8 +161,8 @@ const codecs = new WeakMap<TokenKey, KeyCodec>();
 function codecOf(key: TokenKey): KeyCodec {
   let codec = codecs.get(key);
   if (!codec) {
-    const bytes = key instanceof KeyObject ? key.export() : Buffer.from(key);
-    const sign = createSigner({ key: bytes, algorithm: ALG });
+    const bytes = key.key.export();
+    const sign = createSigner({ key: bytes, algorithm: ALG, kid: key.kid });
     const verify = createVerifier({
       key: bytes,
       algorithms: [ALG],
@@ -89,14 +175,28 @@ function codecOf(key: TokenKey): KeyCodec {
   return codec;
 }
 
+/** The key a token names in its header, or null for a token that names none the set holds. */
+function keyOfToken(keys: KeySet, token: string): TokenKey | null {
+  const dot = token.indexOf('.');
+  if (dot <= 0 || dot > 1024) return null;
+  let header: unknown;
+  try {
+    header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8'));
+  } catch {
+    return null;
+  }
+  const kid = (header as { kid?: unknown } | null)?.kid;
+  return typeof kid === 'string' ? (keys.byKid.get(kid) ?? null) : null;
+}
+
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 export async function signJoinToken(
-  key: TokenKey,
+  keys: KeySet,
   claims: { sub: string; room: string; ttlSeconds?: number; notBefore?: number },
 ): Promise<string> {
   const iat = nowSeconds();
-  return codecOf(key).sign({
+  return codecOf(keys.current).sign({
     sub: claims.sub,
     aud: JOIN_AUDIENCE,
     room: claims.room,
@@ -107,12 +207,12 @@ export async function signJoinToken(
 }
 
 export async function signMediaToken(
-  key: TokenKey,
+  keys: KeySet,
   claims: { peerId: string; identity: string; room: string; server: string; ttlSeconds?: number },
 ): Promise<{ token: string; expiresAt: number }> {
   const iat = nowSeconds();
   const exp = iat + (claims.ttlSeconds ?? MEDIA_TOKEN_TTL_S);
-  const token = codecOf(key).sign({
+  const token = codecOf(keys.current).sign({
     sub: claims.peerId,
     aud: MEDIA_AUDIENCE,
     room: claims.room,
@@ -129,8 +229,12 @@ function hasAudience(payload: Record<string, unknown>, audience: string): boolea
   return aud === audience || (Array.isArray(aud) && aud.includes(audience));
 }
 
-async function verify(key: TokenKey, token: string | undefined, audience: string) {
+async function verify(keys: KeySet, token: string | undefined, audience: string) {
   if (!token) throw new TokenError('token_missing', 'a token is required');
+  const key = keyOfToken(keys, token);
+  if (!key) {
+    throw new TokenError('token_invalid', 'the token names no key this service holds (header "kid")');
+  }
   let payload: Record<string, unknown>;
   try {
     payload = codecOf(key).verify(token);
@@ -158,11 +262,11 @@ function stringClaim(payload: Record<string, unknown>, name: string): string {
 
 /** Verifies a join token for `roomId`. */
 export async function verifyJoinToken(
-  key: TokenKey,
+  keys: KeySet,
   token: string | undefined,
   roomId: string,
 ): Promise<JoinClaims> {
-  const payload = await verify(key, token, JOIN_AUDIENCE);
+  const payload = await verify(keys, token, JOIN_AUDIENCE);
   const room = stringClaim(payload, 'room');
   if (room !== roomId)
     throw new TokenError('token_wrong_scope', `the token is for another room, not "${roomId}"`);
@@ -171,11 +275,11 @@ export async function verifyJoinToken(
 
 /** Verifies a media token for `roomId`, and for `serverId` when the verifier is (or relays to) that server. */
 export async function verifyMediaToken(
-  key: TokenKey,
+  keys: KeySet,
   token: string | undefined,
   expect: { roomId: string; serverId?: string },
 ): Promise<MediaClaims> {
-  const payload = await verify(key, token, MEDIA_AUDIENCE);
+  const payload = await verify(keys, token, MEDIA_AUDIENCE);
   const room = stringClaim(payload, 'room');
   const server = stringClaim(payload, 'server');
   if (room !== expect.roomId)

@@ -1,4 +1,4 @@
-import type { TokenKey } from '../auth/tokens';
+import type { KeySet } from '../auth/tokens';
 
 /**
  * What one LB process needs to know, already validated. `server.ts` builds it from the environment
@@ -38,8 +38,10 @@ export interface LbConfig {
   readonly region: string;
   /** This region's public API base, e.g. `https://eu-west-1.api.example.com` or `http://127.0.2.1:8080`. */
   readonly publicApiUrl: string;
-  /** HS256 key of join and media tokens (`secretKey(TOKEN_SECRET)`). */
-  readonly tokenKey: TokenKey;
+  /** Keys app backends sign join tokens with; the LB only verifies with them. */
+  readonly joinTokenKeys: KeySet;
+  /** Keys the LB signs media tokens with (the current one) and media servers verify. */
+  readonly mediaTokenKeys: KeySet;
   /** Origins allowed to call the API from a browser (the demo page). Empty: no CORS headers. */
   readonly corsOrigins: readonly string[];
   /** Trust X-Forwarded-For from this many proxies (1 behind an ALB) so rate limits key the real client. */
@@ -69,8 +71,10 @@ export const DEFAULT_LIMITS: LbLimits = {
   relayConnectTimeoutMs: 5_000,
 };
 
-export type LbConfigInput = Pick<LbConfig, 'region' | 'publicApiUrl' | 'tokenKey'> &
-  Partial<Omit<LbConfig, 'region' | 'publicApiUrl' | 'tokenKey' | 'limits'>> & { limits?: Partial<LbLimits> };
+type RequiredSettings = 'region' | 'publicApiUrl' | 'joinTokenKeys' | 'mediaTokenKeys';
+
+export type LbConfigInput = Pick<LbConfig, RequiredSettings> &
+  Partial<Omit<LbConfig, RequiredSettings | 'limits'>> & { limits?: Partial<LbLimits> };
 
 export function lbConfig(input: LbConfigInput): LbConfig {
   return {

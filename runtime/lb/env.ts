@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { isAwsRegion } from '../../lib/regions';
-import { secretKey } from '../auth/tokens';
+import { KeySetError, parseKeySet } from '../auth/tokens';
 import { lbConfig, type LbConfig } from './config';
 
 const httpUrl = z
@@ -12,13 +12,29 @@ const httpUrl = z
   .url()
   .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' });
 
+/** A key set variable: parsed into keys, or an issue that names what is wrong without showing it. */
+function keySet(what: string) {
+  return z
+    .string()
+    .min(1, `is required (${what}, JSON)`)
+    .transform((text, ctx) => {
+      try {
+        return parseKeySet(text, what);
+      } catch (err) {
+        if (!(err instanceof KeySetError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.detail });
+        return z.NEVER;
+      }
+    });
+}
+
 const envSchema = z.object({
   REGION: z.string().refine(isAwsRegion, { message: 'must be an AWS region name such as "eu-west-1"' }),
   TABLE_NAME: z.string().min(3).max(255),
   DYNAMODB_ENDPOINT: httpUrl.optional(),
-  TOKEN_SECRET: z
-    .string()
-    .refine((s) => Buffer.byteLength(s) >= 32, { message: 'must be at least 32 bytes' }),
+  /** Key sets as JSON documents (runtime/auth/tokens.ts parseKeySet); never echoed. */
+  JOIN_TOKEN_KEYS: keySet('the join-token key set'),
+  MEDIA_TOKEN_KEYS: keySet('the media-token key set'),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: z.coerce.number().int().min(1).max(65535).default(8080),
   PUBLIC_API_URL: httpUrl,
@@ -37,6 +53,8 @@ const envSchema = z.object({
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(5).default(0),
 });
 
+const SECRET_VARIABLES = new Set(['JOIN_TOKEN_KEYS', 'MEDIA_TOKEN_KEYS']);
+
 export interface LbEnv {
   readonly config: LbConfig;
   readonly tableName: string;
@@ -52,7 +70,7 @@ export function readLbEnv(env: NodeJS.ProcessEnv): LbEnv {
     const lines = parsed.error.issues.map((i) => {
       const name = String(i.path[0] ?? 'environment');
       // Never echo a secret back into logs.
-      const value = name === 'TOKEN_SECRET' ? '' : ` (got ${JSON.stringify(env[name] ?? null)})`;
+      const value = SECRET_VARIABLES.has(name) ? '' : ` (got ${JSON.stringify(env[name] ?? null)})`;
       return `  ${name}: ${i.message}${value}`;
     });
     throw new Error(`invalid LB environment:\n${lines.join('\n')}`);
@@ -62,7 +80,8 @@ export function readLbEnv(env: NodeJS.ProcessEnv): LbEnv {
     config: lbConfig({
       region: e.REGION,
       publicApiUrl: e.PUBLIC_API_URL,
-      tokenKey: secretKey(e.TOKEN_SECRET),
+      joinTokenKeys: e.JOIN_TOKEN_KEYS,
+      mediaTokenKeys: e.MEDIA_TOKEN_KEYS,
       corsOrigins: e.CORS_ORIGINS,
       trustProxyHops: e.TRUST_PROXY_HOPS,
     }),

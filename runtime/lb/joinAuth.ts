@@ -3,7 +3,7 @@
  * (before the route's own hooks run) and the route needs the claims: both share one verification.
  */
 import type { FastifyRequest } from 'fastify';
-import { TokenError, verifyJoinToken, type JoinClaims, type TokenKey } from '../auth/tokens';
+import { TokenError, verifyJoinToken, type JoinClaims, type KeySet } from '../auth/tokens';
 
 const verified = new WeakMap<FastifyRequest, Promise<JoinClaims>>();
 
@@ -15,11 +15,11 @@ function bearerToken(request: FastifyRequest): string | undefined {
   return match[1];
 }
 
-export function authenticateJoin(request: FastifyRequest, key: TokenKey): Promise<JoinClaims> {
+export function authenticateJoin(request: FastifyRequest, keys: KeySet): Promise<JoinClaims> {
   let claims = verified.get(request);
   if (!claims) {
     const { roomId } = request.params as { roomId?: string };
-    claims = Promise.resolve().then(() => verifyJoinToken(key, bearerToken(request), String(roomId ?? '')));
+    claims = Promise.resolve().then(() => verifyJoinToken(keys, bearerToken(request), String(roomId ?? '')));
     // Read later by the route; a rejection here is not unhandled, it is answered there.
     claims.catch(() => {});
     verified.set(request, claims);
@@ -28,9 +28,9 @@ export function authenticateJoin(request: FastifyRequest, key: TokenKey): Promis
 }
 
 /** Rate-limit key: the token's subject when it verifies, the client address otherwise. */
-export async function joinRateLimitKey(request: FastifyRequest, key: TokenKey): Promise<string> {
+export async function joinRateLimitKey(request: FastifyRequest, keys: KeySet): Promise<string> {
   try {
-    return `sub:${(await authenticateJoin(request, key)).sub}`;
+    return `sub:${(await authenticateJoin(request, keys)).sub}`;
   } catch {
     return `ip:${request.ip}`;
   }

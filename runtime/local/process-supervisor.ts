@@ -64,7 +64,9 @@ export class ProcessSupervisor extends EventEmitter<SupervisorEvents> {
 
   constructor(private readonly logDir: string) {
     super();
-    fs.mkdirSync(logDir, { recursive: true });
+    // Logs carry room names, identities and addresses: this user's only.
+    fs.mkdirSync(logDir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(logDir, 0o700);
   }
 
   add(spec: ChildSpec): void {
@@ -170,7 +172,7 @@ export class ProcessSupervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private launch(child: Child): void {
-    const log = fs.openSync(path.join(this.logDir, `${child.spec.name}.log`), 'a');
+    const log = fs.openSync(path.join(this.logDir, `${child.spec.name}.log`), 'a', 0o600);
     const proc = spawn(process.execPath, ['--import', 'tsx', child.spec.entry], {
       env: { ...process.env, ...child.spec.env },
       stdio: ['ignore', log, log],

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { DeploymentConfig } from '../../lib/config';
-import { secretKey, signJoinToken } from '../auth/tokens';
+import { type KeySetDocument, parseKeySet, signJoinToken } from '../auth/tokens';
 import { Store } from '../store';
 import { startControlServer, type ControlServer } from './control-server';
 import { demoRoutes } from './demo-server';
@@ -57,7 +57,9 @@ export interface LocalRegion {
 export interface LocalStackState {
   readonly pid: number;
   readonly startedAt: number;
-  readonly secret: string;
+  /** Dev key sets of this run, as AWS keeps them in Secrets Manager (runtime/auth/tokens.ts). */
+  readonly joinTokenKeys: KeySetDocument;
+  readonly mediaTokenKeys: KeySetDocument;
   readonly tableName: string;
   readonly domain: string;
   readonly controlUrl: string;
@@ -123,7 +125,9 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   const regions = local.regions.slice(0, opts.regionCount ?? local.regions.length);
   const mediaPerRegion = opts.mediaPerRegion ?? local.mediaServersPerRegion;
   const stateDir = opts.stateDir ?? path.join(ROOT, '.local');
-  const secret = randomBytes(32).toString('hex');
+  // Fresh keys per run, one per token kind: media servers get only the media keys, as on AWS.
+  const joinTokenKeys: KeySetDocument = { kid: 'local-join', secret: randomBytes(32).toString('hex') };
+  const mediaTokenKeys: KeySetDocument = { kid: 'local-media', secret: randomBytes(32).toString('hex') };
 
   const missing = await checkLoopbackAddresses(regions.map((r) => r.address));
   if (missing.length > 0) {
@@ -163,7 +167,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
 
   const common = {
     TABLE_NAME: config.tableName,
-    TOKEN_SECRET: secret,
+    MEDIA_TOKEN_KEYS: JSON.stringify(mediaTokenKeys),
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
     // Local runs use Node 20 (the legacy media engine needs it); production images run Node 22.
@@ -208,6 +212,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
         HOST: region.address,
         PORT: String(local.lbPort),
         PUBLIC_API_URL: region.lbUrl,
+        JOIN_TOKEN_KEYS: JSON.stringify(joinTokenKeys),
         CORS_ORIGINS: dashboardOrigin,
       },
     });
@@ -246,7 +251,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   const state = (): LocalStackState => ({
     pid: process.pid,
     startedAt,
-    secret,
+    joinTokenKeys,
+    mediaTokenKeys,
     tableName: config.tableName,
     domain: local.domain,
     controlUrl: dashboardOrigin,
@@ -265,9 +271,9 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     processes: supervisor.status(),
   });
 
-  const key = secretKey(secret);
+  const joinKeys = parseKeySet(joinTokenKeys);
   const devToken = (room: string, sub = 'dev', ttlSeconds = 24 * 3600) =>
-    signJoinToken(key, { sub, room, ttlSeconds });
+    signJoinToken(joinKeys, { sub, room, ttlSeconds });
 
   const control: ControlServer = await startControlServer({
     host: local.dnsAddress,
@@ -281,7 +287,11 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   }).catch((err) => undoStart(err, dns));
 
   const stateFile = stateFilePath(stateDir);
-  const writeState = () => fs.writeFileSync(stateFile, `${JSON.stringify(state(), null, 2)}\n`);
+  // The state holds the dev keys: readable by this user only, whatever the umask.
+  const writeState = () => {
+    fs.writeFileSync(stateFile, `${JSON.stringify(state(), null, 2)}\n`, { mode: 0o600 });
+    fs.chmodSync(stateFile, 0o600);
+  };
   writeState();
   supervisor.on('exit', writeState);
   const stateTimer = setInterval(writeState, 5_000).unref();

@@ -1,4 +1,4 @@
-import type { TokenKey } from '../auth/tokens';
+import type { KeySet } from '../auth/tokens';
 /**
  * What one media server process needs to know, already validated. `server.ts` builds it from the
  * environment (env.ts); everything below takes the typed values it needs.
@@ -31,7 +31,8 @@ export interface MediaServerConfig {
   readonly serverId: string;
   readonly tableName: string;
   readonly dynamoEndpoint?: string;
-  readonly tokenKey: TokenKey;
+  /** Keys media tokens are verified with; a media server never holds the join-token keys. */
+  readonly mediaTokenKeys: KeySet;
   /** Bind address of the signaling HTTP/WebSocket server (private). */
   readonly listenHost: string;
   readonly signalingPort: number;

@@ -4,7 +4,7 @@
  */
 import * as os from 'node:os';
 import { z } from 'zod';
-import { secretKey, type TokenKey } from '../auth/tokens';
+import { KeySetError, parseKeySet } from '../auth/tokens';
 import { DEFAULT_PEER_LIMITS, DEFAULT_SIGNALING_LIMITS, type MediaServerConfig } from './config';
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -25,7 +25,18 @@ const envSchema = z
     REGION: z.string().min(1, 'is required (the AWS region this server runs in)'),
     TABLE_NAME: z.string().min(1, 'is required (the global table name)'),
     DYNAMODB_ENDPOINT: z.url().optional(),
-    TOKEN_SECRET: z.string().min(1, 'is required (the shared token secret, >= 32 bytes)'),
+    MEDIA_TOKEN_KEYS: z
+      .string()
+      .min(1, 'is required (the media-token key set, JSON)')
+      .transform((text, ctx) => {
+        try {
+          return parseKeySet(text, 'the media-token key set');
+        } catch (err) {
+          if (!(err instanceof KeySetError)) throw err;
+          ctx.addIssue({ code: 'custom', message: err.detail });
+          return z.NEVER;
+        }
+      }),
     SERVER_ID: z
       .string()
       .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of letters, digits, ".", "_" or "-"'),
@@ -64,17 +75,13 @@ export function readMediaServerConfig(env: NodeJS.ProcessEnv = process.env): Med
     const lines = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0]);
       const value = env[name];
-      return `  ${name}${value === undefined ? ' (unset)' : `=${JSON.stringify(value)}`}: ${issue.message}`;
+      // Never echo a key into logs.
+      const shown = name === 'MEDIA_TOKEN_KEYS' ? ' (set, not shown)' : `=${JSON.stringify(value)}`;
+      return `  ${name}${value === undefined ? ' (unset)' : shown}: ${issue.message}`;
     });
     throw new ConfigError(`invalid media server environment:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
-  let tokenKey: TokenKey;
-  try {
-    tokenKey = secretKey(e.TOKEN_SECRET);
-  } catch (err) {
-    throw new ConfigError(`TOKEN_SECRET: ${(err as Error).message}`);
-  }
   const numWorkers = e.NUM_WORKERS ?? os.availableParallelism();
   const ports = e.RTC_MAX_PORT - e.RTC_MIN_PORT + 1;
   if (ports < numWorkers) {
@@ -88,7 +95,7 @@ export function readMediaServerConfig(env: NodeJS.ProcessEnv = process.env): Med
     serverId: e.SERVER_ID,
     tableName: e.TABLE_NAME,
     dynamoEndpoint: e.DYNAMODB_ENDPOINT,
-    tokenKey,
+    mediaTokenKeys: e.MEDIA_TOKEN_KEYS,
     listenHost: e.LISTEN_HOST,
     signalingPort: e.SIGNALING_PORT,
     privateEndpoint: e.PRIVATE_ENDPOINT,

@@ -19,7 +19,7 @@ import WebSocket from 'ws';
 import { signMediaToken } from '../../runtime/auth/tokens';
 import { startCountedDynamo, type CountedDynamo } from './support/countedDynamo';
 import { FakeFleet } from './support/fakeFleet';
-import { BENCH_TOKEN_KEY, startLbProcess, type LbProcess } from './support/lbProcess';
+import { BENCH_MEDIA_KEYS, startLbProcess, type LbProcess } from './support/lbProcess';
 import {
   cpuMsOf,
   ipcAsk,
@@ -234,7 +234,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     const wsBase = lb.baseUrl.replace(/^http/, 'ws');
     const tokens = await Promise.all(
       Array.from({ length: n }, (_, i) =>
-        signMediaToken(BENCH_TOKEN_KEY, {
+        signMediaToken(BENCH_MEDIA_KEYS, {
           peerId: `edge-peer-${i}`,
           identity: `edge-user-${i}`,
           room: `edge-room-${i % ROOMS}`,

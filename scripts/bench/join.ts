@@ -16,7 +16,7 @@ import type { RequestCounts } from './support/dynamoRequests';
 import { diffCounts, joinPathRequests, totalRequests } from './support/dynamoRequests';
 import { startCountedDynamo, type CountedDynamo } from './support/countedDynamo';
 import { FakeFleet } from './support/fakeFleet';
-import { BENCH_TOKEN_KEY, startLbProcess, type LbProcess } from './support/lbProcess';
+import { BENCH_JOIN_KEYS, startLbProcess, type LbProcess } from './support/lbProcess';
 import { closedLoop, summarizeLoad, type HttpRequestSpec, type LoadSummary } from './support/loadgen';
 import {
   cpuMsOf,
@@ -176,7 +176,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     // Setup: place the warm rooms through the LB itself (this also warms its JIT).
     const warmRooms = Array.from({ length: plan.warmRooms }, (_, i) => `warm-${i}`);
     const placeTokens = await mintJoinTokens(
-      BENCH_TOKEN_KEY,
+      BENCH_JOIN_KEYS,
       warmRooms.map((room) => ({ sub: `placer-${room}`, room })),
     );
     const placed = await closedLoop({
@@ -198,7 +198,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       sub: `warm-peer-${i}`,
       room: warmRooms[i % warmRooms.length]!,
     }));
-    const warmTokens = await mintJoinTokens(BENCH_TOKEN_KEY, warmSpecs);
+    const warmTokens = await mintJoinTokens(BENCH_JOIN_KEYS, warmSpecs);
     let warmUses = 0;
     const nextWarm = () => {
       const i = warmUses++ % warmPoolSize;
@@ -248,7 +248,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
         sub: `cold-peer-${concurrency}-${i}`,
         room: `cold-${concurrency}-${i}`,
       }));
-      const coldTokens = await mintJoinTokens(BENCH_TOKEN_KEY, coldSpecs);
+      const coldTokens = await mintJoinTokens(BENCH_JOIN_KEYS, coldSpecs);
       const cold = await measureJoins(
         lb,
         dynamo,

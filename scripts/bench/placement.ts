@@ -13,7 +13,7 @@
  */
 import { startCountedDynamo, type CountedDynamo } from './support/countedDynamo';
 import { FakeFleet } from './support/fakeFleet';
-import { BENCH_TOKEN_KEY, startLbProcess, type LbProcess } from './support/lbProcess';
+import { BENCH_JOIN_KEYS, startLbProcess, type LbProcess } from './support/lbProcess';
 import {
   balanceOf,
   capacityExists,
@@ -99,7 +99,7 @@ async function roomSequence(plan: PlacementPlan): Promise<RoomArrival[]> {
     return { id: `place-${i}`, peers, units: roomLoadUnits(peers) };
   });
   const tokens = await mintJoinTokens(
-    BENCH_TOKEN_KEY,
+    BENCH_JOIN_KEYS,
     specs.map((s) => ({ sub: `creator-${s.id}`, room: s.id })),
   );
   return specs.map((s, i) => ({ ...s, token: tokens[i]! }));

@@ -10,7 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import * as fs from 'node:fs';
 import { readDeploymentConfig, type DeploymentConfig } from '../../lib/config';
-import { secretKey, signJoinToken, type TokenKey } from '../../runtime/auth/tokens';
+import { type KeySet, parseKeySet, signJoinToken } from '../../runtime/auth/tokens';
 import {
   LOCAL_CREDENTIALS,
   localReplicaStore,
@@ -29,7 +29,7 @@ export interface ReplicaItem {
 }
 
 export class LocalTarget {
-  private readonly key: TokenKey;
+  private readonly key: KeySet;
   private readonly stores = new Map<string, Store>();
 
   private constructor(
@@ -37,7 +37,7 @@ export class LocalTarget {
     /** Set when this process started the stack (and so must stop it). */
     private readonly owned: LocalStack | undefined,
   ) {
-    this.key = secretKey(state.secret);
+    this.key = parseKeySet(state.joinTokenKeys);
   }
 
   /** Attaches to the running stack, or starts one (`regionCount` regions) when none answers. */

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { secretKey, verifyJoinToken } from '../../runtime/auth/tokens';
+import { parseKeySet, verifyJoinToken } from '../../runtime/auth/tokens';
 import { eventually, startE2eStack, type E2eStack } from './stackHarness';
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -138,7 +138,7 @@ describe('demo routes on the control server', () => {
     });
 
     const minted = (await (await fetch(`${base}/token?room=${ROOM}&sub=alice`)).json()) as { token: string };
-    const claims = await verifyJoinToken(secretKey(s.stack.state().secret), minted.token, ROOM);
+    const claims = await verifyJoinToken(parseKeySet(s.stack.state().joinTokenKeys), minted.token, ROOM);
     expect(claims.sub).toBe('alice');
     const badRoom = await fetch(`${base}/token?room=${encodeURIComponent('../etc')}&sub=alice`);
     expect(badRoom.status).toBe(400);

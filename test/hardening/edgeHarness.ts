@@ -11,8 +11,9 @@ import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../support/dyn
 import {
   freePort,
   MediaServerProcess,
-  TEST_TOKEN_KEY,
-  TEST_TOKEN_SECRET,
+  TEST_JOIN_KEYS,
+  TEST_JOIN_KEYS_DOC,
+  TEST_MEDIA_KEYS_DOC,
   type MediaServerProcessOptions,
 } from '../runtime/media/mediaServerProcess';
 
@@ -107,7 +108,8 @@ export async function startEdge(opts: {
         REGION: dynamo.region,
         TABLE_NAME: dynamo.tableName,
         DYNAMODB_ENDPOINT: dynamo.endpoint,
-        TOKEN_SECRET: TEST_TOKEN_SECRET,
+        JOIN_TOKEN_KEYS: JSON.stringify(TEST_JOIN_KEYS_DOC),
+        MEDIA_TOKEN_KEYS: JSON.stringify(TEST_MEDIA_KEYS_DOC),
         HOST: '127.0.0.1',
         PORT: String(port),
         PUBLIC_API_URL: baseUrl,
@@ -122,7 +124,7 @@ export async function startEdge(opts: {
   const started = lb;
 
   const join: Edge['join'] = async (room, o = {}) => {
-    const token = await signJoinToken(TEST_TOKEN_KEY, { sub: o.sub ?? 'alice', room });
+    const token = await signJoinToken(TEST_JOIN_KEYS, { sub: o.sub ?? 'alice', room });
     const res = await fetch(`${started.baseUrl}/v1/rooms/${room}/join`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },

@@ -19,7 +19,8 @@ import {
   scanTable,
   startLb,
   T0,
-  TOKEN_KEY,
+  JOIN_KEYS,
+  MEDIA_KEYS,
   type LbHarness,
 } from '../runtime/lb/lbHarness';
 import {
@@ -313,7 +314,7 @@ describe('POST /v1/rooms/:roomId/join', () => {
       'lb join (room mismatch)',
       fc.asyncProperty(tokenRoom, hostilePath, async (room, path) => {
         fc.pre(safeDecode(path.slice(1)) !== room);
-        const token = await signJoinToken(TOKEN_KEY, { sub: 'mallory', room: room || 'x' });
+        const token = await signJoinToken(JOIN_KEYS, { sub: 'mallory', room: room || 'x' });
         const url = `/v1/rooms${path}/join`;
         const res = await send({ method: 'POST', url, headers: { authorization: `Bearer ${token}` } });
         expectClientError(res, `join ${url} with a token for ${JSON.stringify(room).slice(0, 60)}`);
@@ -380,7 +381,7 @@ describe('GET /v1/rooms/:roomId/signal', () => {
 
   beforeAll(async () => {
     const mint = (room: string, server: string) =>
-      signMediaToken(TOKEN_KEY, { peerId: 'p', identity: 'i', room, server }).then((t) => t.token);
+      signMediaToken(MEDIA_KEYS, { peerId: 'p', identity: 'i', room, server }).then((t) => t.token);
     // Valid signatures, wrong everything else: another room, another region's server, no such server.
     mediaTokens = await Promise.all([
       mint('other-room', 'eu-a'),

@@ -13,7 +13,7 @@ import { signJoinToken } from '../../runtime/auth/tokens';
 import { DEFAULT_LIMITS } from '../../runtime/lb/config';
 import { DEFAULT_SIGNALING_LIMITS } from '../../runtime/media/config';
 import { MAX_SIGNALING_FRAME_BYTES } from '../../runtime/media/protocol';
-import { TEST_TOKEN_KEY } from '../runtime/media/mediaServerProcess';
+import { TEST_JOIN_KEYS } from '../runtime/media/mediaServerProcess';
 import { startEdge, type Edge } from './edgeHarness';
 import { RawSignaling } from './mediaHarness';
 
@@ -113,7 +113,7 @@ class HttpConnection {
 }
 
 async function joinRequest(room: string, sub: string, body: string): Promise<string> {
-  const token = await signJoinToken(TEST_TOKEN_KEY, { sub, room });
+  const token = await signJoinToken(TEST_JOIN_KEYS, { sub, room });
   return [
     `POST /v1/rooms/${room}/join HTTP/1.1`,
     'Host: lb',

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import WebSocket from 'ws';
-import { secretKey, signMediaToken } from '../../runtime/auth/tokens';
+import { parseKeySet, signMediaToken } from '../../runtime/auth/tokens';
 import {
   DEFAULT_PEER_LIMITS,
   DEFAULT_SIGNALING_LIMITS,
@@ -23,8 +23,10 @@ import type { ServerStats } from '../../runtime/media/MediaServer';
 import type { ResponseFrame } from '../../runtime/media/protocol';
 import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../support/dynalite';
 
-export const MEDIA_SECRET = 'hardening-media-secret-0123456789abcdef-0123';
-export const MEDIA_KEY = secretKey(MEDIA_SECRET);
+export const MEDIA_KEYS = parseKeySet({
+  kid: 'hardening-media',
+  secret: 'hardening-media-secret-0123456789abcdef-0123',
+});
 /** pino's numeric level for `error`. */
 const ERROR_LEVEL = 50;
 
@@ -70,7 +72,7 @@ export async function startInProcessMediaServer(opts: {
     serverId: opts.serverId,
     tableName: dynamo.tableName,
     dynamoEndpoint: dynamo.endpoint,
-    tokenKey: MEDIA_KEY,
+    mediaTokenKeys: MEDIA_KEYS,
     listenHost: '127.0.0.1',
     signalingPort: 0,
     privateEndpoint: 'ws://127.0.0.1:0',
@@ -99,7 +101,7 @@ export async function startInProcessMediaServer(opts: {
     signalingUrl: (roomId) => `ws://127.0.0.1:${port}/v1/rooms/${roomId}/signal`,
     mediaToken: async (roomId, peerId, o = {}) =>
       (
-        await signMediaToken(MEDIA_KEY, {
+        await signMediaToken(MEDIA_KEYS, {
           peerId,
           identity: `user-${peerId}`,
           room: roomId,

@@ -16,10 +16,18 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { FastifyInstance } from 'fastify';
-import { signMediaToken, type TokenKey } from '../../runtime/auth/tokens';
-import { join, mediaServer, scanTable, startLb, TOKEN_KEY, type LbHarness } from '../runtime/lb/lbHarness';
+import { signMediaToken, type KeySet, type TokenKey } from '../../runtime/auth/tokens';
 import {
-  MEDIA_KEY,
+  join,
+  JOIN_KEYS,
+  MEDIA_KEYS,
+  mediaServer,
+  scanTable,
+  startLb,
+  type LbHarness,
+} from '../runtime/lb/lbHarness';
+import {
+  MEDIA_KEYS as SERVER_MEDIA_KEYS,
   RawSignaling,
   startInProcessMediaServer,
   type InProcessMediaServer,
@@ -40,18 +48,24 @@ const publicKeyPem = new TextEncoder().encode(
 
 const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 
+/**
+ * Signs with jose, an implementation independent of ours. Attacks name the attacked key's id
+ * (`kid`) even when signed with a foreign key, so each is refused for what it is, not for lacking one.
+ */
 function sign(
   claims: Record<string, unknown>,
   audience: string,
-  key: TokenKey | KeyObject,
+  key: TokenKey | KeyObject | Uint8Array,
   alg = 'HS256',
+  kid?: string,
 ): Promise<string> {
+  const [secret, keyId] = 'kid' in key ? [key.key, key.kid] : [key, kid];
   return new SignJWT(claims)
-    .setProtectedHeader({ alg, typ: 'JWT' })
+    .setProtectedHeader({ alg, typ: 'JWT', kid: keyId })
     .setAudience(audience)
     .setIssuedAt()
     .setExpirationTime(NOW_S() + 600)
-    .sign(key);
+    .sign(secret);
 }
 
 /** Swaps the payload of a genuine token for `claims`, keeping its header and signature. */
@@ -66,8 +80,9 @@ function tamper(token: string, claims: Record<string, unknown>): string {
  * the verifying key, and the error code every verifier must answer with.
  */
 function attacks(
-  key: TokenKey,
+  keys: KeySet,
 ): Array<[string, (claims: Record<string, unknown>, aud: string) => Promise<string>, string]> {
+  const key = keys.current;
   return [
     [
       'alg "none"',
@@ -77,12 +92,12 @@ function attacks(
     ],
     [
       'an RS256 token (RS→HS confusion: an asymmetric token at the HMAC verifier)',
-      (c, aud) => sign(c, aud, rsa.privateKey, 'RS256'),
+      (c, aud) => sign(c, aud, rsa.privateKey, 'RS256', key.kid),
       'token_invalid',
     ],
     [
       'an HS256 token keyed with the RSA public key (HS→RS confusion)',
-      (c, aud) => sign(c, aud, publicKeyPem),
+      (c, aud) => sign(c, aud, publicKeyPem, 'HS256', key.kid),
       'token_invalid',
     ],
     [
@@ -94,23 +109,23 @@ function attacks(
       'a token not valid before a minute from now',
       (c, aud) =>
         new SignJWT(c)
-          .setProtectedHeader({ alg: 'HS256' })
+          .setProtectedHeader({ alg: 'HS256', kid: key.kid })
           .setAudience(aud)
           .setIssuedAt()
           .setNotBefore(NOW_S() + 60)
           .setExpirationTime(NOW_S() + 600)
-          .sign(key),
+          .sign(key.key),
       'token_not_yet_valid',
     ],
     [
       'an expired token',
       (c, aud) =>
         new SignJWT(c)
-          .setProtectedHeader({ alg: 'HS256' })
+          .setProtectedHeader({ alg: 'HS256', kid: key.kid })
           .setAudience(aud)
           .setIssuedAt(NOW_S() - 600)
           .setExpirationTime(NOW_S() - 60)
-          .sign(key),
+          .sign(key.key),
       'token_expired',
     ],
     [
@@ -120,7 +135,8 @@ function attacks(
     ],
     [
       'a token without an expiry',
-      (c, aud) => new SignJWT(c).setProtectedHeader({ alg: 'HS256' }).setAudience(aud).sign(key),
+      (c, aud) =>
+        new SignJWT(c).setProtectedHeader({ alg: 'HS256', kid: key.kid }).setAudience(aud).sign(key.key),
       'token_invalid',
     ],
   ];
@@ -147,7 +163,7 @@ describe('LB', () => {
     expect(await scanTable(h)).toEqual(before);
   });
 
-  test.each(attacks(TOKEN_KEY))('join refuses %s', async (_what, make, code) => {
+  test.each(attacks(JOIN_KEYS))('join refuses %s', async (_what, make, code) => {
     const token = await make({ sub: 'mallory', room: ROOM }, JOIN_AUDIENCE);
     h.commands.length = 0;
     const res = await join(h, ROOM, { token });
@@ -156,7 +172,7 @@ describe('LB', () => {
     expect(h.commands).toEqual([]);
   });
 
-  test.each(attacks(TOKEN_KEY))(
+  test.each(attacks(MEDIA_KEYS))(
     'the signaling edge refuses %s before the upgrade',
     async (_what, make, code) => {
       const token = await make(
@@ -168,9 +184,9 @@ describe('LB', () => {
   );
 
   test('the signaling edge refuses a join token, and a media token whose server claim was swapped', async () => {
-    const joinToken = await sign({ sub: 'mallory', room: ROOM }, JOIN_AUDIENCE, TOKEN_KEY);
+    const joinToken = await sign({ sub: 'mallory', room: ROOM }, JOIN_AUDIENCE, MEDIA_KEYS.current);
     expect(await signal(h.app, joinToken)).toEqual({ status: 403, code: 'token_wrong_scope' });
-    const { token } = await signMediaToken(TOKEN_KEY, {
+    const { token } = await signMediaToken(MEDIA_KEYS, {
       peerId: 'p',
       identity: 'i',
       room: ROOM,
@@ -219,7 +235,7 @@ describe('media server', () => {
     return { code: out.response.error.code, close: (await conn.closed).code };
   }
 
-  test.each(attacks(MEDIA_KEY))(
+  test.each(attacks(SERVER_MEDIA_KEYS))(
     'join refuses %s (4001), and so does the URL check (401)',
     async (_what, make) => {
       const peers = media.counts().peers;
@@ -236,7 +252,7 @@ describe('media server', () => {
   );
 
   test('join refuses a join token in place of a media token', async () => {
-    const token = await sign({ sub: 'mallory', room: ROOM }, JOIN_AUDIENCE, MEDIA_KEY);
+    const token = await sign({ sub: 'mallory', room: ROOM }, JOIN_AUDIENCE, SERVER_MEDIA_KEYS.current);
     expect(await refusedJoin(token)).toEqual({ code: 'unauthorized', close: 4001 });
   });
 

@@ -23,7 +23,7 @@ function outcomeOfError(err: unknown): JoinOutcome {
 }
 
 export async function joinRoutes(app: FastifyInstance): Promise<void> {
-  const { tokenKey, region, publicApiUrl, limits } = app.lbConfig;
+  const { joinTokenKeys, mediaTokenKeys, region, publicApiUrl, limits } = app.lbConfig;
   const own = { region, publicApiUrl };
 
   app.post<{ Params: { roomId: string }; Body: JoinBody }>(
@@ -33,12 +33,12 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
       config: {
         rateLimit: {
           max: limits.joinsPerMinute,
-          keyGenerator: (request) => joinRateLimitKey(request, tokenKey),
+          keyGenerator: (request) => joinRateLimitKey(request, joinTokenKeys),
         },
       },
       // Authenticate before the body is validated: an anonymous caller learns nothing about the schema.
       preValidation: async (request) => {
-        await authenticateJoin(request, tokenKey);
+        await authenticateJoin(request, joinTokenKeys);
         // The body is optional (a first join has nothing to report); an absent one validates as `{}`.
         if (request.body === undefined) request.body = {};
       },
@@ -47,7 +47,7 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request) => {
-      const claims = await authenticateJoin(request, tokenKey);
+      const claims = await authenticateJoin(request, joinTokenKeys);
       const { roomId } = request.params;
       const body = request.body;
       const stopTimer = app.metrics.placementSeconds.startTimer();
@@ -56,7 +56,7 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
         regions: new Set(body.exclude?.regions ?? []),
       };
       const { server, outcome, snapshot } = await app.placement.assign(roomId, exclude);
-      const media = await signMediaToken(tokenKey, {
+      const media = await signMediaToken(mediaTokenKeys, {
         peerId: randomUUID(),
         identity: claims.sub,
         room: roomId,

@@ -21,7 +21,7 @@ interface SignalRequest {
 const targets = new WeakMap<FastifyRequest, MediaServerRecord>();
 
 export async function signalRoutes(app: FastifyInstance): Promise<void> {
-  const { tokenKey, region, limits } = app.lbConfig;
+  const { mediaTokenKeys, region, limits } = app.lbConfig;
 
   async function findServer(id: string): Promise<MediaServerRecord | null> {
     return app.fleet.current()?.servers.get(id) ?? (await app.store.getServer(id));
@@ -32,7 +32,9 @@ export async function signalRoutes(app: FastifyInstance): Promise<void> {
     url: '/v1/rooms/:roomId/signal',
     schema: { params: roomParams, querystring: signalQuery },
     preValidation: async (request) => {
-      const claims = await verifyMediaToken(tokenKey, request.query.token, { roomId: request.params.roomId });
+      const claims = await verifyMediaToken(mediaTokenKeys, request.query.token, {
+        roomId: request.params.roomId,
+      });
       const server = await findServer(claims.server);
       if (!server)
         throw new ApiError(404, 'server_not_found', `media server "${claims.server}" is not registered`);

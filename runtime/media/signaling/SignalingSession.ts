@@ -13,7 +13,7 @@
  *     flushed and the socket closes with 4000.
  */
 import type { WebSocket } from 'ws';
-import { verifyMediaToken, type TokenKey } from '../../auth/tokens';
+import { verifyMediaToken, type KeySet } from '../../auth/tokens';
 import type { SignalingLimits } from '../config';
 import type { Logger } from '../logger';
 import type { MediaServer } from '../MediaServer';
@@ -41,7 +41,7 @@ const OPEN = 1;
 
 export interface SessionContext {
   readonly server: MediaServer;
-  readonly tokenKey: TokenKey;
+  readonly mediaTokenKeys: KeySet;
   readonly serverId: string;
   readonly region: string;
   readonly limits: SignalingLimits;
@@ -157,7 +157,7 @@ export class SignalingSession {
       throw new ProtocolError('already_joined', 'this connection already joined');
     this.joining = true;
     try {
-      const claims = await verifyMediaToken(this.ctx.tokenKey, token, {
+      const claims = await verifyMediaToken(this.ctx.mediaTokenKeys, token, {
         roomId: this.roomId,
         serverId: this.ctx.serverId,
       });

@@ -104,7 +104,7 @@ export async function buildSignalingApp(deps: SignalingAppDeps): Promise<Fastify
       preHandler: async (req, reply) => {
         if (req.query.token === undefined) return;
         try {
-          await verifyMediaToken(config.tokenKey, req.query.token, {
+          await verifyMediaToken(config.mediaTokenKeys, req.query.token, {
             roomId: req.params.roomId,
             serverId: config.serverId,
           });
@@ -118,7 +118,7 @@ export async function buildSignalingApp(deps: SignalingAppDeps): Promise<Fastify
     (socket, req) => {
       new SignalingSession(socket, req.params.roomId, {
         server,
-        tokenKey: config.tokenKey,
+        mediaTokenKeys: config.mediaTokenKeys,
         serverId: config.serverId,
         region: config.region,
         limits: config.signaling,

@@ -8,12 +8,22 @@
 import { build } from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { secretKey } from '../../../runtime/auth/tokens';
+import { type KeySetDocument, parseKeySet } from '../../../runtime/auth/tokens';
 import { EMULATOR_CREDENTIALS, type CountedDynamo } from './countedDynamo';
 import { freePort, ROOT, spawnNode, untilReady, waitForHttp, type BenchChild } from './processes';
 
-export const BENCH_TOKEN_SECRET = 'bench-token-secret-0123456789abcdef-0123456789';
-export const BENCH_TOKEN_KEY = secretKey(BENCH_TOKEN_SECRET);
+const BENCH_JOIN_KEYS_DOC: KeySetDocument = {
+  kid: 'bench-join',
+  secret: 'bench-join-secret-0123456789abcdef-0123456789',
+};
+const BENCH_MEDIA_KEYS_DOC: KeySetDocument = {
+  kid: 'bench-media',
+  secret: 'bench-media-secret-0123456789abcdef-012345678',
+};
+/** What the bench's app backend signs join tokens with. */
+export const BENCH_JOIN_KEYS = parseKeySet(BENCH_JOIN_KEYS_DOC);
+/** What the bench's LB signs media tokens with (and a bench media server would verify). */
+export const BENCH_MEDIA_KEYS = parseKeySet(BENCH_MEDIA_KEYS_DOC);
 
 /** Inside node_modules so the bundle's external packages resolve from the repository's node_modules. */
 const BUNDLE = path.join(ROOT, 'node_modules', '.cache', 'bench', 'lb-server.js');
@@ -99,7 +109,8 @@ export async function startLbProcess(
       DYNAMODB_ENDPOINT: dynamo.endpoint,
       AWS_ACCESS_KEY_ID: EMULATOR_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: EMULATOR_CREDENTIALS.secretAccessKey,
-      TOKEN_SECRET: BENCH_TOKEN_SECRET,
+      JOIN_TOKEN_KEYS: JSON.stringify(BENCH_JOIN_KEYS_DOC),
+      MEDIA_TOKEN_KEYS: JSON.stringify(BENCH_MEDIA_KEYS_DOC),
       HOST: '127.0.0.1',
       PORT: String(port),
       PUBLIC_API_URL: baseUrl,

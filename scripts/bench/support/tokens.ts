@@ -1,4 +1,4 @@
-import type { TokenKey } from '../../../runtime/auth/tokens';
+import type { KeySet } from '../../../runtime/auth/tokens';
 /**
  * Join tokens minted ahead of a timed run with the real signer: minting costs ~0.2 ms each, which would
  * otherwise be load-generator time inside the measured window.
@@ -13,7 +13,7 @@ export interface JoinTokenSpec {
   readonly room: string;
 }
 
-export async function mintJoinTokens(key: TokenKey, specs: readonly JoinTokenSpec[]): Promise<string[]> {
+export async function mintJoinTokens(key: KeySet, specs: readonly JoinTokenSpec[]): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < specs.length; i += MINT_BATCH) {
     const batch = specs.slice(i, i + MINT_BATCH);

@@ -1,6 +1,15 @@
 import { SignJWT } from 'jose';
-import { signMediaToken, type TokenKey } from '../../../runtime/auth/tokens';
-import { join, joinToken, mediaServer, scanTable, startLb, TOKEN_KEY, type LbHarness } from './lbHarness';
+import { signJoinToken, signMediaToken, type TokenKey } from '../../../runtime/auth/tokens';
+import {
+  join,
+  JOIN_KEYS,
+  joinToken,
+  MEDIA_KEYS,
+  mediaServer,
+  scanTable,
+  startLb,
+  type LbHarness,
+} from './lbHarness';
 
 let h: LbHarness;
 let before: unknown[];
@@ -28,11 +37,13 @@ afterEach(async () => {
 
 const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 
-function joinJwt(claims: Record<string, unknown>, key: TokenKey = TOKEN_KEY) {
+/** A join token signed by jose (independent of ours), naming the LB's key id whatever it is signed with. */
+function joinJwt(claims: Record<string, unknown>, key: TokenKey | Uint8Array = JOIN_KEYS.current) {
+  const secret = key instanceof Uint8Array ? key : key.key;
   return new SignJWT(claims)
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: JOIN_KEYS.current.kid })
     .setAudience('mrwebrtc:join')
-    .sign(key);
+    .sign(secret);
 }
 
 describe('join token attacks', () => {
@@ -91,16 +102,25 @@ describe('join token attacks', () => {
     expect(res.json().error.code).toBe('token_invalid');
   });
 
-  it('refuses a media token replayed as a join token', async () => {
-    const { token } = await signMediaToken(TOKEN_KEY, {
-      peerId: 'p',
-      identity: 'alice',
-      room: 'r1',
-      server: 'eu-a',
-    });
+  it('refuses a media token replayed as a join token: another key, and another audience', async () => {
+    const claims = { peerId: 'p', identity: 'alice', room: 'r1', server: 'eu-a' };
+    // Media tokens are signed with the media keys, which the join route does not hold.
+    const { token } = await signMediaToken(MEDIA_KEYS, claims);
     const res = await join(h, 'r1', { token });
-    expect(res.statusCode).toBe(403);
-    expect(res.json().error.code).toBe('token_wrong_scope');
+    expect(res.statusCode).toBe(401);
+    expect(res.json().error.code).toBe('token_invalid');
+    // Even signed with a join key (say, both secrets set to one value), the audience tells them apart.
+    const sameKey = await signMediaToken(JOIN_KEYS, claims);
+    const again = await join(h, 'r1', { token: sameKey.token });
+    expect(again.statusCode).toBe(403);
+    expect(again.json().error.code).toBe('token_wrong_scope');
+  });
+
+  it('refuses a join token minted with the media keys (what a media host holds)', async () => {
+    const token = await signJoinToken(MEDIA_KEYS, { sub: 'mallory', room: 'r1' });
+    const res = await join(h, 'r1', { token });
+    expect(res.statusCode).toBe(401);
+    expect(res.json().error.code).toBe('token_invalid');
   });
 
   it('checks the token before the body: an anonymous caller gets 401 whatever it sends', async () => {

@@ -3,7 +3,12 @@ import { readLbEnv } from '../../../runtime/lb/env';
 const valid = {
   REGION: 'eu-west-1',
   TABLE_NAME: 'mrwebrtc-rooms',
-  TOKEN_SECRET: 's'.repeat(32),
+  JOIN_TOKEN_KEYS: JSON.stringify({ kid: 'j1', secret: 's'.repeat(32) }),
+  MEDIA_TOKEN_KEYS: JSON.stringify({
+    kid: 'm2',
+    secret: 'm'.repeat(32),
+    verify: [{ kid: 'm1', secret: 'o'.repeat(32) }],
+  }),
   PUBLIC_API_URL: 'https://eu-west-1.api.example.com/',
 };
 
@@ -17,6 +22,9 @@ describe('LB environment', () => {
       corsOrigins: [],
       trustProxyHops: 0,
     });
+    expect(env.config.joinTokenKeys.current.kid).toBe('j1');
+    expect(env.config.mediaTokenKeys.current.kid).toBe('m2');
+    expect([...env.config.mediaTokenKeys.byKid.keys()]).toEqual(['m2', 'm1']);
   });
 
   it('reads the local-stack shape', () => {
@@ -40,17 +48,21 @@ describe('LB environment', () => {
         ...valid,
         REGION: 'mars-1',
         PORT: '99999',
-        TOKEN_SECRET: 'hunter2',
+        JOIN_TOKEN_KEYS: JSON.stringify({ kid: 'j1', secret: 'hunter2' }),
+        MEDIA_TOKEN_KEYS: 'hunter2-not-json',
         PUBLIC_API_URL: 'ftp://x',
       });
     expect(attempt).toThrow(/REGION: must be an AWS region name such as "eu-west-1" \(got "mars-1"\)/);
     expect(attempt).toThrow(/PORT: .*\(got "99999"\)/);
-    expect(attempt).toThrow(/TOKEN_SECRET: must be at least 32 bytes\n/);
+    expect(attempt).toThrow(/JOIN_TOKEN_KEYS: secret is 7 bytes; use at least 32 random bytes\n/);
+    expect(attempt).toThrow(/MEDIA_TOKEN_KEYS: is not JSON; expected \{"kid"/);
     expect(attempt).toThrow(/PUBLIC_API_URL: must be an http:\/\/ or https:\/\/ URL/);
     expect(attempt).not.toThrow(/hunter2/);
   });
 
   it('requires the variables without defaults', () => {
-    expect(() => readLbEnv({})).toThrow(/REGION[\s\S]*TABLE_NAME[\s\S]*TOKEN_SECRET[\s\S]*PUBLIC_API_URL/);
+    expect(() => readLbEnv({})).toThrow(
+      /REGION[\s\S]*TABLE_NAME[\s\S]*JOIN_TOKEN_KEYS[\s\S]*MEDIA_TOKEN_KEYS[\s\S]*PUBLIC_API_URL/,
+    );
   });
 });

@@ -1,6 +1,15 @@
 import { verifyMediaToken } from '../../../runtime/auth/tokens';
 import { DEFAULT_SERVER_LIVENESS_MS } from '../../../runtime/store';
-import { join, joinToken, mediaServer, scanTable, startLb, T0, TOKEN_KEY, type LbHarness } from './lbHarness';
+import {
+  join,
+  joinToken,
+  mediaServer,
+  scanTable,
+  startLb,
+  T0,
+  MEDIA_KEYS,
+  type LbHarness,
+} from './lbHarness';
 
 const US = 'http://127.0.1.1:8080';
 const AP = 'http://127.0.3.1:8080';
@@ -43,7 +52,7 @@ describe('placement of a fresh room', () => {
     expect(body.signalingUrl).toBe(
       `ws://127.0.0.1:8080/v1/rooms/r1/signal?token=${encodeURIComponent(body.mediaToken)}`,
     );
-    const claims = await verifyMediaToken(TOKEN_KEY, body.mediaToken, { roomId: 'r1', serverId: 'eu-b' });
+    const claims = await verifyMediaToken(MEDIA_KEYS, body.mediaToken, { roomId: 'r1', serverId: 'eu-b' });
     expect(claims.identity).toBe('alice');
     expect(body.expiresAt).toBe(claims.exp * 1000);
     // No RTTs reported: alternates by distance from eu-west-1.
@@ -59,8 +68,8 @@ describe('placement of a fresh room', () => {
     await h.app.fleet.refresh();
     const a = (await join(h, 'r1')).json();
     const b = (await join(h, 'r1')).json();
-    const pa = await verifyMediaToken(TOKEN_KEY, a.mediaToken, { roomId: 'r1' });
-    const pb = await verifyMediaToken(TOKEN_KEY, b.mediaToken, { roomId: 'r1' });
+    const pa = await verifyMediaToken(MEDIA_KEYS, a.mediaToken, { roomId: 'r1' });
+    const pb = await verifyMediaToken(MEDIA_KEYS, b.mediaToken, { roomId: 'r1' });
     expect(pa.sub).not.toBe(pb.sub);
   });
 

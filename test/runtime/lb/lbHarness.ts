@@ -4,15 +4,25 @@
  */
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { FastifyInstance } from 'fastify';
-import { secretKey, signJoinToken } from '../../../runtime/auth/tokens';
+import { type KeySetDocument, parseKeySet, signJoinToken } from '../../../runtime/auth/tokens';
 import { buildApp } from '../../../runtime/lb/app';
 import { lbConfig, type LbConfigInput } from '../../../runtime/lb/config';
 import { Store, type MediaServerRecord } from '../../../runtime/store';
 import { logStoreCommands } from '../../support/commandLog';
 import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../../support/dynalite';
 
-export const TOKEN_SECRET = 'lb-test-secret-0123456789abcdef-0123456789';
-export const TOKEN_KEY = secretKey(TOKEN_SECRET);
+export const JOIN_KEYS_DOC: KeySetDocument = {
+  kid: 'test-join',
+  secret: 'lb-test-join-secret-0123456789abcdef-012345',
+};
+export const MEDIA_KEYS_DOC: KeySetDocument = {
+  kid: 'test-media',
+  secret: 'lb-test-media-secret-0123456789abcdef-01234',
+};
+/** The app backend's keys (join tokens). */
+export const JOIN_KEYS = parseKeySet(JOIN_KEYS_DOC);
+/** The LB's media-token keys (what media servers verify with). */
+export const MEDIA_KEYS = parseKeySet(MEDIA_KEYS_DOC);
 export const T0 = 1_800_000_000_000;
 
 export class ManualClock {
@@ -60,7 +70,8 @@ export async function startLb(
     config: lbConfig({
       region,
       publicApiUrl: `http://127.0.0.1:8080`,
-      tokenKey: TOKEN_KEY,
+      joinTokenKeys: JOIN_KEYS,
+      mediaTokenKeys: MEDIA_KEYS,
       // Tests drive refreshes and reports by hand so that request counts are exact.
       fleetRefreshMs: 0,
       summaryIntervalMs: 0,
@@ -104,7 +115,7 @@ export function mediaServer(
 }
 
 export function joinToken(room: string, sub = 'alice', ttlSeconds?: number): Promise<string> {
-  return signJoinToken(TOKEN_KEY, { sub, room, ttlSeconds });
+  return signJoinToken(JOIN_KEYS, { sub, room, ttlSeconds });
 }
 
 /** Every item of the table, for "nothing was written" checks. */

@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { signMediaToken } from '../../../runtime/auth/tokens';
 import { MAX_SIGNALING_FRAME_BYTES } from '../../../runtime/media/protocol';
 import { startEchoServer, type EchoServer } from '../../support/echo-server';
-import { join, mediaServer, startLb, TOKEN_KEY, type LbHarness } from './lbHarness';
+import { join, MEDIA_KEYS, mediaServer, startLb, type LbHarness } from './lbHarness';
 
 let h: LbHarness;
 let echo: EchoServer;
@@ -178,7 +178,7 @@ describe('refused before the upgrade', () => {
       status: 401,
       body: { error: { code: 'token_missing' } },
     });
-    const { token } = await signMediaToken(TOKEN_KEY, {
+    const { token } = await signMediaToken(MEDIA_KEYS, {
       peerId: 'p',
       identity: 'a',
       room: 'other',
@@ -192,12 +192,12 @@ describe('refused before the upgrade', () => {
 
   it('for a server of another region (403) or an unknown server (404)', async () => {
     await h.admin.putServer(mediaServer('us-a', 'us-east-1', { endpoint: echo.endpoint }));
-    const us = await signMediaToken(TOKEN_KEY, { peerId: 'p', identity: 'a', room: 'r1', server: 'us-a' });
+    const us = await signMediaToken(MEDIA_KEYS, { peerId: 'p', identity: 'a', room: 'r1', server: 'us-a' });
     expect(await refusedUpgrade(`/v1/rooms/r1/signal?token=${us.token}`)).toMatchObject({
       status: 403,
       body: { error: { code: 'wrong_region' } },
     });
-    const ghost = await signMediaToken(TOKEN_KEY, {
+    const ghost = await signMediaToken(MEDIA_KEYS, {
       peerId: 'p',
       identity: 'a',
       room: 'r1',
@@ -210,7 +210,7 @@ describe('refused before the upgrade', () => {
   });
 
   it('for a plain HTTP GET with a valid token (426)', async () => {
-    const { token } = await signMediaToken(TOKEN_KEY, {
+    const { token } = await signMediaToken(MEDIA_KEYS, {
       peerId: 'p',
       identity: 'a',
       room: 'r1',
@@ -222,7 +222,7 @@ describe('refused before the upgrade', () => {
   });
 
   it('with unknown query parameters (400)', async () => {
-    const { token } = await signMediaToken(TOKEN_KEY, {
+    const { token } = await signMediaToken(MEDIA_KEYS, {
       peerId: 'p',
       identity: 'a',
       room: 'r1',
@@ -239,7 +239,7 @@ describe('media server trouble at connect time', () => {
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
     await h.admin.putServer(mediaServer('eu-gone', 'eu-west-1', { endpoint: `ws://127.0.0.1:${port}` }));
-    const { token } = await signMediaToken(TOKEN_KEY, {
+    const { token } = await signMediaToken(MEDIA_KEYS, {
       peerId: 'p',
       identity: 'a',
       room: 'r9',
@@ -253,7 +253,7 @@ describe('media server trouble at connect time', () => {
     const refusing = await startEchoServer({ rejectWithStatus: 403 });
     try {
       await h.admin.putServer(mediaServer('eu-refusing', 'eu-west-1', { endpoint: refusing.endpoint }));
-      const { token } = await signMediaToken(TOKEN_KEY, {
+      const { token } = await signMediaToken(MEDIA_KEYS, {
         peerId: 'p',
         identity: 'a',
         room: 'r9',

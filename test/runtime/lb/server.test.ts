@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { Store } from '../../../runtime/store';
 import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../../support/dynalite';
 import { startEchoServer, type EchoServer } from '../../support/echo-server';
-import { joinToken, mediaServer, TOKEN_SECRET } from './lbHarness';
+import { JOIN_KEYS_DOC, joinToken, MEDIA_KEYS_DOC, mediaServer } from './lbHarness';
 
 const ENTRY = path.join(__dirname, '..', '..', '..', 'runtime', 'lb', 'server.ts');
 
@@ -75,11 +75,12 @@ it('refuses to start on a bad environment, naming the variable', async () => {
   const lb = startLbProcess({
     REGION: 'eu-west-1',
     TABLE_NAME: 't',
-    TOKEN_SECRET: 'short',
+    JOIN_TOKEN_KEYS: JSON.stringify({ kid: 'k1', secret: 'short' }),
+    MEDIA_TOKEN_KEYS: JSON.stringify(MEDIA_KEYS_DOC),
     PUBLIC_API_URL: 'http://127.0.0.1:1',
   });
   expect(await lb.exited).toBe(2);
-  expect(lb.output()).toMatch(/TOKEN_SECRET: must be at least 32 bytes/);
+  expect(lb.output()).toMatch(/JOIN_TOKEN_KEYS: secret is 5 bytes; use at least 32 random bytes/);
 });
 
 it('serves joins, reports its region, relays signaling and shuts down gracefully on SIGTERM', async () => {
@@ -90,7 +91,8 @@ it('serves joins, reports its region, relays signaling and shuts down gracefully
     REGION: 'eu-west-1',
     TABLE_NAME: dynamo.tableName,
     DYNAMODB_ENDPOINT: dynamo.endpoint,
-    TOKEN_SECRET,
+    JOIN_TOKEN_KEYS: JSON.stringify(JOIN_KEYS_DOC),
+    MEDIA_TOKEN_KEYS: JSON.stringify(MEDIA_KEYS_DOC),
     HOST: '127.0.0.1',
     PORT: String(port),
     PUBLIC_API_URL: base,

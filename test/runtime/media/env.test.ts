@@ -5,7 +5,7 @@ import { readMediaServerConfig } from '../../../runtime/media/env';
 const valid = {
   REGION: 'eu-west-1',
   TABLE_NAME: 'rooms',
-  TOKEN_SECRET: 'a-secret-of-at-least-thirty-two-bytes!!',
+  MEDIA_TOKEN_KEYS: JSON.stringify({ kid: 'm1', secret: 'a-secret-of-at-least-thirty-two-bytes!!' }),
   SERVER_ID: 'media-eu-1',
   LISTEN_HOST: '10.0.1.5',
   SIGNALING_PORT: '7000',
@@ -34,7 +34,8 @@ describe('media server environment', () => {
       heartbeatIntervalMs: 2000,
       debugEndpoints: false,
     });
-    expect(config.tokenKey).toMatchObject({
+    expect(config.mediaTokenKeys.current.kid).toBe('m1');
+    expect(config.mediaTokenKeys.current.key).toMatchObject({
       type: 'secret',
       symmetricKeySize: 'a-secret-of-at-least-thirty-two-bytes!!'.length,
     });
@@ -56,7 +57,10 @@ describe('media server environment', () => {
     [{ PUBLIC_IP: '300.1.1.1' }, /PUBLIC_IP="300.1.1.1": must be an IPv4 address/],
     [{ RTC_MIN_PORT: '41000' }, /RTC_MAX_PORT="40099": must be >= RTC_MIN_PORT/],
     [{ SERVER_ID: 'has spaces' }, /SERVER_ID="has spaces"/],
-    [{ TOKEN_SECRET: 'short' }, /TOKEN_SECRET: the token secret is 5 bytes; use at least 32/],
+    [
+      { MEDIA_TOKEN_KEYS: JSON.stringify({ kid: 'm1', secret: 'short' }) },
+      /MEDIA_TOKEN_KEYS \(set, not shown\): secret is 5 bytes; use at least 32/,
+    ],
     [{ RTC_MIN_PORT: '40000', RTC_MAX_PORT: '40002' }, /holds 3 ports for 4 workers/],
   ])('%o is refused with a message naming the variable', (change, message) => {
     expect(() => readMediaServerConfig({ ...valid, ...change })).toThrow(message);

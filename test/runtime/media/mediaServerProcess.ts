@@ -5,13 +5,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { secretKey, signMediaToken } from '../../../runtime/auth/tokens';
+import { type KeySetDocument, parseKeySet, signMediaToken } from '../../../runtime/auth/tokens';
 import type { TestDynamo } from '../../support/dynalite';
 import { TEST_CREDENTIALS } from '../../support/dynalite';
 
 const ROOT = path.resolve(__dirname, '../../..');
-export const TEST_TOKEN_SECRET = 'media-test-secret-0123456789abcdef-0123456789';
-export const TEST_TOKEN_KEY = secretKey(TEST_TOKEN_SECRET);
+/** The media-token keys the server process verifies with (MEDIA_TOKEN_KEYS). */
+export const TEST_MEDIA_KEYS_DOC: KeySetDocument = {
+  kid: 'test-media',
+  secret: 'media-test-secret-0123456789abcdef-0123456789',
+};
+export const TEST_MEDIA_KEYS = parseKeySet(TEST_MEDIA_KEYS_DOC);
+/** Join-token keys, for tests that put an LB process in front (test/hardening/edgeHarness.ts). */
+export const TEST_JOIN_KEYS_DOC: KeySetDocument = {
+  kid: 'test-join',
+  secret: 'join-test-secret-0123456789abcdef-01234567890',
+};
+export const TEST_JOIN_KEYS = parseKeySet(TEST_JOIN_KEYS_DOC);
 const READY_TIMEOUT_MS = 20_000;
 
 export interface MediaServerProcessOptions {
@@ -79,7 +89,7 @@ export class MediaServerProcess {
         REGION: opts.dynamo.region,
         TABLE_NAME: opts.dynamo.tableName,
         DYNAMODB_ENDPOINT: opts.dynamo.endpoint,
-        TOKEN_SECRET: TEST_TOKEN_SECRET,
+        MEDIA_TOKEN_KEYS: JSON.stringify(TEST_MEDIA_KEYS_DOC),
         SERVER_ID: opts.serverId,
         LISTEN_HOST: '127.0.0.1',
         SIGNALING_PORT: String(port),
@@ -123,7 +133,7 @@ export class MediaServerProcess {
     peerId: string,
     opts: { server?: string; ttlSeconds?: number } = {},
   ): Promise<string> {
-    const { token } = await signMediaToken(TEST_TOKEN_KEY, {
+    const { token } = await signMediaToken(TEST_MEDIA_KEYS, {
       peerId,
       identity: `user-${peerId}`,
       room: roomId,

@@ -4,12 +4,12 @@
  * clients speak the protocol only (realMedia.test.ts sends media).
  */
 import WebSocket from 'ws';
-import { signMediaToken } from '../../../runtime/auth/tokens';
+import { signMediaToken, singleKeySet } from '../../../runtime/auth/tokens';
 import { MAX_SIGNALING_FRAME_BYTES, SIGNALING_CLOSE } from '../../../runtime/media/protocol';
 import { Store } from '../../../runtime/store';
 import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../../support/dynalite';
 import { SignalingClient, waitFor } from '../../support/wrtc-peer';
-import { MediaServerProcess, TEST_TOKEN_KEY } from './mediaServerProcess';
+import { MediaServerProcess, TEST_MEDIA_KEYS } from './mediaServerProcess';
 
 jest.setTimeout(30_000);
 
@@ -373,7 +373,8 @@ describe('worker death', () => {
 });
 
 test('a token signed with another key is refused', async () => {
-  const other = new TextEncoder().encode('another-secret-that-is-long-enough-0123456789');
+  // Same key id, another secret: the kid does not make a token valid.
+  const other = singleKeySet('another-secret-that-is-long-enough-0123456789', TEST_MEDIA_KEYS.current.kid);
   const { token } = await signMediaToken(other, {
     peerId: 'p',
     identity: 'i',
@@ -382,5 +383,5 @@ test('a token signed with another key is refused', async () => {
   });
   const client = await connect('lobby');
   await expect(client.request('join', { token })).rejects.toMatchObject({ code: 'unauthorized' });
-  expect(TEST_TOKEN_KEY).not.toEqual(other);
+  expect(TEST_MEDIA_KEYS.current.key.equals(other.current.key)).toBe(false);
 });
