@@ -6,8 +6,10 @@
  *   - A room that empties closes and releases its table item (only if this server still owns it).
  *   - A worker that dies takes its routers with it: its rooms close and their peers are told to rejoin.
  *   - A draining server takes no joins; the registrar decides when it exits.
- *   - A media token joins once: a peer id that joined this server cannot join again (a leaked or
- *     replayed token cannot re-enter a call); a reconnecting client gets a new token from the LB.
+ *   - A media token opens one signaling session and joins once (PeerIdRegistry): a peer id another
+ *     connection holds, or that already joined this server, is refused; a reconnecting client gets a
+ *     new token from the LB.
+ *   - A room holds one peer per identity and at most `room.maxPeers` peers (Room.addPeer).
  */
 import { EventEmitter } from 'node:events';
 import type { MediaClaims } from '../auth/tokens';
@@ -16,14 +18,13 @@ import type { MediaServerConfig } from './config';
 import type { MediaEngine } from './engine';
 import type { Logger } from './logger';
 import { Peer, type NotificationSink } from './Peer';
+import { PeerIdRegistry, type PeerIdHolder } from './PeerIdRegistry';
 import { ProtocolError } from './protocol';
 import { Room, type RoomCloseReason } from './Room';
 import { WorkerPool } from './WorkerPool';
 
 /** A room closing between its creation and the join that asked for it is rare; one retry covers it. */
 const MAX_JOIN_ATTEMPTS = 2;
-/** A used peer id is remembered a little past its token's expiry (the verifier tolerates clock skew). */
-const USED_PEER_ID_SLACK_MS = 60_000;
 
 export type ServerStatus = 'active' | 'draining';
 
@@ -51,7 +52,8 @@ type ServerEvents = {
 export class MediaServer extends EventEmitter<ServerEvents> {
   readonly rooms = new Map<string, Room>();
   private readonly pendingRooms = new Map<string, Promise<Room>>();
-  private readonly usedPeerIds = new Map<string, number>();
+  /** Which connection holds each media token's peer id, and which peer ids have joined. */
+  readonly peerIds = new PeerIdRegistry();
   private statusValue: ServerStatus = 'active';
   private closed = false;
 
@@ -107,12 +109,14 @@ export class MediaServer extends EventEmitter<ServerEvents> {
     let transports = 0;
     let producers = 0;
     let consumers = 0;
+    let loadUnits = 0;
     for (const room of this.rooms.values()) {
       for (const peer of room.peers.values()) {
         peers++;
         transports += peer.transports.size;
         producers += peer.producers.size;
         consumers += peer.consumers.size;
+        loadUnits += peer.loadUnits;
       }
     }
     return {
@@ -124,30 +128,27 @@ export class MediaServer extends EventEmitter<ServerEvents> {
       transports,
       producers,
       consumers,
-      loadUnits: transports + consumers,
+      loadUnits,
     };
   }
 
   /**
    * Admits a peer whose media token was verified for this server and room, on the room's router
-   * (created on first join). `sink` receives the peer's notifications.
+   * (created on first join). `connection` is the client's connection: it must be the one holding the
+   * token's peer id, or the id must be free. `sink` receives the peer's notifications.
    */
   async join(
     claims: MediaClaims,
     displayName: string | undefined,
+    connection: PeerIdHolder,
     sink: NotificationSink,
   ): Promise<{ peer: Peer; room: Room }> {
     if (this.draining || this.closed) {
       throw new ProtocolError('server_draining', 'this media server is draining; join again through the API');
     }
-    this.forgetExpiredPeerIds();
-    if (this.usedPeerIds.has(claims.sub)) {
-      throw new ProtocolError(
-        'unauthorized',
-        `media token for peer "${claims.sub}" was already used; get a new one from the API`,
-      );
-    }
-    this.usedPeerIds.set(claims.sub, claims.exp * 1000 + USED_PEER_ID_SLACK_MS);
+    const refusal = this.peerIds.claim(claims.sub, connection);
+    if (refusal) throw new ProtocolError('unauthorized', refusal.message);
+    this.peerIds.markJoined(claims.sub, claims.exp);
     for (let attempt = 1; attempt <= MAX_JOIN_ATTEMPTS; attempt++) {
       const room = await this.roomFor(claims.room);
       if (room.closed) continue;
@@ -211,7 +212,7 @@ export class MediaServer extends EventEmitter<ServerEvents> {
         'internal',
         'no media worker is running on this server; join again through the API',
       );
-    const room = await Room.create(roomId, this.config.serverId, worker, this.logger);
+    const room = await Room.create(roomId, this.config.serverId, worker, this.config.room, this.logger);
     if (this.closed) {
       room.close('server_draining');
       throw new ProtocolError(
@@ -255,10 +256,5 @@ export class MediaServer extends EventEmitter<ServerEvents> {
     const affected = [...this.rooms.values()].filter((room) => room.worker.index === index);
     this.logger.error({ worker: index, rooms: affected.length }, 'worker died: its rooms rejoin elsewhere');
     for (const room of affected) room.close('worker_died');
-  }
-
-  private forgetExpiredPeerIds(): void {
-    const now = Date.now();
-    for (const [peerId, until] of this.usedPeerIds) if (until < now) this.usedPeerIds.delete(peerId);
   }
 }

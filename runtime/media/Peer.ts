@@ -16,6 +16,7 @@ import type {
   MsRouter,
   MsWebRtcTransport,
 } from './engine';
+import { clientInput } from './clientInput';
 import type { Logger } from './logger';
 import { ProtocolError, type NotificationFrame, type NotificationName, type Notifications } from './protocol';
 import { rtpClaimConflict, rtpClaims, type RtpClaims } from './rtpClaims';
@@ -35,7 +36,9 @@ type PeerEvents = {
   newProducer: [producer: MsProducer];
   producerClosed: [producerId: string];
   producerPaused: [producerId: string, paused: boolean];
-  /** Transports or consumers changed: the server's load moved. */
+  /** One of this peer's producers received its first RTP packet (its consumers start to count). */
+  mediaStarted: [producerId: string];
+  /** Transports or counted consumers changed: the server's load moved. */
   loadChanged: [];
 };
 
@@ -49,6 +52,14 @@ export class Peer extends EventEmitter<PeerEvents> {
   private readonly connectedTransports = new Set<string>();
   /** What each producer's RTP parameters hold on its transport (see rtpClaims.ts). */
   private readonly producerClaims = new Map<string, { transportId: string; claims: RtpClaims }>();
+  /** This peer's producers that have received media. */
+  private readonly producersWithMedia = new Set<string>();
+  /** The consumer this peer holds of each producer: one per (peer, producer). */
+  private readonly consumerByProducer = new Map<string, string>();
+  /** Producers a consume request is in flight for, so a second one cannot slip in during its await. */
+  private readonly consuming = new Set<string>();
+  /** Consumers whose producer has carried media: the ones that cost the server (load.ts). */
+  private readonly countedConsumers = new Set<string>();
   private closedFlag = false;
 
   constructor(
@@ -70,7 +81,20 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   /** Load units this peer costs the server (see load.ts). */
   get loadUnits(): number {
-    return this.transports.size + this.consumers.size;
+    return this.transports.size + this.countedConsumers.size;
+  }
+
+  /** Whether this peer's producer `producerId` has received media. */
+  hasCarriedMedia(producerId: string): boolean {
+    return this.producersWithMedia.has(producerId);
+  }
+
+  /** Another peer's producer started carrying media: this peer's consumer of it (if any) now counts. */
+  countConsumerOf(producerId: string): void {
+    const consumerId = this.consumerByProducer.get(producerId);
+    if (consumerId === undefined || this.countedConsumers.has(consumerId)) return;
+    this.countedConsumers.add(consumerId);
+    this.emit('loadChanged');
   }
 
   notify<N extends NotificationName>(notification: N, data: Notifications[N]): void {
@@ -86,7 +110,10 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.transports.clear();
     this.producers.clear();
     this.producerClaims.clear();
+    this.producersWithMedia.clear();
     this.consumers.clear();
+    this.consumerByProducer.clear();
+    this.countedConsumers.clear();
     this.logger.info({ reason }, 'peer closed');
     this.emit('close', reason);
   }
@@ -131,7 +158,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (this.connectedTransports.has(id)) {
       throw new ProtocolError('bad_request', `transport "${id}" is already connected; create a new one`);
     }
-    await entry.transport.connect({ dtlsParameters });
+    await clientInput(() => entry.transport.connect({ dtlsParameters }));
     this.connectedTransports.add(id);
   }
 
@@ -164,11 +191,9 @@ export class Peer extends EventEmitter<PeerEvents> {
       held.map(([id, p]) => [id, p.claims] as const),
     );
     if (conflict) throw new ProtocolError('bad_request', conflict);
-    const producer = await transport.transport.produce({
-      kind,
-      rtpParameters,
-      appData: { ...appData, peerId: this.id },
-    });
+    const producer = await clientInput(() =>
+      transport.transport.produce({ kind, rtpParameters, appData: { ...appData, peerId: this.id } }),
+    );
     if (this.closedFlag || producer.closed) {
       producer.close();
       throw new ProtocolError('not_joined', 'the peer left while its producer was being created');
@@ -176,6 +201,17 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.producers.set(producer.id, producer);
     this.producerClaims.set(producer.id, { transportId, claims });
     producer.on('transportclose', () => this.forgetProducer(producer.id));
+    producer.on('score', (score) => {
+      if (
+        score.length === 0 ||
+        !this.producers.has(producer.id) ||
+        this.producersWithMedia.has(producer.id)
+      ) {
+        return;
+      }
+      this.producersWithMedia.add(producer.id);
+      this.emit('mediaStarted', producer.id);
+    });
     this.logger.info({ producer: producer.id, kind }, 'producer created');
     this.emit('newProducer', producer);
     return producer;
@@ -195,13 +231,39 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.emit('producerPaused', producer.id, paused);
   }
 
+  /**
+   * Consumes `source.producer` (held by `source.peer`, a peer of the same room) on a recv transport.
+   * One consumer per producer, never of the peer's own: that is all an honest client asks for, and it
+   * bounds what a peer can hold by what the room sends. The consumer counts as load once its producer
+   * has carried media (load.ts).
+   */
   async consume(
     transport: PeerTransport,
-    producerId: string,
+    source: { readonly peer: Peer; readonly producer: MsProducer },
     rtpCapabilities: MediasoupObject,
   ): Promise<MsConsumer> {
     this.assertOpen();
     assertDirection(transport, 'recv', 'consume');
+    const producerId = source.producer.id;
+    if (source.peer === this) {
+      throw new ProtocolError(
+        'bad_request',
+        `producer "${producerId}" is this peer's own; a peer does not consume itself`,
+      );
+    }
+    const existing = this.consumerByProducer.get(producerId);
+    if (existing !== undefined) {
+      throw new ProtocolError(
+        'bad_request',
+        `producer "${producerId}" is already consumed by this peer (consumer "${existing}")`,
+      );
+    }
+    if (this.consuming.has(producerId)) {
+      throw new ProtocolError(
+        'bad_request',
+        `producer "${producerId}" is already being consumed by this peer`,
+      );
+    }
     if (this.consumers.size >= this.limits.maxConsumers) {
       throw new ProtocolError('forbidden', `a peer may hold at most ${this.limits.maxConsumers} consumers`);
     }
@@ -213,12 +275,21 @@ export class Peer extends EventEmitter<PeerEvents> {
     }
     // Paused until the client has its track wired up and says so (resumeConsumer): no RTP is sent that
     // the client would drop, and the first video packet after resume is a key frame.
-    const consumer = await transport.transport.consume({ producerId, rtpCapabilities, paused: true });
+    this.consuming.add(producerId);
+    let consumer: MsConsumer;
+    try {
+      consumer = await clientInput(() =>
+        transport.transport.consume({ producerId, rtpCapabilities, paused: true }),
+      );
+    } finally {
+      this.consuming.delete(producerId);
+    }
     if (this.closedFlag || consumer.closed) {
       consumer.close();
       throw new ProtocolError('not_found', `producer "${producerId}" closed while it was being consumed`);
     }
     this.consumers.set(consumer.id, consumer);
+    this.consumerByProducer.set(producerId, consumer.id);
     consumer.on('transportclose', () => this.forgetConsumer(consumer.id));
     consumer.on('producerclose', () => {
       if (this.forgetConsumer(consumer.id)) {
@@ -226,20 +297,31 @@ export class Peer extends EventEmitter<PeerEvents> {
       }
     });
     this.logger.debug({ consumer: consumer.id, producer: producerId }, 'consumer created');
-    this.emit('loadChanged');
+    // Read after the await: the producer may have started carrying media meanwhile, and the room's
+    // mediaStarted pass did not see this consumer yet.
+    if (source.peer.hasCarriedMedia(producerId)) {
+      this.countedConsumers.add(consumer.id);
+      this.emit('loadChanged');
+    }
     return consumer;
   }
 
   private forgetProducer(producerId: string): void {
     this.producerClaims.delete(producerId);
+    this.producersWithMedia.delete(producerId);
     if (!this.producers.delete(producerId)) return;
     this.logger.info({ producer: producerId }, 'producer closed');
     this.emit('producerClosed', producerId);
   }
 
   private forgetConsumer(consumerId: string): boolean {
-    if (!this.consumers.delete(consumerId)) return false;
-    this.emit('loadChanged');
+    const consumer = this.consumers.get(consumerId);
+    if (!consumer) return false;
+    this.consumers.delete(consumerId);
+    if (this.consumerByProducer.get(consumer.producerId) === consumerId) {
+      this.consumerByProducer.delete(consumer.producerId);
+    }
+    if (this.countedConsumers.delete(consumerId)) this.emit('loadChanged');
     return true;
   }
 

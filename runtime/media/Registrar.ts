@@ -8,6 +8,14 @@
  *     server was placed elsewhere (a cross-region race lost under last-writer-wins, or a takeover after
  *     this server looked dead): its peers are told to rejoin and the room closes here, so a split room
  *     converges on the item's server. A missing item is left alone: it may not have replicated yet.
+ *   - In the same pass keeps its live rooms' items from expiring: a room item carries a 24 h TTL from its
+ *     placement, so a longer call would lose its item and the next joiner would be placed elsewhere (a
+ *     split). Each room this server owns has its TTL pushed forward every `roomRefreshIntervalMs`
+ *     (an hour), conditioned on the item still naming this server. Rarely, on purpose: the room item is
+ *     the one item several regions write, and a refresh that reaches another region after a takeover
+ *     there wins last-writer-wins and undoes it. The room check converges that split like any other
+ *     (the takeover's server sends its peers here), but the fewer writes, the rarer it is; a room's
+ *     first hour, when placement races happen, sees none.
  *   - In the same pass reads its region's status: when an operator evacuates the region (through any
  *     region's replica), every room here is closed with `region_evacuated` so its peers rejoin through
  *     the API, which places them outside the region. Room items stay: the LB's takeover moves them.
@@ -28,6 +36,8 @@ export class Registrar {
   private beating?: Promise<void>;
   private beatAgain = false;
   private checking = false;
+  /** When each open room's item TTL was last pushed forward (or the room was first seen here). */
+  private readonly refreshedAt = new Map<string, number>();
   private reportedFull = false;
   private lastLoad = 0;
   private lastUnits = 0;
@@ -98,6 +108,7 @@ export class Registrar {
     this.checking = true;
     try {
       const roomIds = [...this.server.rooms.keys()];
+      for (const id of this.refreshedAt.keys()) if (!this.server.rooms.has(id)) this.refreshedAt.delete(id);
       if (roomIds.length > 0 && (await this.regionEvacuated())) {
         this.logger.warn(
           { rooms: roomIds.length },
@@ -127,7 +138,11 @@ export class Registrar {
   private async checkRoom(roomId: string): Promise<void> {
     try {
       const record = await this.store.getRoom(roomId);
-      if (!record || record.serverId === this.config.serverId) return;
+      if (!record) return;
+      if (record.serverId === this.config.serverId) {
+        await this.refreshIfDue(roomId);
+        return;
+      }
       this.logger.warn(
         { room: roomId, owner: record.serverId, ownerRegion: record.region, version: record.version },
         'room now belongs to another server: sending its peers there',
@@ -135,6 +150,35 @@ export class Registrar {
       this.server.closeRoom(roomId, 'room_moved');
     } catch (err) {
       this.logger.warn({ room: roomId, err: (err as Error).message }, 'cannot read the room assignment');
+    }
+  }
+
+  /**
+   * Pushes the room item's TTL forward when the last push (or the room's arrival here: its placement
+   * wrote a fresh TTL) is `roomRefreshIntervalMs` old. A lost condition means the room moved since the
+   * read; the next check sends its peers after it.
+   */
+  private async refreshIfDue(roomId: string): Promise<void> {
+    const now = Date.now();
+    const last = this.refreshedAt.get(roomId);
+    if (last === undefined) {
+      this.refreshedAt.set(roomId, now);
+      return;
+    }
+    if (now - last < this.config.roomRefreshIntervalMs) return;
+    let refreshed: boolean;
+    try {
+      refreshed = await this.store.refreshRoom(roomId, this.config.serverId);
+    } catch (err) {
+      // Hours of TTL are left; the next check tries again.
+      this.logger.warn({ room: roomId, err: (err as Error).message }, 'cannot refresh the room item TTL');
+      return;
+    }
+    if (refreshed) {
+      this.refreshedAt.set(roomId, now);
+      this.logger.debug({ room: roomId }, 'room item TTL pushed forward');
+    } else {
+      this.logger.info({ room: roomId }, 'room item moved to another server before its TTL refresh');
     }
   }
 

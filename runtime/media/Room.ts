@@ -3,13 +3,20 @@
  * need to know about each other (joins, leaves, producers) and closes itself when its last peer leaves.
  * A room closed by the server (room moved, worker died, drain timeout) tells every peer to rejoin
  * through the API first, so clients move instead of seeing a bare disconnect.
+ *
+ * Who may be in it: one peer per identity (the media token's `identity`, the join token's subject). A
+ * second session of an identity replaces the first, which is closed as `replaced`: a participant holds
+ * one peer's worth of the room whatever it does with its join token, and a client switching servers or
+ * networks (make-before-break) takes its own place over. Beyond that, at most `maxPeers` peers; a
+ * replacement never counts against it.
  */
 import { EventEmitter } from 'node:events';
 import { ROOM_MEDIA_CODECS } from './codecs';
+import type { RoomLimits } from './config';
 import type { EngineWorker, MsProducer, MsRouter } from './engine';
 import type { Logger } from './logger';
 import type { Peer } from './Peer';
-import type { Notifications, NotificationName, ProducerInfo } from './protocol';
+import { ProtocolError, type Notifications, type NotificationName, type ProducerInfo } from './protocol';
 
 export type RejoinReason = Notifications['rejoin']['reason'];
 /** `empty`: the last peer left; otherwise the server closed the room and sent its peers elsewhere. */
@@ -24,10 +31,18 @@ type RoomEvents = {
 export class Room extends EventEmitter<RoomEvents> {
   readonly peers = new Map<string, Peer>();
   private closedFlag = false;
+  /** Set while a replaced peer closes, so its leaving does not close the room as empty. */
+  private replacing = false;
 
-  static async create(id: string, serverId: string, worker: EngineWorker, logger: Logger): Promise<Room> {
+  static async create(
+    id: string,
+    serverId: string,
+    worker: EngineWorker,
+    limits: RoomLimits,
+    logger: Logger,
+  ): Promise<Room> {
     const router = await worker.createRouter(ROOM_MEDIA_CODECS);
-    return new Room(id, serverId, router, worker, logger.child({ room: id, worker: worker.index }));
+    return new Room(id, serverId, router, worker, limits, logger.child({ room: id, worker: worker.index }));
   }
 
   private constructor(
@@ -35,6 +50,7 @@ export class Room extends EventEmitter<RoomEvents> {
     private readonly serverId: string,
     readonly router: MsRouter,
     readonly worker: EngineWorker,
+    private readonly limits: RoomLimits,
     readonly logger: Logger,
   ) {
     super();
@@ -51,9 +67,30 @@ export class Room extends EventEmitter<RoomEvents> {
     return units;
   }
 
-  /** Adds a peer that was built on this room's router; wires its events to the other peers. */
+  /**
+   * Adds a peer that was built on this room's router and wires its events to the other peers. Closes
+   * the peer its identity had here, if any (`replaced`); refuses the peer with `room_full`, changing
+   * nothing, when the room is full and it replaces nobody.
+   */
   addPeer(peer: Peer): void {
     if (this.closedFlag) throw new Error(`room "${this.id}" is closed`);
+    const previous = [...this.peers.values()].find((p) => p.identity === peer.identity);
+    if (!previous && this.peers.size >= this.limits.maxPeers) {
+      throw new ProtocolError(
+        'room_full',
+        `room "${this.id}" is full (${this.limits.maxPeers} peers); join again later`,
+      );
+    }
+    if (previous) {
+      previous.logger.info({ by: peer.id }, 'peer replaced by a newer session of its identity');
+      // The others see the old peer leave (its producers close first) before the new one joins.
+      this.replacing = true;
+      try {
+        previous.close('replaced');
+      } finally {
+        this.replacing = false;
+      }
+    }
     this.peers.set(peer.id, peer);
     this.broadcast('peerJoined', { peerId: peer.id, identity: peer.identity }, peer.id);
     peer.on('newProducer', (producer) =>
@@ -65,13 +102,16 @@ export class Room extends EventEmitter<RoomEvents> {
     peer.on('producerPaused', (producerId, paused) =>
       this.broadcast('producerPaused', { producerId, paused }, peer.id),
     );
+    peer.on('mediaStarted', (producerId) => {
+      for (const other of this.peers.values()) if (other !== peer) other.countConsumerOf(producerId);
+    });
     peer.on('loadChanged', () => this.emit('loadChanged'));
     peer.on('close', () => {
       if (this.closedFlag || this.peers.get(peer.id) !== peer) return;
       this.peers.delete(peer.id);
       this.broadcast('peerLeft', { peerId: peer.id }, peer.id);
       this.emit('loadChanged');
-      if (this.peers.size === 0) this.close('empty');
+      if (this.peers.size === 0 && !this.replacing) this.close('empty');
     });
     this.emit('loadChanged');
   }

@@ -23,7 +23,16 @@ export interface PeerLimits {
   readonly maxTransports: number;
   /** Camera, mic and screen (+ screen audio), with room to spare. */
   readonly maxProducers: number;
+  /** On top of one consumer per remote producer (Peer.consume): a bound for very large rooms. */
   readonly maxConsumers: number;
+}
+
+export interface RoomLimits {
+  /**
+   * Peers one room holds on this server. A second session of an identity already in the room replaces
+   * its first and is never refused for this; any other join beyond it is refused with `room_full`.
+   */
+  readonly maxPeers: number;
 }
 
 export interface MediaServerConfig {
@@ -51,9 +60,16 @@ export interface MediaServerConfig {
   readonly heartbeatIntervalMs: number;
   /** How often the server re-reads its rooms' assignments (cross-region races, takeovers). */
   readonly roomCheckIntervalMs: number;
+  /**
+   * How often the server pushes a live room's item TTL (24 h from placement) forward, per room. Well
+   * below the TTL so a missed refresh or two cannot expire a live room; rare, because the room item is
+   * written by several regions and every write is a chance to win a last-writer-wins race (Registrar.ts).
+   */
+  readonly roomRefreshIntervalMs: number;
   readonly workerLogLevel: WorkerLogLevel;
   readonly signaling: SignalingLimits;
   readonly peer: PeerLimits;
+  readonly room: RoomLimits;
   /** Serve `GET /debug/stats` (object counts) on the signaling port; the LB never relays it. */
   readonly debugEndpoints: boolean;
 }
@@ -67,3 +83,9 @@ export const DEFAULT_SIGNALING_LIMITS: SignalingLimits = {
 };
 
 export const DEFAULT_PEER_LIMITS: PeerLimits = { maxTransports: 4, maxProducers: 8, maxConsumers: 256 };
+
+/** A large meeting. The media server's own guard, whatever placement sent its way. */
+export const DEFAULT_ROOM_LIMITS: RoomLimits = { maxPeers: 100 };
+
+/** One hour: a room item (24 h TTL) then always has more than 23 h left while its room lives. */
+export const DEFAULT_ROOM_REFRESH_INTERVAL_MS = 3_600_000;

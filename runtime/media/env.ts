@@ -5,7 +5,13 @@
 import * as os from 'node:os';
 import { z } from 'zod';
 import { KeySetError, parseKeySet } from '../auth/tokens';
-import { DEFAULT_PEER_LIMITS, DEFAULT_SIGNALING_LIMITS, type MediaServerConfig } from './config';
+import {
+  DEFAULT_PEER_LIMITS,
+  DEFAULT_ROOM_LIMITS,
+  DEFAULT_ROOM_REFRESH_INTERVAL_MS,
+  DEFAULT_SIGNALING_LIMITS,
+  type MediaServerConfig,
+} from './config';
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const ipv4 = z
@@ -52,6 +58,9 @@ const envSchema = z
     DRAIN_TIMEOUT_MS: durationMs.default(15 * 60_000),
     HEARTBEAT_INTERVAL_MS: positiveInt.max(60_000).default(2_000),
     ROOM_CHECK_INTERVAL_MS: positiveInt.max(600_000).default(5_000),
+    // Below the room item's 24 h TTL with room for missed refreshes.
+    ROOM_REFRESH_INTERVAL_MS: positiveInt.max(12 * 3_600_000).default(DEFAULT_ROOM_REFRESH_INTERVAL_MS),
+    MAX_ROOM_PEERS: positiveInt.max(10_000).default(DEFAULT_ROOM_LIMITS.maxPeers),
     WS_PING_INTERVAL_MS: positiveInt.max(60_000).default(DEFAULT_SIGNALING_LIMITS.pingIntervalMs),
     JOIN_TIMEOUT_MS: positiveInt.max(600_000).default(DEFAULT_SIGNALING_LIMITS.joinTimeoutMs),
     WORKER_LOG_LEVEL: z.enum(['debug', 'warn', 'error', 'none']).default('warn'),
@@ -110,6 +119,7 @@ export function readMediaServerConfig(env: NodeJS.ProcessEnv = process.env): Med
     drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
     roomCheckIntervalMs: e.ROOM_CHECK_INTERVAL_MS,
+    roomRefreshIntervalMs: e.ROOM_REFRESH_INTERVAL_MS,
     workerLogLevel: e.WORKER_LOG_LEVEL,
     signaling: {
       ...DEFAULT_SIGNALING_LIMITS,
@@ -117,6 +127,7 @@ export function readMediaServerConfig(env: NodeJS.ProcessEnv = process.env): Med
       joinTimeoutMs: e.JOIN_TIMEOUT_MS,
     },
     peer: DEFAULT_PEER_LIMITS,
+    room: { maxPeers: e.MAX_ROOM_PEERS },
     debugEndpoints: e.DEBUG_ENDPOINTS === 'true',
   };
 }

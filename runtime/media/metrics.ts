@@ -43,7 +43,11 @@ export class MediaMetrics {
     gauge('media_transports', 'WebRTC transports', () => server.stats().transports);
     gauge('media_producers', 'Producers', () => server.stats().producers);
     gauge('media_consumers', 'Consumers', () => server.stats().consumers);
-    gauge('media_load_units', 'Transports + consumers (placement load)', () => server.loadUnits);
+    gauge(
+      'media_load_units',
+      'Transports + consumers of producers that carried media (placement load, see load.ts)',
+      () => server.loadUnits,
+    );
     gauge('media_capacity_units', 'Configured capacity in load units', () => capacity);
     gauge('media_workers', 'Live mediasoup workers', () => server.pool.alive.length);
     gauge('media_worker_restarts', 'Workers re-created after dying', () => server.pool.restartCount);

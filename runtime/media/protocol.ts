@@ -117,6 +117,9 @@ export type ProtocolErrorCode =
   | 'unauthorized'
   | 'rate_limited'
   | 'server_draining'
+  /** The room already holds as many peers as one room may on this server; the join changed nothing. */
+  | 'room_full'
+  /** A fault of ours; the message is always `internal error`, the detail is in the server's log. */
   | 'internal';
 
 export interface ProtocolErrorBody {
@@ -234,7 +237,9 @@ function firstIssue(error: z.ZodError): string {
 
 /**
  * WebSocket close codes of the media server (the LB relay passes them through unchanged). A client
- * treats `rejoin` and `unauthorized` as "join again through the API"; `normal` follows its own `leave`.
+ * treats `rejoin` and `unauthorized` as "join again through the API"; `normal` follows its own `leave`;
+ * `replaced` means another session of the same identity took this one's place, so the client must not
+ * rejoin (it would replace that session in turn); `roomFull` follows a `room_full` join refusal.
  */
 export const SIGNALING_CLOSE = {
   normal: 1000,
@@ -247,4 +252,8 @@ export const SIGNALING_CLOSE = {
   unauthorized: 4001,
   /** No successful join within the server's join timeout. */
   joinTimeout: 4002,
+  /** A newer session of the same identity joined the room; this one is over (no `rejoin` is sent). */
+  replaced: 4003,
+  /** The join was refused because the room is full (`room_full`). */
+  roomFull: 4004,
 } as const;

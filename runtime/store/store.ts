@@ -38,7 +38,10 @@ import type {
 export const DEFAULT_SERVER_LIVENESS_MS = 7_000;
 /** Dead servers' items linger for inspection, then DynamoDB TTL removes them. */
 const SERVER_ITEM_TTL_S = 3_600;
-/** Rooms are released by their server when the last peer leaves; TTL only sweeps rooms of crashed servers. */
+/**
+ * Rooms are released by their server when the last peer leaves; TTL only sweeps rooms of crashed servers.
+ * A live room's owner pushes it forward (refreshRoom) so a call may last longer than this.
+ */
 const ROOM_ITEM_TTL_S = 24 * 3_600;
 const REGIONS_GSI_PK = 'regions';
 /** DynamoDB's limit of keys in one BatchGetItem. */
@@ -326,6 +329,34 @@ export class Store {
     } catch (err) {
       if (isConditionFailure(err)) return false;
       throw toStoreError(err, this.tableName, 'releaseRoom');
+    }
+  }
+
+  /**
+   * Pushes a room item's TTL (`expiresAt`) to 24 h from now, only if `serverId` still owns the room:
+   * the owner of a live room calls it now and then so a call longer than a day keeps its item. Nothing
+   * else changes (not `version`, which placements are conditioned on). False, not an error, when the
+   * condition fails: the room has moved to another server or its item is gone (no item is created).
+   */
+  async refreshRoom(roomId: string, serverId: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: roomKey(roomId),
+          UpdateExpression: 'SET #ttl = :ttl',
+          ConditionExpression: 'serverId = :serverId',
+          ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttlAttribute },
+          ExpressionAttributeValues: {
+            ':serverId': serverId,
+            ':ttl': Math.floor(this.now() / 1000) + ROOM_ITEM_TTL_S,
+          },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw toStoreError(err, this.tableName, 'refreshRoom');
     }
   }
 

@@ -13,6 +13,7 @@ import WebSocket from 'ws';
 import { parseKeySet, signMediaToken } from '../../runtime/auth/tokens';
 import {
   DEFAULT_PEER_LIMITS,
+  DEFAULT_ROOM_LIMITS,
   DEFAULT_SIGNALING_LIMITS,
   type MediaServerConfig,
   type SignalingLimits,
@@ -40,7 +41,7 @@ export interface InProcessMediaServer {
   mediaToken(
     roomId: string,
     peerId: string,
-    opts?: { server?: string; ttlSeconds?: number },
+    opts?: { server?: string; ttlSeconds?: number; identity?: string },
   ): Promise<string>;
   /** Object counts as `/debug/stats` reports them, without the status fields. */
   counts(): Omit<ServerStats, 'status' | 'workers' | 'workerRestarts'>;
@@ -54,7 +55,15 @@ export async function startInProcessMediaServer(opts: {
   rtcMinPort: number;
   rtcMaxPort: number;
   signaling?: Partial<SignalingLimits>;
+  /**
+   * Loopback address for signaling and media, so a suite's RTC ports cannot collide with another's.
+   * @default '127.0.0.1'
+   */
+  address?: string;
+  /** Config fields a suite sets on top of the harness's (limits, capacity, intervals). */
+  config?: Partial<MediaServerConfig>;
 }): Promise<InProcessMediaServer> {
+  const address = opts.address ?? '127.0.0.1';
   // The store inside startMediaServer takes credentials from the environment, as on EC2.
   process.env.AWS_ACCESS_KEY_ID ??= TEST_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY ??= TEST_CREDENTIALS.secretAccessKey;
@@ -73,11 +82,11 @@ export async function startInProcessMediaServer(opts: {
     tableName: dynamo.tableName,
     dynamoEndpoint: dynamo.endpoint,
     mediaTokenKeys: MEDIA_KEYS,
-    listenHost: '127.0.0.1',
+    listenHost: address,
     signalingPort: 0,
-    privateEndpoint: 'ws://127.0.0.1:0',
-    publicIp: '127.0.0.1',
-    rtcListenIp: '127.0.0.1',
+    privateEndpoint: `ws://${address}:0`,
+    publicIp: address,
+    rtcListenIp: address,
     rtcMinPort: opts.rtcMinPort,
     rtcMaxPort: opts.rtcMaxPort,
     numWorkers: 1,
@@ -85,10 +94,13 @@ export async function startInProcessMediaServer(opts: {
     drainTimeoutMs: 1_000,
     heartbeatIntervalMs: 60_000,
     roomCheckIntervalMs: 60_000,
+    roomRefreshIntervalMs: 3_600_000,
     workerLogLevel: 'none',
     signaling: { ...DEFAULT_SIGNALING_LIMITS, ...opts.signaling },
     peer: DEFAULT_PEER_LIMITS,
+    room: DEFAULT_ROOM_LIMITS,
     debugEndpoints: true,
+    ...opts.config,
   };
   const running = await startMediaServer(config, loadMediaEngine(), logger);
   const port = (running.app.server.address() as AddressInfo).port;
@@ -98,12 +110,12 @@ export async function startInProcessMediaServer(opts: {
     serverId: opts.serverId,
     port,
     logs,
-    signalingUrl: (roomId) => `ws://127.0.0.1:${port}/v1/rooms/${roomId}/signal`,
+    signalingUrl: (roomId) => `ws://${address}:${port}/v1/rooms/${roomId}/signal`,
     mediaToken: async (roomId, peerId, o = {}) =>
       (
         await signMediaToken(MEDIA_KEYS, {
           peerId,
-          identity: `user-${peerId}`,
+          identity: o.identity ?? `user-${peerId}`,
           room: roomId,
           server: o.server ?? opts.serverId,
           ttlSeconds: o.ttlSeconds,

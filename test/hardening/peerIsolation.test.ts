@@ -27,6 +27,8 @@ let requestId = 1;
 let alice: Equipped;
 let mallory: Equipped;
 let sam: Equipped;
+/** In sam's room before sam, so sam holds a consumer (of sara's producer; a peer never consumes itself). */
+let sara: Equipped;
 let routerCaps: unknown;
 
 async function equip(room: string, peerId: string, ssrc: number): Promise<Equipped> {
@@ -84,14 +86,15 @@ beforeAll(async () => {
   });
   alice = await equip(ROOM, 'alice', 1111);
   mallory = await equip(ROOM, 'mallory', 2222);
+  sara = await equip(OTHER_ROOM, 'sara', 4444);
   sam = await equip(OTHER_ROOM, 'sam', 3333);
   await consume(alice, mallory.producer);
   await consume(mallory, alice.producer);
-  await consume(sam, sam.producer);
+  await consume(sam, sara.producer);
 });
 
 afterAll(async () => {
-  for (const peer of [alice, mallory, sam]) peer?.conn.close();
+  for (const peer of [alice, mallory, sam, sara]) peer?.conn.close();
   await media?.close();
 });
 
@@ -134,8 +137,12 @@ describe("another peer's objects in the same room are forbidden", () => {
   });
 
   test("the victim's producer is still there, unpaused, and nobody was told otherwise", async () => {
-    const { producers } = await sam.conn.request<{ producers: unknown[] }>(requestId++, 'listProducers', {});
-    expect(producers).toEqual([]);
+    const { producers } = await sam.conn.request<{ producers: Array<{ peerId: string }> }>(
+      requestId++,
+      'listProducers',
+      {},
+    );
+    expect(producers.map((p) => p.peerId)).toEqual(['sara']);
     const seen = await mallory.conn.request<{ producers: Array<{ producerId: string; paused: boolean }> }>(
       requestId++,
       'listProducers',
@@ -145,7 +152,7 @@ describe("another peer's objects in the same room are forbidden", () => {
     const names = alice.conn.notifications.concat(mallory.conn.notifications).map((n) => n.notification);
     expect(names).not.toContain('producerPaused');
     expect(names).not.toContain('producerClosed');
-    expect(media.counts()).toMatchObject({ rooms: 2, peers: 3, transports: 6, producers: 3, consumers: 3 });
+    expect(media.counts()).toMatchObject({ rooms: 2, peers: 4, transports: 8, producers: 4, consumers: 3 });
   });
 });
 
@@ -201,6 +208,6 @@ describe("another room's objects do not exist for a peer", () => {
     );
     expect(producers.map((p) => p.producerId)).not.toContain(sam.producer);
     expect(sam.conn.notifications.map((n) => n.notification)).toEqual([]);
-    expect(media.counts()).toMatchObject({ rooms: 2, peers: 3, transports: 6, producers: 3, consumers: 3 });
+    expect(media.counts()).toMatchObject({ rooms: 2, peers: 4, transports: 8, producers: 4, consumers: 3 });
   });
 });

@@ -3,7 +3,7 @@
  * worker, real WebSocket, started in this process so its counts and logs are checked after each case).
  *
  * The fuzzing peer ("mallory") is joined in a room with another peer ("alice"); a third peer ("sam")
- * sits in another room of the same server. Every case is one frame: its answer must come within a
+ * sits in another room of the same server, with "sara" whose producer it consumes. Every case is one frame: its answer must come within a
  * bound, be a protocol error with a client-side code (or a success of a harmless request on mallory's
  * own objects), leave mallory's connection open, change no object count on the server and log no error.
  *
@@ -111,14 +111,17 @@ beforeAll(async () => {
   });
   const alice = await joinedPeer(ROOM, 'alice');
   mallory = await joinedPeer(ROOM, 'mallory');
+  const sara = await joinedPeer(OTHER_ROOM, 'sara');
   const sam = await joinedPeer(OTHER_ROOM, 'sam');
-  bystanders.push(alice, sam);
+  bystanders.push(alice, sam, sara);
   await equip(alice, ids.alice, 2222);
   await equip(mallory, ids.own, 1111);
   await equip(sam, ids.sam, 3333);
+  const saraIds = { send: '', recv: '', producer: '', consumer: '' };
+  await equip(sara, saraIds, 4444);
   await consume(mallory, ids.own, ids.alice.producer);
   await consume(alice, ids.alice, ids.own.producer);
-  await consume(sam, ids.sam, ids.sam.producer);
+  await consume(sam, ids.sam, saraIds.producer);
 });
 
 afterAll(async () => {

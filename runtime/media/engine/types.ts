@@ -67,7 +67,12 @@ export interface MsWebRtcTransport extends Emitter<{ dtlsstatechange: [DtlsState
   }): Promise<MsConsumer>;
 }
 
-export interface MsProducer extends Emitter<{ transportclose: [] }> {
+/**
+ * `score` carries one entry per RTP stream the producer receives. Both versions create a stream when its
+ * first packet arrives and emit `score` right then, so a non-empty score means the producer has carried
+ * media (load.ts counts consumers from that moment).
+ */
+export interface MsProducer extends Emitter<{ transportclose: []; score: [unknown[]] }> {
   readonly id: string;
   readonly kind: MediaKind;
   readonly closed: boolean;

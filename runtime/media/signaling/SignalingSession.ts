@@ -2,7 +2,8 @@
  * One client's signaling WebSocket (usually relayed by the region's LB).
  *
  *   - The first request must be `join` with a media token for this room and this server; anything else
- *     before it is answered `not_joined`. A refused join closes the socket (4001, or 4000 when the
+ *     before it is answered `not_joined`. A connection opened with a token in its URL joins with that
+ *     token's peer only. A refused join closes the socket (4001, 4004 for a full room, 4000 when the
  *     server drains): the client must get a new token from the API either way.
  *   - Requests run one at a time in arrival order, so a client may pipeline (join, then create
  *     transports) without racing itself.
@@ -10,9 +11,11 @@
  *   - A ping every `pingIntervalMs`; no pong by the next one terminates the socket, and the peer (with
  *     everything it holds) closes with it.
  *   - When the server closes the peer (room moved, worker died, drain), the `rejoin` notification is
- *     flushed and the socket closes with 4000.
+ *     flushed and the socket closes with 4000. A peer replaced by a newer session of its identity is
+ *     closed with 4003 and no `rejoin`: that client's session is over.
  */
 import type { WebSocket } from 'ws';
+import type { PeerIdHolder } from '../PeerIdRegistry';
 import { verifyMediaToken, type KeySet } from '../../auth/tokens';
 import type { SignalingLimits } from '../config';
 import type { Logger } from '../logger';
@@ -24,6 +27,7 @@ import {
   SIGNALING_CLOSE,
   parseRequest,
   type Method,
+  type ProtocolErrorCode,
   type ProtocolErrorWithId,
   type RequestData,
   type ResponseFrame,
@@ -39,6 +43,21 @@ const MAX_BUFFERED_BYTES = 1024 * 1024;
 const MAX_QUEUED_REQUESTS = 64;
 const OPEN = 1;
 
+/** How a refused join ends the connection: the client needs a new token (and maybe a new server). */
+const JOIN_REFUSAL_CLOSE: Partial<Record<ProtocolErrorCode, number>> = {
+  unauthorized: SIGNALING_CLOSE.unauthorized,
+  server_draining: SIGNALING_CLOSE.rejoin,
+  room_full: SIGNALING_CLOSE.roomFull,
+};
+
+/** Who the connection is, as the HTTP side saw it before the upgrade. */
+export interface SessionConnection {
+  /** The TCP connection the socket runs on: it holds the token's peer id until it closes. */
+  readonly holder: PeerIdHolder;
+  /** The peer id of the token in the URL, already verified and claimed for `holder`. */
+  readonly urlPeerId?: string;
+}
+
 export interface SessionContext {
   readonly server: MediaServer;
   readonly mediaTokenKeys: KeySet;
@@ -47,6 +66,7 @@ export interface SessionContext {
   readonly limits: SignalingLimits;
   readonly metrics: MediaMetrics;
   readonly logger: Logger;
+  readonly connection: SessionConnection;
 }
 
 export class SignalingSession {
@@ -131,12 +151,10 @@ export class SignalingSession {
         this.logger.debug({ method, code: error.code, message: error.message }, 'signaling request refused');
       this.send({ id: requestId, ok: false, error: { code: error.code, message: error.message } });
       this.ctx.metrics.requests.inc({ method, outcome: error.code });
-      if (method === 'join' && (error.code === 'unauthorized' || error.code === 'server_draining')) {
+      const closeCode = method === 'join' ? JOIN_REFUSAL_CLOSE[error.code] : undefined;
+      if (closeCode !== undefined) {
         this.ctx.metrics.connections.inc({ outcome: error.code });
-        this.closeSocket(
-          error.code === 'unauthorized' ? SIGNALING_CLOSE.unauthorized : SIGNALING_CLOSE.rejoin,
-          error.code,
-        );
+        this.closeSocket(closeCode, error.code);
       }
     }
   }
@@ -161,7 +179,16 @@ export class SignalingSession {
         roomId: this.roomId,
         serverId: this.ctx.serverId,
       });
-      const { peer, room } = await this.ctx.server.join(claims, displayName, (frame) => this.send(frame));
+      const { urlPeerId, holder } = this.ctx.connection;
+      if (urlPeerId !== undefined && claims.sub !== urlPeerId) {
+        throw new ProtocolError(
+          'unauthorized',
+          `this connection was opened for peer "${urlPeerId}"; its join token is for peer "${claims.sub}"`,
+        );
+      }
+      const { peer, room } = await this.ctx.server.join(claims, displayName, holder, (frame) =>
+        this.send(frame),
+      );
       if (this.ended) {
         // The socket went away while the room was being created.
         peer.close('disconnected');
@@ -186,7 +213,8 @@ export class SignalingSession {
 
   private onPeerClosed(reason: PeerCloseReason): void {
     // `left` closes after the leave response is sent (handle); `disconnected` has no socket left.
-    if (reason === 'room_closed' || reason === 'replaced') this.closeSocket(SIGNALING_CLOSE.rejoin, 'rejoin');
+    if (reason === 'room_closed') this.closeSocket(SIGNALING_CLOSE.rejoin, 'rejoin');
+    else if (reason === 'replaced') this.closeSocket(SIGNALING_CLOSE.replaced, 'replaced');
   }
 
   private send(frame: ResponseFrame | object): void {

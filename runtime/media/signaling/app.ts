@@ -5,7 +5,7 @@
  */
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { verifyMediaToken, TokenError } from '../../auth/tokens';
+import { verifyMediaToken, TokenError, type MediaClaims } from '../../auth/tokens';
 import type { MediaServerConfig } from '../config';
 import type { Logger } from '../logger';
 import type { MediaServer } from '../MediaServer';
@@ -82,6 +82,8 @@ export async function buildSignalingApp(deps: SignalingAppDeps): Promise<Fastify
 
   if (config.debugEndpoints) app.get('/debug/stats', async () => server.stats());
 
+  /** The URL token's peer id, handed from the preHandler (which verified and claimed it) to the session. */
+  const urlPeerIds = new WeakMap<object, string>();
   app.get<{ Params: { roomId: string }; Querystring: { token?: string } }>(
     '/v1/rooms/:roomId/signal',
     {
@@ -100,11 +102,14 @@ export async function buildSignalingApp(deps: SignalingAppDeps): Promise<Fastify
         },
       },
       // A token in the URL (the LB relay always sends one) is checked before the upgrade, so a stray
-      // connection costs no session. The `join` request's token is the one that admits the peer.
+      // connection costs no session, and its peer id is claimed for this TCP connection: a token opens
+      // one signaling session, so a second connection with it (or a token whose peer already joined)
+      // is refused here with 409. The `join` request's token is the one that admits the peer.
       preHandler: async (req, reply) => {
         if (req.query.token === undefined) return;
+        let claims: MediaClaims;
         try {
-          await verifyMediaToken(config.mediaTokenKeys, req.query.token, {
+          claims = await verifyMediaToken(config.mediaTokenKeys, req.query.token, {
             roomId: req.params.roomId,
             serverId: config.serverId,
           });
@@ -113,6 +118,13 @@ export async function buildSignalingApp(deps: SignalingAppDeps): Promise<Fastify
           metrics.connections.inc({ outcome: 'unauthorized' });
           return reply.code(401).send({ error: { code: 'unauthorized', message: err.message } });
         }
+        const refusal = server.peerIds.claim(claims.sub, req.raw.socket);
+        if (refusal) {
+          metrics.connections.inc({ outcome: 'token_in_use' });
+          const code = refusal.reason === 'used' ? 'token_used' : 'token_in_use';
+          return reply.code(409).send({ error: { code, message: refusal.message } });
+        }
+        urlPeerIds.set(req.raw, claims.sub);
       },
     },
     (socket, req) => {
@@ -124,6 +136,7 @@ export async function buildSignalingApp(deps: SignalingAppDeps): Promise<Fastify
         limits: config.signaling,
         metrics,
         logger,
+        connection: { holder: req.raw.socket, urlPeerId: urlPeerIds.get(req.raw) },
       });
     },
   );

@@ -1,34 +1,19 @@
 import { TokenError } from '../../auth/tokens';
 import { ProtocolError } from '../protocol';
 
-/**
- * Maps what a request handler threw to what the client is told. mediasoup reports a client's bad RTP
- * or DTLS structures as TypeError (and codecs it cannot do as UnsupportedError): those are the client's
- * to fix and their messages name the field. Anything else is ours and its detail stays in our logs.
- */
-export function toProtocolError(err: unknown): { error: ProtocolError; internal: boolean } {
-  if (err instanceof ProtocolError) return { error: err, internal: false };
-  if (err instanceof TokenError)
-    return { error: new ProtocolError('unauthorized', err.message), internal: false };
-  const e = err as { name?: string; message?: string };
-  if (e?.name === 'TypeError' || e?.name === 'UnsupportedError') {
-    return {
-      error: new ProtocolError('bad_request', clientMessage(String(e.message ?? ''))),
-      internal: false,
-    };
-  }
-  return {
-    error: new ProtocolError('internal', 'the media server failed to handle the request'),
-    internal: true,
-  };
-}
+/** What a client is told about a failure of ours: nothing it could act on, and nothing about us. */
+export const INTERNAL_ERROR_MESSAGE = 'internal error';
 
 /**
- * The legacy (3.8) worker sends some refusals with an empty reason, which its channel turns into just
- * " [method:transport.produce]": say at least which request's parameters were refused.
+ * Maps what a request handler threw to what the client is told. A ProtocolError (other than
+ * `internal`) is a refusal we wrote for the client, with its ids; a TokenError is the client's token.
+ * Everything else is ours: a bug, or a mediasoup failure that is not about the client's input (those
+ * that are were turned into `bad_request` where the input met mediasoup, see clientInput.ts). Ours is
+ * answered `internal error`; the caller logs the original, with its stack, at error level.
  */
-function clientMessage(message: string): string {
-  const bare = /^\s*\[method:([^\]]*)\]\s*$/.exec(message);
-  if (bare) return `mediasoup refused the parameters of ${bare[1]}`;
-  return message.trim() === '' ? 'invalid parameters' : message;
+export function toProtocolError(err: unknown): { error: ProtocolError; internal: boolean } {
+  if (err instanceof ProtocolError && err.code !== 'internal') return { error: err, internal: false };
+  if (err instanceof TokenError)
+    return { error: new ProtocolError('unauthorized', err.message), internal: false };
+  return { error: new ProtocolError('internal', INTERNAL_ERROR_MESSAGE), internal: true };
 }

@@ -66,7 +66,7 @@ export const requestHandlers: { [M in JoinedMethod]: Handler<M> } = {
     const transport = ownTransport(ctx, transportId);
     const found = ctx.room.findProducer(producerId);
     if (!found) throw new ProtocolError('not_found', `producer "${producerId}" not found`);
-    const consumer = await ctx.peer.consume(transport, producerId, rtpCapabilities);
+    const consumer = await ctx.peer.consume(transport, found, rtpCapabilities);
     return {
       consumerId: consumer.id,
       producerId,

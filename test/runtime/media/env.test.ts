@@ -33,12 +33,21 @@ describe('media server environment', () => {
       capacity: 500,
       heartbeatIntervalMs: 2000,
       debugEndpoints: false,
+      // A room holds 100 peers; a live room's item TTL is pushed forward every hour.
+      room: { maxPeers: 100 },
+      roomRefreshIntervalMs: 3_600_000,
     });
     expect(config.mediaTokenKeys.current.kid).toBe('m1');
     expect(config.mediaTokenKeys.current.key).toMatchObject({
       type: 'secret',
       symmetricKeySize: 'a-secret-of-at-least-thirty-two-bytes!!'.length,
     });
+  });
+
+  test('the room cap and the room refresh period can be set', () => {
+    expect(
+      readMediaServerConfig({ ...valid, MAX_ROOM_PEERS: '12', ROOM_REFRESH_INTERVAL_MS: '600000' }),
+    ).toMatchObject({ room: { maxPeers: 12 }, roomRefreshIntervalMs: 600_000 });
   });
 
   test('a loopback public address is bound directly (the local stack runs regions side by side)', () => {
@@ -62,6 +71,9 @@ describe('media server environment', () => {
       /MEDIA_TOKEN_KEYS \(set, not shown\): secret is 5 bytes; use at least 32/,
     ],
     [{ RTC_MIN_PORT: '40000', RTC_MAX_PORT: '40002' }, /holds 3 ports for 4 workers/],
+    [{ MAX_ROOM_PEERS: '0' }, /MAX_ROOM_PEERS="0"/],
+    // A refresh period near the room item's 24 h TTL would let a live room's item expire.
+    [{ ROOM_REFRESH_INTERVAL_MS: String(13 * 3_600_000) }, /ROOM_REFRESH_INTERVAL_MS="46800000"/],
   ])('%o is refused with a message naming the variable', (change, message) => {
     expect(() => readMediaServerConfig({ ...valid, ...change })).toThrow(message);
   });
