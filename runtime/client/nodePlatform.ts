@@ -70,8 +70,11 @@ export function nodePlatform(config: Pick<ClientConfig, 'dns' | 'localAddress'>)
       request.end(body);
     });
 
-  const openSocket: SocketFactory = (url, handlers) => {
-    const socket = new WebSocket(url, { ...connectOptions, maxPayload: MAX_SOCKET_FRAME_BYTES });
+  const openSocket: SocketFactory = (url, protocols, handlers) => {
+    const socket = new WebSocket(url, [...protocols], {
+      ...connectOptions,
+      maxPayload: MAX_SOCKET_FRAME_BYTES,
+    });
     let lastError = '';
     socket.on('open', () => handlers.onOpen());
     socket.on('message', (data, isBinary) => {

@@ -34,7 +34,12 @@ export interface SignalingSocket {
   close(code?: number, reason?: string): void;
 }
 
-export type SocketFactory = (url: string, handlers: SocketHandlers) => SignalingSocket;
+/** Opens a WebSocket offering `protocols` (the signaling protocol and the media token, see subprotocol.ts). */
+export type SocketFactory = (
+  url: string,
+  protocols: readonly string[],
+  handlers: SocketHandlers,
+) => SignalingSocket;
 
 export interface Platform {
   readonly http: HttpTransport;
@@ -52,8 +57,8 @@ export function browserPlatform(): Platform {
       const response = await fetch(url, { method, headers, body, signal, cache: 'no-store' });
       return { status: response.status, body: await response.text() };
     },
-    openSocket: (url, handlers) => {
-      const socket = new WebSocket(url);
+    openSocket: (url, protocols, handlers) => {
+      const socket = new WebSocket(url, [...protocols]);
       let closed = false;
       const closeOnce = (code: number, reason: string) => {
         if (closed) return;

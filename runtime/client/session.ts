@@ -101,7 +101,11 @@ export interface SessionEvents {
   reconnected: ReconnectedEvent;
   /** `fatal: true` is followed by `closed`. */
   error: { error: Error; fatal: boolean };
-  closed: { reason: 'left' | 'failed'; error?: Error };
+  /**
+   * `replaced`: another session of the same identity joined the room (another tab or device), so this
+   * one ended rather than rejoin and replace it in turn.
+   */
+  closed: { reason: 'left' | 'failed' | 'replaced'; error?: Error };
   /** Something odd that did not stop the call (an unconsumable producer, a malformed frame). */
   warning: { message: string };
 }
@@ -382,6 +386,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       channel = await SignalingChannel.open(
         this.deps.platform.openSocket,
         answer.signalingUrl,
+        answer.mediaToken,
         {
           openTimeoutMs: timeouts.attemptMs,
           requestTimeoutMs: timeouts.requestMs,
@@ -404,7 +409,10 @@ export class Session extends TypedEmitter<SessionEvents> {
       lostDuringSetup: undefined,
     };
     channel.on('notification', (n) => this.onNotification(conn, n));
-    channel.on('lost', ({ reason }) => this.onLost(conn, reason, true));
+    channel.on('lost', ({ reason, closeCode }) => {
+      if (closeCode === CLOSE_REPLACED) this.onReplaced(conn);
+      else this.onLost(conn, reason, true);
+    });
     channel.on('malformed', ({ detail }) => this.emit('warning', { message: `signaling: ${detail}` }));
     try {
       const joined = await channel.request('join', {
@@ -522,6 +530,18 @@ export class Session extends TypedEmitter<SessionEvents> {
     );
   }
 
+  /** A newer session of this identity took our place in the room: end quietly, never rejoin. */
+  private onReplaced(conn: Connection): void {
+    if (this.conn !== conn) {
+      conn.lostDuringSetup ??= 'signaling_closed';
+      return;
+    }
+    if (this.state === 'closed') return;
+    this.shutDown();
+    this.teardown(conn, 'closed');
+    this.emit('closed', { reason: 'replaced' });
+  }
+
   private fail(err: Error): void {
     if (this.state === 'closed') return;
     const conn = this.conn;
@@ -546,8 +566,11 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 }
 
-/** WebSocket close code of a media server refusing the media token (runtime/media/protocol.ts SIGNALING_CLOSE). */
+/** WebSocket close codes of the media server (runtime/media/protocol.ts SIGNALING_CLOSE). */
 const CLOSE_UNAUTHORIZED = 4001;
+const CLOSE_REPLACED = 4003;
+/** Join refusals that no retry can fix: the room holds as many peers as it may. */
+const FINAL_JOIN_REFUSALS = new Set(['room_full']);
 
 function isMediaTokenRefusal(err: unknown): boolean {
   return (
@@ -563,6 +586,7 @@ function isConnectionLoss(err: unknown): boolean {
 /** Failures a later attempt may not hit; anything else (a 4xx, a local bug) ends the session. */
 function isRetryable(err: unknown): boolean {
   if (err instanceof ApiError) return err.retryable;
+  if (err instanceof SignalingRequestError && FINAL_JOIN_REFUSALS.has(err.code)) return false;
   return (
     err instanceof ApiUnavailableError ||
     err instanceof BadJoinAnswerError ||

@@ -8,6 +8,7 @@
  * as the `lost` event; an intentional `close()` reports nothing.
  */
 import type { Method, NotificationName, Notifications, RequestData, ResponseData } from '../media/protocol';
+import { signalingSubprotocols } from '../media/subprotocol';
 import { TypedEmitter } from './emitter';
 import {
   type ChannelLossReason,
@@ -58,9 +59,11 @@ export class SignalingChannel extends TypedEmitter<SignalingChannelEvents> {
     super();
   }
 
+  /** Opens `url`, presenting `mediaToken` as a subprotocol (never in the URL: see subprotocol.ts). */
   static open(
     openSocket: SocketFactory,
     url: string,
+    mediaToken: string,
     options: SignalingChannelOptions,
     signal?: AbortSignal,
   ): Promise<SignalingChannel> {
@@ -82,7 +85,7 @@ export class SignalingChannel extends TypedEmitter<SignalingChannelEvents> {
         fail(new SignalingOpenError(url, `no connection within ${options.openTimeoutMs} ms`));
       }, options.openTimeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
-      channel.socket = openSocket(url, {
+      channel.socket = openSocket(url, signalingSubprotocols(mediaToken), {
         onOpen: () => {
           if (channel.state !== 'opening') return;
           clearTimeout(openTimer);

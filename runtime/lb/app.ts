@@ -9,6 +9,7 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { MAX_SIGNALING_FRAME_BYTES } from '../media/protocol';
+import { SIGNALING_SUBPROTOCOL } from '../media/subprotocol';
 import type { Store } from '../store';
 import { ApiError } from './apiError';
 import type { Clock, LbConfig } from './config';
@@ -83,7 +84,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       ),
   });
   await app.register(websocket, {
-    options: { maxPayload: MAX_SIGNALING_FRAME_BYTES },
+    options: {
+      maxPayload: MAX_SIGNALING_FRAME_BYTES,
+      // The client offers the protocol and its token (runtime/media/subprotocol.ts); only the protocol
+      // is selected, so the token is never echoed back.
+      handleProtocols: (offered) => (offered.has(SIGNALING_SUBPROTOCOL) ? SIGNALING_SUBPROTOCOL : false),
+    },
     // Socket errors (oversized frames, resets) are the client's; the relay closes both legs on them.
     errorHandler: (err, socket, request) => {
       request.log.debug({ err }, 'signaling socket error');

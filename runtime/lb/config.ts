@@ -31,6 +31,10 @@ export interface LbLimits {
   readonly relayPendingFrames: number;
   /** How long the media server may take to accept the relayed connection. */
   readonly relayConnectTimeoutMs: number;
+  /** Concurrent relays from one client address (a NAT can hold a whole office). */
+  readonly relaysPerAddress: number;
+  /** Concurrent relays of one identity (a user in a few rooms, tabs or devices). */
+  readonly relaysPerIdentity: number;
 }
 
 export interface LbConfig {
@@ -69,6 +73,8 @@ export const DEFAULT_LIMITS: LbLimits = {
   relayKeepaliveMs: 5_000,
   relayPendingFrames: 64,
   relayConnectTimeoutMs: 5_000,
+  relaysPerAddress: 500,
+  relaysPerIdentity: 8,
 };
 
 type RequiredSettings = 'region' | 'publicApiUrl' | 'joinTokenKeys' | 'mediaTokenKeys';

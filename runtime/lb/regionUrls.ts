@@ -15,12 +15,15 @@ export function regionApiUrl(
   return url ? url.replace(/\/+$/, '') : null;
 }
 
-/** `wss://<region api>/v1/rooms/<room>/signal?token=<media token>` (ws:// for a plain-http local stack). */
-export function signalingUrl(apiUrl: string, roomId: string, mediaToken: string): string {
+/**
+ * `wss://<region api>/v1/rooms/<room>/signal` (ws:// for a plain-http local stack). No token: the client
+ * presents the answer's media token as a subprotocol (runtime/media/subprotocol.ts).
+ */
+export function signalingUrl(apiUrl: string, roomId: string): string {
   const url = new URL(apiUrl);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/rooms/${encodeURIComponent(roomId)}/signal`;
-  url.search = `?token=${encodeURIComponent(mediaToken)}`;
+  url.search = '';
   return url.toString();
 }
 

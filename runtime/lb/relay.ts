@@ -20,6 +20,8 @@ export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_POLICY = 1008;
 export const CLOSE_INTERNAL = 1011;
 export const CLOSE_BAD_GATEWAY = 1014;
+/** The media server's own code for a refused media token (runtime/media/protocol.ts SIGNALING_CLOSE). */
+export const CLOSE_UNAUTHORIZED = 4001;
 
 /** A client not reading its socket must not make the LB buffer the media server's notifications forever. */
 const MAX_CLIENT_BUFFERED_BYTES = 1024 * 1024;
@@ -105,14 +107,18 @@ export class SignalingRelay extends EventEmitter<SignalingRelayEvents> {
     this.upstream.on('error', () => {});
     this.upstream.on('unexpected-response', (_req, res) => {
       const status = res.statusCode ?? 0;
-      // A 4xx is the media server refusing this peer (token, room closed): rejoining elsewhere may help,
-      // retrying the same socket will not.
+      // A refused token (401, 403, or 409: already used) needs a new token from the API, not another
+      // server: close as the media server would refuse a join. Another 4xx is the server refusing this
+      // peer (say, the room closed): rejoining elsewhere may help, retrying the same socket will not.
+      const tokenRefused = status === 401 || status === 403 || status === 409;
       this.end(
         'upstream_refused',
         `media server answered HTTP ${status}`,
-        status >= 400 && status < 500
-          ? { code: CLOSE_POLICY, reason: `media server refused the connection (${status})` }
-          : { code: CLOSE_BAD_GATEWAY, reason: `media server unavailable (${status})` },
+        tokenRefused
+          ? { code: CLOSE_UNAUTHORIZED, reason: `media server refused the media token (${status})` }
+          : status >= 400 && status < 500
+            ? { code: CLOSE_POLICY, reason: `media server refused the connection (${status})` }
+            : { code: CLOSE_BAD_GATEWAY, reason: `media server unavailable (${status})` },
         'terminate',
       );
     });

@@ -69,12 +69,6 @@ export const joinAnswer = {
   },
 } as const;
 
-export const signalQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } },
-} as const;
-
 /** RTT probes may add a cache-busting `t`; nothing else. */
 export const pingQuery = {
   type: 'object',

@@ -3,10 +3,10 @@
  * task, the local supervisor, Ctrl-C) it stops accepting, closes open relays with 1001 so clients
  * rejoin at once, waits for in-flight requests, flushes the log and exits; a hung close is cut short.
  */
-import pino from 'pino';
 import { Store } from '../store';
 import { buildApp } from './app';
 import { readLbEnv } from './env';
+import { createLbLogger } from './logging';
 
 /** Below ECS's default 30 s stop timeout, so we exit on our own terms rather than by SIGKILL. */
 const SHUTDOWN_TIMEOUT_MS = 20_000;
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const { config } = env;
-  const logger = pino({ level: env.logLevel, base: { service: 'lb', region: config.region } });
+  const logger = createLbLogger({ level: env.logLevel, region: config.region });
   const store = new Store({
     region: config.region,
     tableName: env.tableName,

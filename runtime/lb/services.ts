@@ -1,6 +1,6 @@
 /**
  * The LB's shared services as app decorators: the injected store, clock and config, the fleet cache,
- * placement, metrics, the region reporter and the set of open relays. Background loops start when the
+ * placement, metrics, the region reporter and the registry of open relays. Background loops start when the
  * app is ready and stop when it closes; open relays are closed before the WebSocket server goes.
  */
 import type { FastifyInstance } from 'fastify';
@@ -12,7 +12,7 @@ import { FleetCache } from './fleetCache';
 import type { LbMetrics } from './metrics';
 import { Placement } from './placement';
 import { RegionReporter } from './regionReporter';
-import type { SignalingRelay } from './relay';
+import { RelayRegistry } from './relayRegistry';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,7 +23,7 @@ declare module 'fastify' {
     placement: Placement;
     metrics: LbMetrics;
     regionReporter: RegionReporter;
-    relays: Set<SignalingRelay>;
+    relayRegistry: RelayRegistry;
   }
 }
 
@@ -60,14 +60,15 @@ export const lbServices = fp(
     app.decorate('fleet', fleet);
     app.decorate('placement', new Placement(store, fleet, own));
     app.decorate('regionReporter', reporter);
-    app.decorate('relays', new Set<SignalingRelay>());
+    // Wall time, not the injected clock: tokens expire by wall time (their verifier's clock).
+    app.decorate('relayRegistry', new RelayRegistry(config.limits, Date.now));
 
     app.addHook('onReady', async () => {
       fleet.start(config.fleetRefreshMs);
       reporter.start(config.summaryIntervalMs);
     });
     app.addHook('preClose', async () => {
-      for (const relay of app.relays) relay.close('load balancer shutting down');
+      app.relayRegistry.closeAll('load balancer shutting down');
     });
     app.addHook('onClose', async () => {
       fleet.stop();

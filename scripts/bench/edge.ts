@@ -16,6 +16,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import WebSocket from 'ws';
+import { signalingSubprotocols } from '../../runtime/media/subprotocol';
 import { signMediaToken } from '../../runtime/auth/tokens';
 import { startCountedDynamo, type CountedDynamo } from './support/countedDynamo';
 import { FakeFleet } from './support/fakeFleet';
@@ -61,9 +62,16 @@ interface Client {
   readonly inflight: number[];
 }
 
-function connect(url: string, localAddress: string): Promise<Client> {
+/** A target: the URL, and the media token when it is presented as a subprotocol (the LB's edge). */
+interface Target {
+  readonly url: string;
+  readonly token?: string;
+}
+
+function connect(target: Target, localAddress: string): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, {
+    const protocols = target.token === undefined ? [] : signalingSubprotocols(target.token);
+    const socket = new WebSocket(target.url, protocols, {
       localAddress,
       perMessageDeflate: false,
       handshakeTimeout: CONNECT_TIMEOUT_MS,
@@ -87,14 +95,14 @@ function roundTrip(client: Client): Promise<number> {
   });
 }
 
-async function openAll(urls: readonly string[]): Promise<Client[]> {
+async function openAll(targets: readonly Target[]): Promise<Client[]> {
   const clients: Client[] = [];
-  for (let i = 0; i < urls.length; i += OPEN_BATCH) {
-    const batch = urls
+  for (let i = 0; i < targets.length; i += OPEN_BATCH) {
+    const batch = targets
       .slice(i, i + OPEN_BATCH)
-      .map((url, j) => connect(url, SOURCE_ADDRESSES[(i + j) % SOURCE_ADDRESSES.length]!));
+      .map((target, j) => connect(target, SOURCE_ADDRESSES[(i + j) % SOURCE_ADDRESSES.length]!));
     clients.push(...(await Promise.all(batch)));
-    if ((i / OPEN_BATCH) % 10 === 0) progress(`  ${clients.length}/${urls.length} open`);
+    if ((i / OPEN_BATCH) % 10 === 0) progress(`  ${clients.length}/${targets.length} open`);
   }
   // A relay is whole once the echo answers through it (the upstream leg opens after the client's).
   await Promise.all(clients.map(roundTrip));
@@ -243,19 +251,20 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
         }),
       ),
     );
-    const path_ = (i: number) => `/v1/rooms/edge-room-${i % ROOMS}/signal?token=${tokens[i]!.token}`;
-    const lbUrls = tokens.map((_, i) => `${wsBase}${path_(i)}`);
+    const path_ = (i: number) => `/v1/rooms/edge-room-${i % ROOMS}/signal`;
+    // Clients present the token as a subprotocol; the LB hands it to the media server in the URL.
+    const lbTargets = tokens.map((t, i) => ({ url: `${wsBase}${path_(i)}`, token: t.token }));
 
     // Warm the relay code paths, then let the heap settle, before the baseline is read.
     progress('warming up');
-    const warm = await openAll(lbUrls.slice(0, Math.min(50, n)));
+    const warm = await openAll(lbTargets.slice(0, Math.min(50, n)));
     await closeAll(warm);
     await sleep(2_000);
     const rssBefore = rssBytesOf(lb.pid);
     progress(`LB RSS before: ${round(rssBefore / MiB, 1)} MiB`);
 
     progress(`opening ${n} relays`);
-    const opened = await sampled(lb.pid, () => openAll(lbUrls));
+    const opened = await sampled(lb.pid, () => openAll(lbTargets));
     clients = opened.result;
     const echoStats = await ipcAsk<{ connections: number }>(echo, 'stats');
     const lbFilesOpen = openFiles(lb.pid).open;
@@ -268,7 +277,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     const rssIdle = idle.rssBytes[idle.rssBytes.length - 1]!;
     progress(`idle RSS ${round(rssIdle / MiB, 1)} MiB; active for ${plan.activeMs} ms`);
     progress(`opening ${n} direct connections to the echo server (the floor of a round trip)`);
-    directClients = await openAll(tokens.map((_, i) => `${endpoint}${path_(i)}`));
+    directClients = await openAll(tokens.map((t, i) => ({ url: `${endpoint}${path_(i)}?token=${t.token}` })));
 
     // Relayed and direct rounds alternate so both see the same machine (other work comes and goes).
     const relayedRtt: number[] = [];

@@ -12,6 +12,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { signJoinToken, signMediaToken } from '../../runtime/auth/tokens';
+import { signalingSubprotocols } from '../../runtime/media/subprotocol';
 import {
   join,
   joinToken,
@@ -43,6 +44,8 @@ const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'
 let h: LbHarness;
 let tableBefore: unknown[];
 let validToken: string;
+/** A token a `Sec-WebSocket-Protocol` header can carry (visible ASCII, no list separator). */
+const HEADER_SAFE = /^[\x21-\x2b\x2d-\x7e]+$/;
 
 beforeAll(async () => {
   h = await startLb({
@@ -398,13 +401,20 @@ describe('GET /v1/rooms/:roomId/signal', () => {
         fc.boolean(),
         hostileQuery,
         async (token, upgrade, extraQuery) => {
-          const query = `?token=${percentEncode(token)}${extraQuery.replace(/^\?/, '&')}`;
+          // Where a client should put it (a subprotocol) when a header can carry it; in the URL otherwise.
+          const inHeader = HEADER_SAFE.test(token);
+          const query = inHeader
+            ? extraQuery
+            : `?token=${percentEncode(token)}${extraQuery.replace(/^\?/, '&')}`;
           const res = await send({
             method: 'GET',
             url: `/v1/rooms/${PLACED_ROOM}/signal${query}`,
-            headers: upgrade
-              ? { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13' }
-              : {},
+            headers: {
+              ...(upgrade
+                ? { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13' }
+                : {}),
+              ...(inHeader ? { 'sec-websocket-protocol': signalingSubprotocols(token).join(', ') } : {}),
+            },
           });
           expectClientError(res, `signal with token ${token.slice(0, 60)}`);
           if (res.statusCode === 426) throw new Error('an unverified token reached the upgrade');
@@ -426,15 +436,18 @@ describe('GET /v1/rooms/:roomId/signal', () => {
       fc.asyncProperty(
         fc.oneof(badToken(), fc.constantFrom(...mediaTokens)),
         upgradeHeaders,
-        async (token, headers) => {
+        fc.boolean(),
+        async (token, headers, inUrl) => {
+          const asProtocol = !inUrl && HEADER_SAFE.test(token);
+          const protocol = asProtocol ? signalingSubprotocols(token).join(', ') : headers.protocol;
           const lines = [
-            `GET /v1/rooms/${PLACED_ROOM}/signal?token=${percentEncode(token)} HTTP/1.1`,
+            `GET /v1/rooms/${PLACED_ROOM}/signal${asProtocol ? '' : `?token=${percentEncode(token)}`} HTTP/1.1`,
             `Host: 127.0.0.1:${port}`,
             'Connection: Upgrade',
             'Upgrade: websocket',
             `Sec-WebSocket-Key: ${headers.key}`,
             `Sec-WebSocket-Version: ${headers.version}`,
-            ...(headers.protocol !== null ? [`Sec-WebSocket-Protocol: ${headers.protocol}`] : []),
+            ...(protocol !== null ? [`Sec-WebSocket-Protocol: ${protocol}`] : []),
           ];
           const { status, body } = await within(
             CASE_TIMEOUT_MS,

@@ -210,7 +210,7 @@ async function flood(
 async function viaLb(room: string, sub: string): Promise<RawSignaling> {
   const { status, body } = await edge.join(room, { sub });
   expect(status).toBe(200);
-  const conn = await RawSignaling.open(body.signalingUrl);
+  const conn = await RawSignaling.open(body.signalingUrl, body.mediaToken);
   await conn.request(requestId++, 'join', { token: body.mediaToken });
   return conn;
 }

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import WebSocket from 'ws';
+import { signalingSubprotocols } from '../../runtime/media/subprotocol';
 import { parseKeySet, signMediaToken } from '../../runtime/auth/tokens';
 import {
   DEFAULT_PEER_LIMITS,
@@ -167,9 +168,10 @@ export class RawSignaling {
     });
   }
 
-  static open(url: string): Promise<RawSignaling> {
+  /** Opens `url`; `token` is presented as a subprotocol, as clients do at the LB's edge. */
+  static open(url: string, token?: string): Promise<RawSignaling> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url);
+      const socket = new WebSocket(url, token === undefined ? [] : signalingSubprotocols(token));
       socket.once('open', () => resolve(new RawSignaling(socket)));
       socket.once('unexpected-response', (_req, res) =>
         reject(

@@ -59,7 +59,7 @@ async function joinViaLb(
     body: excludeServers.length ? { exclude: { serverIds: excludeServers } } : {},
   });
   expect(status).toBe(200);
-  const conn = await RawSignaling.open(body.signalingUrl);
+  const conn = await RawSignaling.open(body.signalingUrl, body.mediaToken);
   await conn.request(requestId++, 'join', { token: body.mediaToken });
   return { conn, serverId: body.serverId };
 }
@@ -118,7 +118,7 @@ test('a media server dies mid-relay: the relay closes with 1014 and the LB serve
   // 1014 as well, and the client rejoins excluding the server, as the SDK does.
   const { body } = await edge.join('crash-room', { sub: 'carol' });
   if (body.serverId === victim.serverId) {
-    const stale = await RawSignaling.open(body.signalingUrl);
+    const stale = await RawSignaling.open(body.signalingUrl, body.mediaToken);
     expect(await stale.closed).toEqual({ code: 1014, reason: 'media server unreachable' });
   } else {
     expect(body.serverId).toBe(survivorId);

@@ -17,6 +17,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { FastifyInstance } from 'fastify';
 import { signMediaToken, type KeySet, type TokenKey } from '../../runtime/auth/tokens';
+import { signalingSubprotocols } from '../../runtime/media/subprotocol';
 import {
   join,
   JOIN_KEYS,
@@ -202,8 +203,13 @@ describe('LB', () => {
 async function signal(app: FastifyInstance, token: string): Promise<{ status: number; code: string }> {
   const res = await app.inject({
     method: 'GET',
-    url: `/v1/rooms/${ROOM}/signal?token=${token}`,
-    headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13' },
+    url: `/v1/rooms/${ROOM}/signal`,
+    headers: {
+      connection: 'Upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-version': '13',
+      'sec-websocket-protocol': signalingSubprotocols(token).join(', '),
+    },
   });
   return { status: res.statusCode, code: res.json().error.code };
 }

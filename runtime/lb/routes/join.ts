@@ -80,7 +80,7 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
         room: roomId,
         region: server.region,
         serverId: server.id,
-        signalingUrl: signalingUrl(apiUrl, roomId, media.token),
+        signalingUrl: signalingUrl(apiUrl, roomId),
         mediaToken: media.token,
         alternates,
         expiresAt: media.expiresAt,

@@ -1,24 +1,33 @@
 /**
- * `GET /v1/rooms/:roomId/signal?token=<media token>`: the signaling edge. The token is checked before
- * the upgrade (a refused client gets an HTTP 4xx, never a socket), then the socket is relayed to the
+ * `GET /v1/rooms/:roomId/signal` (WebSocket): the signaling edge. The media token comes as a WebSocket
+ * subprotocol (runtime/media/subprotocol.ts), never in the URL, so no access log ever holds it. It is
+ * checked before the upgrade (a refused client gets an HTTP 4xx, never a socket), the relay registry
+ * admits it (one session per token, caps per address and identity), then the socket is relayed to the
  * media server named in the token, which must be a server of this region: a token minted for another
  * region's server belongs on that region's edge, and this LB has no route into that region's network.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { verifyMediaToken } from '../../auth/tokens';
 import { MAX_SIGNALING_FRAME_BYTES } from '../../media/protocol';
+import { tokenFromSubprotocols } from '../../media/subprotocol';
 import type { MediaServerRecord } from '../../store';
 import { ApiError } from '../apiError';
 import { upstreamSignalingUrl } from '../regionUrls';
 import { SignalingRelay } from '../relay';
-import { roomParams, signalQuery } from '../schemas';
+import type { RelayAdmission } from '../relayRegistry';
+import { noQuery, roomParams } from '../schemas';
 
 interface SignalRequest {
   Params: { roomId: string };
-  Querystring: { token?: string };
 }
 
-const targets = new WeakMap<FastifyRequest, MediaServerRecord>();
+interface SignalTarget {
+  readonly server: MediaServerRecord;
+  readonly token: string;
+  readonly admission: RelayAdmission;
+}
+
+const targets = new WeakMap<FastifyRequest, SignalTarget>();
 
 export async function signalRoutes(app: FastifyInstance): Promise<void> {
   const { mediaTokenKeys, region, limits } = app.lbConfig;
@@ -30,11 +39,17 @@ export async function signalRoutes(app: FastifyInstance): Promise<void> {
   app.route<SignalRequest>({
     method: 'GET',
     url: '/v1/rooms/:roomId/signal',
-    schema: { params: roomParams, querystring: signalQuery },
+    schema: { params: roomParams, querystring: noQuery },
     preValidation: async (request) => {
-      const claims = await verifyMediaToken(mediaTokenKeys, request.query.token, {
-        roomId: request.params.roomId,
-      });
+      if (Object.prototype.hasOwnProperty.call(request.query, 'token')) {
+        throw new ApiError(
+          400,
+          'token_in_url',
+          'present the media token as the WebSocket subprotocol "mrwebrtc.token.<token>", never in the URL',
+        );
+      }
+      const token = tokenFromSubprotocols(request.headers['sec-websocket-protocol']);
+      const claims = await verifyMediaToken(mediaTokenKeys, token, { roomId: request.params.roomId });
       const server = await findServer(claims.server);
       if (!server)
         throw new ApiError(404, 'server_not_found', `media server "${claims.server}" is not registered`);
@@ -45,10 +60,13 @@ export async function signalRoutes(app: FastifyInstance): Promise<void> {
           `media server "${server.id}" is in ${server.region}; connect through that region's signaling URL`,
         );
       }
-      targets.set(request, server);
+      const admission = app.relayRegistry.admit(claims, request.ip);
+      targets.set(request, { server, token: token!, admission });
     },
-    // A plain GET (no upgrade) is a client mistake worth a clear answer.
-    handler: async () => {
+    // A plain GET (no upgrade) is a client mistake worth a clear answer; it spent its token.
+    handler: async (request) => {
+      const target = targets.get(request);
+      if (target) app.relayRegistry.release(target.admission);
       throw new ApiError(
         426,
         'upgrade_required',
@@ -56,9 +74,10 @@ export async function signalRoutes(app: FastifyInstance): Promise<void> {
       );
     },
     wsHandler: (socket, request) => {
-      const server = targets.get(request)!;
+      const { server, token, admission } = targets.get(request)!;
       const relay = new SignalingRelay(socket, {
-        upstreamUrl: upstreamSignalingUrl(server.endpoint, request.params.roomId, request.query.token!),
+        // The private leg to the media server carries the token in its URL: nothing logs that path.
+        upstreamUrl: upstreamSignalingUrl(server.endpoint, request.params.roomId, token),
         upstreamHeaders: { 'x-forwarded-for': request.ip },
         maxPayloadBytes: MAX_SIGNALING_FRAME_BYTES,
         messagesPerSecond: limits.relayMessagesPerSecond,
@@ -67,12 +86,12 @@ export async function signalRoutes(app: FastifyInstance): Promise<void> {
         pendingFrames: limits.relayPendingFrames,
         connectTimeoutMs: limits.relayConnectTimeoutMs,
       });
-      app.relays.add(relay);
+      app.relayRegistry.track(relay);
       app.metrics.relaysOpen.inc();
       const log = request.log.child({ room: request.params.roomId, server: server.id });
       log.debug('relay opened');
       relay.once('close', (reason, detail) => {
-        app.relays.delete(relay);
+        app.relayRegistry.release(admission, relay);
         app.metrics.relaysOpen.dec();
         app.metrics.relaysClosed.inc({ reason });
         log.debug({ reason }, `relay closed: ${detail}`);

@@ -6,12 +6,12 @@
  */
 import Fastify from 'fastify';
 
-/** About the size of a join answer (two JWTs and a few URLs). */
+/** About the size of a join answer (a JWT and a few URLs). */
 const ANSWER = {
   room: 'room-0',
   region: 'eu-west-1',
   serverId: 'bench-media-0',
-  signalingUrl: `ws://127.0.0.1:1/v1/rooms/room-0/signal?token=${'x'.repeat(300)}`,
+  signalingUrl: 'ws://127.0.0.1:1/v1/rooms/room-0/signal',
   mediaToken: 'x'.repeat(300),
   alternates: [],
   expiresAt: 0,

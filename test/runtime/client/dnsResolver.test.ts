@@ -122,7 +122,7 @@ describe('Node DNS through configured servers', () => {
     cleanups.push(() => new Promise((resolve) => wss.close(() => wsHttp.close(resolve))));
     const { port } = wsHttp.address() as AddressInfo;
     const message = await new Promise<string>((resolve, reject) => {
-      const socket = platform.openSocket(`ws://eu-west-1.api.mr.test:${port}/v1/rooms/r/signal`, {
+      const socket = platform.openSocket(`ws://eu-west-1.api.mr.test:${port}/v1/rooms/r/signal`, [], {
         onOpen: () => undefined,
         onMessage: (text) => {
           socket.close(1000, 'done');

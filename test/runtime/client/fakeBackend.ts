@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { testFakeParameters } from 'mediasoup-client';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { Method, NotificationName, Notifications, ProducerInfo } from '../../../runtime/media/protocol';
+import { SIGNALING_SUBPROTOCOL, tokenFromSubprotocols } from '../../../runtime/media/subprotocol';
 import { json, startHttpServer, type TestHttpServer } from './httpServers';
 
 export interface RecordedRequest {
@@ -53,6 +54,8 @@ function transportParameters(id: string) {
 
 export class FakeMediaServer {
   readonly requests: RecordedRequest[] = [];
+  /** Every accepted upgrade: its URL and the media token it presented. */
+  readonly upgrades: Array<{ url: string; token: string | undefined }> = [];
   /** Producers in the room, including ones seeded for "other peers". */
   readonly producers: ProducerInfo[] = [];
   /** When true, requests (pings included) go unanswered: a hung server behind a live relay. */
@@ -77,8 +80,18 @@ export class FakeMediaServer {
   /** Listens (again, on the same port after `kill`, like a restarted process). */
   async start(): Promise<this> {
     this.httpServer = http.createServer();
-    this.wss = new WebSocketServer({ server: this.httpServer });
-    this.wss.on('connection', (ws) => this.accept(ws));
+    this.wss = new WebSocketServer({
+      server: this.httpServer,
+      // As the LB does: select the signaling protocol, never echo the token.
+      handleProtocols: (offered) => (offered.has(SIGNALING_SUBPROTOCOL) ? SIGNALING_SUBPROTOCOL : false),
+    });
+    this.wss.on('connection', (ws, req) => {
+      this.upgrades.push({
+        url: req.url ?? '',
+        token: tokenFromSubprotocols(req.headers['sec-websocket-protocol']),
+      });
+      this.accept(ws);
+    });
     await new Promise<void>((resolve) => this.httpServer.listen(this.port, '127.0.0.1', resolve));
     this.port = (this.httpServer.address() as AddressInfo).port;
     return this;
@@ -232,7 +245,7 @@ export class FakeLb {
         room,
         region: server.region,
         serverId: server.serverId,
-        signalingUrl: `${server.url}/v1/rooms/${encodeURIComponent(room)}/signal?token=${mediaToken}`,
+        signalingUrl: `${server.url}/v1/rooms/${encodeURIComponent(room)}/signal`,
         mediaToken,
         alternates: this.alternates,
         expiresAt: Date.now() + 120_000,

@@ -9,8 +9,10 @@ import {
 import { nodePlatform } from '../../../runtime/client/nodePlatform';
 import type { Platform } from '../../../runtime/client/platform';
 import { SignalingChannel } from '../../../runtime/client/signalingChannel';
+import { SIGNALING_SUBPROTOCOL } from '../../../runtime/media/subprotocol';
 import { refusedUrl } from './httpServers';
 
+const TOKEN = 'header.payload.signature';
 const OPTIONS = { openTimeoutMs: 1_000, requestTimeoutMs: 500, pingMs: 60_000, pongTimeoutMs: 60_000 };
 
 /** A ws server whose answers the test scripts per socket. */
@@ -18,13 +20,21 @@ async function startWs(
   onMessage: (ws: WebSocket, frame: { id: number; method: string; data: unknown }) => void,
 ) {
   const server = http.createServer();
-  const wss = new WebSocketServer({ server });
-  wss.on('connection', (ws) => ws.on('message', (raw) => onMessage(ws, JSON.parse(raw.toString()))));
+  const wss = new WebSocketServer({
+    server,
+    handleProtocols: (offered) => (offered.has(SIGNALING_SUBPROTOCOL) ? SIGNALING_SUBPROTOCOL : false),
+  });
+  const upgrades: Array<{ url: string; protocols: string }> = [];
+  wss.on('connection', (ws, req) => {
+    upgrades.push({ url: req.url ?? '', protocols: String(req.headers['sec-websocket-protocol']) });
+    ws.on('message', (raw) => onMessage(ws, JSON.parse(raw.toString())));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
     wss,
+    upgrades,
     close: () =>
       new Promise<void>((resolve) => {
         for (const ws of wss.clients) ws.terminate();
@@ -53,7 +63,7 @@ describe('SignalingChannel', () => {
         );
     });
     cleanups.push(ws.close);
-    const channel = await SignalingChannel.open(platform.openSocket, ws.url, OPTIONS);
+    const channel = await SignalingChannel.open(platform.openSocket, ws.url, TOKEN, OPTIONS);
     cleanups.push(() => channel.close());
     await expect(channel.request('ping', {})).resolves.toEqual({ serverTime: 1 });
     const err = await channel.request('restartIce', { transportId: 't' }).catch((e: unknown) => e);
@@ -69,7 +79,7 @@ describe('SignalingChannel', () => {
   it('delivers notifications and reports malformed frames without dropping the call', async () => {
     const ws = await startWs(() => undefined);
     cleanups.push(ws.close);
-    const channel = await SignalingChannel.open(platform.openSocket, ws.url, OPTIONS);
+    const channel = await SignalingChannel.open(platform.openSocket, ws.url, TOKEN, OPTIONS);
     cleanups.push(() => channel.close());
     const notification = channel.next('notification');
     const malformed = channel.next('malformed');
@@ -84,7 +94,7 @@ describe('SignalingChannel', () => {
   it('an unanswered request means the server is lost', async () => {
     const ws = await startWs(() => undefined);
     cleanups.push(ws.close);
-    const channel = await SignalingChannel.open(platform.openSocket, ws.url, OPTIONS);
+    const channel = await SignalingChannel.open(platform.openSocket, ws.url, TOKEN, OPTIONS);
     const lost = channel.next('lost');
     await expect(channel.request('listProducers', {})).rejects.toBeInstanceOf(SignalingLostError);
     expect(await lost).toMatchObject({ reason: 'request_timeout' });
@@ -94,7 +104,7 @@ describe('SignalingChannel', () => {
   it('unanswered pings mean the server is lost', async () => {
     const ws = await startWs(() => undefined);
     cleanups.push(ws.close);
-    const channel = await SignalingChannel.open(platform.openSocket, ws.url, {
+    const channel = await SignalingChannel.open(platform.openSocket, ws.url, TOKEN, {
       ...OPTIONS,
       requestTimeoutMs: 10_000,
       pingMs: 50,
@@ -106,7 +116,7 @@ describe('SignalingChannel', () => {
   it('a socket closed by the server fails pending requests and reports the loss once', async () => {
     const ws = await startWs((sock) => sock.close(4000, 'going away'));
     cleanups.push(ws.close);
-    const channel = await SignalingChannel.open(platform.openSocket, ws.url, OPTIONS);
+    const channel = await SignalingChannel.open(platform.openSocket, ws.url, TOKEN, OPTIONS);
     const losses: unknown[] = [];
     channel.on('lost', (l) => losses.push(l));
     await expect(channel.request('listProducers', {})).rejects.toMatchObject({ reason: 'signaling_closed' });
@@ -118,7 +128,7 @@ describe('SignalingChannel', () => {
   it('an intentional close reports no loss', async () => {
     const ws = await startWs(() => undefined);
     cleanups.push(ws.close);
-    const channel = await SignalingChannel.open(platform.openSocket, ws.url, OPTIONS);
+    const channel = await SignalingChannel.open(platform.openSocket, ws.url, TOKEN, OPTIONS);
     const losses: unknown[] = [];
     channel.on('lost', (l) => losses.push(l));
     const pending = channel.request('listProducers', {});
@@ -128,9 +138,36 @@ describe('SignalingChannel', () => {
     expect(losses).toEqual([]);
   });
 
+  it('presents the media token as a subprotocol, never in the URL', async () => {
+    const ws = await startWs(() => undefined);
+    cleanups.push(ws.close);
+    const channel = await SignalingChannel.open(
+      platform.openSocket,
+      `${ws.url}/v1/rooms/r/signal`,
+      TOKEN,
+      OPTIONS,
+    );
+    cleanups.push(() => channel.close());
+    expect(ws.upgrades).toEqual([
+      { url: '/v1/rooms/r/signal', protocols: `${SIGNALING_SUBPROTOCOL},mrwebrtc.token.${TOKEN}` },
+    ]);
+  });
+
+  it('refuses a server that does not select the signaling protocol', async () => {
+    const server = http.createServer();
+    // An old edge, or something else on the port: it accepts the socket but not our protocol.
+    const wss = new WebSocketServer({ server, handleProtocols: () => false });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => wss.close(() => server.close(() => resolve()))));
+    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await expect(SignalingChannel.open(platform.openSocket, url, TOKEN, OPTIONS)).rejects.toBeInstanceOf(
+      SignalingOpenError,
+    );
+  });
+
   it('fails to open against a refused port with SignalingOpenError', async () => {
     const url = (await refusedUrl()).replace('http:', 'ws:');
-    await expect(SignalingChannel.open(platform.openSocket, url, OPTIONS)).rejects.toBeInstanceOf(
+    await expect(SignalingChannel.open(platform.openSocket, url, TOKEN, OPTIONS)).rejects.toBeInstanceOf(
       SignalingOpenError,
     );
   });

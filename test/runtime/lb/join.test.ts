@@ -49,9 +49,8 @@ describe('placement of a fresh room', () => {
       ['alternates', 'expiresAt', 'mediaToken', 'region', 'room', 'serverId', 'signalingUrl'].sort(),
     );
     expect(body).toMatchObject({ room: 'r1', region: 'eu-west-1', serverId: 'eu-b' });
-    expect(body.signalingUrl).toBe(
-      `ws://127.0.0.1:8080/v1/rooms/r1/signal?token=${encodeURIComponent(body.mediaToken)}`,
-    );
+    // The token is not in the URL: the client presents it as a WebSocket subprotocol.
+    expect(body.signalingUrl).toBe('ws://127.0.0.1:8080/v1/rooms/r1/signal');
     const claims = await verifyMediaToken(MEDIA_KEYS, body.mediaToken, { roomId: 'r1', serverId: 'eu-b' });
     expect(claims.identity).toBe('alice');
     expect(body.expiresAt).toBe(claims.exp * 1000);
@@ -104,7 +103,7 @@ describe('placement of a fresh room', () => {
     await h.app.fleet.refresh();
     const body = (await join(h, 'r1')).json();
     expect(body).toMatchObject({ region: 'us-east-1', serverId: 'us-a' });
-    expect(body.signalingUrl.startsWith('ws://127.0.1.1:8080/v1/rooms/r1/signal?token=')).toBe(true);
+    expect(body.signalingUrl).toBe('ws://127.0.1.1:8080/v1/rooms/r1/signal');
     // The serving region is not its own alternate; this region (nearest the client, who reached it) is first.
     expect(body.alternates.map((a: { region: string }) => a.region)).toEqual(['eu-west-1', 'ap-southeast-1']);
   });
@@ -140,7 +139,7 @@ describe('placement of an assigned room', () => {
     const before = await scanTable(h);
     const body = (await join(h, 'r1')).json();
     expect(body).toMatchObject({ region: 'us-east-1', serverId: 'us-a' });
-    expect(body.signalingUrl.startsWith(`ws://127.0.1.1:8080/v1/rooms/r1/signal?token=`)).toBe(true);
+    expect(body.signalingUrl).toBe('ws://127.0.1.1:8080/v1/rooms/r1/signal');
     expect(await scanTable(h)).toEqual(before);
   });
 

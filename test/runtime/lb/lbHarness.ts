@@ -3,7 +3,7 @@
  * DynamoDB command the app's client sends (counted through the SDK middleware stack).
  */
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { type KeySetDocument, parseKeySet, signJoinToken } from '../../../runtime/auth/tokens';
 import { buildApp } from '../../../runtime/lb/app';
 import { lbConfig, type LbConfigInput } from '../../../runtime/lb/config';
@@ -51,6 +51,7 @@ export async function startLb(
     region?: string;
     config?: Partial<LbConfigInput>;
     storeOptions?: { endpoint?: string; maxAttempts?: number };
+    logger?: FastifyBaseLogger;
   } = {},
 ): Promise<LbHarness> {
   const region = opts.region ?? 'eu-west-1';
@@ -67,6 +68,7 @@ export async function startLb(
   const app = await buildApp({
     store,
     clock: clock.now,
+    logger: opts.logger,
     config: lbConfig({
       region,
       publicApiUrl: `http://127.0.0.1:8080`,

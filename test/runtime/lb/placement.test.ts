@@ -215,13 +215,11 @@ describe('chooseAlternates', () => {
 });
 
 describe('signaling URLs', () => {
-  it('turns the region API URL into a ws(s) URL with the token', () => {
-    expect(signalingUrl('https://eu-west-1.api.example.com', 'r.1', 'a.b+c')).toBe(
-      'wss://eu-west-1.api.example.com/v1/rooms/r.1/signal?token=a.b%2Bc',
+  it('turns the region API URL into a ws(s) URL without the token (it travels as a subprotocol)', () => {
+    expect(signalingUrl('https://eu-west-1.api.example.com', 'r.1')).toBe(
+      'wss://eu-west-1.api.example.com/v1/rooms/r.1/signal',
     );
-    expect(signalingUrl('http://127.0.2.1:8080/', 'r', 't')).toBe(
-      'ws://127.0.2.1:8080/v1/rooms/r/signal?token=t',
-    );
+    expect(signalingUrl('http://127.0.2.1:8080/?x=1', 'r')).toBe('ws://127.0.2.1:8080/v1/rooms/r/signal');
     expect(upstreamSignalingUrl('ws://10.0.1.5:7000', 'r', 't')).toBe(
       'ws://10.0.1.5:7000/v1/rooms/r/signal?token=t',
     );

@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import WebSocket from 'ws';
 import { signMediaToken } from '../../../runtime/auth/tokens';
 import { MAX_SIGNALING_FRAME_BYTES } from '../../../runtime/media/protocol';
+import { signalingSubprotocols } from '../../../runtime/media/subprotocol';
 import { startEchoServer, type EchoServer } from '../../support/echo-server';
 import { join, MEDIA_KEYS, mediaServer, startLb, type LbHarness } from './lbHarness';
 
@@ -40,8 +41,9 @@ interface Client {
   nextMessage(): Promise<string>;
 }
 
-function connect(url: string, opts: WebSocket.ClientOptions = {}): Client {
-  const ws = new WebSocket(url, opts);
+/** Opens `url` presenting `token` the way clients do (a subprotocol). */
+function connect(url: string, token: string, opts: WebSocket.ClientOptions = {}): Client {
+  const ws = new WebSocket(url, signalingSubprotocols(token), opts);
   const messages: Array<{ text: string; isBinary: boolean }> = [];
   const waiters: Array<(m: string) => void> = [];
   ws.on('error', () => {});
@@ -68,12 +70,17 @@ function connect(url: string, opts: WebSocket.ClientOptions = {}): Client {
 }
 const handed = new WeakMap<WebSocket, number>();
 
+/** A media token opens one session; every test token names a peer of its own. */
+let peers = 0;
+const nextPeerId = () => `peer-${++peers}`;
+
 /** Joins through the API and opens the answered signaling URL on the listening LB. */
 async function openRelay(room: string, opts: WebSocket.ClientOptions = {}) {
   const answer = (await join(h, room)).json();
   const url = new URL(answer.signalingUrl);
   const upstream = echo.nextConnection();
-  const client = connect(`${lbOrigin}${url.pathname}${url.search}`, opts);
+  expect(url.search).toBe('');
+  const client = connect(`${lbOrigin}${url.pathname}`, answer.mediaToken, opts);
   handed.set(client.ws, 0);
   await new Promise((resolve) => client.ws.once('open', resolve));
   // The media server's greeting came through the relay: from here on both legs are open.
@@ -82,9 +89,12 @@ async function openRelay(room: string, opts: WebSocket.ClientOptions = {}) {
 }
 
 /** The HTTP status (and error body) of a refused upgrade. */
-function refusedUpgrade(path: string): Promise<{ status: number; body: { error: { code: string } } }> {
+function refusedUpgrade(
+  path: string,
+  token?: string,
+): Promise<{ status: number; body: { error: { code: string } } }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${lbOrigin}${path}`);
+    const ws = new WebSocket(`${lbOrigin}${path}`, token === undefined ? [] : signalingSubprotocols(token));
     ws.on('open', () => reject(new Error('upgrade was accepted')));
     ws.on('error', () => {});
     ws.on('unexpected-response', (_req, res) => {
@@ -179,12 +189,12 @@ describe('refused before the upgrade', () => {
       body: { error: { code: 'token_missing' } },
     });
     const { token } = await signMediaToken(MEDIA_KEYS, {
-      peerId: 'p',
+      peerId: nextPeerId(),
       identity: 'a',
       room: 'other',
       server: 'eu-echo',
     });
-    expect(await refusedUpgrade(`/v1/rooms/r1/signal?token=${token}`)).toMatchObject({
+    expect(await refusedUpgrade('/v1/rooms/r1/signal', token)).toMatchObject({
       status: 403,
       body: { error: { code: 'token_wrong_scope' } },
     });
@@ -192,18 +202,23 @@ describe('refused before the upgrade', () => {
 
   it('for a server of another region (403) or an unknown server (404)', async () => {
     await h.admin.putServer(mediaServer('us-a', 'us-east-1', { endpoint: echo.endpoint }));
-    const us = await signMediaToken(MEDIA_KEYS, { peerId: 'p', identity: 'a', room: 'r1', server: 'us-a' });
-    expect(await refusedUpgrade(`/v1/rooms/r1/signal?token=${us.token}`)).toMatchObject({
+    const us = await signMediaToken(MEDIA_KEYS, {
+      peerId: nextPeerId(),
+      identity: 'a',
+      room: 'r1',
+      server: 'us-a',
+    });
+    expect(await refusedUpgrade('/v1/rooms/r1/signal', us.token)).toMatchObject({
       status: 403,
       body: { error: { code: 'wrong_region' } },
     });
     const ghost = await signMediaToken(MEDIA_KEYS, {
-      peerId: 'p',
+      peerId: nextPeerId(),
       identity: 'a',
       room: 'r1',
       server: 'ghost',
     });
-    expect(await refusedUpgrade(`/v1/rooms/r1/signal?token=${ghost.token}`)).toMatchObject({
+    expect(await refusedUpgrade('/v1/rooms/r1/signal', ghost.token)).toMatchObject({
       status: 404,
       body: { error: { code: 'server_not_found' } },
     });
@@ -211,24 +226,32 @@ describe('refused before the upgrade', () => {
 
   it('for a plain HTTP GET with a valid token (426)', async () => {
     const { token } = await signMediaToken(MEDIA_KEYS, {
-      peerId: 'p',
+      peerId: nextPeerId(),
       identity: 'a',
       room: 'r1',
       server: 'eu-echo',
     });
-    const res = await h.app.inject({ method: 'GET', url: `/v1/rooms/r1/signal?token=${token}` });
+    const res = await h.app.inject({
+      method: 'GET',
+      url: '/v1/rooms/r1/signal',
+      headers: { 'sec-websocket-protocol': signalingSubprotocols(token).join(', ') },
+    });
     expect(res.statusCode).toBe(426);
     expect(res.json().error.code).toBe('upgrade_required');
   });
 
-  it('with unknown query parameters (400)', async () => {
+  it('with any query parameter, a token in the URL included (400)', async () => {
     const { token } = await signMediaToken(MEDIA_KEYS, {
-      peerId: 'p',
+      peerId: nextPeerId(),
       identity: 'a',
       room: 'r1',
       server: 'eu-echo',
     });
-    expect((await refusedUpgrade(`/v1/rooms/r1/signal?token=${token}&x=1`)).status).toBe(400);
+    expect((await refusedUpgrade(`/v1/rooms/r1/signal?x=1`, token)).status).toBe(400);
+    expect(await refusedUpgrade(`/v1/rooms/r1/signal?token=${token}`)).toMatchObject({
+      status: 400,
+      body: { error: { code: 'token_in_url' } },
+    });
   });
 });
 
@@ -240,30 +263,31 @@ describe('media server trouble at connect time', () => {
     await new Promise<void>((r) => probe.close(() => r()));
     await h.admin.putServer(mediaServer('eu-gone', 'eu-west-1', { endpoint: `ws://127.0.0.1:${port}` }));
     const { token } = await signMediaToken(MEDIA_KEYS, {
-      peerId: 'p',
+      peerId: nextPeerId(),
       identity: 'a',
       room: 'r9',
       server: 'eu-gone',
     });
-    const client = connect(`${lbOrigin}/v1/rooms/r9/signal?token=${token}`);
+    const client = connect(`${lbOrigin}/v1/rooms/r9/signal`, token);
     expect(await client.closed).toEqual({ code: 1014, reason: 'media server unreachable' });
   });
 
-  it('closes the client with 1008 when the media server refuses the peer', async () => {
-    const refusing = await startEchoServer({ rejectWithStatus: 403 });
+  it.each([
+    [401, 4001, 'media server refused the media token (401)'],
+    [409, 4001, 'media server refused the media token (409)'],
+    [410, 1008, 'media server refused the connection (410)'],
+  ])('closes the client when the media server answers %i: %i', async (status, code, reason) => {
+    const refusing = await startEchoServer({ rejectWithStatus: status });
     try {
       await h.admin.putServer(mediaServer('eu-refusing', 'eu-west-1', { endpoint: refusing.endpoint }));
       const { token } = await signMediaToken(MEDIA_KEYS, {
-        peerId: 'p',
+        peerId: nextPeerId(),
         identity: 'a',
         room: 'r9',
         server: 'eu-refusing',
       });
-      const client = connect(`${lbOrigin}/v1/rooms/r9/signal?token=${token}`);
-      expect(await client.closed).toEqual({
-        code: 1008,
-        reason: 'media server refused the connection (403)',
-      });
+      const client = connect(`${lbOrigin}/v1/rooms/r9/signal`, token);
+      expect(await client.closed).toEqual({ code, reason });
     } finally {
       await refusing.close();
     }

@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import WebSocket from 'ws';
+import { signalingSubprotocols } from '../../../runtime/media/subprotocol';
 import { Store } from '../../../runtime/store';
 import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../../support/dynalite';
 import { startEchoServer, type EchoServer } from '../../support/echo-server';
@@ -111,7 +112,7 @@ it('serves joins, reports its region, relays signaling and shuts down gracefully
       body: JSON.stringify({}),
     });
     expect(res.status).toBe(200);
-    const answer = (await res.json()) as { serverId: string; signalingUrl: string };
+    const answer = (await res.json()) as { serverId: string; signalingUrl: string; mediaToken: string };
     expect(answer.serverId).toBe('eu-echo');
     // Written at start, in the background.
     let summaryUrl: string | undefined;
@@ -122,7 +123,7 @@ it('serves joins, reports its region, relays signaling and shuts down gracefully
     expect(summaryUrl).toBe(base);
 
     const upstream = echo.nextConnection();
-    const client = new WebSocket(answer.signalingUrl);
+    const client = new WebSocket(answer.signalingUrl, signalingSubprotocols(answer.mediaToken));
     const greeting = new Promise<string>((resolve) => client.once('message', (d) => resolve(d.toString())));
     const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
     expect(await greeting).toBe('hello');
