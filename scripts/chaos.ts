@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, readDeploymentConfig } from '../lib/config';
+import { ConfigError, readDeploymentConfig, requireAwsDeploymentConfig } from '../lib/config';
 import { runAwsChaos } from './chaos/aws-run';
 import { LocalTarget, type FaultMode } from './chaos/local-target';
 import { runLocalChaos, type ChaosReport } from './chaos/local-run';
@@ -203,8 +203,18 @@ async function main(): Promise<number> {
   }
 
   if (cli.target === 'aws') {
+    let awsConfig;
+    try {
+      awsConfig = requireAwsDeploymentConfig(config);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        console.error(err.message);
+        return 2;
+      }
+      throw err;
+    }
     return runAwsChaos({
-      config,
+      config: awsConfig,
       region: cli.region,
       mode: cli.mode as 'evacuate' | 'scale-to-zero',
       execute: cli.execute,

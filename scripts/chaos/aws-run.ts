@@ -12,7 +12,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeServicesCommand, ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { Resolver } from 'node:dns/promises';
-import type { DeploymentConfig } from '../../lib/config';
+import type { AwsDeploymentConfig as DeploymentConfig } from '../../lib/config';
 import { Store } from '../../runtime/store';
 import {
   checkDeployment,
