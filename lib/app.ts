@@ -115,7 +115,10 @@ export function buildStacks(
     // Deploy order only (`deploy --all`, or a region named with its dependencies): the region's key
     // set replicas and table replica must exist first. The dependency lives in the cloud assembly's
     // manifest; the template gains no reference to the table stack.
-    stack.addStackDependency(tableStack, 'its table replica and key set replicas are created by the table stack');
+    stack.addStackDependency(
+      tableStack,
+      'its table replica and key set replicas are created by the table stack',
+    );
     regionStacks.set(region.name, stack);
   }
 
@@ -132,7 +135,11 @@ export function buildStacks(
       : undefined;
 
   if (options.placeholders && options.placeholders.length > 0) {
-    for (const stack of [tableStack, ...regionStacks.values(), ...(monitoringStack ? [monitoringStack] : [])]) {
+    for (const stack of [
+      tableStack,
+      ...regionStacks.values(),
+      ...(monitoringStack ? [monitoringStack] : []),
+    ]) {
       refusePlaceholderDeployment(stack, options.placeholders);
     }
   }

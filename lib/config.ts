@@ -127,7 +127,10 @@ const HEALTH_CHECK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 const monitoringSchema = z
   .object({
     /** Addresses subscribed to every region's alarm topic (and the us-east-1 monitoring stack's). */
-    alarmEmails: z.array(z.email('must be an email address')).max(10, 'list at most 10 addresses').default([]),
+    alarmEmails: z
+      .array(z.email('must be an email address'))
+      .max(10, 'list at most 10 addresses')
+      .default([]),
     /**
      * Route 53 health check id per region (the region stacks' `HealthCheckId` output), for the optional
      * us-east-1 monitoring stack: Route 53 publishes health-check metrics in us-east-1 only, so their
@@ -347,7 +350,7 @@ export function parseDeploymentConfig(
 }
 
 const MISSING_TABLE_OWNER =
-  'tableOwnerRegion: missing; the AWS deployment needs the table stack\'s region named explicitly (it never ' +
+  "tableOwnerRegion: missing; the AWS deployment needs the table stack's region named explicitly (it never " +
   'follows the order of regions, so reordering or removing a region cannot move it). Add ' +
   '"tableOwnerRegion": "<one of your regions>", preferably not us-east-1, and keep it for the life of the table';
 

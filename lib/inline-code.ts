@@ -18,7 +18,7 @@ export function inlineFunctionSource(moduleName: string): string {
   if (relativeImports.length > 0) {
     throw new Error(
       `${file} imports ${relativeImports.join(', ')}; inline code is one file, so it may import node ` +
-        'built-ins and its runtime\'s packages only',
+        "built-ins and its runtime's packages only",
     );
   }
   const { outputText } = ts.transpileModule(source, {

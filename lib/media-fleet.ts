@@ -361,7 +361,7 @@ export class MediaFleet extends Construct {
     Validations.of(fnRole).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       reason:
-        "The termination policy function writes only its own logs with this AWS managed policy; its one data " +
+        'The termination policy function writes only its own logs with this AWS managed policy; its one data ' +
         "permission is BatchGetItem on this region's table replica.",
     });
     return fn;

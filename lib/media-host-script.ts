@@ -141,7 +141,7 @@ export function mediaHostScript(p: MediaHostScriptProps): string[] {
     '# Per-boot values and the keys live on tmpfs, readable by root only.',
     'install -d -m 0700 /run/media-server',
     'umask 077',
-    'printf \'SERVER_ID=%s\\nPUBLIC_IP=%s\\nPRIVATE_ENDPOINT=ws://%s:%s\\nMEDIA_TOKEN_KEYS=%s\\n\' \\',
+    "printf 'SERVER_ID=%s\\nPUBLIC_IP=%s\\nPRIVATE_ENDPOINT=ws://%s:%s\\nMEDIA_TOKEN_KEYS=%s\\n' \\",
     '  "$instance_id" "$public_ip" "$private_ip" "$SIGNALING_PORT" "$keys" > /run/media-server/instance.env.new',
     'mv /run/media-server/instance.env.new /run/media-server/instance.env',
     'aws ecr get-login-password --region "$REGION" | docker login --username AWS --password-stdin "${IMAGE_URI%%/*}"',

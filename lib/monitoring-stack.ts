@@ -53,7 +53,6 @@ export class MonitoringStack extends Stack {
         dimensionsMap: { HealthCheckId: props.healthCheckIds[region]! },
         statistic: 'Minimum',
         period: MINUTE,
-        label: region,
       });
 
     const unhealthy: Record<string, cloudwatch.Alarm> = {};
@@ -100,12 +99,16 @@ export class MonitoringStack extends Stack {
       dashboardName: `${props.appName}-route53-health`,
       widgets: [
         [
-          new cloudwatch.AlarmStatusWidget({ title: 'Route 53 health checks', alarms: Object.values(unhealthy), width: 24 }),
+          new cloudwatch.AlarmStatusWidget({
+            title: 'Route 53 health checks',
+            alarms: Object.values(unhealthy),
+            width: 24,
+          }),
         ],
         [
           new cloudwatch.GraphWidget({
             title: 'HealthCheckStatus (1 healthy, 0 unhealthy)',
-            left: regions.map(status),
+            left: regions.map((region) => status(region).with({ label: region })),
             leftYAxis: { min: 0, max: 1 },
             width: 24,
           }),

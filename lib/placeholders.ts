@@ -28,7 +28,15 @@ export const PLACEHOLDER_ACCOUNTS: readonly string[] = ['111111111111', '1234567
  * Names reserved for documentation and testing (RFC 2606, RFC 6761): a name equal to one of these or
  * under one of them can never be a real zone of yours.
  */
-const RESERVED_NAMES = ['example.com', 'example.net', 'example.org', 'example', 'test', 'invalid', 'localhost'];
+const RESERVED_NAMES = [
+  'example.com',
+  'example.net',
+  'example.org',
+  'example',
+  'test',
+  'invalid',
+  'localhost',
+];
 
 function isReservedName(name: string): boolean {
   const n = name.toLowerCase().replace(/\.$/, '');

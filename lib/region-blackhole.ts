@@ -48,7 +48,9 @@ export class RegionBlackhole extends Construct {
       );
     }
     if (props.stopConditions.length === 0) {
-      throw new Error('RegionBlackhole needs at least one stop condition alarm; a drill must be able to stop itself');
+      throw new Error(
+        'RegionBlackhole needs at least one stop condition alarm; a drill must be able to stop itself',
+      );
     }
     const stack = Stack.of(this);
     const subnets = [...props.vpc.publicSubnets, ...props.vpc.privateSubnets, ...props.vpc.isolatedSubnets];

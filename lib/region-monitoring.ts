@@ -160,7 +160,10 @@ export class RegionMonitoring extends Construct {
       new cloudwatch.MathExpression({
         expression: 'IF(requests > 0, 100 * errors / requests, 0)',
         usingMetrics: {
-          errors: tg.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, { period: MINUTE, statistic: 'Sum' }),
+          errors: tg.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, {
+            period: MINUTE,
+            statistic: 'Sum',
+          }),
           requests: tg.requestCount({ period: MINUTE, statistic: 'Sum' }),
         },
         period: MINUTE,
@@ -299,7 +302,10 @@ export class RegionMonitoring extends Construct {
       `Requests to this region's replica of ${props.tableName} were throttled in 3 of 5 minutes.`,
       new cloudwatch.MathExpression({
         expression: 'FILL(reads, 0) + FILL(writes, 0)',
-        usingMetrics: { reads: tableMetric('ReadThrottleEvents'), writes: tableMetric('WriteThrottleEvents') },
+        usingMetrics: {
+          reads: tableMetric('ReadThrottleEvents'),
+          writes: tableMetric('WriteThrottleEvents'),
+        },
         period: MINUTE,
         label: 'throttle events',
       }),
@@ -369,7 +375,11 @@ export class RegionMonitoring extends Construct {
         title: 'ALB: requests and 5xx',
         left: [tg.requestCount({ period: MINUTE, statistic: 'Sum', label: 'requests' })],
         right: [
-          alb.httpCodeElb(elbv2.HttpCodeElb.ELB_5XX_COUNT, { period: MINUTE, statistic: 'Sum', label: 'ALB 5xx' }),
+          alb.httpCodeElb(elbv2.HttpCodeElb.ELB_5XX_COUNT, {
+            period: MINUTE,
+            statistic: 'Sum',
+            label: 'ALB 5xx',
+          }),
           tg.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, {
             period: MINUTE,
             statistic: 'Sum',

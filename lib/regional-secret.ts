@@ -101,7 +101,9 @@ const acknowledged = new WeakSet<Stack>();
 function acknowledgeProviderFunction(stack: Stack): void {
   if (acknowledged.has(stack)) return;
   acknowledged.add(stack);
-  const role = stack.node.tryFindChild('AWS679f53fac002430cb0da5b7982bd2287')?.node.tryFindChild('ServiceRole');
+  const role = stack.node
+    .tryFindChild('AWS679f53fac002430cb0da5b7982bd2287')
+    ?.node.tryFindChild('ServiceRole');
   if (role) {
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',

@@ -15,7 +15,11 @@ import { TABLE_KEYS } from '../runtime/store/schema';
 /** Read calls runtime/store/store.ts makes; extend together with the store. */
 export const TABLE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'] as const;
 /** Write calls runtime/store/store.ts makes; each names one item, so its partition key is in the request. */
-export const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'] as const;
+export const TABLE_WRITE_ACTIONS = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+] as const;
 export const TABLE_DATA_ACTIONS = [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS] as const;
 
 /** Partition key prefix of each item kind (DESIGN.md data model; runtime/store/store.ts builds the keys). */

@@ -59,7 +59,9 @@ export function currentKey(keySetJson: string): SigningKey {
   try {
     parsed = JSON.parse(keySetJson);
   } catch {
-    throw new Error('the join-token key set is not JSON; it must be {"kid":"...","secret":"...","verify":[...]}');
+    throw new Error(
+      'the join-token key set is not JSON; it must be {"kid":"...","secret":"...","verify":[...]}',
+    );
   }
   const { kid, secret } = (parsed ?? {}) as { kid?: unknown; secret?: unknown };
   if (typeof kid !== 'string' || !KEY_ID.test(kid)) {
@@ -96,7 +98,12 @@ async function expectStatus(res: Response, status: number, what: string): Promis
   }
 }
 
-async function join(deps: CanaryDeps, baseUrl: string, settings: CanarySettings, token: string): Promise<void> {
+async function join(
+  deps: CanaryDeps,
+  baseUrl: string,
+  settings: CanarySettings,
+  token: string,
+): Promise<void> {
   const url = `${baseUrl}/v1/rooms/${encodeURIComponent(settings.roomId)}/join`;
   const res = await deps.fetch(url, {
     method: 'POST',
@@ -155,7 +162,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): CanarySettings {
 }
 
 interface SecretsManagerModule {
-  SecretsManagerClient: new (config: object) => { send(command: unknown): Promise<{ SecretString?: string }> };
+  SecretsManagerClient: new (config: object) => {
+    send(command: unknown): Promise<{ SecretString?: string }>;
+  };
   GetSecretValueCommand: new (input: { SecretId: string }) => unknown;
 }
 interface SyntheticsModule {

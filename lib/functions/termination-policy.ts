@@ -62,13 +62,18 @@ export interface RoomCounter {
   roomsOf(instanceIds: readonly string[]): Promise<Map<string, number>>;
 }
 
-export async function decide(input: TerminationPolicyInput, counter: RoomCounter): Promise<TerminationPolicyOutput> {
+export async function decide(
+  input: TerminationPolicyInput,
+  counter: RoomCounter,
+): Promise<TerminationPolicyOutput> {
   const suggested = input.Instances.map((i) => i.InstanceId);
   try {
     const rooms = await counter.roomsOf(suggested);
     return { InstanceIDs: chooseInstancesToTerminate(input, rooms) };
   } catch (err) {
-    console.error(`room counts unavailable (${(err as Error).message}); leaving the choice to the next policy`);
+    console.error(
+      `room counts unavailable (${(err as Error).message}); leaving the choice to the next policy`,
+    );
     return { InstanceIDs: suggested };
   }
 }

@@ -53,7 +53,9 @@ describe('deployment config', () => {
       const problems = (err as ConfigError).problems;
       // Every problem at once: the schema's and the missing owner.
       expect(problems).toHaveLength(2);
-      expect(problems[1]).toMatch(/^tableOwnerRegion: missing; the AWS deployment needs the table stack's region named explicitly/);
+      expect(problems[1]).toMatch(
+        /^tableOwnerRegion: missing; the AWS deployment needs the table stack's region named explicitly/,
+      );
       expect(problems[1]).toMatch(/never follows the order of regions/);
     }
     const owner = (regions: string[]) =>
@@ -62,9 +64,9 @@ describe('deployment config', () => {
     expect(owner(['ap-southeast-1', 'us-east-1'])).toBe('ap-southeast-1');
     expect(owner(['eu-west-1', 'ap-southeast-1'])).toBe('ap-southeast-1');
     expect(() => requireAwsDeploymentConfig(parseDeploymentConfig({}))).toThrow(/tableOwnerRegion: missing/);
-    expect(requireAwsDeploymentConfig(parseDeploymentConfig({ tableOwnerRegion: 'eu-west-1' })).tableOwnerRegion).toBe(
-      'eu-west-1',
-    );
+    expect(
+      requireAwsDeploymentConfig(parseDeploymentConfig({ tableOwnerRegion: 'eu-west-1' })).tableOwnerRegion,
+    ).toBe('eu-west-1');
   });
 
   it('checks the monitoring settings: emails, and health check ids of configured regions only', () => {
@@ -82,7 +84,9 @@ describe('deployment config', () => {
       /^monitoring\.healthCheckIds\.eu-west-1: got "hc-1"; must be a Route 53 health check id/,
     );
     expect(
-      problemsOf({ monitoring: { healthCheckIds: { 'us-west-2': '0b8c2f5e-1f0a-4a59-9d3c-2a7c1a9e5b11' } } })[0],
+      problemsOf({
+        monitoring: { healthCheckIds: { 'us-west-2': '0b8c2f5e-1f0a-4a59-9d3c-2a7c1a9e5b11' } },
+      })[0],
     ).toMatch(/^monitoring\.healthCheckIds\.us-west-2: .*names a region that is not configured/);
   });
 

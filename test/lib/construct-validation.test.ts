@@ -154,7 +154,13 @@ describe('construct validation', () => {
       evaluationPeriods: 1,
     });
     expect(
-      () => new RegionBlackhole(f.stack, 'A', { vpc: f.vpc, name: 'x', stopConditions: [alarm], duration: Duration.hours(13) }),
+      () =>
+        new RegionBlackhole(f.stack, 'A', {
+          vpc: f.vpc,
+          name: 'x',
+          stopConditions: [alarm],
+          duration: Duration.hours(13),
+        }),
     ).toThrow(/outside what FIS accepts; use 1 minute to 12 hours/);
     expect(() => new RegionBlackhole(f.stack, 'B', { vpc: f.vpc, name: 'x', stopConditions: [] })).toThrow(
       /needs at least one stop condition alarm/,
@@ -198,7 +204,11 @@ describe('construct validation', () => {
       regions: ['eu-west-1', 'ap-southeast-1'],
     };
     expect(
-      () => new TableStack(new App(), 'Table', { ...props, env: { account: '123456789012', region: 'us-west-2' } }),
+      () =>
+        new TableStack(new App(), 'Table', {
+          ...props,
+          env: { account: '123456789012', region: 'us-west-2' },
+        }),
     ).toThrow(/region "us-west-2" is not among the served regions \(eu-west-1, ap-southeast-1\)/);
     expect(
       () =>

@@ -41,7 +41,10 @@ beforeAll(() => {
     { tableOwnerRegion: OWNER, regions: ['ap-southeast-1', 'eu-central-1', 'eu-west-1', 'us-east-1'] },
     options,
   );
-  withoutApSoutheast1 = synthProject({ tableOwnerRegion: OWNER, regions: ['us-east-1', 'eu-west-1'] }, options);
+  withoutApSoutheast1 = synthProject(
+    { tableOwnerRegion: OWNER, regions: ['us-east-1', 'eu-west-1'] },
+    options,
+  );
 });
 afterAll(() => {
   for (const p of [full, withoutUsEast1, withAnotherRegion, withoutApSoutheast1]) p.dispose();
@@ -76,10 +79,14 @@ describe('the table stack never moves', () => {
       const alone = new RegionStack(
         app,
         `mrwebrtc-${region}`,
-        regionStackProps(config, config.regions.find((r) => r.name === region)!, {
-          account: TEST_ACCOUNT,
-          sourceDirectory: source.directory,
-        }),
+        regionStackProps(
+          config,
+          config.regions.find((r) => r.name === region)!,
+          {
+            account: TEST_ACCOUNT,
+            sourceDirectory: source.directory,
+          },
+        ),
       );
       refusePlaceholderDeployment(alone, placeholderFindings(config, TEST_ACCOUNT));
       const assembly = app.synth();
@@ -98,7 +105,9 @@ describe('every region template', () => {
     expect(asg).toHaveLength(1);
     expect(asg[0].CreationPolicy.ResourceSignal.Count).toBeGreaterThan(0);
     expect(asg[0].UpdatePolicy.AutoScalingRollingUpdate.WaitOnResourceSignals).toBe(true);
-    expect(Object.keys(resourcesOfType(template, 'AWS::CloudWatch::Alarm')).length).toBeGreaterThanOrEqual(14);
+    expect(Object.keys(resourcesOfType(template, 'AWS::CloudWatch::Alarm')).length).toBeGreaterThanOrEqual(
+      14,
+    );
     expect(Object.keys(resourcesOfType(template, 'AWS::Synthetics::Canary'))).toHaveLength(1);
     expect(Object.keys(resourcesOfType(template, 'AWS::FIS::ExperimentTemplate'))).toHaveLength(1);
     expect(Object.keys(resourcesOfType(template, 'AWS::CloudWatch::Dashboard'))).toHaveLength(1);

@@ -271,15 +271,15 @@ describe('region stack: LB service', () => {
         FixedResponseConfig: expect.objectContaining({ StatusCode: '404' }),
       }),
     ]);
-    const forwarded = Object.values(resourcesOfType(raw, 'AWS::ElasticLoadBalancingV2::ListenerRule')).flatMap(
-      (rule) => {
-        expect(rule.Properties.Actions.map((a: Json) => a.Type)).toEqual(['forward']);
-        return rule.Properties.Conditions.flatMap((c: Json) => {
-          expect(c.Field).toBe('path-pattern');
-          return c.PathPatternConfig.Values as string[];
-        });
-      },
-    );
+    const forwarded = Object.values(
+      resourcesOfType(raw, 'AWS::ElasticLoadBalancingV2::ListenerRule'),
+    ).flatMap((rule) => {
+      expect(rule.Properties.Actions.map((a: Json) => a.Type)).toEqual(['forward']);
+      return rule.Properties.Conditions.flatMap((c: Json) => {
+        expect(c.Field).toBe('path-pattern');
+        return c.PathPatternConfig.Values as string[];
+      });
+    });
     expect(forwarded.sort()).toEqual([...PUBLIC_PATH_PATTERNS].sort());
     // ALB path patterns: * matches any characters, ? one, case-sensitively.
     const reaches = (path: string) => forwarded.some((p) => iamResourceMatches(p, path));
@@ -397,14 +397,20 @@ describe('region stack: media fleet', () => {
     expect(read).toMatch(/^keys=\$\(aws secretsmanager get-secret-value .*\$MEDIA_TOKEN_KEYS_SECRET_ARN/);
     // No read hidden inside an echo or printf, where set -e would not see its status.
     expect(script).not.toMatch(/(echo|printf)[^\n]*\$\(aws /);
-    const prepare = script.slice(script.indexOf('media-server-prepare <<'), script.indexOf('media-server-run <<'));
+    const prepare = script.slice(
+      script.indexOf('media-server-prepare <<'),
+      script.indexOf('media-server-run <<'),
+    );
     expect(prepare).toContain('set -euo pipefail');
     expect(script).toContain('ExecStartPre=/usr/local/sbin/media-server-prepare');
   });
 
   it('signals CloudFormation from the boot: creation policy and a rolling update that waits for signals', () => {
     const [asgId, asg] = Object.entries(resourcesOfType(raw, 'AWS::AutoScaling::AutoScalingGroup'))[0]!;
-    expect(asg.CreationPolicy.ResourceSignal).toEqual({ Count: 3, Timeout: MEDIA_BOOT_TIMEOUT.toIsoString() });
+    expect(asg.CreationPolicy.ResourceSignal).toEqual({
+      Count: 3,
+      Timeout: MEDIA_BOOT_TIMEOUT.toIsoString(),
+    });
     expect(asg.UpdatePolicy.AutoScalingRollingUpdate).toMatchObject({
       WaitOnResourceSignals: true,
       MaxBatchSize: 1,
@@ -413,16 +419,18 @@ describe('region stack: media fleet', () => {
       PauseTime: MEDIA_BOOT_TIMEOUT.toIsoString(),
     });
     // CloudFormation: MinInstancesInService must be less than MaxSize.
-    expect(asg.UpdatePolicy.AutoScalingRollingUpdate.MinInstancesInService).toBeLessThan(Number(asg.Properties.MaxSize));
+    expect(asg.UpdatePolicy.AutoScalingRollingUpdate.MinInstancesInService).toBeLessThan(
+      Number(asg.Properties.MaxSize),
+    );
     const script = userDataText();
     expect(script).toContain('--logical-resource-id ' + asgId);
     expect(script).toMatch(/signal-resource .*--stack-name <token>/s);
     expect(script).toContain('boot_signal SUCCESS');
     expect(script).toMatch(/trap '.*boot_signal FAILURE.*' EXIT/);
     // SUCCESS only after the media server answered its health endpoint.
-    expect(script.indexOf('until curl -fsS --max-time 3 -o /dev/null http://127.0.0.1:7100/health')).toBeLessThan(
-      script.indexOf('boot_signal SUCCESS'),
-    );
+    expect(
+      script.indexOf('until curl -fsS --max-time 3 -o /dev/null http://127.0.0.1:7100/health'),
+    ).toBeLessThan(script.indexOf('boot_signal SUCCESS'));
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
@@ -474,7 +482,12 @@ describe('region stack: media fleet', () => {
         Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })],
       }),
       ManagedPolicyArns: [
-        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore']] },
+        {
+          'Fn::Join': [
+            '',
+            ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore'],
+          ],
+        },
       ],
     });
     const sgs = Object.values(resourcesOfType(raw, 'AWS::EC2::SecurityGroup'));
@@ -513,7 +526,9 @@ describe('region stack: operations', () => {
     }
     // Replication latency without naming a receiving region: a Metrics Insights query over this table.
     const replication = alarms().filter((a) =>
-      (a.Properties.Metrics ?? []).some((m: Json) => String(m.Expression ?? '').includes('ReplicationLatency')),
+      (a.Properties.Metrics ?? []).some((m: Json) =>
+        String(m.Expression ?? '').includes('ReplicationLatency'),
+      ),
     );
     expect(replication).toHaveLength(1);
     expect(replication[0].Properties.Metrics[0].Expression).toBe(
@@ -527,11 +542,17 @@ describe('region stack: operations', () => {
 
   it('sends every alarm to an encrypted topic that the configured addresses subscribe to', () => {
     const topicId = Object.keys(resourcesOfType(raw, 'AWS::SNS::Topic'))[0]!;
-    for (const alarm of [...alarms(), ...Object.values(resourcesOfType(raw, 'AWS::CloudWatch::CompositeAlarm'))]) {
+    for (const alarm of [
+      ...alarms(),
+      ...Object.values(resourcesOfType(raw, 'AWS::CloudWatch::CompositeAlarm')),
+    ]) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
     }
     expect(raw.Resources[topicId].Properties.KmsMasterKeyId).toBeDefined();
-    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@rtc-ops.net' });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@rtc-ops.net',
+    });
   });
 
   it('runs one join canary every minute through the region name and api-backup, and alarms per step', () => {
@@ -561,7 +582,7 @@ describe('region stack: operations', () => {
     template.resourceCountIs('AWS::CloudWatch::CompositeAlarm', 1);
   });
 
-  it("deploys a FIS template that blackholes every subnet of the region, stopped by the api-backup alarm", () => {
+  it('deploys a FIS template that blackholes every subnet of the region, stopped by the api-backup alarm', () => {
     template.resourceCountIs('AWS::FIS::ExperimentTemplate', 1);
     const experiment = Object.values(resourcesOfType(raw, 'AWS::FIS::ExperimentTemplate'))[0].Properties;
     const action = Object.values(experiment.Actions as Record<string, Json>)[0];
@@ -663,7 +684,9 @@ describe('region stack: network, IAM and outputs', () => {
           const like = s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'];
           const nullCheck = s.Condition?.Null?.['dynamodb:LeadingKeys'];
           if (!like) return true;
-          return forAllValuesStringLike(like, partitionKeys) && (nullCheck !== 'false' || nullFalse(partitionKeys));
+          return (
+            forAllValuesStringLike(like, partitionKeys) && (nullCheck !== 'false' || nullFalse(partitionKeys))
+          );
         });
     expect(mayWrite(writers.lb, ['room#abc'])).toBe(true);
     expect(mayWrite(writers.lb, ['region#eu-west-1'])).toBe(true);
@@ -679,7 +702,11 @@ describe('region stack: network, IAM and outputs', () => {
         [s.Action].flat().some((a: string) => /^dynamodb:(Put|Update|Delete)Item$/.test(a)),
       );
       expect(writes).toHaveLength(1);
-      expect([writes[0].Action].flat().sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+      expect([writes[0].Action].flat().sort()).toEqual([
+        'dynamodb:DeleteItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+      ]);
     }
   });
 

@@ -45,7 +45,11 @@ const GRANTED: Record<'lb' | 'media', ItemKind[]> = { lb: ['room', 'region'], me
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? filesUnder(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+    e.isDirectory()
+      ? filesUnder(path.join(dir, e.name))
+      : e.name.endsWith('.ts')
+        ? [path.join(dir, e.name)]
+        : [],
   );
 }
 
@@ -61,10 +65,13 @@ describe('write grants by item kind', () => {
         .map((f) => readFileSync(f, 'utf8'))
         .join('\n');
       const writes = new Set(
-        [...code.matchAll(/store\.(\w+)\(/g)].map((m) => STORE_WRITES[m[1]!]).filter((k): k is ItemKind => !!k),
+        [...code.matchAll(/store\.(\w+)\(/g)]
+          .map((m) => STORE_WRITES[m[1]!])
+          .filter((k): k is ItemKind => !!k),
       );
       expect(writes.size).toBeGreaterThan(0);
-      for (const kind of writes) expect({ service, kind, granted: granted.includes(kind) }).toEqual({ service, kind, granted: true });
+      for (const kind of writes)
+        expect({ service, kind, granted: granted.includes(kind) }).toEqual({ service, kind, granted: true });
     }
     const lb = readFileSync(path.join(__dirname, '../../lib/lb-service.ts'), 'utf8');
     const media = readFileSync(path.join(__dirname, '../../lib/media-fleet.ts'), 'utf8');
