@@ -11,7 +11,9 @@ import type { Json } from './synth';
  * name. A Secrets Manager secret's full ARN ends in "-" and six random characters.
  */
 export function secretsManagerFullArnPattern(region: string, account: string): RegExp {
-  return new RegExp(`^arn:aws[a-z-]*:secretsmanager:${region}:${account}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$`);
+  return new RegExp(
+    `^arn:aws[a-z-]*:secretsmanager:${region}:${account}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$`,
+  );
 }
 
 /**
@@ -49,7 +51,10 @@ export function deployTimeValue(template: Record<string, Json>, node: Json, acco
 
 /** IAM's resource matching: `*` any run of characters, `?` exactly one (IAM JSON policy reference). */
 export function iamResourceMatches(pattern: string, arn: string): boolean {
-  const regex = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const regex = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${regex}$`).test(arn);
 }
 
@@ -58,7 +63,10 @@ export function iamResourceMatches(pattern: string, arn: string): boolean {
  * value in the request matches at least one pattern, and also true when the request has no value at
  * all, which is why a `Null: false` check must accompany it.
  */
-export function forAllValuesStringLike(patterns: readonly string[], requestValues: readonly string[] | undefined): boolean {
+export function forAllValuesStringLike(
+  patterns: readonly string[],
+  requestValues: readonly string[] | undefined,
+): boolean {
   if (requestValues === undefined || requestValues.length === 0) return true;
   return requestValues.every((v) => patterns.some((p) => iamResourceMatches(p, v)));
 }
