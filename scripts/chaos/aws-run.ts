@@ -117,14 +117,7 @@ function sdkOps(config: DeploymentConfig): AwsOps {
       return { min: g?.MinSize ?? 0, max: g?.MaxSize ?? 0, desired: g?.DesiredCapacity ?? 0 };
     },
     startExperiment: async (region, templateId) => {
-      const out = await awsCli(region, [
-        'fis',
-        'start-experiment',
-        '--experiment-template-id',
-        templateId,
-        '--tags',
-        'Name=chaos-blackhole',
-      ]);
+      const out = await awsCli(region, ['fis', 'start-experiment', '--experiment-template-id', templateId]);
       const id = (out.experiment as { id?: string } | undefined)?.id;
       if (!id) throw new Error(`aws fis start-experiment returned no experiment id for ${templateId}`);
       return id;
