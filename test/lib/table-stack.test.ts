@@ -1,5 +1,10 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { TABLE_KEYS } from '../../runtime/store/schema';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildStacks, createCdkApp, FEATURE_FLAGS } from '../../lib/app';
+import { parseAwsDeploymentConfig } from '../../lib/config';
 import { INITIAL_KEY_ID } from '../../lib/table-stack';
 import { type Json, resourcesOfType, synthProject, type SynthesizedProject } from './support/synth';
 
@@ -98,5 +103,30 @@ describe('table stack (explicit owner)', () => {
     } finally {
       project.dispose();
     }
+  });
+});
+
+describe('feature flags', () => {
+  it('leaves out @aws-cdk/aws-dynamodb:retainTableReplica, which changes nothing for a TableV2', () => {
+    const flag = '@aws-cdk/aws-dynamodb:retainTableReplica';
+    expect(Object.keys(FEATURE_FLAGS)).not.toContain(flag);
+    const texts = [{ [flag]: true }, {}].map((context) => {
+      const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'mr-flag-'));
+      try {
+        const app = createCdkApp({ outdir, context });
+        buildStacks(
+          app,
+          parseAwsDeploymentConfig({ tableOwnerRegion: 'eu-west-1', regions: ['eu-west-1'] }),
+          {
+            account: '210987654321',
+          },
+        );
+        const assembly = app.synth();
+        return fs.readFileSync(assembly.getStackByName('mrwebrtc-table').templateFullPath, 'utf8');
+      } finally {
+        fs.rmSync(outdir, { recursive: true, force: true });
+      }
+    });
+    expect(texts[0]).toBe(texts[1]);
   });
 });
