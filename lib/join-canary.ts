@@ -7,11 +7,10 @@
  * It runs outside the VPC, on the public internet path a client takes, so a blackholed region's canary
  * still runs and reports the failure.
  */
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as synthetics from 'aws-cdk-lib/aws-synthetics';
-import { Validations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { CANARY_STEPS } from './functions/join-canary';
 import { inlineFunctionSource } from './inline-code';
@@ -60,7 +59,6 @@ export class JoinCanary extends Construct {
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       lifecycleRules: [{ expiration: ARTIFACT_RETENTION }],
       removalPolicy: RemovalPolicy.DESTROY,
-      autoDeleteObjects: false,
     });
     Validations.of(artifacts).acknowledge({
       id: 'AwsSolutions-S1',
