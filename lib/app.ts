@@ -1,22 +1,27 @@
 /**
- * Assembles the CDK app from a parsed deployment config: the table stack in `tableOwnerRegion` and one
- * region stack per configured region, with cdk-nag's AwsSolutions pack validating every synth.
+ * Assembles the CDK app from a parsed deployment config: the table stack in `tableOwnerRegion`, one
+ * region stack per configured region, and (when health check ids are configured) the optional
+ * monitoring stack in us-east-1, with cdk-nag's AwsSolutions pack validating every synth.
  *
  * Each region stack is built from that region's config entry and the config's fixed fields only, never
- * from the region list, so its template does not change when other regions are added or removed.
+ * from the region list, so its template does not change when other regions are added or removed. It is
+ * ordered after the table stack (`deploy --all` creates the table and the key sets first) by an
+ * assembly-level dependency, which touches no template.
  */
 import * as path from 'node:path';
-import { App, type AppProps, type Environment, Validations } from 'aws-cdk-lib';
+import { App, type AppProps, CfnRule, type Environment, Fn, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { DeploymentConfig, RegionConfig } from './config';
+import type { AwsDeploymentConfig, RegionConfig } from './config';
+import { MonitoringStack, ROUTE53_METRICS_REGION } from './monitoring-stack';
 import {
   apiDomainName,
   backupApiDomainName,
+  monitoringStackName,
   regionApiDomainName,
   regionStackName,
   tableStackName,
 } from './names';
-import { RegionStack } from './region-stack';
+import { RegionStack, type RegionStackProps } from './region-stack';
 import { TableStack } from './table-stack';
 
 /** Used when neither `-c account=...` nor the CLI's credentials name one, so synth works offline. */
@@ -42,7 +47,10 @@ export const FEATURE_FLAGS: Readonly<Record<string, boolean>> = {
   '@aws-cdk/aws-ecs:disableExplicitDeploymentControllerForCircuitBreaker': true,
   '@aws-cdk/aws-ecs:removeDefaultDeploymentAlarm': true,
   '@aws-cdk/aws-ecs:reduceEc2FargateCloudWatchPermissions': true,
-  '@aws-cdk/aws-dynamodb:retainTableReplica': true,
+  // Not here: '@aws-cdk/aws-dynamodb:retainTableReplica'. It applies to the replicas that the older
+  // `Table` construct creates through a custom resource; this project's TableV2 is one
+  // AWS::DynamoDB::GlobalTable whose replicas follow the table's own Retain policy, so the flag
+  // changed nothing (test/lib/table-stack.test.ts checks the replicas' retention directly).
   '@aws-cdk/aws-dynamodb:resourcePolicyPerReplica': true,
 };
 
@@ -59,50 +67,122 @@ export interface BuildStacksOptions {
    * @default SOURCE_DIRECTORY
    */
   readonly sourceDirectory?: string;
+  /**
+   * Placeholder values the config uses (lib/placeholders.ts), for an offline review synth. Every
+   * template then carries a rule that CloudFormation evaluates before it creates anything and that
+   * always fails, naming them: such templates can be read and linted, never deployed.
+   * @default - none: the templates deploy
+   */
+  readonly placeholders?: readonly string[];
 }
 
 export interface ProjectStacks {
   readonly tableStack: TableStack;
   /** Keyed by region name, in config order. */
   readonly regionStacks: ReadonlyMap<string, RegionStack>;
+  /** The optional us-east-1 stack of Route 53 health-check alarms; only when health check ids are configured. */
+  readonly monitoringStack: MonitoringStack | undefined;
 }
 
+/** Logical id of the rule that makes a placeholder template undeployable. */
+export const PLACEHOLDER_RULE_ID = 'RefusePlaceholderConfig';
+
 /** Adds every stack of `config` to `app` and registers cdk-nag on it. */
-export function buildStacks(app: App, config: DeploymentConfig, options: BuildStacksOptions): ProjectStacks {
+export function buildStacks(
+  app: App,
+  config: AwsDeploymentConfig,
+  options: BuildStacksOptions,
+): ProjectStacks {
   const env = (region: string): Environment => ({ account: options.account, region });
   const sourceDirectory = options.sourceDirectory ?? SOURCE_DIRECTORY;
 
   const tableStack = new TableStack(app, tableStackName(config), {
     env: env(config.tableOwnerRegion),
-    description: `${config.appName}: global table and join-token secret (replicas in every region)`,
+    description: `${config.appName}: global table and token key sets (replicas in every region)`,
     tableName: config.tableName,
-    secretName: config.secretName,
+    joinTokenKeysSecretName: config.joinTokenKeysSecretName,
+    mediaTokenKeysSecretName: config.mediaTokenKeysSecretName,
     regions: config.regions.map((r) => r.name),
   });
 
   const regionStacks = new Map<string, RegionStack>();
   for (const region of config.regions) {
-    regionStacks.set(
-      region.name,
-      new RegionStack(app, regionStackName(config, region.name), {
-        env: env(region.name),
-        description: `${config.appName}: LB service, media fleet and DNS records of ${region.name}`,
-        ...regionStackSettings(config, region),
-        sourceDirectory,
-      }),
+    const stack = new RegionStack(
+      app,
+      regionStackName(config, region.name),
+      regionStackProps(config, region, { account: options.account, sourceDirectory }),
     );
+    // Deploy order only (`deploy --all`, or a region named with its dependencies): the region's key
+    // set replicas and table replica must exist first. The dependency lives in the cloud assembly's
+    // manifest; the template gains no reference to the table stack.
+    stack.addStackDependency(
+      tableStack,
+      'its table replica and key set replicas are created by the table stack',
+    );
+    regionStacks.set(region.name, stack);
+  }
+
+  const healthCheckIds = config.monitoring.healthCheckIds;
+  const monitoringStack =
+    Object.keys(healthCheckIds).length > 0
+      ? new MonitoringStack(app, monitoringStackName(config), {
+          env: env(ROUTE53_METRICS_REGION),
+          description: `${config.appName}: alarms on the regions' Route 53 health checks (optional; nothing depends on it)`,
+          appName: config.appName,
+          healthCheckIds,
+          alarmEmails: config.monitoring.alarmEmails,
+        })
+      : undefined;
+
+  if (options.placeholders && options.placeholders.length > 0) {
+    for (const stack of [
+      tableStack,
+      ...regionStacks.values(),
+      ...(monitoringStack ? [monitoringStack] : []),
+    ]) {
+      refusePlaceholderDeployment(stack, options.placeholders);
+    }
   }
 
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { tableStack, regionStacks };
+  return { tableStack, regionStacks, monitoringStack };
 }
 
-/** The slice of the config one region stack sees; deliberately nothing about other regions. */
-function regionStackSettings(config: DeploymentConfig, region: RegionConfig) {
+/**
+ * A template rule that always fails. CloudFormation evaluates rules when it creates or updates a stack
+ * (and a change set), before it touches any resource; the assertion reads the CDK bootstrap version
+ * parameter, which is never this string.
+ */
+export function refusePlaceholderDeployment(stack: Stack, placeholders: readonly string[]): void {
+  const fields = [...new Set(placeholders.map((p) => p.split(':')[0]))].join(', ');
+  new CfnRule(stack, PLACEHOLDER_RULE_ID, {
+    assertions: [
+      {
+        assert: Fn.conditionEquals(Fn.ref('BootstrapVersion'), 'synthesized-with-placeholders'),
+        assertDescription:
+          `Synthesized for review with placeholder values (${fields}); not deployable. Set real values in ` +
+          'cdk.json and run cdk deploy without -c allowPlaceholders=true.',
+      },
+    ],
+  });
+}
+
+/** The props of one region's stack: that region's entry and the config's fixed fields, nothing else. */
+export function regionStackProps(
+  config: AwsDeploymentConfig,
+  region: RegionConfig,
+  options: { account: string; sourceDirectory: string },
+): RegionStackProps {
   return {
+    env: { account: options.account, region: region.name },
+    description: `${config.appName}: LB service, media fleet, DNS records, alarms and canary of ${region.name}`,
+    sourceDirectory: options.sourceDirectory,
+    appName: config.appName,
     vpcCidr: region.vpcCidr,
     tableName: config.tableName,
-    secretName: config.secretName,
+    joinTokenKeysSecretName: config.joinTokenKeysSecretName,
+    mediaTokenKeysSecretName: config.mediaTokenKeysSecretName,
+    monitoring: { alarmEmails: config.monitoring.alarmEmails },
     dns: {
       domain: config.domain,
       hostedZoneId: config.hostedZoneId,

@@ -121,6 +121,27 @@ const localSchema = z
   })
   .strict();
 
+/** Route 53 health check ids are UUIDs. */
+const HEALTH_CHECK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const monitoringSchema = z
+  .object({
+    /** Addresses subscribed to every region's alarm topic (and the us-east-1 monitoring stack's). */
+    alarmEmails: z
+      .array(z.email('must be an email address'))
+      .max(10, 'list at most 10 addresses')
+      .default([]),
+    /**
+     * Route 53 health check id per region (the region stacks' `HealthCheckId` output), for the optional
+     * us-east-1 monitoring stack: Route 53 publishes health-check metrics in us-east-1 only, so their
+     * alarms cannot live in the region stacks. Regions without an id get no health-check alarm.
+     */
+    healthCheckIds: z
+      .record(z.string(), z.string().regex(HEALTH_CHECK_ID, 'must be a Route 53 health check id (a UUID)'))
+      .default({}),
+  })
+  .strict();
+
 const configSchema = z
   .object({
     appName: z
@@ -134,7 +155,12 @@ const configSchema = z
     hostedZoneId: hostedZoneId.default('Z0000000000000EXAMPLE'),
     backupDomain: domainName.default('example.net'),
     backupHostedZoneId: hostedZoneId.default('Z0000000000000BACKUP'),
-    /** Region that owns the global table's CloudFormation stack; default: first region that is not us-east-1. */
+    /**
+     * Region of the table stack (the global table and the token key sets). No default, on purpose: a
+     * default derived from `regions` would move the stack when the list is reordered or shortened, and a
+     * moved table stack fails to create (the table and secrets already exist). The AWS path refuses a
+     * config without it (`parseAwsDeploymentConfig`); the local stack does not use it.
+     */
     tableOwnerRegion: regionName.optional(),
     regions: z
       .array(regionEntry)
@@ -147,6 +173,7 @@ const configSchema = z
     mediaSignalingPort: port.default(7000),
     mediaRtcPortMin: port.default(40000),
     mediaRtcPortMax: port.default(49999),
+    monitoring: monitoringSchema.prefault({}),
     local: localSchema.prefault({}),
   })
   .strict()
@@ -173,8 +200,20 @@ const configSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['tableOwnerRegion'],
-        message: `is not one of the configured regions (${[...seen].join(', ')}); pick one of them or omit it`,
+        message:
+          `is not one of the configured regions (${[...seen].join(', ')}); the table stack holds a replica ` +
+          'of its own region, so its region must serve traffic. Removing the owner from regions means ' +
+          're-homing the table stack first (docs/DEPLOY.md, "Re-homing the table stack")',
       });
+    }
+    for (const region of Object.keys(cfg.monitoring.healthCheckIds)) {
+      if (!seen.has(region)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['monitoring', 'healthCheckIds', region],
+          message: `names a region that is not configured (${[...seen].join(', ')}); remove it or add the region`,
+        });
+      }
     }
     if (cfg.mediaRtcPortMin > cfg.mediaRtcPortMax) {
       ctx.addIssue({
@@ -208,14 +247,22 @@ export type LocalConfig = Omit<Parsed['local'], 'addresses' | 'healthCheckInterv
   readonly healthCheckIntervalSeconds: number;
 };
 
+export type MonitoringConfig = Parsed['monitoring'];
+
 export type DeploymentConfig = Omit<Parsed, 'tableOwnerRegion' | 'local'> & {
-  readonly tableOwnerRegion: AwsRegion;
+  /** Region of the table stack; always set on the AWS path (`AwsDeploymentConfig`), unused locally. */
+  readonly tableOwnerRegion: AwsRegion | undefined;
   /** Name of the global table; fixed so region stacks reference it without cross-region exports. */
   readonly tableName: string;
-  /** Name of the join-token signing secret, replicated to every region. */
-  readonly secretName: string;
+  /** Key set app backends sign join tokens with and LBs verify them with; replicated to every region. */
+  readonly joinTokenKeysSecretName: string;
+  /** Key set LBs sign media tokens with and media servers verify them with; replicated to every region. */
+  readonly mediaTokenKeysSecretName: string;
   readonly local: LocalConfig;
 };
+
+/** The config as the AWS path needs it: the table stack's region is named explicitly. */
+export type AwsDeploymentConfig = DeploymentConfig & { readonly tableOwnerRegion: AwsRegion };
 
 /** Thrown for an invalid config; the message lists every problem with field, value and fix. */
 export class ConfigError extends Error {
@@ -279,10 +326,7 @@ export function parseDeploymentConfig(
   }
   const cfg = result.data;
   const regionNames = cfg.regions.map((r) => r.name);
-  const tableOwnerRegion =
-    (cfg.tableOwnerRegion as AwsRegion | undefined) ??
-    regionNames.find((r) => r !== 'us-east-1') ??
-    regionNames[0]!;
+  const tableOwnerRegion = cfg.tableOwnerRegion as AwsRegion | undefined;
   const { addresses, healthCheckIntervalSeconds, ...localRest } = cfg.local;
   const unknownLocal = Object.keys(addresses).filter((r) => !regionNames.includes(r as AwsRegion));
   if (unknownLocal.length > 0) {
@@ -295,13 +339,58 @@ export function parseDeploymentConfig(
     ...cfg,
     tableOwnerRegion,
     tableName: `${cfg.appName}-rooms`,
-    secretName: `${cfg.appName}/join-token-secret`,
+    joinTokenKeysSecretName: `${cfg.appName}/join-token-keys`,
+    mediaTokenKeysSecretName: `${cfg.appName}/media-token-keys`,
     local: {
       ...localRest,
       regions: regionNames.map((name, i) => ({ name, address: addresses[name] ?? `127.0.${i + 1}.1` })),
       healthCheckIntervalSeconds: healthCheckIntervalSeconds ?? cfg.healthCheck.requestIntervalSeconds,
     },
   };
+}
+
+const MISSING_TABLE_OWNER =
+  "tableOwnerRegion: missing; the AWS deployment needs the table stack's region named explicitly (it never " +
+  'follows the order of regions, so reordering or removing a region cannot move it). Add ' +
+  '"tableOwnerRegion": "<one of your regions>", preferably not us-east-1, and keep it for the life of the table';
+
+/**
+ * The config as the AWS path (CDK app, `chaos --target aws`) reads it: `parseDeploymentConfig` plus the
+ * fields only a deployment needs. Every problem is reported at once.
+ */
+export function parseAwsDeploymentConfig(
+  raw: unknown,
+  source = `cdk.json context "${CONTEXT_KEY}"`,
+): AwsDeploymentConfig {
+  const problems: string[] = [];
+  let config: DeploymentConfig | undefined;
+  try {
+    config = parseDeploymentConfig(raw, source);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  const input = typeof raw === 'string' ? safeJson(raw) : raw;
+  if (valueAt(input, ['tableOwnerRegion']) === undefined) problems.push(MISSING_TABLE_OWNER);
+  if (problems.length > 0 || !config) throw new ConfigError(problems, source);
+  return config as AwsDeploymentConfig;
+}
+
+/** Narrows an already parsed config for the AWS path; throws the same message when the owner is missing. */
+export function requireAwsDeploymentConfig(
+  config: DeploymentConfig,
+  source = `cdk.json context "${CONTEXT_KEY}"`,
+): AwsDeploymentConfig {
+  if (config.tableOwnerRegion === undefined) throw new ConfigError([MISSING_TABLE_OWNER], source);
+  return config as AwsDeploymentConfig;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function parseJson(text: string, source: string): unknown {

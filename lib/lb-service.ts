@@ -18,7 +18,6 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { SecretByName } from './secret-by-name';
 import { grantRegionalTableAccess } from './table-access';
 
 /**
@@ -34,11 +33,24 @@ const CPU_TARGET_PERCENT = 60;
 const REQUESTS_PER_TARGET = 1000;
 /** Ceiling multiplier over the configured desired count. */
 const MAX_TASKS_FACTOR = 4;
-/** Signaling sockets ping well inside this; long enough that an idle call does not drop. */
-const ALB_IDLE_TIMEOUT = Duration.seconds(120);
+/**
+ * Signaling sockets ping well inside this; long enough that an idle call does not drop. The LB process
+ * must keep idle connections open longer than this (runtime/lb/config.ts keepAliveTimeoutMs), so that
+ * the ALB, not the target, closes them: a target that closes first races the ALB's next request on that
+ * connection, which the ALB answers with a 502.
+ */
+export const ALB_IDLE_TIMEOUT = Duration.seconds(120);
 /** Clients reconnect elsewhere on close; a short drain keeps deploys fast. */
 const DEREGISTRATION_DELAY = Duration.seconds(30);
 const ACCESS_LOG_RETENTION = Duration.days(90);
+/**
+ * What the ALB forwards to the service; everything else gets the listener's fixed 404. An allow list
+ * rather than a block of `/metrics`: the service's router decodes percent-escapes (`/%6Detrics` routes
+ * to `/metrics`) while ALB path patterns match the raw path, so a deny rule could be walked around.
+ */
+export const PUBLIC_PATH_PATTERNS: readonly string[] = ['/v1/*', '/health'];
+/** The body of the listener's 404, in the service's own error shape. */
+const NOT_FOUND_BODY = JSON.stringify({ error: { code: 'not_found', message: 'no such route' } });
 
 export interface LbServiceProps {
   readonly vpc: ec2.IVpc;
@@ -47,8 +59,13 @@ export interface LbServiceProps {
   readonly image: ecs.ContainerImage;
   /** This region's replica of the global table. */
   readonly table: dynamodb.ITableV2;
-  /** This region's replica of the join-token secret. */
-  readonly joinTokenSecret: secretsmanager.ISecret;
+  /**
+   * This region's replica of the join-token key set, imported by its full ARN (ECS takes nothing else
+   * as a Secrets Manager `valueFrom`). The LB verifies join tokens with it.
+   */
+  readonly joinTokenKeys: secretsmanager.ISecret;
+  /** This region's replica of the media-token key set, by its full ARN. The LB signs media tokens with it. */
+  readonly mediaTokenKeys: secretsmanager.ISecret;
   /** This region's own public base URL, written to the region summary item for other regions to read. */
   readonly publicApiUrl: string;
   readonly containerPort: number;
@@ -76,10 +93,26 @@ export class LbService extends Construct {
   readonly cluster: ecs.Cluster;
   /** Security group membership of the tasks: media servers admit signaling relays from it. */
   readonly connections: ec2.Connections;
+  /** The tasks' target group: its health and 5xx metrics feed the region's alarms. */
+  readonly targetGroup: elbv2.ApplicationTargetGroup;
+  /** The lowest task count autoscaling keeps (the configured desired count). */
+  readonly minTaskCount: number;
 
   constructor(scope: Construct, id: string, props: LbServiceProps) {
     super(scope, id);
     const region = Stack.of(this).region;
+    for (const [prop, secret] of [
+      ['joinTokenKeys', props.joinTokenKeys],
+      ['mediaTokenKeys', props.mediaTokenKeys],
+    ] as const) {
+      if (!secret.secretFullArn) {
+        throw new Error(
+          `LbService ${prop} "${secret.secretName}" has no full ARN; ECS reads anything else as an SSM ` +
+            'parameter and the task fails to start. Import it with Secret.fromSecretCompleteArn ' +
+            '(RegionalSecret resolves it in this region)',
+        );
+      }
+    }
     const maxCount = props.maxCount ?? props.desiredCount * MAX_TASKS_FACTOR;
     if (maxCount < props.desiredCount) {
       throw new Error(
@@ -123,9 +156,15 @@ export class LbService extends Construct {
           ? { CORS_ORIGINS: props.corsOrigins.join(',') }
           : {}),
       },
-      secrets: { TOKEN_SECRET: new SecretByName(props.joinTokenSecret) },
+      // Whole key sets (JSON: current key, verify-only keys); runtime/lb reads both. No join keys ever go
+      // to a media host, and these never go into the plain environment.
+      secrets: {
+        JOIN_TOKEN_KEYS: ecs.Secret.fromSecretsManager(props.joinTokenKeys),
+        MEDIA_TOKEN_KEYS: ecs.Secret.fromSecretsManager(props.mediaTokenKeys),
+      },
     });
-    grantRegionalTableAccess(taskDefinition.taskRole, props.table);
+    // Placement writes rooms; the region reporter writes this region's summary. Nothing else.
+    grantRegionalTableAccess(taskDefinition.taskRole, props.table, { writes: ['room', 'region'] });
 
     const serviceSecurityGroup = new ec2.SecurityGroup(this, 'ServiceSecurityGroup', {
       vpc: props.vpc,
@@ -160,8 +199,10 @@ export class LbService extends Construct {
     Validations.of(accessLogs).acknowledge({
       id: 'AwsSolutions-S1',
       reason:
-        'This bucket only receives ALB access logs; logging access to the log bucket itself would need ' +
-        'yet another bucket and adds nothing an S3 data event trail does not already give.',
+        'S1 asks for S3 server access logs of this bucket. It is itself a log bucket: ELB log delivery is ' +
+        'its only writer (bucket policy), SSE-S3 as ALB access logs require, public access blocked, TLS ' +
+        'enforced. Logging requests to it would need a second bucket with the same finding; audit reads ' +
+        'of these logs with CloudTrail S3 data events if you need that (not enabled by this stack).',
     });
 
     const albSecurityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
@@ -196,8 +237,15 @@ export class LbService extends Construct {
       // TLS 1.3-only policy would mark every region unhealthy.
       sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
       open: false,
+      // Not the service: /metrics and any path the API does not serve stop here.
+      defaultAction: elbv2.ListenerAction.fixedResponse(404, {
+        contentType: 'application/json',
+        messageBody: NOT_FOUND_BODY,
+      }),
     });
     const targetGroup = listener.addTargets('Lb', {
+      priority: 10,
+      conditions: [elbv2.ListenerCondition.pathPatterns([...PUBLIC_PATH_PATTERNS])],
       port: props.containerPort,
       protocol: elbv2.ApplicationProtocol.HTTP,
       targets: [this.service.loadBalancerTarget({ containerName: 'lb', containerPort: props.containerPort })],
@@ -212,6 +260,8 @@ export class LbService extends Construct {
       },
     });
 
+    this.targetGroup = targetGroup;
+    this.minTaskCount = props.desiredCount;
     const scaling = this.service.autoScaleTaskCount({
       minCapacity: props.desiredCount,
       maxCapacity: maxCount,
@@ -229,7 +279,7 @@ export class LbService extends Construct {
       id: 'AwsSolutions-ECS2',
       reason:
         'The environment holds only non-secret settings (region, table name, port, public URL, log level); ' +
-        'the signing key is injected from Secrets Manager through `secrets`.',
+        'both key sets are injected from Secrets Manager through `secrets`, by their full ARNs.',
     });
   }
 }

@@ -1,24 +1,34 @@
 /**
  * First-boot script of a media host (Amazon Linux 2023). The host runs the media server image from
  * this region's CDK asset repository with host networking (mediasoup binds the public RTC port range
- * directly) and two systemd units:
+ * directly) and three systemd units:
  *
- *   media-server.service       pulls and runs the container; restarted if it dies; stopping it sends
- *                              SIGTERM, on which the server marks itself draining and exits once its
- *                              rooms are empty or DRAIN_TIMEOUT_MS has passed.
- *   media-drain-watch.service  polls the Auto Scaling target lifecycle state in the instance metadata;
- *                              when the instance is being terminated it stops media-server (the drain)
- *                              and then completes the termination lifecycle action so Auto Scaling goes on.
+ *   media-server.service        before each start (media-server-prepare) reads this region's replica of
+ *                               the media-token key set and pulls the image, and fails if either fails;
+ *                               then runs the container, restarted if it dies. Stopping it sends SIGTERM,
+ *                               on which the server marks itself draining and exits once its rooms are
+ *                               empty or DRAIN_TIMEOUT_MS has passed.
+ *   media-drain-watch.service   polls the Auto Scaling target lifecycle state in the instance metadata;
+ *                               when the instance is being terminated it stops media-server (the drain)
+ *                               and then completes the termination lifecycle action.
+ *   media-health-watch.service  polls the server's GET /health on the signaling port; when it has failed
+ *                               for HEALTH_FAILURES_BEFORE_REPLACE polls in a row on a host that is in
+ *                               service, marks the instance unhealthy so Auto Scaling replaces it.
  *
- * Values may be CDK tokens (image URI, log group name); CloudFormation fills them in before cloud-init
- * runs the script. Nothing here names another region.
+ * The boot itself reports to CloudFormation (SignalResource) on create and on every rolling update:
+ * success only once the media server answers /health, failure as soon as any step fails (Docker
+ * install, key read, image pull, the server never answering). So a host that cannot serve fails the
+ * deploy instead of counting as launched.
+ *
+ * Values may be CDK tokens (image URI, log group name, secret ARN); CloudFormation fills them in before
+ * cloud-init runs the script. Nothing here names another region.
  */
 
 export interface MediaHostScriptProps {
   readonly region: string;
   readonly tableName: string;
-  /** Name of this region's replica of the join-token secret. */
-  readonly secretName: string;
+  /** Full ARN of this region's replica of the media-token key set (the only secret a host reads). */
+  readonly mediaTokenKeysSecretArn: string;
   /** Full image URI (registry/repository:tag) in this region's ECR. */
   readonly imageUri: string;
   readonly logGroupName: string;
@@ -28,6 +38,13 @@ export interface MediaHostScriptProps {
   readonly rtcMaxPort: number;
   readonly drainTimeoutSeconds: number;
   readonly logLevel: string;
+  /**
+   * Where the boot reports success or failure: this stack and the Auto Scaling group's logical id.
+   * @default - no boot signal (a group without a creation policy must not be signalled)
+   */
+  readonly bootSignal?: { readonly stackName: string; readonly logicalResourceId: string };
+  /** How long the boot waits for the media server's first healthy answer before it reports failure. */
+  readonly bootHealthTimeoutSeconds: number;
 }
 
 /** `docker stop` waits this much beyond the server's own drain timeout before it kills. */
@@ -36,11 +53,36 @@ const STOP_GRACE_SECONDS = 30;
 const LIFECYCLE_POLL_SECONDS = 5;
 /** Kernel socket buffers sized for many concurrent RTP streams; the defaults drop packets under load. */
 const UDP_BUFFER_BYTES = 26_214_400;
+/** Period of the health watcher's probe of the media server. */
+export const HEALTH_POLL_SECONDS = 10;
+/**
+ * Failed probes in a row before the host asks to be replaced: a minute, long enough for systemd to
+ * restart a crashed server (5 s) and the server to start its workers, short enough that a host whose
+ * server cannot come back (bad image, unreadable keys, dead workers) does not sit in the fleet for long.
+ */
+export const HEALTH_FAILURES_BEFORE_REPLACE = 6;
 
 export function mediaHostScript(p: MediaHostScriptProps): string[] {
   const stopSeconds = p.drainTimeoutSeconds + STOP_GRACE_SECONDS;
+  const healthUrl = `http://127.0.0.1:${p.signalingPort}/health`;
   return [
     'set -euo pipefail',
+    // Until the boot has signalled, any failure (a non-zero status under set -e) signals FAILURE on exit.
+    'boot_signalled=false',
+    'boot_signal() {',
+    ...(p.bootSignal
+      ? [
+          '  local token instance_id',
+          "  token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60') || return 1",
+          '  instance_id=$(curl -fsS -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254/latest/meta-data/instance-id) || return 1',
+          `  aws cloudformation signal-resource --region ${p.region} --stack-name ${p.bootSignal.stackName} \\`,
+          `    --logical-resource-id ${p.bootSignal.logicalResourceId} --unique-id "$instance_id" --status "$1"`,
+        ]
+      : ['  echo "boot: $1 (no CloudFormation signal for this group)"']),
+    '  boot_signalled=true',
+    '}',
+    'trap \'rc=$?; if [ "$boot_signalled" = false ]; then echo "boot failed (exit $rc)" >&2; boot_signal FAILURE || true; fi\' EXIT',
+    '',
     'dnf install -y docker',
     'systemctl enable --now docker',
     '',
@@ -67,9 +109,10 @@ export function mediaHostScript(p: MediaHostScriptProps): string[] {
     // Host-only settings.
     `cat > /etc/media-server/host.env <<'EOF'`,
     `IMAGE_URI=${p.imageUri}`,
-    `SECRET_ID=${p.secretName}`,
+    `MEDIA_TOKEN_KEYS_SECRET_ARN=${p.mediaTokenKeysSecretArn}`,
     `LOG_GROUP=${p.logGroupName}`,
     `LIFECYCLE_HOOK_NAME=${p.lifecycleHookName}`,
+    `HEALTH_URL=${healthUrl}`,
     'EOF',
     '',
     `cat > /usr/local/lib/media-server/common.sh <<'EOF'`,
@@ -82,24 +125,34 @@ export function mediaHostScript(p: MediaHostScriptProps): string[] {
     '}',
     'EOF',
     '',
-    `cat > /usr/local/sbin/media-server-run <<'EOF'`,
+    `cat > /usr/local/sbin/media-server-prepare <<'EOF'`,
     '#!/bin/bash',
     'set -euo pipefail',
     '. /usr/local/lib/media-server/common.sh',
     'instance_id=$(imds meta-data/instance-id)',
     'private_ip=$(imds meta-data/local-ipv4)',
     'public_ip=$(imds meta-data/public-ipv4)',
-    '# Per-boot values and the signing key live on tmpfs, readable by root only.',
+    '# Each read on a line of its own: under set -e a failed command substitution in an assignment stops',
+    '# the script, where inside an echo its status would be lost and the server would start keyless.',
+    'keys=$(aws secretsmanager get-secret-value --region "$REGION" --secret-id "$MEDIA_TOKEN_KEYS_SECRET_ARN" \\',
+    '  --query SecretString --output text)',
+    "# docker's --env-file takes the rest of one line as the value: compact JSON, and a check that it is JSON.",
+    'keys=$(printf \'%s\' "$keys" | python3 -c \'import json, sys; print(json.dumps(json.load(sys.stdin), separators=(",", ":")))\')',
+    '# Per-boot values and the keys live on tmpfs, readable by root only.',
     'install -d -m 0700 /run/media-server',
     'umask 077',
-    '{',
-    '  echo "SERVER_ID=$instance_id"',
-    '  echo "PUBLIC_IP=$public_ip"',
-    '  echo "PRIVATE_ENDPOINT=ws://$private_ip:$SIGNALING_PORT"',
-    '  echo "TOKEN_SECRET=$(aws secretsmanager get-secret-value --region "$REGION" --secret-id "$SECRET_ID" --query SecretString --output text)"',
-    '} > /run/media-server/instance.env',
+    "printf 'SERVER_ID=%s\\nPUBLIC_IP=%s\\nPRIVATE_ENDPOINT=ws://%s:%s\\nMEDIA_TOKEN_KEYS=%s\\n' \\",
+    '  "$instance_id" "$public_ip" "$private_ip" "$SIGNALING_PORT" "$keys" > /run/media-server/instance.env.new',
+    'mv /run/media-server/instance.env.new /run/media-server/instance.env',
     'aws ecr get-login-password --region "$REGION" | docker login --username AWS --password-stdin "${IMAGE_URI%%/*}"',
     'docker pull "$IMAGE_URI"',
+    'EOF',
+    '',
+    `cat > /usr/local/sbin/media-server-run <<'EOF'`,
+    '#!/bin/bash',
+    'set -euo pipefail',
+    '. /usr/local/lib/media-server/common.sh',
+    'instance_id=$(imds meta-data/instance-id)',
     'docker rm -f media-server >/dev/null 2>&1 || true',
     'exec docker run --rm --name media-server --init --network host \\',
     '  --ulimit nofile=65536:65536 \\',
@@ -117,14 +170,32 @@ export function mediaHostScript(p: MediaHostScriptProps): string[] {
     'until [ "$(imds meta-data/autoscaling/target-lifecycle-state 2>/dev/null)" = Terminated ]; do',
     `  sleep ${LIFECYCLE_POLL_SECONDS}`,
     'done',
-    'systemctl stop media-server.service',
+    'systemctl stop media-health-watch.service media-server.service',
     'instance_id=$(imds meta-data/instance-id)',
     'group=$(aws autoscaling describe-auto-scaling-instances --region "$REGION" --instance-ids "$instance_id" \\',
     "  --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text) || exit 1",
     'exec aws autoscaling complete-lifecycle-action --region "$REGION" --auto-scaling-group-name "$group" \\',
     '  --lifecycle-hook-name "$LIFECYCLE_HOOK_NAME" --instance-id "$instance_id" --lifecycle-action-result CONTINUE',
     'EOF',
-    'chmod 0755 /usr/local/sbin/media-server-run /usr/local/sbin/media-drain-watch',
+    '',
+    `cat > /usr/local/sbin/media-health-watch <<'EOF'`,
+    '#!/bin/bash',
+    'set -uo pipefail',
+    '. /usr/local/lib/media-server/common.sh',
+    'failures=0',
+    `while sleep ${HEALTH_POLL_SECONDS}; do`,
+    '  if curl -fsS --max-time 3 -o /dev/null "$HEALTH_URL"; then failures=0; continue; fi',
+    '  failures=$((failures + 1))',
+    `  [ "$failures" -ge ${HEALTH_FAILURES_BEFORE_REPLACE} ] || continue`,
+    '  # A host that Auto Scaling is taking out stops its server on purpose (the drain): leave it be.',
+    '  [ "$(imds meta-data/autoscaling/target-lifecycle-state 2>/dev/null)" = InService ] || continue',
+    `  echo "media server unhealthy for $((failures * ${HEALTH_POLL_SECONDS})) s; asking Auto Scaling to replace this host"`,
+    '  aws autoscaling set-instance-health --region "$REGION" --instance-id "$(imds meta-data/instance-id)" \\',
+    '    --health-status Unhealthy && exit 0',
+    'done',
+    'EOF',
+    'chmod 0755 /usr/local/sbin/media-server-prepare /usr/local/sbin/media-server-run \\',
+    '  /usr/local/sbin/media-drain-watch /usr/local/sbin/media-health-watch',
     '',
     `cat > /etc/systemd/system/media-server.service <<'EOF'`,
     '[Unit]',
@@ -133,6 +204,7 @@ export function mediaHostScript(p: MediaHostScriptProps): string[] {
     'After=docker.service network-online.target',
     'Wants=network-online.target',
     '[Service]',
+    'ExecStartPre=/usr/local/sbin/media-server-prepare',
     'ExecStart=/usr/local/sbin/media-server-run',
     `ExecStop=/usr/bin/docker stop --time ${stopSeconds} media-server`,
     'TimeoutStartSec=600',
@@ -153,7 +225,30 @@ export function mediaHostScript(p: MediaHostScriptProps): string[] {
     '[Install]',
     'WantedBy=multi-user.target',
     'EOF',
+    `cat > /etc/systemd/system/media-health-watch.service <<'EOF'`,
+    '[Unit]',
+    'Description=Mark this instance unhealthy when the media server stays down',
+    'After=media-server.service',
+    '[Service]',
+    'ExecStart=/usr/local/sbin/media-health-watch',
+    'Restart=on-failure',
+    'RestartSec=10',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    'EOF',
     'systemctl daemon-reload',
-    'systemctl enable --now media-server.service media-drain-watch.service',
+    'systemctl enable media-server.service media-drain-watch.service media-health-watch.service',
+    '# Fails (and so signals FAILURE) when media-server-prepare fails: keys unreadable, image not pulled.',
+    'systemctl start media-server.service',
+    `deadline=$((SECONDS + ${p.bootHealthTimeoutSeconds}))`,
+    `until curl -fsS --max-time 3 -o /dev/null ${healthUrl}; do`,
+    '  if [ "$SECONDS" -ge "$deadline" ]; then',
+    `    echo "the media server did not answer ${healthUrl} within ${p.bootHealthTimeoutSeconds} s" >&2`,
+    '    exit 1',
+    '  fi',
+    '  sleep 5',
+    'done',
+    'systemctl start media-drain-watch.service media-health-watch.service',
+    'boot_signal SUCCESS',
   ];
 }

@@ -5,7 +5,7 @@
  */
 import type { DeploymentConfig } from './config';
 
-/** CloudFormation stack that owns the global table and the join-token secret. */
+/** CloudFormation stack that owns the global table and the token key sets. */
 export function tableStackName(config: Pick<DeploymentConfig, 'appName'>): string {
   return `${config.appName}-table`;
 }
@@ -13,6 +13,11 @@ export function tableStackName(config: Pick<DeploymentConfig, 'appName'>): strin
 /** CloudFormation stack of one region: `<appName>-<region>`. */
 export function regionStackName(config: Pick<DeploymentConfig, 'appName'>, region: string): string {
   return `${config.appName}-${region}`;
+}
+
+/** Optional stack in us-east-1 with the alarms on Route 53 health checks (their metrics live only there). */
+export function monitoringStackName(config: Pick<DeploymentConfig, 'appName'>): string {
+  return `${config.appName}-monitoring`;
 }
 
 /** Latency-routed name every client tries first. */
@@ -41,4 +46,9 @@ export const REGION_OUTPUTS = {
   lbClusterName: 'LbClusterName',
   lbServiceName: 'LbServiceName',
   mediaAutoScalingGroupName: 'MediaAutoScalingGroupName',
+  /** FIS experiment template that blackholes the region's subnets (`chaos --target aws --mode blackhole`). */
+  fisBlackholeTemplateId: 'FisBlackholeTemplateId',
+  alarmTopicArn: 'AlarmTopicArn',
+  dashboardName: 'DashboardName',
+  canaryName: 'CanaryName',
 } as const;

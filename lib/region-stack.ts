@@ -1,11 +1,13 @@
 /**
- * One region, deployable and destroyable on its own: network, LB service, media fleet, and this
- * region's records in the global names.
+ * One region, deployable and destroyable on its own: network, LB service, media fleet, this region's
+ * records in the global names, and what its operators watch (alarms, dashboard, join canary) and drill
+ * with (a FIS experiment that blackholes the region).
  *
  * Region independence is the invariant this stack is built around. It references the global table and
- * the join-token secret by their fixed names in its own region (no exports, no cross-region references),
- * and it never lists other regions: each region's LB writes its own public URL into the global table and
- * learns the others from there. Adding or removing a region therefore leaves this template unchanged.
+ * the token key sets by their fixed names in its own region (no exports, no cross-region references;
+ * the key sets' full ARNs are looked up in this region at deploy time), and it never lists other
+ * regions: each region's LB writes its own public URL into the global table and learns the others from
+ * there. Adding or removing a region therefore leaves this template unchanged.
  */
 import { CfnOutput, Fn, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
@@ -14,14 +16,18 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { AlarmTopic } from './alarm-topic';
 import type { HealthCheckConfig } from './config';
+import { JoinCanary } from './join-canary';
 import { LbService } from './lb-service';
 import { MediaFleet } from './media-fleet';
 import { REGION_OUTPUTS } from './names';
+import { RegionBlackhole } from './region-blackhole';
+import { RegionMonitoring } from './region-monitoring';
 import { RegionNetwork } from './region-network';
 import { RegionalDns } from './regional-dns';
+import { RegionalSecret } from './regional-secret';
 
 export interface DnsSettings {
   readonly domain: string;
@@ -49,12 +55,22 @@ export interface MediaSettings {
   readonly rtcPortMax: number;
 }
 
+export interface MonitoringSettings {
+  /** Addresses subscribed to the region's alarm topic. */
+  readonly alarmEmails: readonly string[];
+}
+
 export interface RegionStackProps extends StackProps {
+  /** `<appName>`: prefixes the names of alarms, dashboard and canary. */
+  readonly appName: string;
   readonly vpcCidr: string;
   /** Name of the global table; this stack uses its own region's replica. */
   readonly tableName: string;
-  /** Name of the join-token secret; this stack uses its own region's replica. */
-  readonly secretName: string;
+  /** Name of the join-token key set; this stack uses its own region's replica. */
+  readonly joinTokenKeysSecretName: string;
+  /** Name of the media-token key set; this stack uses its own region's replica. */
+  readonly mediaTokenKeysSecretName: string;
+  readonly monitoring: MonitoringSettings;
   readonly dns: DnsSettings;
   readonly healthCheck: HealthCheckConfig;
   readonly lb: LbSettings;
@@ -71,6 +87,9 @@ export class RegionStack extends Stack {
   readonly lbService: LbService;
   readonly mediaFleet: MediaFleet;
   readonly dns: RegionalDns;
+  readonly monitoring: RegionMonitoring;
+  readonly canary: JoinCanary;
+  readonly blackhole: RegionBlackhole;
 
   constructor(scope: Construct, id: string, props: RegionStackProps) {
     super(scope, id, props);
@@ -82,7 +101,12 @@ export class RegionStack extends Stack {
     }
 
     const table = dynamodb.TableV2.fromTableName(this, 'Table', props.tableName);
-    const joinTokenSecret = secretsmanager.Secret.fromSecretNameV2(this, 'JoinTokenSecret', props.secretName);
+    const joinTokenKeys = new RegionalSecret(this, 'JoinTokenKeys', {
+      secretName: props.joinTokenKeysSecretName,
+    }).secret;
+    const mediaTokenKeys = new RegionalSecret(this, 'MediaTokenKeys', {
+      secretName: props.mediaTokenKeysSecretName,
+    }).secret;
     const primaryZone = route53.HostedZone.fromHostedZoneAttributes(this, 'PrimaryZone', {
       hostedZoneId: props.dns.hostedZoneId,
       zoneName: props.dns.domain,
@@ -115,7 +139,8 @@ export class RegionStack extends Stack {
         platform: ecrAssets.Platform.LINUX_AMD64,
       }),
       table,
-      joinTokenSecret,
+      joinTokenKeys,
+      mediaTokenKeys,
       publicApiUrl,
       containerPort: props.lb.containerPort,
       desiredCount: props.lb.desiredCount,
@@ -129,7 +154,7 @@ export class RegionStack extends Stack {
       minCapacity: props.media.minCapacity,
       maxCapacity: props.media.maxCapacity,
       table,
-      joinTokenSecret,
+      mediaTokenKeys,
       signalingPort: props.media.signalingPort,
       rtcPortMin: props.media.rtcPortMin,
       rtcPortMax: props.media.rtcPortMax,
@@ -152,6 +177,38 @@ export class RegionStack extends Stack {
       failureThreshold: props.healthCheck.failureThreshold,
     });
 
+    const namePrefix = `${props.appName}-${region}`;
+    const alarms = new AlarmTopic(this, 'Alarms', {
+      displayName: `${namePrefix} alarms`,
+      emails: props.monitoring.alarmEmails,
+    });
+    this.canary = new JoinCanary(this, 'JoinCanary', {
+      canaryName: `${props.appName}-join`,
+      regionApiUrl: publicApiUrl,
+      backupApiUrl: `https://${props.dns.backupApiDomainName}`,
+      joinTokenKeys,
+      roomId: `canary-${region}`,
+    });
+    this.monitoring = new RegionMonitoring(this, 'Monitoring', {
+      namePrefix,
+      topic: alarms.topic,
+      loadBalancer: this.lbService.loadBalancer,
+      targetGroup: this.lbService.targetGroup,
+      lbService: this.lbService.service,
+      lbMinTasks: this.lbService.minTaskCount,
+      mediaGroup: this.mediaFleet.autoScalingGroup,
+      mediaMinHosts: this.mediaFleet.minCapacity,
+      mediaMaxHosts: this.mediaFleet.maxCapacity,
+      tableName: props.tableName,
+      canary: this.canary.canary,
+      canarySteps: this.canary.steps,
+    });
+    this.blackhole = new RegionBlackhole(this, 'Blackhole', {
+      vpc: network.vpc,
+      name: `${namePrefix}-blackhole`,
+      stopConditions: [this.monitoring.backupJoinAlarm],
+    });
+
     const outputs: Record<keyof typeof REGION_OUTPUTS, string> = {
       apiUrl: `https://${props.dns.apiDomainName}`,
       backupApiUrl: `https://${props.dns.backupApiDomainName}`,
@@ -162,6 +219,10 @@ export class RegionStack extends Stack {
       lbClusterName: this.lbService.cluster.clusterName,
       lbServiceName: this.lbService.service.serviceName,
       mediaAutoScalingGroupName: this.mediaFleet.autoScalingGroup.autoScalingGroupName,
+      fisBlackholeTemplateId: this.blackhole.experimentTemplate.attrId,
+      alarmTopicArn: alarms.topic.topicArn,
+      dashboardName: this.monitoring.dashboard.dashboardName,
+      canaryName: this.canary.canary.canaryName,
     };
     for (const [key, value] of Object.entries(outputs)) {
       new CfnOutput(this, REGION_OUTPUTS[key as keyof typeof REGION_OUTPUTS], { value });

@@ -1,11 +1,12 @@
 /**
  * The one stack that knows every region: it owns the DynamoDB global table (a replica per region) and
- * the join-token signing secret (a replica per region). Region stacks find both by their fixed names in
- * their own region, so this stack exports nothing and no region stack depends on it at synth time.
+ * the two token key sets (a replica per region each). Region stacks find all three by their fixed names
+ * in their own region, so this stack exports nothing and no region stack references it.
  *
- * It lives in `tableOwnerRegion` (by default not us-east-1) because the CloudFormation stack that owns a
- * global table is the only place its replica set can be changed: losing that region would freeze the
- * replica list, never the data path.
+ * It lives in `tableOwnerRegion`, named explicitly in the config, because the CloudFormation stack that
+ * owns a global table is the only place its replica set can be changed, and a stack that moved region
+ * would try to create a table and secrets that already exist. Losing that region freezes the replica
+ * list, never the data path.
  */
 import { CfnOutput, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -13,21 +14,29 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { TABLE_KEYS } from '../runtime/store/schema';
 
-/** HS256 wants at least 32 bytes of key; 64 alphanumerics carry ~380 bits. */
-const JOIN_TOKEN_SECRET_LENGTH = 64;
+/**
+ * Key length of the generated keys: HS256 wants at least 32 bytes of key; 64 letters and digits carry
+ * about 380 bits.
+ */
+const GENERATED_KEY_LENGTH = 64;
+/** Key id of the generated first key; rotation adds k2, k3, ... (docs/DEPLOY.md). */
+export const INITIAL_KEY_ID = 'k1';
 
 export interface TableStackProps extends StackProps {
   /** Physical name of the global table; region stacks reference it by this name. */
   readonly tableName: string;
-  /** Name of the join-token signing secret; region stacks reference it by this name. */
-  readonly secretName: string;
-  /** Every region that serves traffic; each gets a table replica and a secret replica. */
+  /** Name of the join-token key set (app backends sign, LBs verify); region stacks use it by name. */
+  readonly joinTokenKeysSecretName: string;
+  /** Name of the media-token key set (LBs sign, media servers verify); region stacks use it by name. */
+  readonly mediaTokenKeysSecretName: string;
+  /** Every region that serves traffic; each gets a table replica and a replica of each key set. */
   readonly regions: readonly string[];
 }
 
 export class TableStack extends Stack {
   readonly table: dynamodb.TableV2;
-  readonly joinTokenSecret: secretsmanager.Secret;
+  readonly joinTokenKeys: secretsmanager.Secret;
+  readonly mediaTokenKeys: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: TableStackProps) {
     super(scope, id, props);
@@ -36,6 +45,12 @@ export class TableStack extends Stack {
       throw new Error(
         `TableStack region "${ownRegion}" is not among the served regions (${props.regions.join(', ')}); ` +
           'deploy the table stack in one of them (config field tableOwnerRegion)',
+      );
+    }
+    if (props.joinTokenKeysSecretName === props.mediaTokenKeysSecretName) {
+      throw new Error(
+        `TableStack key sets share the name "${props.joinTokenKeysSecretName}"; the join and media keys ` +
+          'must be two secrets so that a media host never holds the join keys',
       );
     }
     const otherRegions = props.regions.filter((r) => r !== ownRegion);
@@ -63,21 +78,56 @@ export class TableStack extends Stack {
       replicas: otherRegions.map((region) => ({ region })),
     });
 
-    this.joinTokenSecret = new secretsmanager.Secret(this, 'JoinTokenSecret', {
-      secretName: props.secretName,
-      description: 'HS256 key that app backends sign join tokens with and every region verifies them with',
-      generateSecretString: { passwordLength: JOIN_TOKEN_SECRET_LENGTH, excludePunctuation: true },
-      replicaRegions: otherRegions.map((region) => ({ region })),
-      removalPolicy: RemovalPolicy.RETAIN,
+    this.joinTokenKeys = this.keySet('JoinTokenKeys', {
+      secretName: props.joinTokenKeysSecretName,
+      description:
+        'Join-token key set: app backends sign join tokens with the current key, LBs verify with it and ' +
+        'the "verify" keys',
+      otherRegions,
     });
-    Validations.of(this.joinTokenSecret).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason:
-        'The join-token key is shared with app backends that mint tokens; rotating it needs a key-id and ' +
-        'overlap window in the token format, so it is rotated by operators (docs/DEPLOY.md), not by a Lambda.',
+    this.mediaTokenKeys = this.keySet('MediaTokenKeys', {
+      secretName: props.mediaTokenKeysSecretName,
+      description:
+        'Media-token key set: LBs sign media tokens with the current key, media servers verify with it ' +
+        'and the "verify" keys',
+      otherRegions,
     });
 
     new CfnOutput(this, 'TableName', { value: props.tableName });
-    new CfnOutput(this, 'SecretName', { value: props.secretName });
+    new CfnOutput(this, 'JoinTokenKeysSecretName', { value: props.joinTokenKeysSecretName });
+    new CfnOutput(this, 'MediaTokenKeysSecretName', { value: props.mediaTokenKeysSecretName });
+  }
+
+  /**
+   * A key set: `{"kid":"k1","secret":"<64 letters and digits>"}` generated by Secrets Manager (never in
+   * the template), replicated to every other region, kept when the stack goes. Operators add
+   * `"verify": [...]` and new keys when they rotate (docs/DEPLOY.md).
+   */
+  private keySet(
+    id: string,
+    opts: { secretName: string; description: string; otherRegions: readonly string[] },
+  ): secretsmanager.Secret {
+    const secret = new secretsmanager.Secret(this, id, {
+      secretName: opts.secretName,
+      description: opts.description,
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ kid: INITIAL_KEY_ID }),
+        generateStringKey: 'secret',
+        passwordLength: GENERATED_KEY_LENGTH,
+        excludePunctuation: true,
+        includeSpace: false,
+      },
+      replicaRegions: opts.otherRegions.map((region) => ({ region })),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'A rotation must add the new key to every verifier before any signer uses it (key ids and the ' +
+        '"verify" list make that possible), and signers include app backends outside this stack, so ' +
+        'operators rotate in that order (docs/DEPLOY.md); a Secrets Manager rotation Lambda would swap ' +
+        'the key in one step.',
+    });
+    return secret;
   }
 }

@@ -3,7 +3,7 @@
  *
  *   npm run chaos -- --target local --region us-east-1 [--mode kill|blackhole|evacuate] [--clients N]
  *                    [--media N] [--duration S] [--json] [--out DIR]
- *   npm run chaos -- --target aws --region us-east-1 [--mode evacuate|scale-to-zero] [--execute]
+ *   npm run chaos -- --target aws --region us-east-1 [--mode evacuate|scale-to-zero|blackhole] [--execute]
  *
  * Exit code: 0 pass, 1 fail (or steady state did not hold), 2 bad arguments.
  * Progress goes to stderr; `--json` prints exactly one JSON document on stdout.
@@ -11,7 +11,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, readDeploymentConfig } from '../lib/config';
+import { ConfigError, readDeploymentConfig, requireAwsDeploymentConfig } from '../lib/config';
+import { AWS_MODES, type AwsMode } from './chaos/aws-plan';
 import { runAwsChaos } from './chaos/aws-run';
 import { LocalTarget, type FaultMode } from './chaos/local-target';
 import { runLocalChaos, type ChaosReport } from './chaos/local-run';
@@ -22,7 +23,8 @@ import { renderTimelineSvg } from './chaos/timeline-svg';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const USAGE = `usage: npm run chaos -- --target local|aws --region <region> [options]
-  --mode M           local: kill | blackhole | evacuate (default kill); aws: evacuate | scale-to-zero
+  --mode M           local: kill | blackhole | evacuate (default kill); aws: evacuate | scale-to-zero |
+                     blackhole (the region stack's FIS experiment; needs the AWS CLI)
   --clients N        simulated clients (default 30; half dual-URL, half DNS-only)
   --media N          of those, clients with real media, in pairs of one kind (default 4)
   --duration S       observation window in seconds (default: the DNS bound + TTL + 20 s)
@@ -74,7 +76,7 @@ function parseCli() {
     );
   if (!values.region) throw new UsageError('--region is required (the region to fail)');
   const localModes = ['kill', 'blackhole', 'evacuate'];
-  const awsModes = ['evacuate', 'scale-to-zero'];
+  const awsModes: readonly string[] = AWS_MODES;
   const mode = values.mode ?? (values.target === 'local' ? 'kill' : 'evacuate');
   const modes = values.target === 'local' ? localModes : awsModes;
   if (!modes.includes(mode))
@@ -203,10 +205,20 @@ async function main(): Promise<number> {
   }
 
   if (cli.target === 'aws') {
+    let awsConfig;
+    try {
+      awsConfig = requireAwsDeploymentConfig(config);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        console.error(err.message);
+        return 2;
+      }
+      throw err;
+    }
     return runAwsChaos({
-      config,
+      config: awsConfig,
       region: cli.region,
-      mode: cli.mode as 'evacuate' | 'scale-to-zero',
+      mode: cli.mode as AwsMode,
       execute: cli.execute,
       json: cli.json,
       log,

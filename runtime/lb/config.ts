@@ -19,7 +19,10 @@ export interface LbLimits {
   readonly healthProbesPerMinute: number;
   /** Time to receive a whole request; a slow sender must not hold a socket. */
   readonly requestTimeoutMs: number;
-  /** Idle keep-alive. Above the ALB's 60 s idle timeout so the ALB, not us, closes idle connections. */
+  /**
+   * Idle keep-alive. Above the ALB's idle timeout (120 s, lib/lb-service.ts ALB_IDLE_TIMEOUT) so the ALB,
+   * not us, closes idle connections; closing first races the ALB's next request and it answers a 502.
+   */
   readonly keepAliveTimeoutMs: number;
   /** Client → server signaling messages per second per connection (sustained rate of the token bucket). */
   readonly relayMessagesPerSecond: number;
@@ -67,7 +70,7 @@ export const DEFAULT_LIMITS: LbLimits = {
   requestsPerMinute: 600,
   healthProbesPerMinute: 1_200,
   requestTimeoutMs: 10_000,
-  keepAliveTimeoutMs: 65_000,
+  keepAliveTimeoutMs: 125_000,
   relayMessagesPerSecond: 50,
   relayMessageBurst: 100,
   relayKeepaliveMs: 5_000,

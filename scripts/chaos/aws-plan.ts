@@ -5,12 +5,21 @@
  * Injection stays on the data plane: the region is evacuated by writing its status item through a
  * surviving region's table replica (never the Route 53 or CloudFormation control planes, which may be
  * the thing that is down). `scale-to-zero` additionally takes the region's LB service and media fleet
- * to zero, the closest a test can get to losing the region's compute. Rollback restores exactly what
- * the run changed, from values it recorded before changing them, in reverse order.
+ * to zero, the closest a test can get to losing the region's compute. `blackhole` takes the region off
+ * the network instead: it starts the region stack's FIS experiment template, which denies all traffic
+ * into and out of every subnet of the region (lib/region-blackhole.ts); nothing is evacuated, as in a
+ * real loss of the region. Rollback restores exactly what the run changed, from values it recorded
+ * before changing them, in reverse order; a FIS experiment is stopped, and FIS puts the subnets'
+ * network ACLs back (it also does so by itself when the experiment's duration ends or its stop
+ * condition, the api-backup join alarm, fires).
  */
-import type { DeploymentConfig } from '../../lib/config';
+import type { AwsDeploymentConfig as DeploymentConfig } from '../../lib/config';
 
-export type AwsMode = 'evacuate' | 'scale-to-zero';
+export const AWS_MODES = ['evacuate', 'scale-to-zero', 'blackhole'] as const;
+export type AwsMode = (typeof AWS_MODES)[number];
+
+/** FIS experiment states in which the experiment may still hold the network (FIS API, ExperimentState). */
+const FIS_ACTIVE_STATES = new Set(['pending', 'initiating', 'running']);
 
 /** What a region stack outputs (lib/names.ts REGION_OUTPUTS). */
 export interface RegionStackOutputs {
@@ -21,6 +30,8 @@ export interface RegionStackOutputs {
   readonly LbClusterName: string;
   readonly LbServiceName: string;
   readonly MediaAutoScalingGroupName: string;
+  /** Absent on stacks deployed before the blackhole drill existed. */
+  readonly FisBlackholeTemplateId?: string;
 }
 
 export type Change =
@@ -42,6 +53,12 @@ export type Change =
       readonly region: string;
       readonly group: string;
       readonly previous: { readonly min: number; readonly max: number; readonly desired: number };
+    }
+  | {
+      readonly kind: 'fis-experiment';
+      readonly region: string;
+      readonly templateId: string;
+      readonly experimentId: string;
     };
 
 /** The AWS operations the run needs; the real ones call the SDK, tests use an in-memory double. */
@@ -56,6 +73,11 @@ export interface AwsOps {
     group: string,
     size: { min: number; max: number; desired: number },
   ): Promise<void>;
+  /** Starts an experiment from a template; resolves to the experiment id. */
+  startExperiment(region: string, templateId: string): Promise<string>;
+  /** The experiment's state: pending, initiating, running, completed, stopping, stopped, failed, cancelled. */
+  getExperimentState(region: string, experimentId: string): Promise<string>;
+  stopExperiment(region: string, experimentId: string): Promise<void>;
 }
 
 export interface PlannedStep {
@@ -70,6 +92,7 @@ export function checkDeployment(
     readonly stacks: Record<string, RegionStackOutputs | null>;
     readonly tableReplicas: readonly string[];
   },
+  run?: { readonly region: string; readonly mode: AwsMode },
 ): string[] {
   const problems: string[] = [];
   const configured = config.regions.map((r) => r.name);
@@ -81,6 +104,15 @@ export function checkDeployment(
   if (replicas.join(',') !== [...configured].sort().join(',')) {
     problems.push(
       `table ${config.tableName} has replicas [${replicas.join(', ')}] but the config lists [${configured.join(', ')}]`,
+    );
+  }
+  if (
+    run?.mode === 'blackhole' &&
+    deployed.stacks[run.region] &&
+    !deployed.stacks[run.region]!.FisBlackholeTemplateId
+  ) {
+    problems.push(
+      `stack ${config.appName}-${run.region} has no FisBlackholeTemplateId output; deploy the current stack to get the blackhole drill`,
     );
   }
   return problems;
@@ -104,11 +136,24 @@ export function planAwsChaos(
       phase: 'check',
       description: `every region's ${'https://<region>.api.' + config.domain}/health answers 200; api and api-backup answer /v1/ping`,
     },
-    {
-      phase: 'inject',
-      description: `record ${region}'s status, then set it to "evacuated" through ${via}'s replica of ${config.tableName}`,
-    },
   ];
+  if (mode === 'blackhole') {
+    steps.push(
+      {
+        phase: 'inject',
+        description: `start FIS experiment template ${outputs.FisBlackholeTemplateId ?? '<FisBlackholeTemplateId>'} in ${region}: deny all traffic into and out of every subnet of ${region} (FIS stops it by itself when ${region}'s api-backup join alarm fires or its duration ends)`,
+      },
+      ...observeAndRollBack(config, [
+        "stop the FIS experiment if it still runs; FIS puts every subnet's network ACL back",
+        'wait until every region is healthy again',
+      ]),
+    );
+    return steps;
+  }
+  steps.push({
+    phase: 'inject',
+    description: `record ${region}'s status, then set it to "evacuated" through ${via}'s replica of ${config.tableName}`,
+  });
   if (mode === 'scale-to-zero') {
     steps.push(
       {
@@ -122,17 +167,21 @@ export function planAwsChaos(
     );
   }
   steps.push(
+    ...observeAndRollBack(config, [
+      'restore every recorded value in reverse order, then wait until every region is healthy again',
+    ]),
+  );
+  return steps;
+}
+
+function observeAndRollBack(config: DeploymentConfig, rollback: readonly string[]): PlannedStep[] {
+  return [
     {
       phase: 'observe',
       description: `probe https://api.${config.domain}, https://api-backup.${config.backupDomain} and every region URL each second; query public resolvers for api.${config.domain}`,
     },
-    {
-      phase: 'rollback',
-      description:
-        'restore every recorded value in reverse order, then wait until every region is healthy again',
-    },
-  );
-  return steps;
+    ...rollback.map((description) => ({ phase: 'rollback' as const, description })),
+  ];
 }
 
 /** Applies the injection, recording each previous value before it changes it. */
@@ -144,6 +193,13 @@ export async function inject(
   outputs: RegionStackOutputs,
   changes: Change[],
 ): Promise<void> {
+  if (mode === 'blackhole') {
+    const templateId = outputs.FisBlackholeTemplateId;
+    if (!templateId) throw new Error(`the ${region} stack has no FisBlackholeTemplateId output`);
+    const experimentId = await ops.startExperiment(region, templateId);
+    changes.push({ kind: 'fis-experiment', region, templateId, experimentId });
+    return;
+  }
   const via = survivorFor(config, region);
   const previousStatus = await ops.getRegionStatus(region, via);
   changes.push({ kind: 'region-status', region, via, previous: previousStatus });
@@ -180,6 +236,18 @@ export async function rollBack(
         restored.push(
           `ASG ${change.group} min=${change.previous.min} max=${change.previous.max} desired=${change.previous.desired}`,
         );
+      } else if (change.kind === 'fis-experiment') {
+        const state = await ops.getExperimentState(change.region, change.experimentId);
+        if (FIS_ACTIVE_STATES.has(state)) {
+          await ops.stopExperiment(change.region, change.experimentId);
+          restored.push(
+            `FIS experiment ${change.experimentId} stopped (was ${state}); FIS restores the subnets' network ACLs`,
+          );
+        } else {
+          restored.push(
+            `FIS experiment ${change.experimentId} had already ended (${state}); FIS restored the subnets' network ACLs`,
+          );
+        }
       } else if (change.kind === 'ecs-desired-count') {
         await ops.setDesiredCount(change.region, change.cluster, change.service, change.previous);
         restored.push(`ECS ${change.cluster}/${change.service} desiredCount=${change.previous}`);

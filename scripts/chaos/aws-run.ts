@@ -2,7 +2,13 @@
  * `--target aws`: the chaos plan against deployed stacks. Prints the plan by default; acts only with
  * `--execute`. Observation uses what a client would: HTTPS probes of api, api-backup and every region
  * URL, and DNS answers from public resolvers. Rollback always runs once anything changed.
+ *
+ * FIS calls go through the AWS CLI (`aws fis ...`, which docs/DEPLOY.md already requires): the npm
+ * registry this project installs from has no @aws-sdk/client-fis of the SDK line the other clients use,
+ * and mixing an older line into the lockfile would duplicate the SDK's core packages.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import {
   AutoScalingClient,
   DescribeAutoScalingGroupsCommand,
@@ -12,7 +18,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeServicesCommand, ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { Resolver } from 'node:dns/promises';
-import type { DeploymentConfig } from '../../lib/config';
+import type { AwsDeploymentConfig as DeploymentConfig } from '../../lib/config';
 import { Store } from '../../runtime/store';
 import {
   checkDeployment,
@@ -26,6 +32,27 @@ import {
 } from './aws-plan';
 
 const OBSERVE_MS = 180_000;
+const execFileAsync = promisify(execFile);
+
+/** `aws <args> --region <region> --output json`, parsed. */
+async function awsCli(region: string, args: readonly string[]): Promise<Record<string, unknown>> {
+  try {
+    const { stdout } = await execFileAsync('aws', [...args, '--region', region, '--output', 'json'], {
+      timeout: 30_000,
+    });
+    return stdout.trim() ? (JSON.parse(stdout) as Record<string, unknown>) : {};
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error('the AWS CLI (aws, v2) is needed for --mode blackhole; install it and retry', {
+        cause: err,
+      });
+    }
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
+    throw new Error(`aws ${args.slice(0, 2).join(' ')} failed: ${stderr || (err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
 const PUBLIC_RESOLVERS = ['1.1.1.1', '8.8.8.8'];
 
 export interface AwsRunOptions {
@@ -89,6 +116,19 @@ function sdkOps(config: DeploymentConfig): AwsOps {
       const g = out.AutoScalingGroups?.[0];
       return { min: g?.MinSize ?? 0, max: g?.MaxSize ?? 0, desired: g?.DesiredCapacity ?? 0 };
     },
+    startExperiment: async (region, templateId) => {
+      const out = await awsCli(region, ['fis', 'start-experiment', '--experiment-template-id', templateId]);
+      const id = (out.experiment as { id?: string } | undefined)?.id;
+      if (!id) throw new Error(`aws fis start-experiment returned no experiment id for ${templateId}`);
+      return id;
+    },
+    getExperimentState: async (region, experimentId) => {
+      const out = await awsCli(region, ['fis', 'get-experiment', '--id', experimentId]);
+      return (out.experiment as { state?: { status?: string } } | undefined)?.state?.status ?? 'unknown';
+    },
+    stopExperiment: async (region, experimentId) => {
+      await awsCli(region, ['fis', 'stop-experiment', '--id', experimentId]);
+    },
     setAsgSize: async (region, group, size) => {
       await new AutoScalingClient({ region }).send(
         new UpdateAutoScalingGroupCommand({
@@ -122,10 +162,11 @@ export async function runAwsChaos(opts: AwsRunOptions): Promise<number> {
   log(`reading the deployed stacks of ${config.regions.length} regions`);
   const stacks: Record<string, RegionStackOutputs | null> = {};
   for (const r of config.regions) stacks[r.name] = await stackOutputs(config, r.name);
-  const problems = checkDeployment(config, {
-    stacks,
-    tableReplicas: await tableReplicas(config).catch(() => []),
-  });
+  const problems = checkDeployment(
+    config,
+    { stacks, tableReplicas: await tableReplicas(config).catch(() => []) },
+    { region, mode },
+  );
   if (problems.length > 0) {
     console.error(
       `error: the config does not match what is deployed; refusing to run:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
@@ -192,6 +233,11 @@ export async function runAwsChaos(opts: AwsRunOptions): Promise<number> {
         survivorsOk: survivors.every((s) => s.ok),
         dns,
       });
+      const experiment = changes.find((c) => c.kind === 'fis-experiment');
+      if (experiment && samples.length % 10 === 0) {
+        const state = await ops.getExperimentState(region, experiment.experimentId).catch(() => 'unknown');
+        log(`FIS experiment ${experiment.experimentId}: ${state}`);
+      }
       if (samples.length % 10 === 0)
         log(
           `t+${Math.round((Date.now() - injectedAt) / 1000)}s: api → ${api!.region ?? 'no answer'}, backup → ${backup!.region ?? 'no answer'}`,

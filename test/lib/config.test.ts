@@ -1,7 +1,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ConfigError, parseDeploymentConfig, readDeploymentConfig } from '../../lib/config';
+import {
+  ConfigError,
+  parseAwsDeploymentConfig,
+  parseDeploymentConfig,
+  readDeploymentConfig,
+  requireAwsDeploymentConfig,
+} from '../../lib/config';
 
 function problemsOf(raw: unknown): string[] {
   try {
@@ -14,12 +20,15 @@ function problemsOf(raw: unknown): string[] {
 }
 
 describe('deployment config', () => {
-  it('defaults to three regions with a table owner that is not us-east-1', () => {
+  it('defaults to three regions, and derives no table owner from them', () => {
     const cfg = parseDeploymentConfig({});
     expect(cfg.regions.map((r) => r.name)).toEqual(['us-east-1', 'eu-west-1', 'ap-southeast-1']);
-    expect(cfg.tableOwnerRegion).toBe('eu-west-1');
+    expect(cfg.tableOwnerRegion).toBeUndefined();
     expect(cfg.healthCheck).toEqual({ requestIntervalSeconds: 10, failureThreshold: 3 });
     expect(cfg.tableName).toBe('mrwebrtc-rooms');
+    expect(cfg.joinTokenKeysSecretName).toBe('mrwebrtc/join-token-keys');
+    expect(cfg.mediaTokenKeysSecretName).toBe('mrwebrtc/media-token-keys');
+    expect(cfg.monitoring).toEqual({ alarmEmails: [], healthCheckIds: {} });
     expect(cfg.local.regions).toEqual([
       { name: 'us-east-1', address: '127.0.1.1' },
       { name: 'eu-west-1', address: '127.0.2.1' },
@@ -34,7 +43,51 @@ describe('deployment config', () => {
     const cidr = (cfg: typeof three, name: string) => cfg.regions.find((r) => r.name === name)!.vpcCidr;
     expect(cidr(two, 'eu-west-1')).toBe(cidr(three, 'eu-west-1'));
     expect(cidr(two, 'ap-southeast-1')).toBe(cidr(three, 'ap-southeast-1'));
-    expect(two.tableOwnerRegion).toBe('eu-west-1');
+  });
+
+  it('requires the table owner on the AWS path, and keeps it whatever the order of regions', () => {
+    expect(() => parseAwsDeploymentConfig({})).toThrow(ConfigError);
+    try {
+      parseAwsDeploymentConfig({ regions: ['eu-west-1'], healthCheck: { failureThreshold: 0 } });
+    } catch (err) {
+      const problems = (err as ConfigError).problems;
+      // Every problem at once: the schema's and the missing owner.
+      expect(problems).toHaveLength(2);
+      expect(problems[1]).toMatch(
+        /^tableOwnerRegion: missing; the AWS deployment needs the table stack's region named explicitly/,
+      );
+      expect(problems[1]).toMatch(/never follows the order of regions/);
+    }
+    const owner = (regions: string[]) =>
+      parseAwsDeploymentConfig({ tableOwnerRegion: 'ap-southeast-1', regions }).tableOwnerRegion;
+    expect(owner(['us-east-1', 'eu-west-1', 'ap-southeast-1'])).toBe('ap-southeast-1');
+    expect(owner(['ap-southeast-1', 'us-east-1'])).toBe('ap-southeast-1');
+    expect(owner(['eu-west-1', 'ap-southeast-1'])).toBe('ap-southeast-1');
+    expect(() => requireAwsDeploymentConfig(parseDeploymentConfig({}))).toThrow(/tableOwnerRegion: missing/);
+    expect(
+      requireAwsDeploymentConfig(parseDeploymentConfig({ tableOwnerRegion: 'eu-west-1' })).tableOwnerRegion,
+    ).toBe('eu-west-1');
+  });
+
+  it('checks the monitoring settings: emails, and health check ids of configured regions only', () => {
+    const cfg = parseDeploymentConfig({
+      monitoring: {
+        alarmEmails: ['ops@rtc-ops.net'],
+        healthCheckIds: { 'eu-west-1': '0b8c2f5e-1f0a-4a59-9d3c-2a7c1a9e5b11' },
+      },
+    });
+    expect(cfg.monitoring.healthCheckIds).toEqual({ 'eu-west-1': '0b8c2f5e-1f0a-4a59-9d3c-2a7c1a9e5b11' });
+    expect(problemsOf({ monitoring: { alarmEmails: ['not-an-email'] } })[0]).toMatch(
+      /^monitoring\.alarmEmails\[0\]: got "not-an-email"; must be an email address/,
+    );
+    expect(problemsOf({ monitoring: { healthCheckIds: { 'eu-west-1': 'hc-1' } } })[0]).toMatch(
+      /^monitoring\.healthCheckIds\.eu-west-1: got "hc-1"; must be a Route 53 health check id/,
+    );
+    expect(
+      problemsOf({
+        monitoring: { healthCheckIds: { 'us-west-2': '0b8c2f5e-1f0a-4a59-9d3c-2a7c1a9e5b11' } },
+      })[0],
+    ).toMatch(/^monitoring\.healthCheckIds\.us-west-2: .*names a region that is not configured/);
   });
 
   it('rejects a region listed twice, naming the field and the value', () => {
@@ -43,10 +96,11 @@ describe('deployment config', () => {
     ]);
   });
 
-  it('rejects a table owner that is not one of the regions and says what to do', () => {
+  it('rejects a table owner that is not one of the regions and says what removing it takes', () => {
     const [problem] = problemsOf({ tableOwnerRegion: 'us-west-2' });
     expect(problem).toMatch(/^tableOwnerRegion: got "us-west-2"; is not one of the configured regions/);
     expect(problem).toMatch(/us-east-1, eu-west-1, ap-southeast-1/);
+    expect(problem).toMatch(/re-homing the table stack first \(docs\/DEPLOY.md/);
   });
 
   it('rejects a health-check interval other than 10 or 30 and a threshold outside 1-10', () => {
@@ -109,11 +163,13 @@ describe('deployment config', () => {
     const cfg = readDeploymentConfig({ cdkJsonPath: file, override: { regions: ['us-east-1'] } });
     expect(cfg.appName).toBe('calls');
     expect(cfg.regions.map((r) => r.name)).toEqual(['us-east-1']);
-    expect(cfg.tableOwnerRegion).toBe('us-east-1');
+    expect(cfg.tableOwnerRegion).toBeUndefined();
     fs.rmSync(dir, { recursive: true });
   });
 
-  it('reads the repository cdk.json', () => {
-    expect(readDeploymentConfig().regions).toHaveLength(3);
+  it('reads the repository cdk.json, which names its table owner', () => {
+    const cfg = readDeploymentConfig();
+    expect(cfg.regions).toHaveLength(3);
+    expect(requireAwsDeploymentConfig(cfg).tableOwnerRegion).toBe('eu-west-1');
   });
 });

@@ -9,10 +9,17 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { JoinCanary } from '../../lib/join-canary';
 import { LbService } from '../../lib/lb-service';
 import { MediaFleet } from '../../lib/media-fleet';
+import { MonitoringStack } from '../../lib/monitoring-stack';
+import { RegionBlackhole } from '../../lib/region-blackhole';
 import { RegionStack } from '../../lib/region-stack';
 import { RegionalDns } from '../../lib/regional-dns';
+import { RegionalSecret } from '../../lib/regional-secret';
+import { grantRegionalTableAccess } from '../../lib/table-access';
 import { TableStack } from '../../lib/table-stack';
 
 function fixture() {
@@ -22,7 +29,13 @@ function fixture() {
     stack,
     vpc,
     table: dynamodb.TableV2.fromTableName(stack, 'Table', 'rooms'),
-    secret: secretsmanager.Secret.fromSecretNameV2(stack, 'Secret', 'app/secret'),
+    /** Imported by name: ECS cannot use it, grants cannot name it exactly. */
+    secretByName: secretsmanager.Secret.fromSecretNameV2(stack, 'Secret', 'app/secret'),
+    secret: secretsmanager.Secret.fromSecretCompleteArn(
+      stack,
+      'FullSecret',
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:app/secret-Ab3dE9',
+    ),
     zone: route53.HostedZone.fromHostedZoneAttributes(stack, 'Zone', {
       hostedZoneId: 'Z1',
       zoneName: 'example.com',
@@ -64,7 +77,7 @@ describe('construct validation', () => {
           minCapacity: 1,
           maxCapacity: 2,
           table: f.table,
-          joinTokenSecret: f.secret,
+          mediaTokenKeys: f.secret,
           signalingPort: 7000,
           rtcPortMin: 40000,
           rtcPortMax: 40100,
@@ -73,47 +86,150 @@ describe('construct validation', () => {
     ).toThrow(/exceeds the 2 hours lifecycle hook limit; use a drainTimeout up to 118 minutes/);
   });
 
+  function lbProps(f: ReturnType<typeof fixture>) {
+    return {
+      vpc: f.vpc,
+      certificate: acm.Certificate.fromCertificateArn(
+        f.stack,
+        'Cert',
+        'arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000',
+      ),
+      image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/node:22'),
+      table: f.table,
+      joinTokenKeys: f.secret,
+      mediaTokenKeys: f.secret,
+      publicApiUrl: 'https://eu-west-1.api.example.com',
+      containerPort: 8080,
+      desiredCount: 4,
+    };
+  }
+
   it('LbService rejects an autoscaling ceiling below the desired count', () => {
     const f = fixture();
-    expect(
-      () =>
-        new LbService(f.stack, 'Lb', {
-          vpc: f.vpc,
-          certificate: acm.Certificate.fromCertificateArn(
-            f.stack,
-            'Cert',
-            'arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000',
-          ),
-          image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/node:22'),
-          table: f.table,
-          joinTokenSecret: f.secret,
-          publicApiUrl: 'https://eu-west-1.api.example.com',
-          containerPort: 8080,
-          desiredCount: 4,
-          maxCount: 2,
-        }),
-    ).toThrow(/maxCount \(2\) is below desiredCount \(4\)/);
+    expect(() => new LbService(f.stack, 'Lb', { ...lbProps(f), maxCount: 2 })).toThrow(
+      /maxCount \(2\) is below desiredCount \(4\)/,
+    );
   });
 
-  it('TableStack must live in one of the regions it replicates to', () => {
+  it('LbService and MediaFleet refuse a secret without its full ARN (ECS would read it as an SSM name)', () => {
+    const f = fixture();
+    expect(() => new LbService(f.stack, 'Lb', { ...lbProps(f), joinTokenKeys: f.secretByName })).toThrow(
+      /joinTokenKeys "app\/secret" has no full ARN; ECS reads anything else as an SSM parameter/,
+    );
+    expect(
+      () =>
+        new MediaFleet(f.stack, 'Fleet', {
+          vpc: f.vpc,
+          image: { directory: `${__dirname}/../..`, file: 'runtime/media/Dockerfile' },
+          instanceType: 'c6i.large',
+          minCapacity: 1,
+          maxCapacity: 2,
+          table: f.table,
+          mediaTokenKeys: f.secretByName,
+          signalingPort: 7000,
+          rtcPortMin: 40000,
+          rtcPortMax: 40100,
+        }),
+    ).toThrow(/mediaTokenKeys "app\/secret" has no full ARN/);
+  });
+
+  it('RegionalSecret rejects a name Secrets Manager would not accept', () => {
+    const f = fixture();
+    expect(() => new RegionalSecret(f.stack, 'S', { secretName: 'bad name' })).toThrow(
+      /"bad name" is not a Secrets Manager secret name/,
+    );
+  });
+
+  it('grantRegionalTableAccess needs the item kinds a role writes', () => {
+    const f = fixture();
+    const role = new iam.Role(f.stack, 'Role', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    expect(() => grantRegionalTableAccess(role, f.table, { writes: [] })).toThrow(/at least one item kind/);
+  });
+
+  it('RegionBlackhole accepts only what FIS accepts and needs a stop condition', () => {
+    const f = fixture();
+    const alarm = new cloudwatch.Alarm(f.stack, 'Alarm', {
+      metric: new cloudwatch.Metric({ namespace: 'N', metricName: 'M' }),
+      threshold: 1,
+      evaluationPeriods: 1,
+    });
+    expect(
+      () =>
+        new RegionBlackhole(f.stack, 'A', {
+          vpc: f.vpc,
+          name: 'x',
+          stopConditions: [alarm],
+          duration: Duration.hours(13),
+        }),
+    ).toThrow(/outside what FIS accepts; use 1 minute to 12 hours/);
+    expect(() => new RegionBlackhole(f.stack, 'B', { vpc: f.vpc, name: 'x', stopConditions: [] })).toThrow(
+      /needs at least one stop condition alarm/,
+    );
+  });
+
+  it('JoinCanary needs a valid canary name and the key set by full ARN', () => {
+    const f = fixture();
+    const props = {
+      canaryName: 'app-join',
+      regionApiUrl: 'https://eu-west-1.api.example.com',
+      backupApiUrl: 'https://api-backup.example.net',
+      joinTokenKeys: f.secret,
+      roomId: 'canary-eu-west-1',
+    };
+    expect(() => new JoinCanary(f.stack, 'A', { ...props, canaryName: 'App Join' })).toThrow(
+      /"App Join" is not a canary name/,
+    );
+    expect(() => new JoinCanary(f.stack, 'B', { ...props, joinTokenKeys: f.secretByName })).toThrow(
+      /needs its full ARN/,
+    );
+  });
+
+  it('MonitoringStack lives in us-east-1, where Route 53 health-check metrics are', () => {
+    expect(
+      () =>
+        new MonitoringStack(new App(), 'M', {
+          env: { account: '123456789012', region: 'eu-west-1' },
+          appName: 'app',
+          healthCheckIds: { 'eu-west-1': '0b8c2f5e-1f0a-4a59-9d3c-2a7c1a9e5b11' },
+          alarmEmails: [],
+        }),
+    ).toThrow(/Route 53 health-check metrics exist only in us-east-1/);
+  });
+
+  it('TableStack must live in one of the regions it replicates to, and keep the two key sets apart', () => {
+    const props = {
+      tableName: 'rooms',
+      joinTokenKeysSecretName: 'app/join-token-keys',
+      mediaTokenKeysSecretName: 'app/media-token-keys',
+      regions: ['eu-west-1', 'ap-southeast-1'],
+    };
     expect(
       () =>
         new TableStack(new App(), 'Table', {
+          ...props,
           env: { account: '123456789012', region: 'us-west-2' },
-          tableName: 'rooms',
-          secretName: 'app/secret',
-          regions: ['eu-west-1', 'ap-southeast-1'],
         }),
     ).toThrow(/region "us-west-2" is not among the served regions \(eu-west-1, ap-southeast-1\)/);
+    expect(
+      () =>
+        new TableStack(new App(), 'Table', {
+          ...props,
+          mediaTokenKeysSecretName: props.joinTokenKeysSecretName,
+          env: { account: '123456789012', region: 'eu-west-1' },
+        }),
+    ).toThrow(/must be two secrets so that a media host never holds the join keys/);
   });
 
   it('RegionStack needs a concrete region for its latency record', () => {
     expect(
       () =>
         new RegionStack(new App(), 'Region', {
+          appName: 'app',
           vpcCidr: '10.0.0.0/16',
           tableName: 'rooms',
-          secretName: 'app/secret',
+          joinTokenKeysSecretName: 'app/join-token-keys',
+          mediaTokenKeysSecretName: 'app/media-token-keys',
+          monitoring: { alarmEmails: [] },
           dns: {
             domain: 'example.com',
             hostedZoneId: 'Z1',

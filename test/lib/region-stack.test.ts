@@ -1,6 +1,18 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { TABLE_KEYS } from '../../runtime/store/schema';
-import { MEDIA_DRAIN_HOOK_NAME } from '../../lib/media-fleet';
+import { DEFAULT_LIMITS } from '../../runtime/lb/config';
+import { ALB_IDLE_TIMEOUT, PUBLIC_PATH_PATTERNS } from '../../lib/lb-service';
+import { MEDIA_BOOT_TIMEOUT, MEDIA_DRAIN_HOOK_NAME } from '../../lib/media-fleet';
+import { HEALTH_FAILURES_BEFORE_REPLACE, HEALTH_POLL_SECONDS } from '../../lib/media-host-script';
+import { CANARY_STEPS } from '../../lib/functions/join-canary';
+import { BLACKHOLE_ACTION_ID } from '../../lib/region-blackhole';
+import {
+  deployTimeValue,
+  forAllValuesStringLike,
+  iamResourceMatches,
+  nullFalse,
+  secretsManagerFullArnPattern,
+} from './support/aws-rules';
 import {
   type Json,
   resourcesOfType,
@@ -16,6 +28,7 @@ const CONFIG = {
   hostedZoneId: 'Z1111111111111PRIMARY',
   backupDomain: 'rtc-fallback.example.com',
   backupHostedZoneId: 'Z2222222222222BACKUP',
+  tableOwnerRegion: 'eu-west-1' as const,
   regions: [
     'us-east-1',
     {
@@ -33,11 +46,11 @@ const CONFIG = {
   mediaSignalingPort: 7100,
   mediaRtcPortMin: 41000,
   mediaRtcPortMax: 41999,
+  monitoring: { alarmEmails: ['oncall@rtc-ops.net'] },
 };
 const REGION = 'eu-west-1';
 const STACK = 'rtcdemo-eu-west-1';
 const OWN_TABLE_ARN = `arn:aws:dynamodb:${REGION}:${TEST_ACCOUNT}:table/rtcdemo-rooms`;
-const OWN_SECRET_ARN = `arn:aws:secretsmanager:${REGION}:${TEST_ACCOUNT}:secret:rtcdemo/join-token-secret`;
 
 let project: SynthesizedProject;
 let template: Template;
@@ -184,11 +197,98 @@ describe('region stack: LB service', () => {
             { Name: 'TRUST_PROXY_HOPS', Value: '1' },
             { Name: 'CORS_ORIGINS', Value: 'https://meet.rtc.example.org,http://localhost:5173' },
           ]),
-          // By name: ECS resolves it in the task's own region (a partial ARN would fail at task start).
-          Secrets: [{ Name: 'TOKEN_SECRET', ValueFrom: 'rtcdemo/join-token-secret' }],
+          Secrets: [
+            { Name: 'JOIN_TOKEN_KEYS', ValueFrom: Match.anyValue() },
+            { Name: 'MEDIA_TOKEN_KEYS', ValueFrom: Match.anyValue() },
+          ],
         }),
       ],
     });
+  });
+
+  it('gives ECS every secret as the full ARN of the Secrets Manager secret in its own region', () => {
+    const pattern = secretsManagerFullArnPattern(REGION, TEST_ACCOUNT);
+    const containers = Object.values(resourcesOfType(raw, 'AWS::ECS::TaskDefinition')).flatMap(
+      (td) => td.Properties.ContainerDefinitions as Json[],
+    );
+    const secrets = containers.flatMap((c) => (c.Secrets ?? []) as Json[]);
+    expect(secrets.length).toBeGreaterThan(0);
+    const resolved = Object.fromEntries(
+      secrets.map((secret) => [secret.Name, deployTimeValue(raw, secret.ValueFrom, TEST_ACCOUNT)]),
+    );
+    for (const arn of Object.values(resolved)) expect(arn).toMatch(pattern);
+    expect(resolved.JOIN_TOKEN_KEYS).toContain(':secret:rtcdemo/join-token-keys-');
+    expect(resolved.MEDIA_TOKEN_KEYS).toContain(':secret:rtcdemo/media-token-keys-');
+  });
+
+  it('looks the ARNs up in its own region, by name, with no reference to another stack', () => {
+    const lookups = Object.values(raw.Resources as Record<string, Json>).filter((r) =>
+      String(r.Type).startsWith('Custom::'),
+    );
+    expect(lookups).toHaveLength(2);
+    for (const lookup of lookups) {
+      for (const phase of ['Create', 'Update']) {
+        const call = JSON.parse(lookup.Properties[phase]);
+        expect(call).toMatchObject({ service: 'SecretsManager', action: 'DescribeSecret', region: REGION });
+        expect(call.parameters.SecretId).toMatch(/^rtcdemo\/(join|media)-token-keys$/);
+      }
+      expect(lookup.Properties.InstallLatestAwsSdk).toBe(false);
+    }
+  });
+
+  it("lets the task's execution role read exactly the secrets it is given", () => {
+    const executionRoleId = Object.values(resourcesOfType(raw, 'AWS::ECS::TaskDefinition'))[0].Properties
+      .ExecutionRoleArn['Fn::GetAtt'][0];
+    const readable = grantedResources(executionRoleId, 'secretsmanager:GetSecretValue').map((r) =>
+      deployTimeValue(raw, r, TEST_ACCOUNT),
+    );
+    const secretArns = (
+      Object.values(resourcesOfType(raw, 'AWS::ECS::TaskDefinition'))[0].Properties.ContainerDefinitions[0]
+        .Secrets as Json[]
+    ).map((s) => deployTimeValue(raw, s.ValueFrom, TEST_ACCOUNT));
+    for (const arn of secretArns) {
+      expect(readable.some((pattern) => iamResourceMatches(pattern, arn))).toBe(true);
+    }
+    // Nothing else: no wildcard over other secrets.
+    expect(readable).toHaveLength(secretArns.length);
+  });
+
+  it('keeps idle connections open in the service longer than the ALB does (no 502 races)', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      LoadBalancerAttributes: Match.arrayWith([
+        { Key: 'idle_timeout.timeout_seconds', Value: String(ALB_IDLE_TIMEOUT.toSeconds()) },
+      ]),
+    });
+    // ELB user guide: configure the application's idle timeout larger than the load balancer's.
+    expect(DEFAULT_LIMITS.keepAliveTimeoutMs).toBeGreaterThan(ALB_IDLE_TIMEOUT.toMilliseconds());
+  });
+
+  it('does not forward /metrics (or any path the API does not serve) through the public ALB', () => {
+    const listener = Object.values(resourcesOfType(raw, 'AWS::ElasticLoadBalancingV2::Listener'))[0];
+    expect(listener.Properties.DefaultActions).toEqual([
+      expect.objectContaining({
+        Type: 'fixed-response',
+        FixedResponseConfig: expect.objectContaining({ StatusCode: '404' }),
+      }),
+    ]);
+    const forwarded = Object.values(
+      resourcesOfType(raw, 'AWS::ElasticLoadBalancingV2::ListenerRule'),
+    ).flatMap((rule) => {
+      expect(rule.Properties.Actions.map((a: Json) => a.Type)).toEqual(['forward']);
+      return rule.Properties.Conditions.flatMap((c: Json) => {
+        expect(c.Field).toBe('path-pattern');
+        return c.PathPatternConfig.Values as string[];
+      });
+    });
+    expect(forwarded.sort()).toEqual([...PUBLIC_PATH_PATTERNS].sort());
+    // ALB path patterns: * matches any characters, ? one, case-sensitively.
+    const reaches = (path: string) => forwarded.some((p) => iamResourceMatches(p, path));
+    for (const path of ['/v1/rooms/a/join', '/v1/rooms/a/signal', '/v1/ping', '/v1/regions', '/health']) {
+      expect(reaches(path)).toBe(true);
+    }
+    for (const path of ['/metrics', '/metrics/', '/%6Detrics', '/Metrics', '/health/../metrics', '/']) {
+      expect({ path, reaches: reaches(path) }).toEqual({ path, reaches: false });
+    }
   });
 
   it('scales on CPU and on requests per target', () => {
@@ -276,19 +376,268 @@ describe('region stack: media fleet', () => {
       'RTC_MAX_PORT=41999',
       'LISTEN_HOST=0.0.0.0',
       'MEDIA_ENGINE=current',
-      'SECRET_ID=rtcdemo/join-token-secret',
+      'MEDIA_TOKEN_KEYS_SECRET_ARN=<token>',
       `LIFECYCLE_HOOK_NAME=${MEDIA_DRAIN_HOOK_NAME}`,
     ]) {
       expect(script).toContain(`\n${line}\n`);
     }
-    for (const perBoot of ['SERVER_ID=', 'PUBLIC_IP=', 'PRIVATE_ENDPOINT=ws://', 'TOKEN_SECRET=']) {
+    for (const perBoot of ['SERVER_ID=', 'PUBLIC_IP=', 'PRIVATE_ENDPOINT=ws://', 'MEDIA_TOKEN_KEYS=']) {
       expect(script).toContain(perBoot);
     }
+    // Media hosts never see the join keys, nor the old single secret.
+    expect(script).not.toMatch(/JOIN_TOKEN_KEYS|TOKEN_SECRET|join-token/);
     expect(script).toContain('meta-data/autoscaling/target-lifecycle-state');
     expect(script).toContain('complete-lifecycle-action');
     expect(script).toMatch(/DRAIN_TIMEOUT_MS=\d+/);
   });
+
+  it('reads the media keys on a line of their own, so a failed read stops the start', () => {
+    const script = userDataText();
+    const read = script.split('\n').find((l) => l.includes('get-secret-value'))!;
+    expect(read).toMatch(/^keys=\$\(aws secretsmanager get-secret-value .*\$MEDIA_TOKEN_KEYS_SECRET_ARN/);
+    // No read hidden inside an echo or printf, where set -e would not see its status.
+    expect(script).not.toMatch(/(echo|printf)[^\n]*\$\(aws /);
+    const prepare = script.slice(
+      script.indexOf('media-server-prepare <<'),
+      script.indexOf('media-server-run <<'),
+    );
+    expect(prepare).toContain('set -euo pipefail');
+    expect(script).toContain('ExecStartPre=/usr/local/sbin/media-server-prepare');
+  });
+
+  it('signals CloudFormation from the boot: creation policy and a rolling update that waits for signals', () => {
+    const [asgId, asg] = Object.entries(resourcesOfType(raw, 'AWS::AutoScaling::AutoScalingGroup'))[0]!;
+    expect(asg.CreationPolicy.ResourceSignal).toEqual({
+      Count: 3,
+      Timeout: MEDIA_BOOT_TIMEOUT.toIsoString(),
+    });
+    expect(asg.UpdatePolicy.AutoScalingRollingUpdate).toMatchObject({
+      WaitOnResourceSignals: true,
+      MaxBatchSize: 1,
+      MinInstancesInService: 3,
+      MinSuccessfulInstancesPercent: 100,
+      PauseTime: MEDIA_BOOT_TIMEOUT.toIsoString(),
+    });
+    // CloudFormation: MinInstancesInService must be less than MaxSize.
+    expect(asg.UpdatePolicy.AutoScalingRollingUpdate.MinInstancesInService).toBeLessThan(
+      Number(asg.Properties.MaxSize),
+    );
+    const script = userDataText();
+    expect(script).toContain('--logical-resource-id ' + asgId);
+    expect(script).toMatch(/signal-resource .*--stack-name <token>/s);
+    expect(script).toContain('boot_signal SUCCESS');
+    expect(script).toMatch(/trap '.*boot_signal FAILURE.*' EXIT/);
+    // SUCCESS only after the media server answered its health endpoint.
+    expect(
+      script.indexOf('until curl -fsS --max-time 3 -o /dev/null http://127.0.0.1:7100/health'),
+    ).toBeLessThan(script.indexOf('boot_signal SUCCESS'));
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          { Action: 'cloudformation:SignalResource', Effect: 'Allow', Resource: { Ref: 'AWS::StackId' } },
+        ]),
+      },
+    });
+  });
+
+  it('replaces a host whose media server stays down, and leaves a draining host alone', () => {
+    const script = userDataText();
+    const watch = script.slice(script.indexOf('media-health-watch <<'));
+    expect(watch).toContain(`while sleep ${HEALTH_POLL_SECONDS}; do`);
+    expect(watch).toContain('"$HEALTH_URL"');
+    expect(script).toContain('HEALTH_URL=http://127.0.0.1:7100/health');
+    expect(watch).toContain(`-ge ${HEALTH_FAILURES_BEFORE_REPLACE} ]`);
+    expect(watch).toContain('target-lifecycle-state 2>/dev/null)" = InService ]');
+    expect(watch).toContain('set-instance-health');
+    expect(watch).toContain('--health-status Unhealthy');
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: ['autoscaling:CompleteLifecycleAction', 'autoscaling:SetInstanceHealth'],
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('scales in the hosts with the fewest rooms first, through a function Auto Scaling may invoke', () => {
+    const asg = Object.values(resourcesOfType(raw, 'AWS::AutoScaling::AutoScalingGroup'))[0];
+    const [first, ...rest] = asg.Properties.TerminationPolicies;
+    const fnId = first['Fn::GetAtt'][0];
+    expect(raw.Resources[fnId].Type).toBe('AWS::Lambda::Function');
+    // Auto Scaling user guide: the Lambda function comes first; it has two seconds.
+    expect(rest).toEqual(['OldestLaunchTemplate', 'Default']);
+    expect(raw.Resources[fnId].Properties.Timeout).toBeLessThanOrEqual(2);
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
+      Principal: `arn:aws:iam::${TEST_ACCOUNT}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`,
+    });
+  });
+
+  it('gives hosts Session Manager access and no SSH', () => {
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: Match.objectLike({
+        Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })],
+      }),
+      ManagedPolicyArns: [
+        {
+          'Fn::Join': [
+            '',
+            ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore'],
+          ],
+        },
+      ],
+    });
+    const sgs = Object.values(resourcesOfType(raw, 'AWS::EC2::SecurityGroup'));
+    for (const sg of sgs) {
+      for (const rule of sg.Properties.SecurityGroupIngress ?? []) expect(rule.FromPort).not.toBe(22);
+    }
+  });
 });
+
+describe('region stack: operations', () => {
+  const alarms = () => Object.values(resourcesOfType(raw, 'AWS::CloudWatch::Alarm'));
+  const alarmOn = (namespace: string, metricName: string) =>
+    alarms().filter(
+      (a) =>
+        (a.Properties.Namespace === namespace && a.Properties.MetricName === metricName) ||
+        (a.Properties.Metrics ?? []).some(
+          (m: Json) =>
+            m.MetricStat?.Metric?.Namespace === namespace && m.MetricStat?.Metric?.MetricName === metricName,
+        ),
+    );
+
+  it('alarms on ALB 5xx, target health, ECS running tasks, media hosts and load, table replication and throttles', () => {
+    for (const [namespace, metric] of [
+      ['AWS/ApplicationELB', 'HTTPCode_ELB_5XX_Count'],
+      ['AWS/ApplicationELB', 'HTTPCode_Target_5XX_Count'],
+      ['AWS/ApplicationELB', 'UnHealthyHostCount'],
+      ['AWS/ApplicationELB', 'HealthyHostCount'],
+      ['ECS/ContainerInsights', 'RunningTaskCount'],
+      ['AWS/AutoScaling', 'GroupInServiceInstances'],
+      ['AWS/AutoScaling', 'GroupDesiredCapacity'],
+      ['AWS/EC2', 'CPUUtilization'],
+      ['AWS/DynamoDB', 'ReadThrottleEvents'],
+      ['AWS/DynamoDB', 'WriteThrottleEvents'],
+    ]) {
+      expect({ metric, alarms: alarmOn(namespace!, metric!).length }).toEqual({ metric, alarms: 1 });
+    }
+    // Replication latency without naming a receiving region: a Metrics Insights query over this table.
+    const replication = alarms().filter((a) =>
+      (a.Properties.Metrics ?? []).some((m: Json) =>
+        String(m.Expression ?? '').includes('ReplicationLatency'),
+      ),
+    );
+    expect(replication).toHaveLength(1);
+    expect(replication[0].Properties.Metrics[0].Expression).toBe(
+      `SELECT MAX(ReplicationLatency) FROM SCHEMA("AWS/DynamoDB", ReceivingRegion, TableName) WHERE TableName = 'rtcdemo-rooms'`,
+    );
+    // ECS and media thresholds follow the configured sizes.
+    expect(alarmOn('ECS/ContainerInsights', 'RunningTaskCount')[0].Properties.Threshold).toBe(4);
+    expect(alarmOn('AWS/AutoScaling', 'GroupInServiceInstances')[0].Properties.Threshold).toBe(3);
+    expect(alarmOn('AWS/AutoScaling', 'GroupDesiredCapacity')[0].Properties.Threshold).toBe(12);
+  });
+
+  it('sends every alarm to an encrypted topic that the configured addresses subscribe to', () => {
+    const topicId = Object.keys(resourcesOfType(raw, 'AWS::SNS::Topic'))[0]!;
+    for (const alarm of [
+      ...alarms(),
+      ...Object.values(resourcesOfType(raw, 'AWS::CloudWatch::CompositeAlarm')),
+    ]) {
+      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    }
+    expect(raw.Resources[topicId].Properties.KmsMasterKeyId).toBeDefined();
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@rtc-ops.net',
+    });
+  });
+
+  it('runs one join canary every minute through the region name and api-backup, and alarms per step', () => {
+    template.resourceCountIs('AWS::Synthetics::Canary', 1);
+    const canary = Object.values(resourcesOfType(raw, 'AWS::Synthetics::Canary'))[0];
+    expect(canary.Properties.Schedule.Expression).toBe('rate(1 minute)');
+    expect(canary.Properties.RunConfig.EnvironmentVariables).toMatchObject({
+      REGION_API_URL: 'https://eu-west-1.api.rtc.example.org',
+      BACKUP_API_URL: 'https://api-backup.rtc-fallback.example.com',
+      CANARY_ROOM: 'canary-eu-west-1',
+    });
+    expect(canary.Properties.Code.Script).toContain('executeStep');
+    const env = canary.Properties.RunConfig.EnvironmentVariables;
+    expect(deployTimeValue(raw, env.JOIN_TOKEN_KEYS_SECRET_ARN, TEST_ACCOUNT)).toMatch(
+      secretsManagerFullArnPattern(REGION, TEST_ACCOUNT),
+    );
+    const stepAlarms = alarms()
+      .map((a) => (a.Properties.Dimensions ?? []).find((d: Json) => d.Name === 'StepName')?.Value)
+      .filter(Boolean);
+    expect(stepAlarms.sort()).toEqual(Object.values(CANARY_STEPS).sort());
+    expect(alarmOn('CloudWatchSynthetics', 'SuccessPercent').length).toBe(4);
+  });
+
+  it('has a dashboard and a composite alarm for "this region cannot serve joins"', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'rtcdemo-eu-west-1' });
+    template.resourceCountIs('AWS::CloudWatch::CompositeAlarm', 1);
+  });
+
+  it('deploys a FIS template that blackholes every subnet of the region, stopped by the api-backup alarm', () => {
+    template.resourceCountIs('AWS::FIS::ExperimentTemplate', 1);
+    const experiment = Object.values(resourcesOfType(raw, 'AWS::FIS::ExperimentTemplate'))[0].Properties;
+    const action = Object.values(experiment.Actions as Record<string, Json>)[0];
+    expect(action.ActionId).toBe(BLACKHOLE_ACTION_ID);
+    expect(action.Parameters.scope).toBe('all');
+    expect(action.Parameters.duration).toMatch(/^PT\d+M$/);
+    const target = experiment.Targets[action.Targets.Subnets];
+    expect(target).toMatchObject({ ResourceType: 'aws:ec2:subnet', SelectionMode: 'ALL' });
+    const subnetIds = Object.keys(resourcesOfType(raw, 'AWS::EC2::Subnet')).sort();
+    const targeted = (target.ResourceArns as Json[])
+      .map((arn) => arn['Fn::Join'][1].find((p: Json) => p.Ref)?.Ref)
+      .sort();
+    expect(targeted).toEqual(subnetIds);
+    const backupAlarm = Object.entries(resourcesOfType(raw, 'AWS::CloudWatch::Alarm')).find(([, a]) =>
+      (a.Properties.Dimensions ?? []).some((d: Json) => d.Value === CANARY_STEPS.joinBackup),
+    )![0];
+    expect(experiment.StopConditions).toEqual([
+      { Source: 'aws:cloudwatch:alarm', Value: { 'Fn::GetAtt': [backupAlarm, 'Arn'] } },
+    ]);
+    template.hasOutput('FisBlackholeTemplateId', {});
+  });
+});
+
+/** Logical id of the one role assumed by `service` (and, when given, whose id contains `idPart`). */
+function roleIdOf(service: string, idPart = ''): string {
+  const ids = Object.entries(resourcesOfType(raw, 'AWS::IAM::Role'))
+    .filter(([id, role]) =>
+      (role.Properties.AssumeRolePolicyDocument.Statement as Json[]).some(
+        (st) => st.Principal?.Service === service && id.includes(idPart),
+      ),
+    )
+    .map(([id]) => id);
+  expect(ids).toHaveLength(1);
+  return ids[0]!;
+}
+
+function policyStatementsOf(roleId: string): Json[] {
+  return Object.values(resourcesOfType(raw, 'AWS::IAM::Policy'))
+    .filter((p) => (p.Properties.Roles ?? []).some((r: Json) => r.Ref === roleId))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement as Json[]);
+}
+
+/** The resources (as template values) a role's policies allow `action` on. */
+function grantedResources(roleId: string, action: string): Json[] {
+  return policyStatementsOf(roleId)
+    .filter((s) => s.Effect === 'Allow' && [s.Action].flat().includes(action))
+    .flatMap((s) => [s.Resource].flat());
+}
+
+function resolvedSecretArn(name: string): string {
+  const lookup = Object.entries(raw.Resources as Record<string, Json>).find(
+    ([, r]) => String(r.Type).startsWith('Custom::') && r.Properties.Create.includes(`rtcdemo/${name}`),
+  )!;
+  return deployTimeValue(raw, { 'Fn::GetAtt': [lookup[0], 'ARN'] }, TEST_ACCOUNT);
+}
 
 function serviceSecurityGroupId(): string {
   const service = Object.values(resourcesOfType(raw, 'AWS::ECS::Service'))[0];
@@ -312,29 +661,81 @@ describe('region stack: network, IAM and outputs', () => {
       (p) => p.Properties.PolicyDocument.Statement as Json[],
     );
     const dynamo = statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('dynamodb:')));
-    expect(dynamo).toHaveLength(2); // LB task role and media instance role
+    // Reads and writes of the LB task role and the media instance role, and the termination policy's read.
+    expect(dynamo).toHaveLength(5);
     for (const s of dynamo) {
-      expect(s.Resource).toEqual([OWN_TABLE_ARN, `${OWN_TABLE_ARN}/index/${TABLE_KEYS.gsiName}`]);
+      for (const resource of [s.Resource].flat()) {
+        expect([OWN_TABLE_ARN, `${OWN_TABLE_ARN}/index/${TABLE_KEYS.gsiName}`]).toContain(resource);
+      }
       expect([s.Action].flat()).not.toContain('dynamodb:*');
     }
   });
 
-  it("reads only its own region's replica of the secret", () => {
+  it('lets each role write only the item kinds it owns (dynamodb:LeadingKeys, IAM condition semantics)', () => {
+    const writers = {
+      lb: roleIdOf('ecs-tasks.amazonaws.com', 'TaskRole'),
+      media: roleIdOf('ec2.amazonaws.com'),
+    };
+    // A write is allowed when some statement of the role allows the action and its condition holds.
+    const mayWrite = (roleId: string, partitionKeys: string[] | undefined) =>
+      policyStatementsOf(roleId)
+        .filter((s) => s.Effect === 'Allow' && [s.Action].flat().includes('dynamodb:PutItem'))
+        .some((s) => {
+          const like = s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'];
+          const nullCheck = s.Condition?.Null?.['dynamodb:LeadingKeys'];
+          if (!like) return true;
+          return (
+            forAllValuesStringLike(like, partitionKeys) && (nullCheck !== 'false' || nullFalse(partitionKeys))
+          );
+        });
+    expect(mayWrite(writers.lb, ['room#abc'])).toBe(true);
+    expect(mayWrite(writers.lb, ['region#eu-west-1'])).toBe(true);
+    expect(mayWrite(writers.lb, ['server#i-0abc'])).toBe(false);
+    expect(mayWrite(writers.media, ['server#i-0abc'])).toBe(true);
+    expect(mayWrite(writers.media, ['room#abc'])).toBe(true);
+    expect(mayWrite(writers.media, ['region#eu-west-1'])).toBe(false);
+    expect(mayWrite(writers.media, ['room#abc', 'region#eu-west-1'])).toBe(false);
+    // ForAllValues alone is true for a request without keys; the Null check closes that.
+    expect(mayWrite(writers.media, undefined)).toBe(false);
+    for (const roleId of Object.values(writers)) {
+      const writes = policyStatementsOf(roleId).filter((s) =>
+        [s.Action].flat().some((a: string) => /^dynamodb:(Put|Update|Delete)Item$/.test(a)),
+      );
+      expect(writes).toHaveLength(1);
+      expect([writes[0].Action].flat().sort()).toEqual([
+        'dynamodb:DeleteItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+      ]);
+    }
+  });
+
+  it("reads only its own region's replicas of the key sets, and media hosts only the media keys", () => {
+    const mediaKeys = resolvedSecretArn('media-token-keys');
+    const joinKeys = resolvedSecretArn('join-token-keys');
     const statements = Object.values(resourcesOfType(raw, 'AWS::IAM::Policy')).flatMap(
       (p) => p.Properties.PolicyDocument.Statement as Json[],
     );
     const secretReads = statements.filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
-    expect(secretReads.length).toBeGreaterThanOrEqual(2);
-    for (const s of secretReads) expect(s.Resource).toBe(`${OWN_SECRET_ARN}-??????`);
+    expect(secretReads.length).toBeGreaterThanOrEqual(3); // LB execution role, media hosts, canary
+    for (const s of secretReads) {
+      for (const resource of [s.Resource].flat()) {
+        expect([mediaKeys, joinKeys]).toContain(deployTimeValue(raw, resource, TEST_ACCOUNT));
+      }
+    }
+    const media = grantedResources(roleIdOf('ec2.amazonaws.com'), 'secretsmanager:GetSecretValue').map((r) =>
+      deployTimeValue(raw, r, TEST_ACCOUNT),
+    );
+    expect(media).toEqual([mediaKeys]);
   });
 
-  it('lets a media host complete lifecycle actions only on its own group', () => {
+  it('lets a media host complete lifecycle actions and set its health only on its own group', () => {
     const asgId = logicalIdOf('AWS::AutoScaling::AutoScalingGroup');
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
           {
-            Action: 'autoscaling:CompleteLifecycleAction',
+            Action: ['autoscaling:CompleteLifecycleAction', 'autoscaling:SetInstanceHealth'],
             Effect: 'Allow',
             Resource: {
               'Fn::Join': [

@@ -1,5 +1,11 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { TABLE_KEYS } from '../../runtime/store/schema';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildStacks, createCdkApp, FEATURE_FLAGS } from '../../lib/app';
+import { parseAwsDeploymentConfig } from '../../lib/config';
+import { INITIAL_KEY_ID } from '../../lib/table-stack';
 import { type Json, resourcesOfType, synthProject, type SynthesizedProject } from './support/synth';
 
 describe('table stack (default config)', () => {
@@ -14,10 +20,8 @@ describe('table stack (default config)', () => {
   });
   afterAll(() => project.dispose());
 
-  it('lives in a region other than us-east-1 by default', () => {
-    const region = project.stacks.tableStack.region;
-    expect(region).not.toBe('us-east-1');
-    expect(region).toBe('eu-west-1');
+  it('lives in the configured tableOwnerRegion', () => {
+    expect(project.stacks.tableStack.region).toBe('eu-west-1');
     expect(project.assembly.getStackByName('mrwebrtc-table').environment.region).toBe('eu-west-1');
   });
 
@@ -58,24 +62,38 @@ describe('table stack (default config)', () => {
     expect(table.UpdateReplacePolicy).toBe('Retain');
   });
 
-  it('keeps the join-token secret under its fixed name, replicated to every other region', () => {
-    template.hasResourceProperties('AWS::SecretsManager::Secret', {
-      Name: 'mrwebrtc/join-token-secret',
-      GenerateSecretString: Match.objectLike({ PasswordLength: Match.anyValue() }),
-    });
-    const secret = Object.values(resourcesOfType(raw, 'AWS::SecretsManager::Secret'))[0];
-    expect(secret.Properties.GenerateSecretString.PasswordLength).toBeGreaterThanOrEqual(32);
-    expect(secret.Properties.ReplicaRegions.map((r: Json) => r.Region).sort()).toEqual([
-      'ap-southeast-1',
-      'us-east-1',
+  it('keeps two generated key sets under their fixed names, replicated to every other region and retained', () => {
+    const secrets = Object.values(resourcesOfType(raw, 'AWS::SecretsManager::Secret'));
+    expect(secrets.map((s) => s.Properties.Name).sort()).toEqual([
+      'mrwebrtc/join-token-keys',
+      'mrwebrtc/media-token-keys',
     ]);
-    expect(secret.DeletionPolicy).toBe('Retain');
+    for (const secret of secrets) {
+      // Secrets Manager generates the value: the template holds the shape, never a key.
+      expect(secret.Properties.SecretString).toBeUndefined();
+      const generate = secret.Properties.GenerateSecretString;
+      expect(JSON.parse(generate.SecretStringTemplate)).toEqual({ kid: INITIAL_KEY_ID });
+      expect(generate.GenerateStringKey).toBe('secret');
+      // Letters and digits, at least 32 bytes: an HS256 key.
+      expect(generate.PasswordLength).toBeGreaterThanOrEqual(32);
+      expect(generate.ExcludePunctuation).toBe(true);
+      expect(generate.IncludeSpace ?? false).toBe(false);
+      expect(secret.Properties.ReplicaRegions.map((r: Json) => r.Region).sort()).toEqual([
+        'ap-southeast-1',
+        'us-east-1',
+      ]);
+      expect(secret.DeletionPolicy).toBe('Retain');
+      expect(secret.UpdateReplacePolicy).toBe('Retain');
+    }
+    // The generated key id follows the key set format (1-64 of [A-Za-z0-9._-]).
+    expect(INITIAL_KEY_ID).toMatch(/^[A-Za-z0-9._-]{1,64}$/);
   });
 });
 
 describe('table stack (explicit owner)', () => {
   it('follows tableOwnerRegion and still replicates everywhere', () => {
     const project = synthProject({ regions: ['eu-west-1', 'us-west-2'], tableOwnerRegion: 'us-west-2' });
+    // (us-east-1 may own it too; the docs advise against it, nothing forbids it.)
     try {
       expect(project.stacks.tableStack.region).toBe('us-west-2');
       const table = Object.values(
@@ -85,5 +103,30 @@ describe('table stack (explicit owner)', () => {
     } finally {
       project.dispose();
     }
+  });
+});
+
+describe('feature flags', () => {
+  it('leaves out @aws-cdk/aws-dynamodb:retainTableReplica, which changes nothing for a TableV2', () => {
+    const flag = '@aws-cdk/aws-dynamodb:retainTableReplica';
+    expect(Object.keys(FEATURE_FLAGS)).not.toContain(flag);
+    const texts = [{ [flag]: true }, {}].map((context) => {
+      const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'mr-flag-'));
+      try {
+        const app = createCdkApp({ outdir, context });
+        buildStacks(
+          app,
+          parseAwsDeploymentConfig({ tableOwnerRegion: 'eu-west-1', regions: ['eu-west-1'] }),
+          {
+            account: '210987654321',
+          },
+        );
+        const assembly = app.synth();
+        return fs.readFileSync(assembly.getStackByName('mrwebrtc-table').templateFullPath, 'utf8');
+      } finally {
+        fs.rmSync(outdir, { recursive: true, force: true });
+      }
+    });
+    expect(texts[0]).toBe(texts[1]);
   });
 });

@@ -10,12 +10,16 @@ import type { App } from 'aws-cdk-lib';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { buildStacks, createCdkApp, type ProjectStacks } from '../../../lib/app';
 import {
-  type DeploymentConfig,
+  type AwsDeploymentConfig,
   type DeploymentConfigInput,
-  parseDeploymentConfig,
+  parseAwsDeploymentConfig,
 } from '../../../lib/config';
+import { placeholderFindings } from '../../../lib/placeholders';
 
 export const TEST_ACCOUNT = '123456789012';
+
+/** The smallest AWS config: the repository's defaults plus the table owner every AWS config must name. */
+export const DEFAULT_AWS_INPUT: DeploymentConfigInput = { tableOwnerRegion: 'eu-west-1' };
 
 /** A node of a synthesized CloudFormation template: untyped JSON that tests walk freely. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -23,7 +27,7 @@ export type Json = any;
 
 export interface SynthesizedProject {
   readonly app: App;
-  readonly config: DeploymentConfig;
+  readonly config: AwsDeploymentConfig;
   readonly stacks: ProjectStacks;
   readonly assembly: CloudAssembly;
   /** Parsed template of a stack, by stack name. */
@@ -39,16 +43,21 @@ export interface SynthOptions {
   readonly sourceDirectory?: string;
 }
 
+/**
+ * Synthesizes as `npm run synth` does: placeholder values (the docs' domains, the test account) are
+ * allowed and every template carries the rule that refuses them at deploy time.
+ */
 export function synthProject(
-  input: DeploymentConfigInput = {},
+  input: DeploymentConfigInput = DEFAULT_AWS_INPUT,
   options: SynthOptions = {},
 ): SynthesizedProject {
-  const config = parseDeploymentConfig(input);
+  const config = parseAwsDeploymentConfig(input);
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'mr-cdk-'));
   const app = createCdkApp({ outdir });
   const stacks = buildStacks(app, config, {
     account: TEST_ACCOUNT,
     sourceDirectory: options.sourceDirectory,
+    placeholders: placeholderFindings(config, TEST_ACCOUNT),
   });
   const assembly = app.synth();
   const templateText = (name: string) =>

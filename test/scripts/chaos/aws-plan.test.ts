@@ -1,4 +1,4 @@
-import { parseDeploymentConfig } from '../../../lib/config';
+import { parseAwsDeploymentConfig } from '../../../lib/config';
 import {
   checkDeployment,
   inject,
@@ -9,7 +9,7 @@ import {
   type RegionStackOutputs,
 } from '../../../scripts/chaos/aws-plan';
 
-const config = parseDeploymentConfig({});
+const config = parseAwsDeploymentConfig({ tableOwnerRegion: 'eu-west-1' });
 
 function outputs(region: string): RegionStackOutputs {
   return {
@@ -20,6 +20,7 @@ function outputs(region: string): RegionStackOutputs {
     LbClusterName: `lb-${region}`,
     LbServiceName: `lb-svc-${region}`,
     MediaAutoScalingGroupName: `media-${region}`,
+    FisBlackholeTemplateId: `EXT-${region}`,
   };
 }
 
@@ -32,6 +33,8 @@ class InMemoryAws implements AwsOps {
   };
   writesVia: string[] = [];
   failOn: string | undefined;
+  /** FIS experiments by id: template and state. */
+  experiments: Record<string, { templateId: string; region: string; state: string }> = {};
 
   async getRegionStatus(region: string) {
     return this.status[region] ?? 'active';
@@ -52,6 +55,18 @@ class InMemoryAws implements AwsOps {
   }
   async setAsgSize(_region: string, group: string, size: { min: number; max: number; desired: number }) {
     this.asg[group] = { ...size };
+  }
+  async startExperiment(region: string, templateId: string) {
+    const id = `EXP${Object.keys(this.experiments).length + 1}`;
+    this.experiments[id] = { templateId, region, state: 'running' };
+    return id;
+  }
+  async getExperimentState(_region: string, id: string) {
+    return this.experiments[id]!.state;
+  }
+  async stopExperiment(_region: string, id: string) {
+    if (this.failOn === 'fis') throw new Error('FIS is down');
+    this.experiments[id]!.state = 'stopped';
   }
 }
 
@@ -121,5 +136,77 @@ describe('AWS chaos planning and rollback', () => {
     await inject(aws, config, 'us-east-1', 'evacuate', outputs('us-east-1'), changes);
     await rollBack(aws, changes);
     expect(aws.status['us-east-1']).toBe('evacuated');
+  });
+
+  it("plans a blackhole through the region stack's FIS template, without evacuating", () => {
+    const plan = planAwsChaos(config, 'us-east-1', 'blackhole', outputs('us-east-1'));
+    const inject = plan.filter((s) => s.phase === 'inject').map((s) => s.description);
+    expect(inject).toHaveLength(1);
+    expect(inject[0]).toMatch(/^start FIS experiment template EXT-us-east-1 in us-east-1: deny all traffic/);
+    expect(plan.filter((s) => s.phase === 'rollback').map((s) => s.description)[0]).toMatch(
+      /stop the FIS experiment if it still runs; FIS puts every subnet's network ACL back/,
+    );
+  });
+
+  it('starts the experiment in the failed region only, and stops it on rollback', async () => {
+    const aws = new InMemoryAws();
+    const changes: Change[] = [];
+    await inject(aws, config, 'us-east-1', 'blackhole', outputs('us-east-1'), changes);
+    expect(Object.values(aws.experiments)).toEqual([
+      { templateId: 'EXT-us-east-1', region: 'us-east-1', state: 'running' },
+    ]);
+    // A blackhole is a network loss, not an evacuation: the status item is left alone.
+    expect(aws.status['us-east-1']).toBeUndefined();
+    expect(aws.writesVia).toEqual([]);
+    const result = await rollBack(aws, changes);
+    expect(result).toEqual({
+      restored: ["FIS experiment EXP1 stopped (was running); FIS restores the subnets' network ACLs"],
+      failed: [],
+    });
+    expect(aws.experiments.EXP1!.state).toBe('stopped');
+  });
+
+  it('leaves an experiment that FIS already ended (duration or stop condition) as it is', async () => {
+    const aws = new InMemoryAws();
+    const changes: Change[] = [];
+    await inject(aws, config, 'us-east-1', 'blackhole', outputs('us-east-1'), changes);
+    aws.experiments.EXP1!.state = 'stopped';
+    aws.failOn = 'fis';
+    const result = await rollBack(aws, changes);
+    expect(result.failed).toEqual([]);
+    expect(result.restored[0]).toMatch(/had already ended \(stopped\)/);
+  });
+
+  it('reports a stop that fails, so the operator knows FIS still holds the network', async () => {
+    const aws = new InMemoryAws();
+    const changes: Change[] = [];
+    await inject(aws, config, 'us-east-1', 'blackhole', outputs('us-east-1'), changes);
+    aws.failOn = 'fis';
+    expect((await rollBack(aws, changes)).failed).toEqual(['fis-experiment in us-east-1: FIS is down']);
+  });
+
+  it('refuses a blackhole against a stack without the FIS template output', () => {
+    const stacks = Object.fromEntries(config.regions.map((r) => [r.name, outputs(r.name)]));
+    const { FisBlackholeTemplateId: _none, ...old } = outputs('us-east-1');
+    const replicas = ['ap-southeast-1', 'eu-west-1', 'us-east-1'];
+    expect(
+      checkDeployment(
+        config,
+        { stacks: { ...stacks, 'us-east-1': old }, tableReplicas: replicas },
+        {
+          region: 'us-east-1',
+          mode: 'blackhole',
+        },
+      ),
+    ).toEqual([
+      'stack mrwebrtc-us-east-1 has no FisBlackholeTemplateId output; deploy the current stack to get the blackhole drill',
+    ]);
+    expect(
+      checkDeployment(
+        config,
+        { stacks, tableReplicas: replicas },
+        { region: 'us-east-1', mode: 'blackhole' },
+      ),
+    ).toEqual([]);
   });
 });
