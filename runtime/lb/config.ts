@@ -62,6 +62,11 @@ export interface LbConfig {
   readonly summaryIntervalMs: number;
   /** `/health` answers within this, whatever the replica does. */
   readonly healthDeadlineMs: number;
+  /**
+   * How old a view `/health` and `/v1/regions` may answer from: both read the fleet cache, refreshed at
+   * most this often however many probes arrive, so a flood of probes costs the table nothing extra.
+   */
+  readonly healthCacheMs: number;
 }
 
 export const DEFAULT_LIMITS: LbLimits = {
@@ -93,6 +98,7 @@ export function lbConfig(input: LbConfigInput): LbConfig {
     fleetMaxAgeMs: 5_000,
     summaryIntervalMs: 5_000,
     healthDeadlineMs: 1_500,
+    healthCacheMs: 1_000,
     ...input,
     publicApiUrl: input.publicApiUrl.replace(/\/+$/, ''),
     limits: { ...DEFAULT_LIMITS, ...input.limits },

@@ -83,10 +83,10 @@ export class FleetCache {
     return this.snapshot;
   }
 
-  /** A snapshot no older than `maxAgeMs`, refreshing first when needed. */
-  async get(): Promise<FleetSnapshot> {
+  /** A snapshot no older than `maxAgeMs` (default: the cache's), refreshing first when needed. */
+  async get(maxAgeMs = this.opts.maxAgeMs): Promise<FleetSnapshot> {
     const snap = this.snapshot;
-    if (snap && this.opts.clock() - snap.fetchedAt < this.opts.maxAgeMs) return snap;
+    if (snap && this.opts.clock() - snap.fetchedAt < maxAgeMs) return snap;
     return this.refresh();
   }
 

@@ -1,13 +1,18 @@
 /**
  * Whether this region can serve joins right now: what Route 53 (and the local DNS emulator) probe.
  *
- * Always fresh reads, never the fleet cache: the answer must turn within one probe of an evacuation or
- * of the last media server's heartbeat expiring. Always bounded: a replica that hangs makes the region
- * unhealthy after `deadlineMs` instead of making the health checker time out (which Route 53 would
- * also count as a failure, but only after its own, longer, timeout).
+ * Read from the fleet cache, at most `maxAgeMs` old (about a second): `/health` and `/v1/regions` share
+ * one view, refreshed at most once per period however many probes arrive, so a flood of unauthenticated
+ * probes cannot throttle the table and flip the region's health. A second is far inside one Route 53
+ * probe interval, so the answer still turns on the first probe after an evacuation or the last heartbeat.
+ * Always bounded: a replica that hangs makes the region unhealthy after `deadlineMs` instead of making
+ * the health checker time out (which Route 53 would also count as a failure, but only after its own,
+ * longer, timeout).
  */
-import { StoreError, type Store } from '../store';
+import { StoreError } from '../store';
+import type { MediaServerRecord } from '../store';
 import type { Clock } from './config';
+import type { FleetCache } from './fleetCache';
 
 export type HealthReason = 'db_timeout' | 'db_unavailable' | 'no_live_media_servers' | 'region_evacuated';
 
@@ -23,31 +28,33 @@ export interface RegionHealth {
 class DeadlineExceeded extends Error {}
 
 export async function checkRegionHealth(
-  store: Store,
-  args: { region: string; deadlineMs: number; clock: Clock; onStoreError?: (err: StoreError) => void },
+  fleet: FleetCache,
+  args: {
+    region: string;
+    deadlineMs: number;
+    maxAgeMs: number;
+    clock: Clock;
+    isAlive: (server: MediaServerRecord, now: number) => boolean;
+    onStoreError?: (err: StoreError) => void;
+  },
 ): Promise<RegionHealth> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new DeadlineExceeded()), args.deadlineMs);
   });
   try {
-    // The race abandons the reads at the deadline; the SDK's own request timeout ends them later.
-    const [servers, status] = await Promise.race([
-      Promise.all([store.listServers(args.region), store.getRegionStatus(args.region)]),
-      deadline,
-    ]);
+    // The race abandons the refresh at the deadline; the SDK's own request timeout ends it later.
+    const snap = await Promise.race([fleet.get(args.maxAgeMs), deadline]);
     const now = args.clock();
-    const liveServers = servers.filter((s) => s.status === 'active' && store.isAlive(s, now)).length;
+    let liveServers = 0;
+    for (const s of snap.servers.values()) {
+      if (s.region === args.region && s.status === 'active' && args.isAlive(s, now)) liveServers++;
+    }
+    const status = snap.regions.get(args.region)?.status ?? 'active';
     const reasons: HealthReason[] = [];
-    if (status.status === 'evacuated') reasons.push('region_evacuated');
+    if (status === 'evacuated') reasons.push('region_evacuated');
     if (liveServers === 0) reasons.push('no_live_media_servers');
-    return {
-      healthy: reasons.length === 0,
-      region: args.region,
-      reasons,
-      liveServers,
-      regionStatus: status.status,
-    };
+    return { healthy: reasons.length === 0, region: args.region, reasons, liveServers, regionStatus: status };
   } catch (err) {
     if (err instanceof StoreError) args.onStoreError?.(err);
     else if (!(err instanceof DeadlineExceeded)) throw err;

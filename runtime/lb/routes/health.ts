@@ -7,15 +7,17 @@ import { checkRegionHealth } from '../regionHealth';
 import { noQuery } from '../schemas';
 
 export async function healthRoutes(app: FastifyInstance): Promise<void> {
-  const { region, healthDeadlineMs, limits } = app.lbConfig;
+  const { region, healthDeadlineMs, healthCacheMs, limits } = app.lbConfig;
   app.get(
     '/health',
     { schema: { querystring: noQuery }, config: { rateLimit: { max: limits.healthProbesPerMinute } } },
     async (_request, reply) => {
-      const health = await checkRegionHealth(app.store, {
+      const health = await checkRegionHealth(app.fleet, {
         region,
         deadlineMs: healthDeadlineMs,
+        maxAgeMs: healthCacheMs,
         clock: app.clock,
+        isAlive: (s, now) => app.store.isAlive(s, now),
         onStoreError: (err) => app.metrics.countDbError(err),
       });
       reply.code(health.healthy ? 200 : 503).header('cache-control', 'no-store');

@@ -1,19 +1,20 @@
 /**
  * `GET /v1/regions`: every region the table knows, with its operator status, its public URL and its
  * load as its LB last reported it. Live-server counts come from heartbeats (at most one cache refresh
- * old), which are fresher than the summaries other LBs write every few seconds.
+ * old), which are fresher than the summaries other LBs write every few seconds. The view is the one
+ * `/health` answers from (see regionHealth.ts): probing both costs the table one refresh a second.
  */
 import type { FastifyInstance } from 'fastify';
 import { noQuery } from '../schemas';
 
 export async function regionRoutes(app: FastifyInstance): Promise<void> {
-  const { region: ownRegion } = app.lbConfig;
+  const { region: ownRegion, healthCacheMs } = app.lbConfig;
   app.get('/v1/regions', { schema: { querystring: noQuery } }, async (_request, reply) => {
-    const [views, snap] = await Promise.all([app.store.listRegions(), app.fleet.get()]);
+    const snap = await app.fleet.get(healthCacheMs);
     const now = app.clock();
-    const names = [...new Set([ownRegion, ...views.map((v) => v.region)])].sort();
+    const names = [...new Set([ownRegion, ...snap.regions.keys()])].sort();
     const regions = names.map((name) => {
-      const view = views.find((v) => v.region === name);
+      const view = snap.regions.get(name);
       const servers = [...snap.servers.values()].filter(
         (s) => s.region === name && s.status === 'active' && app.store.isAlive(s, now),
       );

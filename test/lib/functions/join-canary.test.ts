@@ -1,4 +1,4 @@
-import { secretKey, verifyJoinToken } from '../../../runtime/auth/tokens';
+import { parseKeySet, verifyJoinToken } from '../../../runtime/auth/tokens';
 import {
   CANARY_STEPS,
   currentKey,
@@ -73,13 +73,18 @@ describe('join canary', () => {
       room: 'canary-eu-west-1',
       nowMs: Date.now(),
     });
-    const claims = await verifyJoinToken(secretKey(key.secret), token, 'canary-eu-west-1');
+    // The LB's own verifier, with the whole key set the LB is given.
+    const claims = await verifyJoinToken(parseKeySet(KEY_SET), token, 'canary-eu-west-1');
     expect(claims).toMatchObject({ sub: 'canary@eu-west-1', room: 'canary-eu-west-1' });
     const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString());
     expect(header).toEqual({ alg: 'HS256', typ: 'JWT', kid: 'k2' });
     // A verify-only key never signs.
     await expect(
-      verifyJoinToken(secretKey('k1-old-secret-of-at-least-32-bytes-xxxx'), token, 'canary-eu-west-1'),
+      verifyJoinToken(
+        parseKeySet({ kid: 'k1', secret: 'k1-old-secret-of-at-least-32-bytes-xxxx' }),
+        token,
+        'canary-eu-west-1',
+      ),
     ).rejects.toThrow();
   });
 

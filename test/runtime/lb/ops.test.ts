@@ -6,7 +6,8 @@ import { join, joinToken, mediaServer, startLb, T0, type LbHarness } from './lbH
 describe('GET /health', () => {
   let h: LbHarness;
   beforeEach(async () => {
-    h = await startLb({ config: { healthDeadlineMs: 400 } });
+    // No cache age: every probe below must see the table as it is now (the cache has its own test).
+    h = await startLb({ config: { healthDeadlineMs: 400, healthCacheMs: 0 } });
   });
   afterEach(async () => {
     await h.close();
@@ -50,7 +51,7 @@ describe('GET /health', () => {
 
   it('turns 503 on the first probe after the region is evacuated, 200 after restore', async () => {
     await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
-    // Warm the fleet cache first: health must not use it.
+    // Warm the fleet cache first: health must not answer from a view older than healthCacheMs.
     await h.app.fleet.refresh();
     expect((await health()).statusCode).toBe(200);
     await h.admin.setRegionStatus('eu-west-1', 'evacuated', 'drill');
@@ -152,6 +153,8 @@ describe('region registry, ping, metrics and the edges of the API', () => {
   });
 
   it('lists every region with status, URL and live servers', async () => {
+    // The listing shares /health's view, at most healthCacheMs old: the summary above shows a second on.
+    h.clock.advance(1_000);
     const res = await h.app.inject({ method: 'GET', url: '/v1/regions' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({
