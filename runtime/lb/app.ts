@@ -35,13 +35,28 @@ export interface BuildAppOptions {
   readonly logger?: FastifyBaseLogger;
 }
 
+/** How often Node looks for requests past their headers or request timeout. */
+const TIMEOUT_SWEEP_MS = 1_000;
+
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
   const { config } = opts;
   const { limits } = config;
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new Error(
+      `headersTimeoutMs (${limits.headersTimeoutMs}) exceeds requestTimeoutMs (${limits.requestTimeoutMs}); headers are part of the request`,
+    );
+  }
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: limits.bodyLimitBytes,
     requestTimeout: limits.requestTimeoutMs,
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      // Node checks both timeouts only this often (30 s by default): a slow client was held for 30 s
+      // past its headers timeout and up to 90 s past its request timeout. A second's sweep of the
+      // open connections is cheap next to that.
+      connectionsCheckingInterval: TIMEOUT_SWEEP_MS,
+    },
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     // Idle sockets die shortly after keep-alive would have closed them (upgraded sockets opt out).
     connectionTimeout: limits.keepAliveTimeoutMs + 5_000,

@@ -17,6 +17,8 @@ export interface LbLimits {
   readonly requestsPerMinute: number;
   /** Health probes per IP per minute: Route 53 probes from many checkers, the emulator from one address. */
   readonly healthProbesPerMinute: number;
+  /** Time to receive a request's headers; a client trickling them must not hold a socket. */
+  readonly headersTimeoutMs: number;
   /** Time to receive a whole request; a slow sender must not hold a socket. */
   readonly requestTimeoutMs: number;
   /**
@@ -74,6 +76,7 @@ export const DEFAULT_LIMITS: LbLimits = {
   joinsPerMinute: 60,
   requestsPerMinute: 600,
   healthProbesPerMinute: 1_200,
+  headersTimeoutMs: 5_000,
   requestTimeoutMs: 10_000,
   keepAliveTimeoutMs: 125_000,
   relayMessagesPerSecond: 50,
