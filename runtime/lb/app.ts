@@ -21,6 +21,7 @@ import { joinRoutes } from './routes/join';
 import { metricsRoutes } from './routes/metrics';
 import { pingRoutes } from './routes/ping';
 import { regionRoutes } from './routes/regions';
+import { serverRoutes } from './routes/servers';
 import { signalRoutes } from './routes/signal';
 import { lbServices } from './services';
 
@@ -116,6 +117,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(signalRoutes);
   await app.register(healthRoutes);
   await app.register(regionRoutes);
+  await app.register(serverRoutes);
   await app.register(pingRoutes);
   await app.register(metricsRoutes);
   app.setNotFoundHandler({ preHandler: app.rateLimit() }, async (request, reply) =>

@@ -28,6 +28,8 @@ const FASTIFY_CODES: Record<string, string> = {
 export interface MappedError {
   readonly status: number;
   readonly body: ErrorBody;
+  /** `Retry-After` seconds, when the error says when to retry. */
+  readonly retryAfterSeconds?: number;
   /** Whether the error is ours (log it as an error) rather than the caller's. */
   readonly fault: boolean;
 }
@@ -38,7 +40,15 @@ export function mapError(err: unknown): MappedError {
     body: { error: { code, message } },
     fault,
   });
-  if (err instanceof ApiError) return answer(err.statusCode, err.code, err.message, err.statusCode >= 500);
+  if (err instanceof ApiError) {
+    const mapped = answer(
+      err.statusCode,
+      err.code,
+      err.message,
+      err.statusCode >= 500 && !err.retryAfterSeconds,
+    );
+    return err.retryAfterSeconds ? { ...mapped, retryAfterSeconds: err.retryAfterSeconds } : mapped;
+  }
   if (err instanceof TokenError)
     return answer(err.code === 'token_wrong_scope' ? 403 : 401, err.code, err.message);
   if (err instanceof StoreError) {
@@ -69,6 +79,7 @@ export const errorHandling = fp(
       else
         request.log.info({ code: mapped.body.error.code, status: mapped.status }, mapped.body.error.message);
       if (mapped.status === 401) reply.header('www-authenticate', 'Bearer');
+      if (mapped.retryAfterSeconds) reply.header('retry-after', String(mapped.retryAfterSeconds));
       return reply.code(mapped.status).send(mapped.body);
     });
   },

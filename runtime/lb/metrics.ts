@@ -32,6 +32,8 @@ export class LbMetrics {
   readonly relaysOpen: Gauge;
   readonly relaysClosed: Counter<'reason'>;
   readonly dbErrors: Counter<'kind'>;
+  readonly takeovers: Counter<'evidence'>;
+  readonly serverProbes: Counter<'verdict'>;
 
   constructor(registry = new Registry(), labels: { region: string }) {
     this.registry = registry;
@@ -58,6 +60,18 @@ export class LbMetrics {
       name: 'lb_relays_closed_total',
       help: 'Signaling relays closed, by which side or limit ended them',
       labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.takeovers = new Counter({
+      name: 'lb_takeovers_total',
+      help: 'Rooms this LB moved off their server, by the evidence that the server was gone',
+      labelNames: ['evidence'],
+      registers: [registry],
+    });
+    this.serverProbes = new Counter({
+      name: 'lb_server_probes_total',
+      help: 'Probes of a media server a client named as failed, by verdict',
+      labelNames: ['verdict'],
       registers: [registry],
     });
     this.dbErrors = new Counter({

@@ -2,32 +2,47 @@
  * Where a room's peers meet.
  *
  * Policy, in order:
- *   1. A room assigned to a live, active server in an active region, which the caller does not
- *      exclude, stays there (no write): peers of a room meet wherever they joined from.
- *   2. Otherwise the room goes to a lightly loaded (load / capacity) live, active server with spare
- *      capacity in this LB's region: the less loaded of two drawn at random (see lessLoadedOfTwo).
- *      When this region has none (or is evacuated or excluded), to the nearest other active region
- *      that has one and whose LB has reported a public URL.
- *   3. A takeover (the room's server is dead, draining or excluded) must land where every other LB
- *      taking the same room over at the same moment lands too, or the room splits until the media
- *      servers notice (seconds). So it is deterministic: regions by distance from the room's old
- *      region, and within the first region with capacity the server that rendezvous-hashes highest
- *      with the room id. When the caller excluded the old server (it saw it fail), the old region comes
- *      last: within the first second a dead region's other servers still look alive, and a room moved
- *      one region over costs less than a room sent back into a dead region.
- *   4. The write is conditional (new room: must not exist; takeover: version must match what we read).
+ *   1. A room stays on its server unless the LB's own evidence says that server is gone: its item is
+ *      gone, it is draining, its region is evacuated or has no known URL, or its heartbeat proves it
+ *      dead (for another region's server only after a wider margin: replication lag and clock skew,
+ *      see Store.isGone). A client that names the server (or its region) as failed in `exclude` is
+ *      heard, never obeyed: the LB probes the server itself with a sub-second deadline (ServerProbe),
+ *      and a server that answers keeps its room. A joiner into a room whose server is full is refused.
+ *   2. A new room goes to a lightly loaded (load / capacity) live, active server with spare capacity in
+ *      this LB's region: the less loaded of two drawn at random (see lessLoadedOfTwo). When this region
+ *      has none (or is evacuated or excluded), to the nearest other active region that has one and
+ *      whose LB has reported a public URL. The caller's exclusions steer this choice.
+ *   3. A takeover must land where every other LB taking the same room over at the same moment lands
+ *      too, or the room splits until the media servers notice (seconds). So it is deterministic, and
+ *      no caller's exclusions enter it (two clients would exclude different things): regions by
+ *      distance from the room's old region, and within the first region with capacity the server that
+ *      rendezvous-hashes highest with the room id. When a client's claim started it (the probe failed),
+ *      the old region comes last: within the first seconds a dead region's other servers still look
+ *      alive, and a room moved one region over costs less than a room sent back into a dead region.
+ *   4. Takeovers on a probe alone are rate limited per room: a room that moved within
+ *      TAKEOVER_COOLDOWN_MS is not moved again until its heartbeats agree, so no sequence of claims can
+ *      make a room flap (a failed probe is a moment's view; a heartbeat going stale is the server's).
+ *   5. The write is conditional (new room: must not exist; takeover: version must match what we read).
  *      A lost race answers the winner when its server is usable, and otherwise tries once more from
  *      what the winner wrote. Two lost races in a row are a conflict the client retries.
  */
 import { byDistanceFrom } from '../../lib/regions';
 import type { MediaServerRecord, PlaceRoomResult, RoomRecord, Store } from '../store';
-import { NoCapacityError, PlacementConflictError } from './apiError';
+import { NoCapacityError, PlacementConflictError, RoomRecoveringError, ServerFullError } from './apiError';
 import type { Clock } from './config';
 import type { FleetCache, FleetSnapshot } from './fleetCache';
+import type { LbMetrics } from './metrics';
 import { regionApiUrl } from './regionUrls';
+import type { ServerProbe } from './ServerProbe';
 
 /** One placement plus one retry after a lost race; more would only chase a flapping room. */
 const MAX_PLACEMENT_ATTEMPTS = 2;
+/**
+ * A room moved this recently is not moved again on a failed probe alone (heartbeats still decide).
+ * Long enough that claims cannot make a room flap; short next to a server's liveness window, so a
+ * server that really died right after a takeover loses its room to the heartbeat evidence anyway.
+ */
+export const TAKEOVER_COOLDOWN_MS = 10_000;
 
 export interface Exclusions {
   readonly serverIds: ReadonlySet<string>;
@@ -38,12 +53,17 @@ export const NO_EXCLUSIONS: Exclusions = { serverIds: new Set(), regions: new Se
 
 export type AssignmentOutcome = 'assigned' | 'placed' | 'takeover' | 'lost_race';
 
+/** What convinced the LB that a room's server is gone. */
+export type GoneEvidence = 'no_item' | 'draining' | 'evacuated' | 'no_url' | 'heartbeat' | 'probe';
+
 export interface Assignment {
   readonly room: RoomRecord;
   readonly server: MediaServerRecord;
   readonly outcome: AssignmentOutcome;
   /** The fleet view the decision was made on (for the answer's URLs and alternates). */
   readonly snapshot: FleetSnapshot;
+  /** Why the room left its old server, for a takeover. */
+  readonly evidence?: GoneEvidence;
 }
 
 export interface PlacementContext {
@@ -67,22 +87,23 @@ export function regionIsActive(snap: FleetSnapshot, region: string): boolean {
   return (snap.regions.get(region)?.status ?? 'active') === 'active';
 }
 
+/** An active region whose LB has reported where clients reach it. */
 function regionIsUsable(snap: FleetSnapshot, region: string, ctx: PlacementContext): boolean {
   return (
-    !ctx.exclude.regions.has(region) &&
     regionIsActive(snap, region) &&
     regionApiUrl(snap, region, { region: ctx.region, publicApiUrl: ctx.publicApiUrl }) !== null
   );
 }
 
-/** Whether peers may be sent to `server` for a room it already holds. */
-export function canServeRoom(server: MediaServerRecord, snap: FleetSnapshot, ctx: PlacementContext): boolean {
+/** Whether `server` may be given a room: a new one, or one taken over. */
+export function isTarget(server: MediaServerRecord, snap: FleetSnapshot, ctx: PlacementContext): boolean {
   return (
-    server.status === 'active' &&
-    !ctx.exclude.serverIds.has(server.id) &&
-    ctx.isAlive(server, ctx.now) &&
-    regionIsUsable(snap, server.region, ctx)
+    server.status === 'active' && ctx.isAlive(server, ctx.now) && regionIsUsable(snap, server.region, ctx)
   );
+}
+
+function excludedBy(exclude: Exclusions, server: MediaServerRecord): boolean {
+  return exclude.serverIds.has(server.id) || exclude.regions.has(server.region);
 }
 
 function hasCapacity(server: MediaServerRecord): boolean {
@@ -152,16 +173,21 @@ function rendezvous(roomId: string, servers: readonly MediaServerRecord[]): Medi
   return best;
 }
 
-/** A room taken over from its old server: where it was, and whether the caller saw that server fail. */
+/**
+ * A room taken over from its old server: where it was, and whether a client's claim that the server
+ * failed (confirmed by a probe) started it.
+ */
 export interface Takeover {
   readonly roomId: string;
   readonly fromRegion: string;
+  readonly fromServerId: string;
   readonly serverFailed: boolean;
 }
 
 /**
  * The server a room should go to, or null when no usable region has capacity: for a new room the less
- * loaded of two, own region first; for a takeover the deterministic choice described above.
+ * loaded of two, own region first, avoiding what the caller excluded; for a takeover the deterministic
+ * choice described above, whatever the caller excluded.
  */
 export function chooseServer(
   snap: FleetSnapshot,
@@ -170,7 +196,8 @@ export function chooseServer(
 ): MediaServerRecord | null {
   const byRegion = new Map<string, MediaServerRecord[]>();
   for (const s of snap.servers.values()) {
-    if (!canServeRoom(s, snap, ctx) || !hasCapacity(s)) continue;
+    if (!isTarget(s, snap, ctx) || !hasCapacity(s)) continue;
+    if (takeover ? s.id === takeover.fromServerId : excludedBy(ctx.exclude, s)) continue;
     byRegion.set(s.region, [...(byRegion.get(s.region) ?? []), s]);
   }
   if (takeover) {
@@ -195,45 +222,95 @@ export function chooseServer(
   return null;
 }
 
+export interface PlacementDeps {
+  readonly store: Store;
+  readonly fleet: FleetCache;
+  readonly probe: ServerProbe;
+  readonly metrics: LbMetrics;
+  readonly region: string;
+  readonly publicApiUrl: string;
+  readonly clock: Clock;
+}
+
+type Judgement = { readonly keep: true } | { readonly keep: false; readonly evidence: GoneEvidence };
+
 export class Placement {
-  constructor(
-    private readonly store: Store,
-    private readonly fleet: FleetCache,
-    private readonly own: { region: string; publicApiUrl: string; clock: Clock },
-  ) {}
+  constructor(private readonly deps: PlacementDeps) {}
 
   async assign(roomId: string, exclude: Exclusions): Promise<Assignment> {
-    let room = await this.store.getRoom(roomId);
-    const snap = await this.fleet.get();
+    const { store, fleet } = this.deps;
+    let room = await store.getRoom(roomId);
+    const snap = await fleet.get();
     const ctx: PlacementContext = {
-      region: this.own.region,
-      publicApiUrl: this.own.publicApiUrl,
-      now: this.own.clock(),
-      isAlive: (s, now) => this.store.isAlive(s, now),
-      pendingLoad: (s) => this.fleet.pendingRooms(s) * snap.loadPerRoom,
+      region: this.deps.region,
+      publicApiUrl: this.deps.publicApiUrl,
+      now: this.deps.clock(),
+      isAlive: (s, now) => store.isAlive(s, now),
+      pendingLoad: (s) => fleet.pendingRooms(s) * snap.loadPerRoom,
       exclude,
       random: Math.random,
     };
     let lost = false;
     for (let attempt = 0; ; attempt++) {
+      let takeover: Takeover | undefined;
+      let evidence: GoneEvidence | undefined;
       if (room) {
         const server = await this.serverOf(room, snap);
-        if (server && canServeRoom(server, snap, ctx))
-          return { room, server, outcome: lost ? 'lost_race' : 'assigned', snapshot: snap };
+        const judgement = await this.judge(server, snap, ctx);
+        if (judgement.keep) {
+          // A room stays where it is, but a full server takes no more peers (the heartbeat's load).
+          if (server!.load >= server!.capacity) throw new ServerFullError(roomId);
+          return { room, server: server!, outcome: lost ? 'lost_race' : 'assigned', snapshot: snap };
+        }
+        evidence = judgement.evidence;
+        if (evidence === 'probe' && room.version > 1 && ctx.now - room.updatedAt < TAKEOVER_COOLDOWN_MS) {
+          throw new RoomRecoveringError(roomId, TAKEOVER_COOLDOWN_MS - (ctx.now - room.updatedAt));
+        }
+        takeover = {
+          roomId,
+          fromRegion: room.region,
+          fromServerId: room.serverId,
+          serverFailed: evidence === 'probe',
+        };
       }
       if (attempt === MAX_PLACEMENT_ATTEMPTS) throw new PlacementConflictError(roomId);
-      const takeover = room
-        ? { roomId, fromRegion: room.region, serverFailed: exclude.serverIds.has(room.serverId) }
-        : undefined;
       const target = chooseServer(snap, ctx, takeover);
       if (!target) throw new NoCapacityError();
       const result = await this.write(roomId, target, room?.version);
       if (result.outcome === 'placed') {
-        return { room: result.room, server: target, outcome: room ? 'takeover' : 'placed', snapshot: snap };
+        if (evidence) this.deps.metrics.takeovers.inc({ evidence });
+        return {
+          room: result.room,
+          server: target,
+          outcome: room ? 'takeover' : 'placed',
+          snapshot: snap,
+          ...(evidence && { evidence }),
+        };
       }
       lost = true;
       room = result.current;
     }
+  }
+
+  /**
+   * Whether a room's current server keeps it: yes, unless this LB's own evidence says the server is
+   * gone. A client's exclusion of the server (or its region) only makes the LB look: it probes.
+   */
+  private async judge(
+    server: MediaServerRecord | null,
+    snap: FleetSnapshot,
+    ctx: PlacementContext,
+  ): Promise<Judgement> {
+    const gone = (evidence: GoneEvidence): Judgement => ({ keep: false, evidence });
+    if (!server) return gone('no_item');
+    if (server.status === 'draining') return gone('draining');
+    if (!regionIsActive(snap, server.region)) return gone('evacuated');
+    if (regionApiUrl(snap, server.region, ctx) === null) return gone('no_url');
+    if (this.deps.store.isGone(server, ctx.now)) return gone('heartbeat');
+    if (!excludedBy(ctx.exclude, server)) return { keep: true };
+    const probe = await this.deps.probe.check(server);
+    this.deps.metrics.serverProbes.inc({ verdict: probe.verdict });
+    return probe.verdict === 'alive' ? { keep: true } : gone('probe');
   }
 
   /** The conditional write, counted on its server from before it starts (see FleetCache.notePlacing). */
@@ -242,10 +319,11 @@ export class Placement {
     target: MediaServerRecord,
     expectedVersion: number | undefined,
   ): Promise<PlaceRoomResult> {
-    this.fleet.notePlacing(target.id);
+    const { store, fleet } = this.deps;
+    fleet.notePlacing(target.id);
     let placed = false;
     try {
-      const result = await this.store.placeRoom({
+      const result = await store.placeRoom({
         roomId,
         serverId: target.id,
         region: target.region,
@@ -254,7 +332,7 @@ export class Placement {
       placed = result.outcome === 'placed';
       return result;
     } finally {
-      this.fleet.notePlacingDone(target.id, placed);
+      fleet.notePlacingDone(target.id, placed);
     }
   }
 
@@ -263,6 +341,6 @@ export class Placement {
    * on it by another LB within the last second) is read from the table rather than taken over.
    */
   private async serverOf(room: RoomRecord, snap: FleetSnapshot): Promise<MediaServerRecord | null> {
-    return snap.servers.get(room.serverId) ?? (await this.store.getServer(room.serverId));
+    return snap.servers.get(room.serverId) ?? (await this.deps.store.getServer(room.serverId));
   }
 }

@@ -12,7 +12,9 @@ import { FleetCache } from './fleetCache';
 import type { LbMetrics } from './metrics';
 import { Placement } from './placement';
 import { RegionReporter } from './regionReporter';
+import { regionApiUrl } from './regionUrls';
 import { RelayRegistry } from './relayRegistry';
+import { ServerProbe } from './ServerProbe';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,6 +23,7 @@ declare module 'fastify' {
     clock: Clock;
     fleet: FleetCache;
     placement: Placement;
+    serverProbe: ServerProbe;
     metrics: LbMetrics;
     regionReporter: RegionReporter;
     relayRegistry: RelayRegistry;
@@ -58,7 +61,15 @@ export const lbServices = fp(
     app.decorate('clock', clock);
     app.decorate('metrics', metrics);
     app.decorate('fleet', fleet);
-    app.decorate('placement', new Placement(store, fleet, own));
+    const serverProbe = new ServerProbe({
+      region: config.region,
+      regionApiUrl: (region) => {
+        const snap = fleet.current();
+        return snap ? regionApiUrl(snap, region, own) : null;
+      },
+    });
+    app.decorate('serverProbe', serverProbe);
+    app.decorate('placement', new Placement({ store, fleet, probe: serverProbe, metrics, ...own }));
     app.decorate('regionReporter', reporter);
     // Wall time, not the injected clock: tokens expire by wall time (their verifier's clock).
     app.decorate('relayRegistry', new RelayRegistry(config.limits, Date.now));

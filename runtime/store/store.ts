@@ -36,6 +36,13 @@ import type {
 
 /** Media servers heartbeat every 2 s; three missed beats (plus replication slack) make a server dead. */
 export const DEFAULT_SERVER_LIVENESS_MS = 7_000;
+/**
+ * Another region's heartbeats reach this replica through replication (usually under a second, no
+ * bound) and carry that server's clock: before such a server is judged gone, its heartbeat must be
+ * this much older again. A few seconds of lag or skew must never make every LB take over a healthy
+ * region's rooms in bulk; a client that saw the server fail gets a direct probe instead (ServerProbe).
+ */
+export const DEFAULT_REMOTE_LIVENESS_MARGIN_MS = 8_000;
 /** Dead servers' items linger for inspection, then DynamoDB TTL removes them. */
 const SERVER_ITEM_TTL_S = 3_600;
 /**
@@ -63,6 +70,8 @@ export interface StoreOptions {
   readonly maxAttempts?: number;
   /** How old a heartbeat may be for its server to count as alive. @default DEFAULT_SERVER_LIVENESS_MS */
   readonly serverLivenessMs?: number;
+  /** Extra age before another region's server is judged gone. @default DEFAULT_REMOTE_LIVENESS_MARGIN_MS */
+  readonly remoteLivenessMarginMs?: number;
   readonly now?: () => number;
   /** An existing client to share (tests count requests through its middleware stack). */
   readonly client?: DynamoDBClient;
@@ -95,6 +104,7 @@ export class Store {
   readonly tableName: string;
   readonly region: string;
   readonly serverLivenessMs: number;
+  readonly remoteLivenessMarginMs: number;
   readonly client: DynamoDBClient;
   private readonly doc: DynamoDBDocumentClient;
   private readonly now: () => number;
@@ -113,6 +123,7 @@ export class Store {
     this.tableName = opts.tableName;
     this.region = opts.region;
     this.serverLivenessMs = opts.serverLivenessMs ?? DEFAULT_SERVER_LIVENESS_MS;
+    this.remoteLivenessMarginMs = opts.remoteLivenessMarginMs ?? DEFAULT_REMOTE_LIVENESS_MARGIN_MS;
     this.now = opts.now ?? Date.now;
     this.client = opts.client ?? createDynamoClient(opts);
     this.doc = DynamoDBDocumentClient.from(this.client, {
@@ -210,8 +221,22 @@ export class Store {
     return (await this.listServers(region)).filter((s) => this.isAlive(s, now));
   }
 
+  /**
+   * Whether the server's heartbeat is recent: what it takes to receive new rooms, count towards
+   * health, and serve as a takeover target.
+   */
   isAlive(server: MediaServerRecord, now = this.now()): boolean {
     return now - server.heartbeatAt < this.serverLivenessMs;
+  }
+
+  /**
+   * Whether the heartbeat alone proves the server gone, so its rooms may be taken over without other
+   * evidence: as soon as it is not alive for a server of this region, a margin later for another
+   * region's (DEFAULT_REMOTE_LIVENESS_MARGIN_MS).
+   */
+  isGone(server: MediaServerRecord, now = this.now()): boolean {
+    const margin = server.region === this.region ? 0 : this.remoteLivenessMarginMs;
+    return now - server.heartbeatAt >= this.serverLivenessMs + margin;
   }
 
   // ---- rooms ---------------------------------------------------------------------------------------

@@ -52,10 +52,13 @@ export async function startLb(
     config?: Partial<LbConfigInput>;
     storeOptions?: { endpoint?: string; maxAttempts?: number };
     logger?: FastifyBaseLogger;
+    /** Share another harness's database (two regions' LBs on one table). @default a new dynalite */
+    dynamo?: TestDynamo;
   } = {},
 ): Promise<LbHarness> {
   const region = opts.region ?? 'eu-west-1';
-  const dynamo = await startDynalite({ region });
+  const ownsDynamo = !opts.dynamo;
+  const dynamo = opts.dynamo ?? (await startDynalite({ region }));
   const clock = new ManualClock();
   const storeOpts = { region, tableName: dynamo.tableName, credentials: TEST_CREDENTIALS, now: clock.now };
   const store = new Store({
@@ -92,7 +95,7 @@ export async function startLb(
       await app.close();
       store.close();
       admin.close();
-      await dynamo.close();
+      if (ownsDynamo) await dynamo.close();
     },
   };
 }

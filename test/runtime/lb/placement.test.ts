@@ -142,7 +142,12 @@ describe('chooseServer for a takeover', () => {
     mediaServer('ap-1', 'ap-southeast-1'),
   ];
   const regions = [{ region: 'us-east-1' }, { region: 'eu-west-1' }, { region: 'ap-southeast-1' }];
-  const failed = (roomId: string) => ({ roomId, fromRegion: 'us-east-1', serverFailed: true });
+  const failed = (roomId: string) => ({
+    roomId,
+    fromRegion: 'us-east-1',
+    fromServerId: 'us-0',
+    serverFailed: true,
+  });
 
   it("lands on the same server whichever region's LB takes the room over", () => {
     const snap = snapshot(fleet, regions);
@@ -168,11 +173,30 @@ describe('chooseServer for a takeover', () => {
   it('keeps a room in its region when its server died of old age rather than at the caller', () => {
     const snap = snapshot(fleet, regions);
     expect(
-      chooseServer(snap, ctx(), { roomId: 'r1', fromRegion: 'us-east-1', serverFailed: false })?.id,
+      chooseServer(snap, ctx(), {
+        roomId: 'r1',
+        fromRegion: 'us-east-1',
+        fromServerId: 'us-0',
+        serverFailed: false,
+      })?.id,
     ).toBe('us-1');
     // ...and sends it back there only when no other region has capacity.
     const onlyUs = snapshot([mediaServer('us-1', 'us-east-1')], regions);
     expect(chooseServer(onlyUs, ctx(), failed('r1'))?.id).toBe('us-1');
+  });
+
+  it("ignores the callers' exclusions: clients excluding different things still land together", () => {
+    const snap = snapshot(fleet, regions);
+    for (const roomId of ['r1', 'r2', 'standup']) {
+      const plain = chooseServer(snap, ctx(), failed(roomId))?.id;
+      const exclude = { serverIds: new Set([plain!]), regions: new Set(['eu-west-1']) };
+      expect(chooseServer(snap, ctx({ exclude }), failed(roomId))?.id).toBe(plain);
+    }
+  });
+
+  it('never hands the room back to the server it is taken from', () => {
+    const snap = snapshot([mediaServer('us-0', 'us-east-1'), mediaServer('us-1', 'us-east-1')], regions);
+    expect(chooseServer(snap, ctx(), { ...failed('r1'), serverFailed: false })?.id).toBe('us-1');
   });
 
   it('skips full servers', () => {
