@@ -23,6 +23,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { imageAssetContext } from './image-context';
 import { inlineFunctionSource } from './inline-code';
 import { mediaHostScript } from './media-host-script';
 import { grantRegionalTableAccess } from './table-access';
@@ -43,7 +44,10 @@ export const MEDIA_BOOT_TIMEOUT = Duration.minutes(15);
 const TERMINATION_POLICY_TIMEOUT = Duration.seconds(2);
 
 export interface MediaImageSource {
-  /** Docker build context (the repository root). */
+  /**
+   * Directory the Dockerfile and its COPY sources are relative to (the repository root). The image's
+   * build context, and its asset hash, hold only what the Dockerfile COPYs (lib/image-context.ts).
+   */
   readonly directory: string;
   /** Dockerfile path relative to `directory`. */
   readonly file: string;
@@ -122,6 +126,7 @@ export class MediaFleet extends Construct {
     const image = new ecrAssets.DockerImageAsset(this, 'Image', {
       directory: props.image.directory,
       file: props.image.file,
+      ...imageAssetContext(props.image.directory, props.image.file),
       platform: arm ? ecrAssets.Platform.LINUX_ARM64 : ecrAssets.Platform.LINUX_AMD64,
     });
 

@@ -19,6 +19,7 @@ import * as route53 from 'aws-cdk-lib/aws-route53';
 import type { Construct } from 'constructs';
 import { AlarmTopic } from './alarm-topic';
 import type { HealthCheckConfig } from './config';
+import { imageAssetContext } from './image-context';
 import { JoinCanary } from './join-canary';
 import { LbService } from './lb-service';
 import { MediaFleet } from './media-fleet';
@@ -75,11 +76,14 @@ export interface RegionStackProps extends StackProps {
   readonly healthCheck: HealthCheckConfig;
   readonly lb: LbSettings;
   readonly media: MediaSettings;
-  /** Docker build context of both images: the repository root. */
+  /**
+   * The repository root: the Dockerfiles' paths and their COPY sources are relative to it. Each image's
+   * build context (and asset hash) holds only what its Dockerfile COPYs (lib/image-context.ts).
+   */
   readonly sourceDirectory: string;
 }
 
-/** Dockerfiles, relative to the repository root. */
+/** Dockerfiles, relative to the repository root. Their COPY lines list each image's inputs. */
 export const LB_DOCKERFILE = 'runtime/lb/Dockerfile';
 export const MEDIA_DOCKERFILE = 'runtime/media/Dockerfile';
 
@@ -136,6 +140,7 @@ export class RegionStack extends Stack {
       certificate,
       image: ecs.ContainerImage.fromAsset(props.sourceDirectory, {
         file: LB_DOCKERFILE,
+        ...imageAssetContext(props.sourceDirectory, LB_DOCKERFILE),
         platform: ecrAssets.Platform.LINUX_AMD64,
       }),
       table,

@@ -39,7 +39,7 @@ export interface SynthesizedProject {
 }
 
 export interface SynthOptions {
-  /** Docker build context of the images; default: the repository itself. */
+  /** Where the images' Dockerfiles and COPY sources are read from; default: the repository itself. */
   readonly sourceDirectory?: string;
 }
 
@@ -80,13 +80,14 @@ export function resourcesOfType(template: Record<string, Json>, type: string): R
   );
 }
 
-/** Never part of the images' build context (.dockerignore), and large: not worth copying. */
-const NOT_CONTEXT = new Set(['node_modules', '.git', 'cdk.out', '.local', 'coverage']);
+/** Never an image's input (lib/image-context.ts), and large: not worth copying. */
+const NOT_CONTEXT = new Set(['node_modules', '.git', 'cdk.out', '.local', 'coverage', 'bench-results']);
 
 /**
  * A frozen copy of the repository for the images' build context. Comparing templates byte for byte
  * across several syntheses needs asset hashes that cannot move because someone saved a file under
- * runtime/ in between. The copy keeps .dockerignore, so the same files count.
+ * runtime/ in between. The copy holds the same files as the repository, so the hashes are the same;
+ * tests may edit it to see which edits move them.
  */
 export function frozenSourceCopy(): { directory: string; dispose(): void } {
   const root = path.resolve(__dirname, '..', '..', '..');
