@@ -8,6 +8,12 @@
  *   POST /api/regions/:region/blackhole  SIGSTOP them (sockets stay open, nothing answers) and partition
  *   POST /api/regions/:region/restore    undo either: resume or restart the processes, heal the partition
  *   POST /api/processes/:name/(kill|restore)  one process (a single media server, for rejoin tests)
+ *
+ * It answers only its own pages. A web page the developer visits must not be able to drive it:
+ *   - the Host must be this server's own loopback address (a DNS-rebinding name is refused);
+ *   - a request carrying an Origin must come from this server's origin;
+ *   - a state-changing request must be JSON: a cross-site form or `no-cors` fetch can only send
+ *     text/plain, urlencoded or multipart bodies, and a JSON one needs a CORS preflight we never grant.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import * as fs from 'node:fs';
@@ -46,6 +52,7 @@ function clientLocations(state: LocalStackState): { location: string; source: st
 
 export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
   const app = Fastify({ logger: false });
+  guardOwnPages(app, opts.host, opts.port);
   const dashboard = fs.readFileSync(path.join(__dirname, 'dashboard.html'), 'utf8');
 
   const regionParam = {
@@ -210,4 +217,30 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
 
   await app.listen({ host: opts.host, port: opts.port });
   return { url: `http://${opts.host}:${opts.port}`, app, close: () => app.close() };
+}
+
+/** Host, Origin and content-type checks that keep other web pages (and rebinding names) out. */
+function guardOwnPages(app: FastifyInstance, host: string, port: number): void {
+  const hosts = new Set([host, '127.0.0.1', 'localhost', '[::1]'].map((h) => `${h}:${port}`));
+  const origins = new Set([...hosts].map((h) => `http://${h}`));
+  app.addHook('onRequest', async (req, reply) => {
+    const refuse = (status: number, code: string, message: string) =>
+      reply.code(status).send({ error: { code, message } });
+    const requestHost = req.headers.host?.toLowerCase();
+    if (!requestHost || !hosts.has(requestHost)) {
+      return refuse(421, 'wrong_host', `this control server answers only to ${[...hosts].join(', ')}`);
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && !origins.has(origin)) {
+      return refuse(403, 'foreign_origin', `requests from ${origin.slice(0, 100)} are not accepted`);
+    }
+    const type = req.headers['content-type'] ?? '';
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !/^application\/json\b/i.test(type)) {
+      return refuse(
+        415,
+        'json_required',
+        'state-changing requests must send a JSON body (Content-Type: application/json)',
+      );
+    }
+  });
 }

@@ -224,7 +224,13 @@ async function getJson<T>(url: string): Promise<T | undefined> {
 }
 
 async function postJson(url: string): Promise<unknown> {
-  const res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(10_000) });
+  // The control API takes state-changing requests as JSON only (CSRF: see control-server.ts).
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+    signal: AbortSignal.timeout(10_000),
+  });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(`${url} answered ${res.status}: ${JSON.stringify(body)}`);
   return body;

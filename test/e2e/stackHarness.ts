@@ -105,6 +105,7 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
     control: async (method, apiPath) => {
       const res = await fetch(`${state.controlUrl}${apiPath}`, {
         method,
+        ...(method === 'POST' && { headers: { 'content-type': 'application/json' }, body: '{}' }),
         signal: AbortSignal.timeout(10_000),
       });
       const text = await res.text();
