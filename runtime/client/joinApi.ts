@@ -5,6 +5,10 @@
  *
  * The answer's `alternates` are checked one by one instead: they only extend the API fallback chain,
  * so a bad entry is dropped (and reported) while the rest of the answer is still used.
+ *
+ * An answer that came over https never downgrades the client: a `ws://` signaling URL makes it
+ * malformed, and an `http://` alternate is dropped. Otherwise one tampered or misconfigured answer
+ * would send the client's tokens in clear text on its next step.
  */
 import { z } from 'zod';
 import type { ApiClient } from './apiClient';
@@ -71,17 +75,26 @@ export async function requestJoin(
   if (!parsed.success) {
     throw new BadJoinAnswerError(url, describeIssue(parsed.error, 'answer'));
   }
-  const { alternates, ignored } = usableAlternates(parsed.data.alternates);
+  const secure = url.startsWith('https:');
+  if (secure && !parsed.data.signalingUrl.startsWith('wss:')) {
+    throw new BadJoinAnswerError(url, 'signalingUrl: must be wss:// when the API is https://');
+  }
+  const { alternates, ignored } = usableAlternates(parsed.data.alternates, secure);
   return { answer: { ...parsed.data, alternates }, apiUrl: url, ignoredAlternates: ignored };
 }
 
 /** Splits the raw alternates into the usable ones (the first MAX_ALTERNATES) and why the rest were not. */
-function usableAlternates(raw: readonly unknown[]): { alternates: Alternate[]; ignored: string[] } {
+function usableAlternates(
+  raw: readonly unknown[],
+  secure: boolean,
+): { alternates: Alternate[]; ignored: string[] } {
   const alternates: Alternate[] = [];
   const ignored: string[] = [];
   for (const [index, entry] of raw.entries()) {
     const parsed = alternateSchema.safeParse(entry);
     if (!parsed.success) ignored.push(`alternates.${index}: ${describeIssue(parsed.error, 'entry')}`);
+    else if (secure && !parsed.data.apiUrl.startsWith('https:'))
+      ignored.push(`alternates.${index}.apiUrl: must be https:// when the API is https://`);
     else if (alternates.length === MAX_ALTERNATES)
       ignored.push(`alternates.${index}: more than ${MAX_ALTERNATES} alternates`);
     else alternates.push(parsed.data);
