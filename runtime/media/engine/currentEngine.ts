@@ -58,7 +58,7 @@ export async function createCurrentWorker(
       }),
     // Pipes bind their own port (no WebRtcServer for them): one from the pipe range, which the
     // security group opens to the other regions. `listenIp` still exists on 3.27 but is deprecated.
-    createPipeTransport: (router, pipe) => {
+    createPipeTransport: async (router, pipe) => {
       assertPortRange(pipe.portRange);
       const listenInfo: ListenInfo = {
         protocol: 'udp',

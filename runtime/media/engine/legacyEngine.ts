@@ -37,7 +37,7 @@ export async function createLegacyWorker(
     // 3.8 binds a pipe like every other transport: a free port of the worker's RTC range. A fixed
     // `port` outside that range would work but makes the worker log an error when it unbinds it, and
     // the local stack opens the RTC range anyway; so the pipe range is checked, not applied.
-    createPipeTransport: (router, pipe) => {
+    createPipeTransport: async (router, pipe) => {
       assertPortRange(pipe.portRange);
       return router.createPipeTransport({
         listenIp: { ip: settings.listenIp, announcedIp: settings.announcedIp },
