@@ -297,6 +297,7 @@ export class PipeLink extends EventEmitter<PipeLinkEvents> {
     const producer = this.pipeProducers.get(producerId);
     if (producer) return this.requestPaused(producerId, producer, paused);
     if (this.pendingIn.has(producerId)) this.pausedWhilePending.set(producerId, paused);
+    else this.logger.debug({ producer: producerId, paused }, 'pause of a producer not piped in; ignored');
   }
 
   /**

@@ -3,24 +3,28 @@ import { PipeSilenceDetector } from '../../../runtime/media/PipeSilenceDetector'
 
 describe('PipeSilenceDetector', () => {
   let events: string[];
+  let created: PipeSilenceDetector[];
 
   beforeEach(() => {
     jest.useFakeTimers();
     events = [];
+    created = [];
   });
 
   afterEach(() => {
+    for (const d of created) d.stop();
     jest.useRealTimers();
   });
 
   function detector(options = {}) {
-    const created = new PipeSilenceDetector(
+    const d = new PipeSilenceDetector(
       { windowMs: 1_000, checkIntervalMs: 100, setupGraceMs: 5_000, ...options },
       () => Date.now(),
     );
-    created.on('silent', (ms) => events.push(`silent ${ms}`));
-    created.on('heard', () => events.push('heard'));
-    return created;
+    d.on('silent', (ms) => events.push(`silent ${ms}`));
+    d.on('heard', () => events.push('heard'));
+    created.push(d);
+    return d;
   }
 
   /** Calls `heard()` every `everyMs` for `forMs`. */
