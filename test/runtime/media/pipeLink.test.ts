@@ -470,4 +470,20 @@ describe('a pipe between two legs', () => {
     expect(fresh.closed).toBe(false);
     await fresh.connect(toB);
   });
+
+  test('refuses a silence window that lost keepalives alone could fill', async () => {
+    const on = await router(workerA);
+    await expect(
+      PipeLink.create({
+        worker: workerA,
+        router: on,
+        portRange: PIPE_PORTS,
+        remoteLeg: 'leg-b',
+        logger,
+        silence: { windowMs: 500 },
+      }),
+    ).rejects.toThrow(
+      'pipe silence window 500 ms is shorter than 600 ms (three keepalive periods); lost keepalives would look like a dead leg',
+    );
+  });
 });
