@@ -4,13 +4,15 @@
  * demultiplexes by username fragment.
  */
 import { TRANSPORT_PROTOCOLS, baseWorker, type EngineWorker, type WorkerSettings } from './engineWorker';
+import { PIPE_TRANSPORT_FEATURES, assertPortRange, type PortRange } from './pipeTransport';
 import type { MsWorker } from './types';
 
 interface ListenInfo {
   protocol: 'udp' | 'tcp';
   ip: string;
   announcedAddress: string;
-  port: number;
+  port?: number;
+  portRange?: PortRange;
 }
 
 interface CurrentWorker extends MsWorker {
@@ -54,5 +56,17 @@ export async function createCurrentWorker(
         ...TRANSPORT_PROTOCOLS,
         initialAvailableOutgoingBitrate: transport.initialAvailableOutgoingBitrate,
       }),
+    // Pipes bind their own port (no WebRtcServer for them): one from the pipe range, which the
+    // security group opens to the other regions. `listenIp` still exists on 3.27 but is deprecated.
+    createPipeTransport: async (router, pipe) => {
+      assertPortRange(pipe.portRange);
+      const listenInfo: ListenInfo = {
+        protocol: 'udp',
+        ip: settings.listenIp,
+        announcedAddress: settings.announcedIp,
+        portRange: { min: pipe.portRange.min, max: pipe.portRange.max },
+      };
+      return router.createPipeTransport({ listenInfo, ...PIPE_TRANSPORT_FEATURES });
+    },
   };
 }

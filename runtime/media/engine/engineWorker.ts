@@ -1,4 +1,5 @@
-import type { MsRouter, MsWebRtcTransport, MsWorker, RtpCodecCapability } from './types';
+import type { PipeTransportSettings } from './pipeTransport';
+import type { MsPipeTransport, MsRouter, MsWebRtcTransport, MsWorker, RtpCodecCapability } from './types';
 
 export type WorkerLogLevel = 'debug' | 'warn' | 'error' | 'none';
 
@@ -28,6 +29,11 @@ export interface EngineWorker {
   readonly worker: MsWorker;
   createRouter(mediaCodecs: RtpCodecCapability[]): Promise<MsRouter>;
   createWebRtcTransport(router: MsRouter, settings: TransportSettings): Promise<MsWebRtcTransport>;
+  /**
+   * A PipeTransport on the worker's listen address, announcing its public address, with SRTP and RTX
+   * (PIPE_TRANSPORT_FEATURES). Not connected yet: see PipeLink.
+   */
+  createPipeTransport(router: MsRouter, settings: PipeTransportSettings): Promise<MsPipeTransport>;
   /** User + system CPU time the worker process has used, ms. */
   cpuTimeMs(): Promise<number>;
   close(): void;

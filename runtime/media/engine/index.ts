@@ -1,3 +1,4 @@
 export * from './engineWorker';
 export * from './loadEngine';
+export * from './pipeTransport';
 export * from './types';

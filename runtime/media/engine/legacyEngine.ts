@@ -4,6 +4,7 @@
  * end-of-life OpenSSL). No WebRtcServer: each transport binds its own port from the worker's range.
  */
 import { TRANSPORT_PROTOCOLS, baseWorker, type EngineWorker, type WorkerSettings } from './engineWorker';
+import { PIPE_TRANSPORT_FEATURES, assertPortRange } from './pipeTransport';
 import type { MsWorker } from './types';
 
 export interface LegacyModule {
@@ -33,5 +34,15 @@ export async function createLegacyWorker(
         ...TRANSPORT_PROTOCOLS,
         initialAvailableOutgoingBitrate: transport.initialAvailableOutgoingBitrate,
       }),
+    // 3.8 binds a pipe like every other transport: a free port of the worker's RTC range. A fixed
+    // `port` outside that range would work but makes the worker log an error when it unbinds it, and
+    // the local stack opens the RTC range anyway; so the pipe range is checked, not applied.
+    createPipeTransport: async (router, pipe) => {
+      assertPortRange(pipe.portRange);
+      return router.createPipeTransport({
+        listenIp: { ip: settings.listenIp, announcedIp: settings.announcedIp },
+        ...PIPE_TRANSPORT_FEATURES,
+      });
+    },
   };
 }

@@ -5,7 +5,17 @@
  */
 import type { types as current } from 'mediasoup';
 import type { types as legacy } from 'mediasoup-legacy';
-import type { MsConsumer, MsProducer, MsRouter, MsWebRtcTransport, MsWorker } from './types';
+import type {
+  MsConsumer,
+  MsDirectProducer,
+  MsDirectTransport,
+  MsPipeConsumer,
+  MsPipeTransport,
+  MsProducer,
+  MsRouter,
+  MsWebRtcTransport,
+  MsWorker,
+} from './types';
 
 type Fits<Actual, Subset> = Actual extends Subset ? true : false;
 
@@ -15,9 +25,36 @@ export const MEDIASOUP_TYPES_FIT: [
   Fits<current.WebRtcTransport, MsWebRtcTransport>,
   Fits<current.Producer, MsProducer>,
   Fits<current.Consumer, MsConsumer>,
+  Fits<current.PipeTransport, MsPipeTransport>,
+  Fits<current.Consumer, MsPipeConsumer>,
+  Fits<current.DirectTransport, MsDirectTransport>,
+  Fits<current.Producer, MsDirectProducer>,
   Fits<legacy.Worker, MsWorker>,
   Fits<legacy.Router, MsRouter>,
   Fits<legacy.WebRtcTransport, MsWebRtcTransport>,
   Fits<legacy.Producer, MsProducer>,
   Fits<legacy.Consumer, MsConsumer>,
-] = [true, true, true, true, true, true, true, true, true, true];
+  Fits<legacy.PipeTransport, MsPipeTransport>,
+  Fits<legacy.Consumer, MsPipeConsumer>,
+  Fits<legacy.DirectTransport, MsDirectTransport>,
+  Fits<legacy.Producer, MsDirectProducer>,
+] = [
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+];
