@@ -24,14 +24,14 @@
  * that keep a credential useful past a day.
  */
 import { createHmac, type KeyObject } from 'node:crypto';
-import { TURN_PORT } from '../protocol/turnRelayPolicy';
+import {
+  TURN_CREDENTIAL_MAX_TTL_S,
+  TURN_CREDENTIAL_MIN_TTL_S,
+  TURN_CREDENTIAL_TTL_S,
+  TURN_PORT,
+} from '../protocol/turnRelayPolicy';
 
-/** Default credential lifetime: a working day's meeting (see the module comment). */
-export const TURN_CREDENTIAL_TTL_S = 8 * 3600;
-/** Shorter would expire before the first allocation refresh (coturn's default lifetime is 600 s). */
-export const TURN_CREDENTIAL_MIN_TTL_S = 600;
-/** Longer keeps a leaked credential useful for more than a day. */
-export const TURN_CREDENTIAL_MAX_TTL_S = 24 * 3600;
+export { TURN_CREDENTIAL_MAX_TTL_S, TURN_CREDENTIAL_MIN_TTL_S, TURN_CREDENTIAL_TTL_S };
 /** coturn's default `rest-api-separator`. */
 const SEPARATOR = ':';
 /** A peer id goes into the username after the separator: nothing that could be read as another field. */

@@ -23,6 +23,16 @@ const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 /** coturn's default listening port for TURN over UDP and TCP (RFC 5766). */
 export const TURN_PORT = 3478;
 
+/**
+ * Lifetime of the credentials join answers carry (runtime/lb/turnCredentials.ts explains the choice).
+ * The default covers a working day's meeting.
+ */
+export const TURN_CREDENTIAL_TTL_S = 8 * 3600;
+/** Shorter would expire before the first allocation refresh (coturn's default lifetime is 600 s). */
+export const TURN_CREDENTIAL_MIN_TTL_S = 600;
+/** Longer keeps a leaked credential useful for more than a day. */
+export const TURN_CREDENTIAL_MAX_TTL_S = 24 * 3600;
+
 /** One denied range and why it is denied. */
 export interface PeerRange {
   /** `first-last` as coturn's `denied-peer-ip` takes it. */

@@ -98,7 +98,9 @@ async function udpListener(address: string, port: number) {
   return { received, close: () => new Promise<void>((r) => socket.close(() => r())) };
 }
 
-async function allocatedClient(secret = CURRENT_SECRET, peerId = 'peer-a'): Promise<TurnClient> {
+let peers_ = 0;
+/** A client with an allocation; each with its own peer id, so no test runs into the per-user quota. */
+async function allocatedClient(secret = CURRENT_SECRET, peerId = `peer-${++peers_}`): Promise<TurnClient> {
   const client = await TurnClient.connect({ transport: 'udp', host: REGION_ADDRESS, port: PORT });
   const { username, credential } = turnCredential(secret, peerId);
   await client.allocate(username, credential);
