@@ -416,6 +416,11 @@ describe('the rendered config and host scripts, run for real', () => {
   }
 
   beforeAll(async () => {
+    for (const tool of ['turnserver', 'python3', 'bash']) {
+      if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+        throw new Error(`${tool} is not installed; on Debian: apt-get install coturn python3`);
+      }
+    }
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'turn-aws-conf-'));
     const secrets = secretLines({ kid: 'k2', secret: NEXT, verify: [{ kid: 'k1', secret: CURRENT }] });
     expect(secrets.code).toBe(0);

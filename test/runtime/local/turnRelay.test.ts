@@ -7,7 +7,7 @@
  * local stack, where every process of a region shares the region's address). 127.0.120.2 stands for
  * everything a client must not reach through the relay: another region, an internal service.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -34,6 +34,12 @@ let relay: TurnRelay;
 const peers: ChildProcess[] = [];
 
 beforeAll(async () => {
+  // coturn's own tools are part of the test, not optional: say what to install rather than fail obscurely.
+  for (const tool of ['turnserver', 'turnutils_uclient', 'turnutils_peer', 'openssl', 'ss']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+      throw new Error(`${tool} is not installed; on Debian: apt-get install coturn openssl iproute2`);
+    }
+  }
   stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'turn-relay-'));
   relay = await TurnRelay.start({
     region: 'test-region',
