@@ -18,9 +18,9 @@
  *     resolver, time sync) or the VPC resolver at the VPC base + 2: security groups do not filter
  *     traffic to those.
  *   - coturn's peer policy (runtime/protocol/turnRelayPolicy.ts): every peer denied except the media
- *     subnets' usable addresses. A media host only ever gets an address from the first + 4 to the last
- *     - 1 of its subnet (AWS reserves the rest, the DNS resolver among them), so that is the whole allow
- *     list, and it never covers a link-local, loopback or relay host address.
+ *     subnets' usable addresses. A media host only ever gets an address between its subnet's base + 4
+ *     and its last address but one (AWS reserves the others: router, DNS resolver, broadcast), so that
+ *     is the whole allow list, and it never covers a link-local, loopback or relay host address.
  *
  * This means a relayed path reaches a media server at its private address. Media hosts announce their
  * public address in ICE, so they must also offer a host candidate with their private address (the same
