@@ -102,6 +102,7 @@ export function buildStacks(
     tableName: config.tableName,
     joinTokenKeysSecretName: config.joinTokenKeysSecretName,
     mediaTokenKeysSecretName: config.mediaTokenKeysSecretName,
+    turnSecretName: config.turnSecretName,
     regions: config.regions.map((r) => r.name),
   });
 
@@ -175,13 +176,14 @@ export function regionStackProps(
 ): RegionStackProps {
   return {
     env: { account: options.account, region: region.name },
-    description: `${config.appName}: LB service, media fleet, DNS records, alarms and canary of ${region.name}`,
+    description: `${config.appName}: LB service, media fleet, TURN relay, DNS records, alarms and canary of ${region.name}`,
     sourceDirectory: options.sourceDirectory,
     appName: config.appName,
     vpcCidr: region.vpcCidr,
     tableName: config.tableName,
     joinTokenKeysSecretName: config.joinTokenKeysSecretName,
     mediaTokenKeysSecretName: config.mediaTokenKeysSecretName,
+    turnSecretName: config.turnSecretName,
     monitoring: { alarmEmails: config.monitoring.alarmEmails },
     dns: {
       domain: config.domain,
@@ -205,6 +207,13 @@ export function regionStackProps(
       signalingPort: config.mediaSignalingPort,
       rtcPortMin: config.mediaRtcPortMin,
       rtcPortMax: config.mediaRtcPortMax,
+    },
+    turn: {
+      instanceType: config.turn.instanceType,
+      minCapacity: config.turn.minSize,
+      maxCapacity: config.turn.maxSize,
+      relayPortMin: config.turn.relayPortMin,
+      relayPortMax: config.turn.relayPortMax,
     },
   };
 }

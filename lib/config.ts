@@ -9,6 +9,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import {
+  TURN_CREDENTIAL_MAX_TTL_S,
+  TURN_CREDENTIAL_MIN_TTL_S,
+  TURN_CREDENTIAL_TTL_S,
+  TURN_PORT,
+} from '../runtime/protocol/turnRelayPolicy';
 import { AWS_REGIONS, type AwsRegion, isAwsRegion, regionOrdinal } from './regions';
 
 export const CONTEXT_KEY = 'multiRegion';
@@ -100,6 +106,37 @@ const healthCheckSchema = z
   })
   .strict();
 
+/**
+ * Each region's TURN relay (lib/turn-relay.ts): coturn hosts behind a Network Load Balancer. Relaying is
+ * network-bound; c6i.large carries up to 12.5 Gbit/s. Two hosts by default, one per AZ.
+ */
+const turnSchema = z
+  .object({
+    instanceType: z
+      .string()
+      .regex(/^[a-z0-9]+\.[a-z0-9]+$/, 'must be an EC2 instance type such as "c6i.large"')
+      .default('c6i.large'),
+    minSize: z.number().int().min(1, 'keep at least one relay host per region').max(50).default(2),
+    maxSize: z.number().int().min(1).max(100).default(4),
+    /** Lifetime of the TURN credentials in join answers (runtime/lb/turnCredentials.ts). */
+    credentialTtlSeconds: z
+      .number()
+      .int()
+      .min(
+        TURN_CREDENTIAL_MIN_TTL_S,
+        `must be at least ${TURN_CREDENTIAL_MIN_TTL_S} s: a shorter credential expires before the first allocation refresh`,
+      )
+      .max(
+        TURN_CREDENTIAL_MAX_TTL_S,
+        `must be at most ${TURN_CREDENTIAL_MAX_TTL_S} s: a leaked credential must not stay useful for longer than a day`,
+      )
+      .default(TURN_CREDENTIAL_TTL_S),
+    /** UDP ports the relays allocate from (coturn's default range, RFC 5766). */
+    relayPortMin: port.default(49152),
+    relayPortMax: port.default(65535),
+  })
+  .strict();
+
 const localSchema = z
   .object({
     /** Zone the local DNS emulator serves: api.<domain>, <region>.api.<domain>, api-backup.<domain>. */
@@ -118,6 +155,12 @@ const localSchema = z
     dnsTtlSeconds: z.number().int().min(0).max(3600).default(5),
     /** Health-check interval of the DNS emulator; default: the AWS `healthCheck.requestIntervalSeconds`. */
     healthCheckIntervalSeconds: z.number().min(0.1).max(30).optional(),
+    /** Each region's local TURN relay (runtime/local/TurnRelay.ts), on the region's address. */
+    turnPort: port.default(3478),
+    turnTlsPort: port.default(5349),
+    /** Relay ports: above the local media servers' RTC ports, below Linux's ephemeral range. */
+    turnRelayPortMin: port.default(50000),
+    turnRelayPortMax: port.default(50999),
   })
   .strict();
 
@@ -173,6 +216,7 @@ const configSchema = z
     mediaSignalingPort: port.default(7000),
     mediaRtcPortMin: port.default(40000),
     mediaRtcPortMax: port.default(49999),
+    turn: turnSchema.prefault({}),
     monitoring: monitoringSchema.prefault({}),
     local: localSchema.prefault({}),
   })
@@ -222,6 +266,37 @@ const configSchema = z
         message: `must not exceed mediaRtcPortMax (${cfg.mediaRtcPortMax})`,
       });
     }
+    if (cfg.turn.minSize > cfg.turn.maxSize) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['turn', 'minSize'],
+        message: `is larger than turn.maxSize (${cfg.turn.maxSize}); lower it or raise turn.maxSize`,
+      });
+    }
+    for (const [where, min, max, listening] of [
+      ['turn', cfg.turn.relayPortMin, cfg.turn.relayPortMax, [TURN_PORT]],
+      [
+        'local',
+        cfg.local.turnRelayPortMin,
+        cfg.local.turnRelayPortMax,
+        [cfg.local.turnPort, cfg.local.turnTlsPort],
+      ],
+    ] as const) {
+      const field = where === 'turn' ? 'relayPortMin' : 'turnRelayPortMin';
+      if (min > max) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [where, field],
+          message: `must not exceed ${max}, the top of the range`,
+        });
+      } else if (listening.some((p) => p >= min && p <= max)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [where, field],
+          message: `makes a relay range ${min}-${max} that contains the relay's listening port; move the range`,
+        });
+      }
+    }
     if (cfg.domain === cfg.backupDomain) {
       ctx.addIssue({
         code: 'custom',
@@ -248,6 +323,7 @@ export type LocalConfig = Omit<Parsed['local'], 'addresses' | 'healthCheckInterv
 };
 
 export type MonitoringConfig = Parsed['monitoring'];
+export type TurnConfig = Parsed['turn'];
 
 export type DeploymentConfig = Omit<Parsed, 'tableOwnerRegion' | 'local'> & {
   /** Region of the table stack; always set on the AWS path (`AwsDeploymentConfig`), unused locally. */
@@ -258,6 +334,11 @@ export type DeploymentConfig = Omit<Parsed, 'tableOwnerRegion' | 'local'> & {
   readonly joinTokenKeysSecretName: string;
   /** Key set LBs sign media tokens with and media servers verify them with; replicated to every region. */
   readonly mediaTokenKeysSecretName: string;
+  /**
+   * Shared secret of the TURN relays (same document shape as the key sets): LBs sign TURN credentials
+   * with the current one, relays accept it and the "verify" ones; replicated to every region.
+   */
+  readonly turnSecretName: string;
   readonly local: LocalConfig;
 };
 
@@ -341,6 +422,7 @@ export function parseDeploymentConfig(
     tableName: `${cfg.appName}-rooms`,
     joinTokenKeysSecretName: `${cfg.appName}/join-token-keys`,
     mediaTokenKeysSecretName: `${cfg.appName}/media-token-keys`,
+    turnSecretName: `${cfg.appName}/turn-secret`,
     local: {
       ...localRest,
       regions: regionNames.map((name, i) => ({ name, address: addresses[name] ?? `127.0.${i + 1}.1` })),

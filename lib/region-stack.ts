@@ -1,11 +1,11 @@
 /**
- * One region, deployable and destroyable on its own: network, LB service, media fleet, this region's
- * records in the global names, and what its operators watch (alarms, dashboard, join canary) and drill
+ * One region, deployable and destroyable on its own: network, LB service, media fleet, TURN relay, this
+ * region's records in the global names, and what its operators watch (alarms, dashboard, join canary) and drill
  * with (a FIS experiment that blackholes the region).
  *
  * Region independence is the invariant this stack is built around. It references the global table and
- * the token key sets by their fixed names in its own region (no exports, no cross-region references;
- * the key sets' full ARNs are looked up in this region at deploy time), and it never lists other
+ * the token key sets and the TURN secret by their fixed names in its own region (no exports, no
+ * cross-region references; the secrets' full ARNs are looked up in this region at deploy time), and it never lists other
  * regions: each region's LB writes its own public URL into the global table and learns the others from
  * there. Adding or removing a region therefore leaves this template unchanged.
  */
@@ -16,6 +16,8 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
+import * as route53Targets from 'aws-cdk-lib/aws-route53-targets';
+import * as path from 'node:path';
 import type { Construct } from 'constructs';
 import { AlarmTopic } from './alarm-topic';
 import type { HealthCheckConfig } from './config';
@@ -29,6 +31,7 @@ import { RegionMonitoring } from './region-monitoring';
 import { RegionNetwork } from './region-network';
 import { RegionalDns } from './regional-dns';
 import { RegionalSecret } from './regional-secret';
+import { TURN_IMAGE_DIRECTORY, TURN_TLS_PORT, TurnRelay, turnRelayDomainNames } from './turn-relay';
 
 export interface DnsSettings {
   readonly domain: string;
@@ -56,6 +59,14 @@ export interface MediaSettings {
   readonly rtcPortMax: number;
 }
 
+export interface TurnSettings {
+  readonly instanceType: string;
+  readonly minCapacity: number;
+  readonly maxCapacity: number;
+  readonly relayPortMin: number;
+  readonly relayPortMax: number;
+}
+
 export interface MonitoringSettings {
   /** Addresses subscribed to the region's alarm topic. */
   readonly alarmEmails: readonly string[];
@@ -71,11 +82,14 @@ export interface RegionStackProps extends StackProps {
   readonly joinTokenKeysSecretName: string;
   /** Name of the media-token key set; this stack uses its own region's replica. */
   readonly mediaTokenKeysSecretName: string;
+  /** Name of the TURN shared secret; this stack uses its own region's replica. */
+  readonly turnSecretName: string;
   readonly monitoring: MonitoringSettings;
   readonly dns: DnsSettings;
   readonly healthCheck: HealthCheckConfig;
   readonly lb: LbSettings;
   readonly media: MediaSettings;
+  readonly turn: TurnSettings;
   /**
    * The repository root: the Dockerfiles' paths and their COPY sources are relative to it. Each image's
    * build context (and asset hash) holds only what its Dockerfile COPYs (lib/image-context.ts).
@@ -90,6 +104,7 @@ export const MEDIA_DOCKERFILE = 'runtime/media/Dockerfile';
 export class RegionStack extends Stack {
   readonly lbService: LbService;
   readonly mediaFleet: MediaFleet;
+  readonly turnRelay: TurnRelay;
   readonly dns: RegionalDns;
   readonly monitoring: RegionMonitoring;
   readonly canary: JoinCanary;
@@ -170,6 +185,52 @@ export class RegionStack extends Stack {
       'Signaling relayed by the LB service',
     );
 
+    // The relay's names sit next to the region's API name in each family; the backup one names the region
+    // under api-backup.<backupDomain> and validates in the backup zone, like every backup name.
+    const turnNames = turnRelayDomainNames({
+      regionApiDomainName: props.dns.regionApiDomainName,
+      backupRegionApiDomainName: `${region}.${props.dns.backupApiDomainName}`,
+    });
+    const turnCertificate = new acm.Certificate(this, 'TurnCertificate', {
+      domainName: turnNames.primary,
+      subjectAlternativeNames: [turnNames.backup],
+      validation: acm.CertificateValidation.fromDnsMultiZone({
+        [turnNames.primary]: primaryZone,
+        [turnNames.backup]: backupZone,
+      }),
+    });
+    this.turnRelay = new TurnRelay(this, 'TurnRelay', {
+      vpc: network.vpc,
+      imageDirectory: path.join(props.sourceDirectory, TURN_IMAGE_DIRECTORY),
+      instanceType: props.turn.instanceType,
+      minCapacity: props.turn.minCapacity,
+      maxCapacity: props.turn.maxCapacity,
+      relayPortMin: props.turn.relayPortMin,
+      relayPortMax: props.turn.relayPortMax,
+      secret: new RegionalSecret(this, 'TurnSecret', { secretName: props.turnSecretName }).secret,
+      certificate: turnCertificate,
+      realm: turnNames.primary,
+      media: {
+        connections: this.mediaFleet.connections,
+        subnets: { subnetType: ec2.SubnetType.PUBLIC },
+        rtcPortMin: props.media.rtcPortMin,
+        rtcPortMax: props.media.rtcPortMax,
+      },
+    });
+    const turnTarget = route53.RecordTarget.fromAlias(
+      new route53Targets.LoadBalancerTarget(this.turnRelay.loadBalancer),
+    );
+    new route53.ARecord(this, 'TurnRecord', {
+      zone: primaryZone,
+      recordName: turnNames.primary,
+      target: turnTarget,
+    });
+    new route53.ARecord(this, 'TurnBackupRecord', {
+      zone: backupZone,
+      recordName: turnNames.backup,
+      target: turnTarget,
+    });
+
     this.dns = new RegionalDns(this, 'Dns', {
       region,
       loadBalancer: this.lbService.loadBalancer,
@@ -232,6 +293,13 @@ export class RegionStack extends Stack {
     for (const [key, value] of Object.entries(outputs)) {
       new CfnOutput(this, REGION_OUTPUTS[key as keyof typeof REGION_OUTPUTS], { value });
     }
+    // Where join answers point clients for TURN (runtime/lb/turnCredentials.ts TurnEndpoint), per family.
+    new CfnOutput(this, 'TurnHost', { value: turnNames.primary });
+    new CfnOutput(this, 'TurnBackupHost', { value: turnNames.backup });
+    new CfnOutput(this, 'TurnTlsPort', { value: String(TURN_TLS_PORT) });
+    new CfnOutput(this, 'TurnAutoScalingGroupName', {
+      value: this.turnRelay.autoScalingGroup.autoScalingGroupName,
+    });
   }
 
   /**

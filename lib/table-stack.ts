@@ -1,7 +1,8 @@
 /**
- * The one stack that knows every region: it owns the DynamoDB global table (a replica per region) and
- * the two token key sets (a replica per region each). Region stacks find all three by their fixed names
- * in their own region, so this stack exports nothing and no region stack references it.
+ * The one stack that knows every region: it owns the DynamoDB global table (a replica per region), the
+ * two token key sets and the TURN relays' shared secret (a replica per region each). Region stacks find
+ * all four by their fixed names in their own region, so this stack exports nothing and no region stack
+ * references it.
  *
  * It lives in `tableOwnerRegion`, named explicitly in the config, because the CloudFormation stack that
  * owns a global table is the only place its replica set can be changed, and a stack that moved region
@@ -29,6 +30,8 @@ export interface TableStackProps extends StackProps {
   readonly joinTokenKeysSecretName: string;
   /** Name of the media-token key set (LBs sign, media servers verify); region stacks use it by name. */
   readonly mediaTokenKeysSecretName: string;
+  /** Name of the TURN shared secret (LBs sign TURN credentials, relays check them); used by name. */
+  readonly turnSecretName: string;
   /** Every region that serves traffic; each gets a table replica and a replica of each key set. */
   readonly regions: readonly string[];
 }
@@ -37,6 +40,7 @@ export class TableStack extends Stack {
   readonly table: dynamodb.TableV2;
   readonly joinTokenKeys: secretsmanager.Secret;
   readonly mediaTokenKeys: secretsmanager.Secret;
+  readonly turnSecret: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: TableStackProps) {
     super(scope, id, props);
@@ -51,6 +55,12 @@ export class TableStack extends Stack {
       throw new Error(
         `TableStack key sets share the name "${props.joinTokenKeysSecretName}"; the join and media keys ` +
           'must be two secrets so that a media host never holds the join keys',
+      );
+    }
+    if ([props.joinTokenKeysSecretName, props.mediaTokenKeysSecretName].includes(props.turnSecretName)) {
+      throw new Error(
+        `TableStack turnSecretName "${props.turnSecretName}" is also a token key set's name; the TURN ` +
+          'secret must be a secret of its own so that a relay host never holds token keys',
       );
     }
     const otherRegions = props.regions.filter((r) => r !== ownRegion);
@@ -92,10 +102,21 @@ export class TableStack extends Stack {
         'and the "verify" keys',
       otherRegions,
     });
+    // The key sets' document shape, so it rotates the same way: the next secret goes under "verify" and
+    // the relays restart (they read it at start and accept every secret listed), then it becomes current
+    // for the LBs, and the old one leaves once the longest credential it signed has expired.
+    this.turnSecret = this.keySet('TurnSecret', {
+      secretName: props.turnSecretName,
+      description:
+        'TURN shared secret: LBs sign time-limited TURN credentials with the current secret, the TURN ' +
+        'relays accept it and the "verify" secrets',
+      otherRegions,
+    });
 
     new CfnOutput(this, 'TableName', { value: props.tableName });
     new CfnOutput(this, 'JoinTokenKeysSecretName', { value: props.joinTokenKeysSecretName });
     new CfnOutput(this, 'MediaTokenKeysSecretName', { value: props.mediaTokenKeysSecretName });
+    new CfnOutput(this, 'TurnSecretName', { value: props.turnSecretName });
   }
 
   /**

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What `npm test` needs from Debian besides node_modules, checked before jest starts: Chromium (the
 # browser demo test drives Debian's build; Playwright's own browser download cannot work offline), dig
-# (dnsutils) and coturn's turnserver and turnutils_uclient (the local TURN relays).
+# (dnsutils), coturn's turnserver, turnutils_uclient and turnutils_peer (the local TURN relays), openssl
+# (the local relay's self-signed TLS certificate) and ss (iproute2: the relay tests list its sockets).
 #
 # Tools that are present cost one `command -v` each and no apt call. Missing ones are installed with
 # apt-get when that needs no password (root, or passwordless sudo); otherwise the run stops here, in
@@ -10,7 +11,7 @@
 set -euo pipefail
 
 # tool:Debian package
-REQUIRED=(chromium:chromium dig:dnsutils turnserver:coturn turnutils_uclient:coturn)
+REQUIRED=(chromium:chromium dig:dnsutils turnserver:coturn turnutils_uclient:coturn turnutils_peer:coturn openssl:openssl ss:iproute2)
 
 # The browser test launches $CHROMIUM_PATH when set (test/e2e/browser-demo.test.ts); no package fixes a
 # wrong one.
@@ -35,7 +36,7 @@ for entry in "${REQUIRED[@]}"; do
 done
 
 if [ ${#packages[@]} -eq 0 ]; then
-  echo "test setup: chromium, dig, turnserver and turnutils_uclient found"
+  echo "test setup: ${REQUIRED[*]%%:*} found"
   exit 0
 fi
 

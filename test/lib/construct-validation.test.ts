@@ -196,11 +196,12 @@ describe('construct validation', () => {
     ).toThrow(/Route 53 health-check metrics exist only in us-east-1/);
   });
 
-  it('TableStack must live in one of the regions it replicates to, and keep the two key sets apart', () => {
+  it('TableStack must live in one of the regions it replicates to, and keep the key sets and TURN secret apart', () => {
     const props = {
       tableName: 'rooms',
       joinTokenKeysSecretName: 'app/join-token-keys',
       mediaTokenKeysSecretName: 'app/media-token-keys',
+      turnSecretName: 'app/turn-secret',
       regions: ['eu-west-1', 'ap-southeast-1'],
     };
     expect(
@@ -218,6 +219,14 @@ describe('construct validation', () => {
           env: { account: '123456789012', region: 'eu-west-1' },
         }),
     ).toThrow(/must be two secrets so that a media host never holds the join keys/);
+    expect(
+      () =>
+        new TableStack(new App(), 'Table', {
+          ...props,
+          turnSecretName: props.mediaTokenKeysSecretName,
+          env: { account: '123456789012', region: 'eu-west-1' },
+        }),
+    ).toThrow(/turnSecretName "app\/media-token-keys" is also a token key set's name/);
   });
 
   it('RegionStack needs a concrete region for its latency record', () => {
@@ -229,6 +238,7 @@ describe('construct validation', () => {
           tableName: 'rooms',
           joinTokenKeysSecretName: 'app/join-token-keys',
           mediaTokenKeysSecretName: 'app/media-token-keys',
+          turnSecretName: 'app/turn-secret',
           monitoring: { alarmEmails: [] },
           dns: {
             domain: 'example.com',
@@ -248,6 +258,13 @@ describe('construct validation', () => {
             signalingPort: 7000,
             rtcPortMin: 40000,
             rtcPortMax: 40100,
+          },
+          turn: {
+            instanceType: 'c6i.large',
+            minCapacity: 1,
+            maxCapacity: 1,
+            relayPortMin: 49152,
+            relayPortMax: 65535,
           },
           sourceDirectory: `${__dirname}/../..`,
         }),

@@ -101,10 +101,13 @@ describe('the table stack never moves', () => {
 describe('every region template', () => {
   it.each(ALL)('%s has the boot signal, the alarms, one canary and one FIS experiment template', (region) => {
     const template = full.template(`mrwebrtc-${region}`);
+    // The media fleet and the TURN relay, each booting with a signal.
     const asg = Object.values(resourcesOfType(template, 'AWS::AutoScaling::AutoScalingGroup'));
-    expect(asg).toHaveLength(1);
-    expect(asg[0].CreationPolicy.ResourceSignal.Count).toBeGreaterThan(0);
-    expect(asg[0].UpdatePolicy.AutoScalingRollingUpdate.WaitOnResourceSignals).toBe(true);
+    expect(asg).toHaveLength(2);
+    for (const group of asg) {
+      expect(group.CreationPolicy.ResourceSignal.Count).toBeGreaterThan(0);
+      expect(group.UpdatePolicy.AutoScalingRollingUpdate.WaitOnResourceSignals).toBe(true);
+    }
     expect(Object.keys(resourcesOfType(template, 'AWS::CloudWatch::Alarm')).length).toBeGreaterThanOrEqual(
       14,
     );

@@ -70,9 +70,11 @@ function logicalIdOf(type: string, props: Record<string, unknown> = {}): string 
   return ids[0]!;
 }
 
-/** The launch template's user data with tokens shown as `<token>`. */
+/** The media hosts' launch template's user data with tokens shown as `<token>`. */
 function userDataText(): string {
-  const lt = Object.values(resourcesOfType(raw, 'AWS::EC2::LaunchTemplate'))[0];
+  const lt = Object.entries(resourcesOfType(raw, 'AWS::EC2::LaunchTemplate')).find(([id]) =>
+    id.startsWith('MediaFleet'),
+  )![1];
   const parts: unknown[] = lt.Properties.LaunchTemplateData.UserData['Fn::Base64']['Fn::Join'][1];
   return parts.map((p) => (typeof p === 'string' ? p : '<token>')).join('');
 }
@@ -130,11 +132,18 @@ describe('region stack: DNS', () => {
       AliasTarget: Match.objectLike({ EvaluateTargetHealth: true }),
       Region: Match.absent(),
     });
-    template.resourceCountIs('AWS::Route53::RecordSet', 3);
+    const apiRecords = Object.values(resourcesOfType(raw, 'AWS::Route53::RecordSet')).filter(
+      (r) => !String(r.Properties.Name).startsWith('turn.'),
+    );
+    // The TURN relay's own two records are asserted in test/lib/turn-relay.test.ts.
+    expect(apiRecords).toHaveLength(3);
   });
 
   it('validates one certificate for all three names, each in the zone that holds it', () => {
-    const cert = Object.values(resourcesOfType(raw, 'AWS::CertificateManager::Certificate'));
+    // The TURN relay has a certificate of its own (test/lib/turn-relay.test.ts).
+    const cert = Object.entries(resourcesOfType(raw, 'AWS::CertificateManager::Certificate'))
+      .filter(([id]) => id.startsWith('ApiCertificate'))
+      .map(([, c]) => c);
     expect(cert).toHaveLength(1);
     expect(cert[0].Properties).toMatchObject({
       DomainName: 'eu-west-1.api.rtc.example.org',
@@ -160,7 +169,7 @@ describe('region stack: LB service', () => {
       Scheme: 'internet-facing',
       Type: 'application',
     });
-    const listeners = Object.values(resourcesOfType(raw, 'AWS::ElasticLoadBalancingV2::Listener'));
+    const listeners = albListeners();
     expect(listeners).toHaveLength(1);
     expect(listeners[0].Properties).toMatchObject({ Port: 443, Protocol: 'HTTPS' });
     expect(listeners[0].Properties.SslPolicy).toMatch(/^ELBSecurityPolicy-TLS13-/);
@@ -225,12 +234,13 @@ describe('region stack: LB service', () => {
     const lookups = Object.values(raw.Resources as Record<string, Json>).filter((r) =>
       String(r.Type).startsWith('Custom::'),
     );
-    expect(lookups).toHaveLength(2);
+    // The two key sets, and the TURN relay's secret.
+    expect(lookups).toHaveLength(3);
     for (const lookup of lookups) {
       for (const phase of ['Create', 'Update']) {
         const call = JSON.parse(lookup.Properties[phase]);
         expect(call).toMatchObject({ service: 'SecretsManager', action: 'DescribeSecret', region: REGION });
-        expect(call.parameters.SecretId).toMatch(/^rtcdemo\/(join|media)-token-keys$/);
+        expect(call.parameters.SecretId).toMatch(/^rtcdemo\/((join|media)-token-keys|turn-secret)$/);
       }
       expect(lookup.Properties.InstallLatestAwsSdk).toBe(false);
     }
@@ -264,7 +274,7 @@ describe('region stack: LB service', () => {
   });
 
   it('does not forward /metrics (or any path the API does not serve) through the public ALB', () => {
-    const listener = Object.values(resourcesOfType(raw, 'AWS::ElasticLoadBalancingV2::Listener'))[0];
+    const listener = albListeners()[0];
     expect(listener.Properties.DefaultActions).toEqual([
       expect.objectContaining({
         Type: 'fixed-response',
@@ -306,9 +316,9 @@ describe('region stack: LB service', () => {
 
 describe('region stack: media fleet', () => {
   it('runs an Auto Scaling group in public subnets with the configured size', () => {
-    template.resourceCountIs('AWS::AutoScaling::AutoScalingGroup', 1);
-    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MinSize: '3', MaxSize: '12' });
-    const asg = Object.values(resourcesOfType(raw, 'AWS::AutoScaling::AutoScalingGroup'))[0];
+    // The media fleet's group, beside the TURN relay's own (test/lib/turn-relay.test.ts).
+    const [, asg] = mediaGroup();
+    expect(asg.Properties).toMatchObject({ MinSize: '3', MaxSize: '12' });
     const subnets = resourcesOfType(raw, 'AWS::EC2::Subnet');
     for (const ref of asg.Properties.VPCZoneIdentifier) {
       expect(subnets[ref.Ref].Properties.Tags).toEqual(
@@ -341,7 +351,15 @@ describe('region stack: media fleet', () => {
     const extraIngress = Object.values(resourcesOfType(raw, 'AWS::EC2::SecurityGroupIngress')).filter(
       (rule) => rule.Properties.GroupId['Fn::GetAtt']?.[0] === mediaSgId,
     );
-    expect(extraIngress).toHaveLength(1);
+    // Signaling from the LB service, and relayed media from the TURN relay (on the RTC range, which is
+    // open to the world anyway).
+    expect(extraIngress).toHaveLength(2);
+    expect(extraIngress[1].Properties).toMatchObject({
+      IpProtocol: 'udp',
+      FromPort: 41000,
+      ToPort: 41999,
+      SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/^TurnRelaySecurityGroup/), 'GroupId'] },
+    });
     const lbServiceSgId = serviceSecurityGroupId();
     expect(extraIngress[0].Properties).toMatchObject({
       IpProtocol: 'tcp',
@@ -406,7 +424,7 @@ describe('region stack: media fleet', () => {
   });
 
   it('signals CloudFormation from the boot: creation policy and a rolling update that waits for signals', () => {
-    const [asgId, asg] = Object.entries(resourcesOfType(raw, 'AWS::AutoScaling::AutoScalingGroup'))[0]!;
+    const [asgId, asg] = mediaGroup();
     expect(asg.CreationPolicy.ResourceSignal).toEqual({
       Count: 3,
       Timeout: MEDIA_BOOT_TIMEOUT.toIsoString(),
@@ -462,7 +480,7 @@ describe('region stack: media fleet', () => {
   });
 
   it('scales in the hosts with the fewest rooms first, through a function Auto Scaling may invoke', () => {
-    const asg = Object.values(resourcesOfType(raw, 'AWS::AutoScaling::AutoScalingGroup'))[0];
+    const [, asg] = mediaGroup();
     const [first, ...rest] = asg.Properties.TerminationPolicies;
     const fnId = first['Fn::GetAtt'][0];
     expect(raw.Resources[fnId].Type).toBe('AWS::Lambda::Function');
@@ -639,6 +657,22 @@ function resolvedSecretArn(name: string): string {
   return deployTimeValue(raw, { 'Fn::GetAtt': [lookup[0], 'ARN'] }, TEST_ACCOUNT);
 }
 
+/** The media fleet's Auto Scaling group (the TURN relay has one of its own). */
+function mediaGroup(): [string, Json] {
+  const found = Object.entries(resourcesOfType(raw, 'AWS::AutoScaling::AutoScalingGroup')).filter(([id]) =>
+    id.startsWith('MediaFleet'),
+  );
+  expect(found).toHaveLength(1);
+  return found[0]!;
+}
+
+/** The listeners of the LB service's ALB (the TURN relay's NLB has its own). */
+function albListeners(): Json[] {
+  return Object.values(resourcesOfType(raw, 'AWS::ElasticLoadBalancingV2::Listener')).filter((l) =>
+    String(l.Properties.LoadBalancerArn.Ref).startsWith('LbService'),
+  );
+}
+
 function serviceSecurityGroupId(): string {
   const service = Object.values(resourcesOfType(raw, 'AWS::ECS::Service'))[0];
   return service.Properties.NetworkConfiguration.AwsvpcConfiguration.SecurityGroups[0]['Fn::GetAtt'][0];
@@ -674,7 +708,7 @@ describe('region stack: network, IAM and outputs', () => {
   it('lets each role write only the item kinds it owns (dynamodb:LeadingKeys, IAM condition semantics)', () => {
     const writers = {
       lb: roleIdOf('ecs-tasks.amazonaws.com', 'TaskRole'),
-      media: roleIdOf('ec2.amazonaws.com'),
+      media: roleIdOf('ec2.amazonaws.com', 'MediaFleet'),
     };
     // A write is allowed when some statement of the role allows the action and its condition holds.
     const mayWrite = (roleId: string, partitionKeys: string[] | undefined) =>
@@ -713,24 +747,32 @@ describe('region stack: network, IAM and outputs', () => {
   it("reads only its own region's replicas of the key sets, and media hosts only the media keys", () => {
     const mediaKeys = resolvedSecretArn('media-token-keys');
     const joinKeys = resolvedSecretArn('join-token-keys');
+    // The TURN relay hosts read the TURN secret and nothing else (test/lib/turn-relay.test.ts).
+    const turnSecret = resolvedSecretArn('turn-secret');
     const statements = Object.values(resourcesOfType(raw, 'AWS::IAM::Policy')).flatMap(
       (p) => p.Properties.PolicyDocument.Statement as Json[],
     );
     const secretReads = statements.filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
-    expect(secretReads.length).toBeGreaterThanOrEqual(3); // LB execution role, media hosts, canary
+    expect(secretReads.length).toBeGreaterThanOrEqual(4); // LB execution role, media hosts, canary, TURN
     for (const s of secretReads) {
       for (const resource of [s.Resource].flat()) {
-        expect([mediaKeys, joinKeys]).toContain(deployTimeValue(raw, resource, TEST_ACCOUNT));
+        expect([mediaKeys, joinKeys, turnSecret]).toContain(deployTimeValue(raw, resource, TEST_ACCOUNT));
       }
     }
-    const media = grantedResources(roleIdOf('ec2.amazonaws.com'), 'secretsmanager:GetSecretValue').map((r) =>
-      deployTimeValue(raw, r, TEST_ACCOUNT),
+    const turn = grantedResources(
+      roleIdOf('ec2.amazonaws.com', 'TurnRelay'),
+      'secretsmanager:GetSecretValue',
     );
+    expect(turn.map((r) => deployTimeValue(raw, r, TEST_ACCOUNT))).toEqual([turnSecret]);
+    const media = grantedResources(
+      roleIdOf('ec2.amazonaws.com', 'MediaFleet'),
+      'secretsmanager:GetSecretValue',
+    ).map((r) => deployTimeValue(raw, r, TEST_ACCOUNT));
     expect(media).toEqual([mediaKeys]);
   });
 
   it('lets a media host complete lifecycle actions and set its health only on its own group', () => {
-    const asgId = logicalIdOf('AWS::AutoScaling::AutoScalingGroup');
+    const [asgId] = mediaGroup();
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
         Statement: Match.arrayWith([

@@ -62,11 +62,12 @@ describe('table stack (default config)', () => {
     expect(table.UpdateReplacePolicy).toBe('Retain');
   });
 
-  it('keeps two generated key sets under their fixed names, replicated to every other region and retained', () => {
+  it('keeps the generated key sets and TURN secret under their fixed names, replicated to every other region and retained', () => {
     const secrets = Object.values(resourcesOfType(raw, 'AWS::SecretsManager::Secret'));
     expect(secrets.map((s) => s.Properties.Name).sort()).toEqual([
       'mrwebrtc/join-token-keys',
       'mrwebrtc/media-token-keys',
+      'mrwebrtc/turn-secret',
     ]);
     for (const secret of secrets) {
       // Secrets Manager generates the value: the template holds the shape, never a key.

@@ -10,12 +10,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 const SCRIPT = path.resolve(__dirname, '../../scripts/test-setup.sh');
-const ALL_TOOLS = ['chromium', 'dig', 'turnserver', 'turnutils_uclient'];
+const ALL_TOOLS = ['chromium', 'dig', 'turnserver', 'turnutils_uclient', 'turnutils_peer', 'openssl', 'ss'];
+/** Every tool the script wants, but these. */
+const allBut = (...missing: string[]) => ALL_TOOLS.filter((t) => !missing.includes(t));
 /** What each package puts on PATH, for the apt-get stand-in. */
 const PROVIDES: Record<string, string[]> = {
   chromium: ['chromium'],
   dnsutils: ['dig'],
-  coturn: ['turnserver', 'turnutils_uclient'],
+  coturn: ['turnserver', 'turnutils_uclient', 'turnutils_peer'],
+  openssl: ['openssl'],
+  iproute2: ['ss'],
 };
 
 let bin: string;
@@ -81,13 +85,13 @@ it('passes with one line and no apt call when every tool is present, even as roo
   machine({ tools: ALL_TOOLS, uid: 0 });
   const run = runSetup();
   expect(run.status).toBe(0);
-  expect(run.stdout).toBe('test setup: chromium, dig, turnserver and turnutils_uclient found\n');
+  expect(run.stdout).toBe(`test setup: ${ALL_TOOLS.join(' ')} found\n`);
   expect(run.apt).toEqual([]);
 });
 
 describe('a tool missing, and no way to install without a password', () => {
   it('stops at once, naming the tool, the package and the command to run', () => {
-    machine({ tools: ['dig', 'turnserver', 'turnutils_uclient'], uid: 1000 });
+    machine({ tools: allBut('chromium'), uid: 1000 });
     const run = runSetup();
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('missing chromium (Debian packages: chromium)');
@@ -97,18 +101,22 @@ describe('a tool missing, and no way to install without a password', () => {
   });
 
   it('stops when sudo asks for a password, listing each package once', () => {
-    machine({ tools: ['dig'], uid: 1000, sudo: 'asks' });
+    machine({
+      tools: allBut('chromium', 'turnserver', 'turnutils_uclient', 'turnutils_peer'),
+      uid: 1000,
+      sudo: 'asks',
+    });
     const run = runSetup();
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(
-      'missing chromium turnserver turnutils_uclient (Debian packages: chromium coturn)',
+      'missing chromium turnserver turnutils_uclient turnutils_peer (Debian packages: chromium coturn)',
     );
     expect(run.stderr).toContain('sudo apt-get update && sudo apt-get install -y chromium coturn\n');
     expect(run.apt).toEqual([]);
   });
 
   it('says so on a machine without apt-get', () => {
-    machine({ tools: ['chromium', 'turnserver', 'turnutils_uclient'], uid: 0, apt: false });
+    machine({ tools: allBut('dig'), uid: 0, apt: false });
     const run = runSetup();
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('missing dig (Debian packages: dnsutils), and this machine has no apt-get');
@@ -117,7 +125,7 @@ describe('a tool missing, and no way to install without a password', () => {
 
 describe('a tool missing, and root or passwordless sudo', () => {
   it('installs the missing packages with apt-get as root', () => {
-    machine({ tools: ['dig', 'turnserver', 'turnutils_uclient'], uid: 0 });
+    machine({ tools: allBut('chromium'), uid: 0 });
     const run = runSetup();
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('installing them with apt-get');
@@ -129,7 +137,11 @@ describe('a tool missing, and root or passwordless sudo', () => {
   });
 
   it('installs through sudo -n when sudo needs no password', () => {
-    machine({ tools: ['chromium', 'dig'], uid: 1000, sudo: 'passwordless' });
+    machine({
+      tools: allBut('turnserver', 'turnutils_uclient', 'turnutils_peer'),
+      uid: 1000,
+      sudo: 'passwordless',
+    });
     const run = runSetup();
     expect(run.status).toBe(0);
     expect(run.apt).toEqual([
@@ -141,7 +153,7 @@ describe('a tool missing, and root or passwordless sudo', () => {
   });
 
   it('fails with the command when apt-get fails', () => {
-    machine({ tools: ['dig', 'turnserver', 'turnutils_uclient'], uid: 0 });
+    machine({ tools: allBut('chromium'), uid: 0 });
     stub('apt-get', 'echo "E: Could not get lock" >&2; exit 100');
     const run = runSetup();
     expect(run.status).toBe(100);
@@ -152,7 +164,7 @@ describe('a tool missing, and root or passwordless sudo', () => {
 });
 
 it('checks CHROMIUM_PATH instead of PATH when it is set', () => {
-  machine({ tools: ['dig', 'turnserver', 'turnutils_uclient'], uid: 1000 });
+  machine({ tools: allBut('chromium'), uid: 1000 });
   const chromium = path.join(bin, 'elsewhere-chromium');
   fs.writeFileSync(chromium, '#!/bin/bash\n', { mode: 0o755 });
   expect(runSetup({ CHROMIUM_PATH: chromium }).status).toBe(0);
