@@ -15,7 +15,7 @@ import {
   TURN_CREDENTIAL_TTL_S,
   TURN_PORT,
 } from '../runtime/protocol/turnRelayPolicy';
-import { AWS_REGIONS, type AwsRegion, isAwsRegion, regionOrdinal } from './regions';
+import { AWS_REGIONS, type AwsRegion, isAwsRegion, regionOrdinal } from '../runtime/protocol/regions';
 
 export const CONTEXT_KEY = 'multiRegion';
 

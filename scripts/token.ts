@@ -9,8 +9,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type KeySet, KeySetError, parseKeySet, signJoinToken } from '../runtime/auth/tokens';
-import { ROOM_ID_PATTERN } from '../runtime/lb/schemas';
+import { type KeySet, KeySetError, parseKeySet, signJoinToken } from '../runtime/protocol/tokens';
+import { isRoomId, MAX_IDENTITY_LENGTH } from '../runtime/protocol/ids';
 
 const USAGE = 'usage: npm run token -- --room <roomId> --sub <identity> [--ttl <seconds>]';
 /** A dev token outliving a week is a credential someone forgot about. */
@@ -67,13 +67,14 @@ function parse(argv: string[]): { room: string; sub: string; ttlSeconds: number 
     throw new UsageError((err as Error).message);
   }
   if (!values.room) throw new UsageError('missing --room: the room the token may join, e.g. --room demo');
-  if (!new RegExp(ROOM_ID_PATTERN).test(values.room)) {
+  if (!isRoomId(values.room)) {
     throw new UsageError(
       `--room ${JSON.stringify(values.room)} is not a room id: use up to 128 letters, digits, "_", "-" or ".", starting with a letter or digit`,
     );
   }
   if (!values.sub) throw new UsageError('missing --sub: the identity of the peer, e.g. --sub alice');
-  if (values.sub.length > 256) throw new UsageError('--sub is longer than 256 characters');
+  if (values.sub.length > MAX_IDENTITY_LENGTH)
+    throw new UsageError(`--sub is longer than ${MAX_IDENTITY_LENGTH} characters`);
   let ttlSeconds = DEFAULT_TTL_S;
   if (values.ttl !== undefined) {
     ttlSeconds = Number(values.ttl);

@@ -20,7 +20,7 @@ export const CANARY_STEPS = {
   joinBackup: 'join-backup',
 } as const;
 
-/** Audience of join tokens (runtime/auth/tokens.ts JOIN_AUDIENCE). */
+/** Audience of join tokens (runtime/protocol/tokens.ts JOIN_AUDIENCE). */
 export const JOIN_AUDIENCE = 'mrwebrtc:join';
 /** Long enough for one run (three requests with timeouts), short enough to be useless if it leaked. */
 const TOKEN_TTL_S = 300;
@@ -75,7 +75,7 @@ export function currentKey(keySetJson: string): SigningKey {
 
 const base64url = (data: string | Buffer) => Buffer.from(data).toString('base64url');
 
-/** A join token as app backends mint them (runtime/auth/tokens.ts signJoinToken), with the key's id. */
+/** A join token as app backends mint them (runtime/protocol/tokens.ts signJoinToken), with the key's id. */
 export function signJoinToken(key: SigningKey, claims: { sub: string; room: string; nowMs: number }): string {
   const iat = Math.floor(claims.nowMs / 1000);
   const header = base64url(JSON.stringify({ alg: 'HS256', typ: 'JWT', kid: key.kid }));

@@ -7,7 +7,7 @@
  * operator adds. `regionUrls` name each region directly; they feed the optional RTT election and, once
  * ranked, extend the fallback chain after `apiUrls`. Even without them a client is not stuck when both
  * names fail: each join answer's `alternates` (region URLs the platform itself recommends) extend the
- * chain at runtime, after the configured and ranked URLs (apiClient.ts states the whole policy).
+ * chain at runtime, after the configured and ranked URLs (ApiClient.ts states the whole policy).
  *
  * `dns` and `localAddress` are for Node only (browsers resolve names themselves and pick their own
  * source address); `nodePlatform` reads them, `browserPlatform` ignores them.

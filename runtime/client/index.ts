@@ -2,7 +2,7 @@
  * The client SDK, browser-safe: nothing here imports `node:` modules. Node apps import
  * `runtime/client/node` instead, which adds the Node platform (DNS servers, source address).
  */
-export { Client } from './client';
+export { Client } from './Client';
 export {
   ApiClient,
   PING_PATH,
@@ -10,7 +10,7 @@ export {
   type RegionUrl,
   type ServedEvent,
   type SwitchedEvent,
-} from './apiClient';
+} from './ApiClient';
 export { backoffCeilingMs, backoffDelayMs } from './backoff';
 export {
   ClientConfigError,
@@ -28,9 +28,9 @@ export {
   SignalingRequestError,
   type Attempt,
 } from './errors';
-export type { RemoteTrackEvent, TrackEndedEvent, MediaKind } from './mediaConnection';
+export type { RemoteTrackEvent, TrackEndedEvent, MediaKind } from './MediaConnection';
 export { browserPlatform, type Platform, type HttpTransport, type SocketFactory } from './platform';
-export { RttElection, type RegionRtt } from './rttElection';
+export { RttElection, type RegionRtt } from './RttElection';
 export {
   Session,
   type JoinOptions,
@@ -41,4 +41,4 @@ export {
   type SessionEvents,
   type SessionState,
   type TokenSource,
-} from './session';
+} from './Session';

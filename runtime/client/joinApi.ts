@@ -11,35 +11,26 @@
  * would send the client's tokens in clear text on its next step.
  */
 import { z } from 'zod';
-import type { ApiClient } from './apiClient';
+import {
+  alternateSchema as alternateContract,
+  joinAnswerSchema as joinAnswerContract,
+  MAX_ALTERNATES,
+  type JoinExclusions,
+  type JoinRequest,
+} from '../protocol/join';
+import type { ApiClient } from './ApiClient';
 import { baseUrlSchema } from './baseUrl';
 
-/** DESIGN.md promises up to three; a misbehaving LB must not lengthen every later call's chain. */
-const MAX_ALTERNATES = 3;
+export type { JoinExclusions };
+export type JoinRequestBody = JoinRequest;
 
-export interface JoinExclusions {
-  readonly serverIds?: readonly string[];
-  readonly regions?: readonly string[];
-}
-
-export interface JoinRequestBody {
-  readonly rtt?: Readonly<Record<string, number>>;
-  readonly exclude?: JoinExclusions;
-}
-
-const alternateSchema = z.object({ region: z.string().min(1), apiUrl: baseUrlSchema });
+/** The contract's alternate, with its URL normalized the way the fallback chain compares URLs. */
+const alternateSchema = alternateContract.extend({ apiUrl: baseUrlSchema });
 
 export type Alternate = z.output<typeof alternateSchema>;
 
-const joinAnswerSchema = z.object({
-  room: z.string().min(1),
-  region: z.string().min(1),
-  serverId: z.string().min(1),
-  signalingUrl: z.string().regex(/^wss?:\/\//, 'must be a ws:// or wss:// URL'),
-  mediaToken: z.string().min(1),
-  alternates: z.array(z.unknown()).default([]),
-  expiresAt: z.union([z.number(), z.string()]).optional(),
-});
+/** The contract's answer, with alternates taken raw here and checked one by one below. */
+const joinAnswerSchema = joinAnswerContract.extend({ alternates: z.array(z.unknown()).default([]) });
 
 export type JoinAnswer = Omit<z.output<typeof joinAnswerSchema>, 'alternates'> & {
   /** Usable alternates only, normalized, in the LB's order. */

@@ -2,13 +2,13 @@
  * The client SDK for Node: everything in index.ts plus the Node platform, whose HTTP and WebSocket
  * connections use the configured source address and DNS servers.
  */
-import { Client } from './client';
+import { Client } from './Client';
 import { type ClientConfig, type ClientConfigInput, parseClientConfig } from './config';
 import { nodePlatform } from './nodePlatform';
 
 export * from './index';
 export { nodePlatform } from './nodePlatform';
-export { ZoneDnsResolver } from './dnsResolver';
+export { ZoneDnsResolver } from './DnsResolver';
 
 export function createNodeClient(config: ClientConfigInput | ClientConfig, random?: () => number): Client {
   const parsed = parseClientConfig(config);

@@ -8,7 +8,7 @@ import * as https from 'node:https';
 import { Device } from 'mediasoup-client';
 import WebSocket from 'ws';
 import type { ClientConfig } from './config';
-import { ZoneDnsResolver } from './dnsResolver';
+import { ZoneDnsResolver } from './DnsResolver';
 import type { HttpTransport, Platform, SocketFactory } from './platform';
 
 /** Largest API answer read; join answers are a few KB. */

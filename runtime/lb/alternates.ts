@@ -4,12 +4,11 @@
  * RTT measurements when it sent them (measured beats modelled), regions it did not measure after those,
  * and by the static distance from this LB's region otherwise.
  */
-import { regionDistanceKm } from '../../lib/regions';
-import type { FleetSnapshot } from './fleetCache';
-import { regionIsActive } from './placement';
+import { regionDistanceKm } from '../protocol/regions';
+import { MAX_ALTERNATES } from '../protocol/join';
+import type { FleetSnapshot } from './FleetCache';
+import { regionIsActive } from './Placement';
 import { regionApiUrl } from './regionUrls';
-
-export const MAX_ALTERNATES = 3;
 
 export interface Alternate {
   readonly region: string;

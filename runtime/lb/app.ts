@@ -8,14 +8,13 @@ import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { MAX_SIGNALING_FRAME_BYTES } from '../media/protocol';
-import { SIGNALING_SUBPROTOCOL } from '../media/subprotocol';
+import { MAX_SIGNALING_FRAME_BYTES, SIGNALING_CLOSE } from '../protocol/signaling';
+import { SIGNALING_SUBPROTOCOL } from '../protocol/subprotocol';
 import type { Store } from '../store';
 import { ApiError } from './apiError';
 import type { Clock, LbConfig } from './config';
 import { clientErrorResponse, errorHandling, formatSchemaErrors, frameworkErrorReply } from './errorHandler';
-import { LbMetrics } from './metrics';
-import { CLOSE_INTERNAL } from './relay';
+import { LbMetrics } from './LbMetrics';
 import { healthRoutes } from './routes/health';
 import { joinRoutes } from './routes/join';
 import { metricsRoutes } from './routes/metrics';
@@ -102,14 +101,14 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(websocket, {
     options: {
       maxPayload: MAX_SIGNALING_FRAME_BYTES,
-      // The client offers the protocol and its token (runtime/media/subprotocol.ts); only the protocol
+      // The client offers the protocol and its token (runtime/protocol/subprotocol.ts); only the protocol
       // is selected, so the token is never echoed back.
       handleProtocols: (offered) => (offered.has(SIGNALING_SUBPROTOCOL) ? SIGNALING_SUBPROTOCOL : false),
     },
     // Socket errors (oversized frames, resets) are the client's; the relay closes both legs on them.
     errorHandler: (err, socket, request) => {
       request.log.debug({ err }, 'signaling socket error');
-      if (socket.readyState === socket.OPEN) socket.close(CLOSE_INTERNAL, 'internal error');
+      if (socket.readyState === socket.OPEN) socket.close(SIGNALING_CLOSE.internal, 'internal error');
     },
   });
 

@@ -1,4 +1,4 @@
-import type { KeySet } from '../auth/tokens';
+import type { KeySet } from '../protocol/tokens';
 
 /**
  * What one LB process needs to know, already validated. `server.ts` builds it from the environment

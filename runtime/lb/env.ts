@@ -3,8 +3,8 @@
  * validated once at start. A bad value stops the process with a message naming the variable.
  */
 import { z } from 'zod';
-import { isAwsRegion } from '../../lib/regions';
-import { KeySetError, parseKeySet } from '../auth/tokens';
+import { isAwsRegion } from '../protocol/regions';
+import { KeySetError, parseKeySet } from '../protocol/tokens';
 import { lbConfig, type LbConfig } from './config';
 
 const httpUrl = z
@@ -32,7 +32,7 @@ const envSchema = z.object({
   REGION: z.string().refine(isAwsRegion, { message: 'must be an AWS region name such as "eu-west-1"' }),
   TABLE_NAME: z.string().min(3).max(255),
   DYNAMODB_ENDPOINT: httpUrl.optional(),
-  /** Key sets as JSON documents (runtime/auth/tokens.ts parseKeySet); never echoed. */
+  /** Key sets as JSON documents (runtime/protocol/tokens.ts parseKeySet); never echoed. */
   JOIN_TOKEN_KEYS: keySet('the join-token key set'),
   MEDIA_TOKEN_KEYS: keySet('the media-token key set'),
   HOST: z.string().min(1).default('0.0.0.0'),

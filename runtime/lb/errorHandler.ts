@@ -6,7 +6,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
-import { TokenError } from '../auth/tokens';
+import { TokenError } from '../protocol/tokens';
 import { StoreError, ThrottledError, StoreUnavailableError } from '../store';
 import { ApiError } from './apiError';
 

@@ -3,7 +3,7 @@
  * (before the route's own hooks run) and the route needs the claims: both share one verification.
  */
 import type { FastifyRequest } from 'fastify';
-import { TokenError, verifyJoinToken, type JoinClaims, type KeySet } from '../auth/tokens';
+import { TokenError, verifyJoinToken, type JoinClaims, type KeySet } from '../protocol/tokens';
 
 const verified = new WeakMap<FastifyRequest, Promise<JoinClaims>>();
 

@@ -12,7 +12,7 @@
 import { StoreError } from '../store';
 import type { MediaServerRecord } from '../store';
 import type { Clock } from './config';
-import type { FleetCache } from './fleetCache';
+import type { FleetCache } from './FleetCache';
 
 export type HealthReason = 'db_timeout' | 'db_unavailable' | 'no_live_media_servers' | 'region_evacuated';
 

@@ -3,7 +3,7 @@
  * items their LBs write. A region never lists the others in its config (see DESIGN.md), so a region
  * whose LB has not reported yet has no URL and cannot be offered to clients.
  */
-import type { FleetSnapshot } from './fleetCache';
+import type { FleetSnapshot } from './FleetCache';
 
 export function regionApiUrl(
   snap: FleetSnapshot,
@@ -17,7 +17,7 @@ export function regionApiUrl(
 
 /**
  * `wss://<region api>/v1/rooms/<room>/signal` (ws:// for a plain-http local stack). No token: the client
- * presents the answer's media token as a subprotocol (runtime/media/subprotocol.ts).
+ * presents the answer's media token as a subprotocol (runtime/protocol/subprotocol.ts).
  */
 export function signalingUrl(apiUrl: string, roomId: string): string {
   const url = new URL(apiUrl);

@@ -8,12 +8,12 @@ import fp from 'fastify-plugin';
 import type { Store } from '../store';
 import { StoreError } from '../store';
 import type { Clock, LbConfig } from './config';
-import { FleetCache } from './fleetCache';
-import type { LbMetrics } from './metrics';
-import { Placement } from './placement';
-import { RegionReporter } from './regionReporter';
+import { FleetCache } from './FleetCache';
+import type { LbMetrics } from './LbMetrics';
+import { Placement } from './Placement';
+import { RegionReporter } from './RegionReporter';
 import { regionApiUrl } from './regionUrls';
-import { RelayRegistry } from './relayRegistry';
+import { RelayRegistry } from './RelayRegistry';
 import { ServerProbe } from './ServerProbe';
 
 declare module 'fastify' {

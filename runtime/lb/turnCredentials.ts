@@ -36,7 +36,7 @@ export { TURN_CREDENTIAL_MAX_TTL_S, TURN_CREDENTIAL_MIN_TTL_S, TURN_CREDENTIAL_T
 const SEPARATOR = ':';
 /** A peer id goes into the username after the separator: nothing that could be read as another field. */
 const PEER_ID = /^[A-Za-z0-9._-]{1,128}$/;
-/** HMAC keys shorter than this are refused, as the token keys are (runtime/auth/tokens.ts). */
+/** HMAC keys shorter than this are refused, as the token keys are (runtime/protocol/tokens.ts). */
 const MIN_SECRET_BYTES = 32;
 
 /** Thrown for an argument that cannot make a credential; the message names the field. */

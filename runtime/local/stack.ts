@@ -11,13 +11,13 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { DeploymentConfig } from '../../lib/config';
-import { type KeySetDocument, parseKeySet, signJoinToken } from '../auth/tokens';
+import { type KeySetDocument, parseKeySet, signJoinToken } from '../protocol/tokens';
 import { Store } from '../store';
-import { startControlServer, type ControlServer } from './control-server';
-import { demoRoutes } from './demo-server';
-import { startDnsEmulator, type DnsEmulator } from './dns-emulator';
-import { startDynamoEmulator, type DynamoEmulator } from './dynamo-emulator';
-import { ProcessSupervisor, type ChildStatus } from './process-supervisor';
+import { startControlServer, type ControlServer } from './controlServer';
+import { demoRoutes } from './demoServer';
+import { startDnsEmulator, type DnsEmulator } from './dnsEmulator';
+import { startDynamoEmulator, type DynamoEmulator } from './dynamoEmulator';
+import { ProcessSupervisor, type ChildStatus } from './ProcessSupervisor';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -57,7 +57,7 @@ export interface LocalRegion {
 export interface LocalStackState {
   readonly pid: number;
   readonly startedAt: number;
-  /** Dev key sets of this run, as AWS keeps them in Secrets Manager (runtime/auth/tokens.ts). */
+  /** Dev key sets of this run, as AWS keeps them in Secrets Manager (runtime/protocol/tokens.ts). */
   readonly joinTokenKeys: KeySetDocument;
   readonly mediaTokenKeys: KeySetDocument;
   readonly tableName: string;

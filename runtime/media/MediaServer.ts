@@ -12,14 +12,14 @@
  *   - A room holds one peer per identity and at most `room.maxPeers` peers (Room.addPeer).
  */
 import { EventEmitter } from 'node:events';
-import type { MediaClaims } from '../auth/tokens';
+import type { MediaClaims } from '../protocol/tokens';
 import type { Store } from '../store';
 import type { MediaServerConfig } from './config';
 import type { MediaEngine } from './engine';
 import type { Logger } from './logger';
 import { Peer, type NotificationSink } from './Peer';
 import { PeerIdRegistry, type PeerIdHolder } from './PeerIdRegistry';
-import { ProtocolError } from './protocol';
+import { ProtocolError } from '../protocol/signaling';
 import { Room, type RoomCloseReason } from './Room';
 import { WorkerPool } from './WorkerPool';
 

@@ -18,7 +18,12 @@ import type {
 } from './engine';
 import { clientInput } from './clientInput';
 import type { Logger } from './logger';
-import { ProtocolError, type NotificationFrame, type NotificationName, type Notifications } from './protocol';
+import {
+  ProtocolError,
+  type NotificationFrame,
+  type NotificationName,
+  type Notifications,
+} from '../protocol/signaling';
 import { rtpClaimConflict, rtpClaims, type RtpClaims } from './rtpClaims';
 
 export type TransportDirection = 'send' | 'recv';

@@ -35,7 +35,7 @@ import {
   pipedProducerSchema,
   type PipeLinkDescription,
   type PipedProducer,
-} from './pipeContract';
+} from '../protocol/pipes';
 import { KEEPALIVE_INTERVAL_MS, PipeKeepalive } from './PipeKeepalive';
 import { PipeSilenceDetector, type SilenceOptions } from './PipeSilenceDetector';
 

@@ -23,7 +23,7 @@
  */
 import type { Store } from '../store';
 import type { MediaServerConfig } from './config';
-import type { LoadMeter } from './load';
+import type { LoadMeter } from './LoadMeter';
 import type { Logger } from './logger';
 import type { MediaServer } from './MediaServer';
 

@@ -16,7 +16,12 @@ import type { RoomLimits } from './config';
 import type { EngineWorker, MsProducer, MsRouter } from './engine';
 import type { Logger } from './logger';
 import type { Peer } from './Peer';
-import { ProtocolError, type Notifications, type NotificationName, type ProducerInfo } from './protocol';
+import {
+  ProtocolError,
+  type Notifications,
+  type NotificationName,
+  type ProducerInfo,
+} from '../protocol/signaling';
 
 export type RejoinReason = Notifications['rejoin']['reason'];
 /** `empty`: the last peer left; otherwise the server closed the room and sent its peers elsewhere. */

@@ -7,7 +7,7 @@
  * names anywhere else (a bug of ours reading a property of undefined is a TypeError too) are our own
  * failures, answered `internal error` with the detail in our log (signaling/errors.ts).
  */
-import { ProtocolError } from './protocol';
+import { ProtocolError } from '../protocol/signaling';
 
 const CLIENT_ERROR_NAMES = new Set(['TypeError', 'UnsupportedError']);
 

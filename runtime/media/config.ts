@@ -1,4 +1,4 @@
-import type { KeySet } from '../auth/tokens';
+import type { KeySet } from '../protocol/tokens';
 /**
  * What one media server process needs to know, already validated. `server.ts` builds it from the
  * environment (env.ts); everything below takes the typed values it needs.

@@ -4,7 +4,8 @@
  */
 import * as os from 'node:os';
 import { z } from 'zod';
-import { KeySetError, parseKeySet } from '../auth/tokens';
+import { SERVER_ID_PATTERN } from '../protocol/ids';
+import { KeySetError, parseKeySet } from '../protocol/tokens';
 import {
   DEFAULT_PEER_LIMITS,
   DEFAULT_ROOM_LIMITS,
@@ -45,7 +46,7 @@ const envSchema = z
       }),
     SERVER_ID: z
       .string()
-      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of letters, digits, ".", "_" or "-"'),
+      .regex(new RegExp(SERVER_ID_PATTERN), 'must be 1-64 characters of letters, digits, ".", "_" or "-"'),
     LISTEN_HOST: ipv4.default('0.0.0.0'),
     SIGNALING_PORT: port,
     PRIVATE_ENDPOINT: z.string().regex(/^wss?:\/\/[^/\s]+$/, 'must be ws://host:port (no path)'),

@@ -12,10 +12,10 @@ import type { FastifyInstance } from 'fastify';
 import { Store } from '../store';
 import type { MediaServerConfig } from './config';
 import { describeEngine, type MediaEngine } from './engine';
-import { LoadMeter } from './load';
+import { LoadMeter } from './LoadMeter';
 import type { Logger } from './logger';
 import { MediaServer } from './MediaServer';
-import { MediaMetrics } from './metrics';
+import { MediaMetrics } from './MediaMetrics';
 import { Registrar } from './Registrar';
 import { buildSignalingApp } from './signaling/app';
 

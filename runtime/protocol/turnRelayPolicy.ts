@@ -201,7 +201,7 @@ export function coturnPeerPolicy(allowedPeers: readonly string[], field = 'allow
 /**
  * A TURN shared secret as it goes into a coturn config line: printable ASCII without spaces or `#`
  * (a config line ends at the newline and `#` would read as a comment), at least 32 characters like the
- * token keys (runtime/auth/tokens.ts).
+ * token keys (runtime/protocol/tokens.ts).
  */
 export function checkTurnSecret(secret: string, field: string): string {
   if (!/^[!-~]{32,512}$/.test(secret) || secret.includes('#')) {

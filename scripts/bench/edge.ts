@@ -16,8 +16,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import WebSocket from 'ws';
-import { signalingSubprotocols } from '../../runtime/media/subprotocol';
-import { signMediaToken } from '../../runtime/auth/tokens';
+import { signalingSubprotocols } from '../../runtime/protocol/subprotocol';
+import { signMediaToken } from '../../runtime/protocol/tokens';
 import { startCountedDynamo, type CountedDynamo } from './support/countedDynamo';
 import { FakeFleet } from './support/fakeFleet';
 import { BENCH_MEDIA_KEYS, startLbProcess, type LbProcess } from './support/lbProcess';

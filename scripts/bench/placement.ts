@@ -4,7 +4,7 @@
  * Each scenario starts a fresh dynalite and one or more real LB processes, registers equal media servers
  * as table items and places a fixed, seeded sequence of rooms through `POST /v1/rooms/:roomId/join` (one
  * join per room, the one that places it, sent to the LBs in turn as the region's load balancer would) at
- * a given arrival rate. The bench plays the media servers: a room's load units (runtime/media/load.ts
+ * a given arrival rate. The bench plays the media servers: a room's load units (runtime/media/LoadMeter.ts
  * units, 2p² for p peers) land on the server the LB answered as soon as the answer arrives (peers
  * connecting at once: the kindest case for placement), and each server reports its load and room count
  * the way runtime/media/Registrar.ts does (a heartbeat every 2 s, at once when it crosses its capacity).

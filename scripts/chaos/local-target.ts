@@ -10,7 +10,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import * as fs from 'node:fs';
 import { readDeploymentConfig, type DeploymentConfig } from '../../lib/config';
-import { type KeySet, parseKeySet, signJoinToken } from '../../runtime/auth/tokens';
+import { type KeySet, parseKeySet, signJoinToken } from '../../runtime/protocol/tokens';
 import {
   LOCAL_CREDENTIALS,
   localReplicaStore,
@@ -224,7 +224,7 @@ async function getJson<T>(url: string): Promise<T | undefined> {
 }
 
 async function postJson(url: string): Promise<unknown> {
-  // The control API takes state-changing requests as JSON only (CSRF: see control-server.ts).
+  // The control API takes state-changing requests as JSON only (CSRF: see runtime/local/controlServer.ts).
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

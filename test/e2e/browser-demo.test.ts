@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { parseKeySet, verifyJoinToken } from '../../runtime/auth/tokens';
+import { parseKeySet, verifyJoinToken } from '../../runtime/protocol/tokens';
 import { eventually, startE2eStack, type E2eStack } from './stackHarness';
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

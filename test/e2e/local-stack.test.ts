@@ -4,9 +4,9 @@
  * that emulator, and DNS failover when a region's LB dies (after `failureThreshold` failed probes in a
  * row, one interval apart, as Route 53 does) and failback when it returns.
  */
-import type { Client } from '../../runtime/client/client';
+import type { Client } from '../../runtime/client/Client';
 import { createNodeClient } from '../../runtime/client/node';
-import { addressesIn, queryTcp, queryUdp } from '../runtime/local/dns-query';
+import { addressesIn, queryTcp, queryUdp } from '../runtime/local/dnsQuery';
 import { eventually, startE2eStack, type E2eRegion, type E2eStack } from './stackHarness';
 
 jest.setTimeout(60_000);

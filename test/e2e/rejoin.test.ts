@@ -4,11 +4,11 @@
  * both sessions rejoin through the API by themselves, land together on another server, and pictures
  * flow again (decoded frames keep growing on fresh remote tracks).
  */
-import type { Client } from '../../runtime/client/client';
-import type { RemoteTrackEvent } from '../../runtime/client/mediaConnection';
+import type { Client } from '../../runtime/client/Client';
+import type { RemoteTrackEvent } from '../../runtime/client/MediaConnection';
 import { createNodeClient } from '../../runtime/client/node';
-import type { ReconnectedEvent, ReconnectingEvent, Session } from '../../runtime/client/session';
-import { installWrtcGlobals, SyntheticVideoSource, VideoFrameCounter } from '../support/wrtc-peer';
+import type { ReconnectedEvent, ReconnectingEvent, Session } from '../../runtime/client/Session';
+import { installWrtcGlobals, SyntheticVideoSource, VideoFrameCounter } from '../support/wrtcPeer';
 import { eventually, startE2eStack, type E2eStack } from './stackHarness';
 
 const ROOM = 'e2e-rejoin';
@@ -113,7 +113,7 @@ describe('rejoin after the media server dies', () => {
       expect(p.reconnected[0]!.downtimeMs).toBeGreaterThanOrEqual(0);
       expect(p.session.connectionState).toBe('connected');
     }
-    // Where the room goes is the LB's placement policy (runtime/lb/placement.ts); what matters here is
+    // Where the room goes is the LB's placement policy (runtime/lb/Placement.ts); what matters here is
     // that both peers meet again on one live server.
     const { serverId: newServer, region: newRegion } = alice.reconnected[0]!;
     expect(bob.reconnected[0]!.serverId).toBe(newServer);

@@ -10,7 +10,7 @@
  * one table, as replicas of one global table do.
  */
 import type { AddressInfo } from 'node:net';
-import { TAKEOVER_COOLDOWN_MS } from '../../runtime/lb/placement';
+import { TAKEOVER_COOLDOWN_MS } from '../../runtime/lb/Placement';
 import { join, joinToken, mediaServer, startLb, type LbHarness } from '../runtime/lb/lbHarness';
 import { startInProcessMediaServer, type InProcessMediaServer } from './mediaHarness';
 

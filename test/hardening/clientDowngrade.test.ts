@@ -4,7 +4,7 @@
  * join, the join token) on the wire in clear text. Now the signaling URL makes such an answer malformed
  * (that attempt fails, the next API URL is asked) and a plain-http alternate is dropped and reported.
  */
-import type { ApiClient } from '../../runtime/client/apiClient';
+import type { ApiClient } from '../../runtime/client/ApiClient';
 import { BadJoinAnswerError, requestJoin } from '../../runtime/client/joinApi';
 
 /** An API client whose every call is answered by `answer`, as if by `url`. */

@@ -9,9 +9,9 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startControlServer, type ControlServer } from '../../runtime/local/control-server';
-import { demoRoutes } from '../../runtime/local/demo-server';
-import { ProcessSupervisor } from '../../runtime/local/process-supervisor';
+import { startControlServer, type ControlServer } from '../../runtime/local/controlServer';
+import { demoRoutes } from '../../runtime/local/demoServer';
+import { ProcessSupervisor } from '../../runtime/local/ProcessSupervisor';
 import type { LocalStackState } from '../../runtime/local/stack';
 
 jest.setTimeout(30_000);

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { signJoinToken } from '../../runtime/auth/tokens';
+import { signJoinToken } from '../../runtime/protocol/tokens';
 import { Store } from '../../runtime/store';
 import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../support/dynalite';
 import {

@@ -6,7 +6,7 @@
  * dynalite, on a loopback address of its own.
  */
 import type { EngineWorker } from '../../runtime/media/engine';
-import { waitFor } from '../support/wrtc-peer';
+import { waitFor } from '../support/wrtcPeer';
 import { RawSignaling, startInProcessMediaServer, type InProcessMediaServer } from './mediaHarness';
 
 jest.setTimeout(30_000);

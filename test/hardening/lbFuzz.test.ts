@@ -11,8 +11,8 @@ import fc from 'fast-check';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { signJoinToken, signMediaToken } from '../../runtime/auth/tokens';
-import { signalingSubprotocols } from '../../runtime/media/subprotocol';
+import { signJoinToken, signMediaToken } from '../../runtime/protocol/tokens';
+import { signalingSubprotocols } from '../../runtime/protocol/subprotocol';
 import {
   join,
   joinToken,

@@ -9,10 +9,10 @@
  */
 import * as net from 'node:net';
 import WebSocket from 'ws';
-import { signJoinToken } from '../../runtime/auth/tokens';
+import { signJoinToken } from '../../runtime/protocol/tokens';
 import { DEFAULT_LIMITS } from '../../runtime/lb/config';
 import { DEFAULT_SIGNALING_LIMITS } from '../../runtime/media/config';
-import { MAX_SIGNALING_FRAME_BYTES } from '../../runtime/media/protocol';
+import { MAX_SIGNALING_FRAME_BYTES } from '../../runtime/protocol/signaling';
 import { TEST_JOIN_KEYS } from '../runtime/media/mediaServerProcess';
 import { startEdge, type Edge } from './edgeHarness';
 import { RawSignaling } from './mediaHarness';

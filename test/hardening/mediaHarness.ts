@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import WebSocket from 'ws';
-import { signalingSubprotocols } from '../../runtime/media/subprotocol';
-import { parseKeySet, signMediaToken } from '../../runtime/auth/tokens';
+import { signalingSubprotocols } from '../../runtime/protocol/subprotocol';
+import { parseKeySet, signMediaToken } from '../../runtime/protocol/tokens';
 import {
   DEFAULT_PEER_LIMITS,
   DEFAULT_ROOM_LIMITS,
@@ -22,7 +22,7 @@ import {
 import { loadMediaEngine } from '../../runtime/media/engine';
 import { startMediaServer, type RunningMediaServer } from '../../runtime/media/lifecycle';
 import type { ServerStats } from '../../runtime/media/MediaServer';
-import type { ResponseFrame } from '../../runtime/media/protocol';
+import type { ResponseFrame } from '../../runtime/protocol/signaling';
 import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../support/dynalite';
 
 export const MEDIA_KEYS = parseKeySet({

@@ -7,8 +7,8 @@
  * suite's.
  */
 import { DEFAULT_PEER_LIMITS } from '../../runtime/media/config';
-import { SIGNALING_CLOSE } from '../../runtime/media/protocol';
-import { TestPeer, waitFor } from '../support/wrtc-peer';
+import { SIGNALING_CLOSE } from '../../runtime/protocol/signaling';
+import { TestPeer, waitFor } from '../support/wrtcPeer';
 import { RawSignaling, startInProcessMediaServer, type InProcessMediaServer } from './mediaHarness';
 
 jest.setTimeout(60_000);

@@ -11,7 +11,7 @@
  * and test/runtime/lb/relay.test.ts the relay's close codes against an echo server; this file puts the
  * real pieces together.
  */
-import { SIGNALING_CLOSE } from '../../runtime/media/protocol';
+import { SIGNALING_CLOSE } from '../../runtime/protocol/signaling';
 import type { MediaServerProcess } from '../runtime/media/mediaServerProcess';
 import { startEdge, type Edge } from './edgeHarness';
 import { RawSignaling } from './mediaHarness';

@@ -8,7 +8,7 @@
  */
 import { buildApp } from '../../runtime/lb/app';
 import { lbConfig } from '../../runtime/lb/config';
-import { startDynamoEmulator, type DynamoEmulator } from '../../runtime/local/dynamo-emulator';
+import { startDynamoEmulator, type DynamoEmulator } from '../../runtime/local/dynamoEmulator';
 import { Store, type MediaServerRecord } from '../../runtime/store';
 import { JOIN_KEYS, joinToken, MEDIA_KEYS } from '../runtime/lb/lbHarness';
 

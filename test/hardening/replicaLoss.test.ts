@@ -12,7 +12,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { startDynamoEmulator, type DynamoEmulator } from '../../runtime/local/dynamo-emulator';
+import { startDynamoEmulator, type DynamoEmulator } from '../../runtime/local/dynamoEmulator';
 import { Store } from '../../runtime/store';
 import { TEST_CREDENTIALS } from '../support/dynalite';
 

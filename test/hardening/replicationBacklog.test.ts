@@ -4,8 +4,8 @@
  * writes right after the heal waited behind hundreds of applies and timed out (2 s) in regions that had
  * never been partitioned. The backlog now drains a few applies at a time, all of it, in order of arrival.
  */
-import type { ReplicatedWrite } from '../../runtime/local/region-replica';
-import { Replicator, type ReplicationTarget } from '../../runtime/local/replicator';
+import type { ReplicatedWrite } from '../../runtime/local/RegionReplica';
+import { Replicator, type ReplicationTarget } from '../../runtime/local/Replicator';
 
 const BACKLOG = 200;
 

@@ -9,7 +9,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { Store } from '../../runtime/store';
 import { TEST_CREDENTIALS } from '../support/dynalite';
-import { waitFor } from '../support/wrtc-peer';
+import { waitFor } from '../support/wrtcPeer';
 import { RawSignaling, startInProcessMediaServer, type InProcessMediaServer } from './mediaHarness';
 
 jest.setTimeout(30_000);

@@ -8,10 +8,10 @@
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import WebSocket from 'ws';
-import { signMediaToken } from '../../runtime/auth/tokens';
+import { signMediaToken } from '../../runtime/protocol/tokens';
 import { createLbLogger } from '../../runtime/lb/logging';
-import { signalingSubprotocols } from '../../runtime/media/subprotocol';
-import { startEchoServer, type EchoServer } from '../support/echo-server';
+import { signalingSubprotocols } from '../../runtime/protocol/subprotocol';
+import { startEchoServer, type EchoServer } from '../support/echoServer';
 import { join, MEDIA_KEYS, mediaServer, startLb, type LbHarness } from '../runtime/lb/lbHarness';
 
 let h: LbHarness;

@@ -16,7 +16,7 @@ import {
   METHODS,
   type Method,
   type ResponseFrame,
-} from '../../runtime/media/protocol';
+} from '../../runtime/protocol/signaling';
 import {
   CASE_TIMEOUT_MS,
   checkProperty,

@@ -13,9 +13,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseDeploymentConfig } from '../../lib/config';
-import type { Client } from '../../runtime/client/client';
+import type { Client } from '../../runtime/client/Client';
 import { createNodeClient } from '../../runtime/client/node';
-import type { Session } from '../../runtime/client/session';
+import type { Session } from '../../runtime/client/Session';
 import { startLocalStack, type LocalStack } from '../../runtime/local/stack';
 
 jest.setTimeout(120_000);

@@ -16,8 +16,8 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { FastifyInstance } from 'fastify';
-import { signMediaToken, type KeySet, type TokenKey } from '../../runtime/auth/tokens';
-import { signalingSubprotocols } from '../../runtime/media/subprotocol';
+import { signMediaToken, type KeySet, type TokenKey } from '../../runtime/protocol/tokens';
+import { signalingSubprotocols } from '../../runtime/protocol/subprotocol';
 import {
   join,
   JOIN_KEYS,

@@ -11,7 +11,7 @@ import { createCdkApp, refusePlaceholderDeployment, regionStackProps } from '../
 import { parseAwsDeploymentConfig } from '../../lib/config';
 import { placeholderFindings } from '../../lib/placeholders';
 import { RegionStack } from '../../lib/region-stack';
-import { AWS_REGIONS } from '../../lib/regions';
+import { AWS_REGIONS } from '../../runtime/protocol/regions';
 import {
   frozenSourceCopy,
   type Json,

@@ -3,7 +3,7 @@
  * from the SDK's events (joined, remoteTrack, reconnecting...), so it doubles as a live picture of the
  * failover story: the region and server change under a running call and the log says why.
  *
- * Served and bundled by runtime/local/demo-server.ts; the page's query string may preset `room`,
+ * Served and bundled by runtime/local/demoServer.ts; the page's query string may preset `room`,
  * `name` and `near` (the region this browser pretends to be closest to).
  */
 import {

@@ -4,11 +4,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { signMediaToken, TokenError } from '../../auth/tokens';
+import { signMediaToken, TokenError } from '../../protocol/tokens';
 import { ApiError } from '../apiError';
 import { chooseAlternates } from '../alternates';
 import { authenticateJoin, joinRateLimitKey } from '../joinAuth';
-import type { JoinOutcome } from '../metrics';
+import type { JoinOutcome } from '../LbMetrics';
 import { regionApiUrl, signalingUrl } from '../regionUrls';
 import { joinAnswer, joinBody, noQuery, roomParams, type JoinBody } from '../schemas';
 

@@ -5,6 +5,7 @@
  * is the probe's, shared for a second by every caller, so it cannot be used to flood a media server.
  */
 import type { FastifyInstance } from 'fastify';
+import { SERVER_ID_PATTERN } from '../../protocol/ids';
 import { ApiError } from '../apiError';
 import { noQuery } from '../schemas';
 
@@ -12,7 +13,7 @@ const serverParams = {
   type: 'object',
   additionalProperties: false,
   required: ['serverId'],
-  properties: { serverId: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' } },
+  properties: { serverId: { type: 'string', pattern: SERVER_ID_PATTERN } },
 } as const;
 
 export async function serverRoutes(app: FastifyInstance): Promise<void> {

@@ -1,20 +1,20 @@
 /**
  * `GET /v1/rooms/:roomId/signal` (WebSocket): the signaling edge. The media token comes as a WebSocket
- * subprotocol (runtime/media/subprotocol.ts), never in the URL, so no access log ever holds it. It is
+ * subprotocol (runtime/protocol/subprotocol.ts), never in the URL, so no access log ever holds it. It is
  * checked before the upgrade (a refused client gets an HTTP 4xx, never a socket), the relay registry
  * admits it (one session per token, caps per address and identity), then the socket is relayed to the
  * media server named in the token, which must be a server of this region: a token minted for another
  * region's server belongs on that region's edge, and this LB has no route into that region's network.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { verifyMediaToken } from '../../auth/tokens';
-import { MAX_SIGNALING_FRAME_BYTES } from '../../media/protocol';
-import { tokenFromSubprotocols } from '../../media/subprotocol';
+import { verifyMediaToken } from '../../protocol/tokens';
+import { MAX_SIGNALING_FRAME_BYTES } from '../../protocol/signaling';
+import { tokenFromSubprotocols } from '../../protocol/subprotocol';
 import type { MediaServerRecord } from '../../store';
 import { ApiError } from '../apiError';
 import { upstreamSignalingUrl } from '../regionUrls';
-import { SignalingRelay } from '../relay';
-import type { RelayAdmission } from '../relayRegistry';
+import { SignalingRelay } from '../SignalingRelay';
+import type { RelayAdmission } from '../RelayRegistry';
 import { noQuery, roomParams } from '../schemas';
 
 interface SignalRequest {

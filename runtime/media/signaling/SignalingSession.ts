@@ -16,11 +16,11 @@
  */
 import type { WebSocket } from 'ws';
 import type { PeerIdHolder } from '../PeerIdRegistry';
-import { verifyMediaToken, type KeySet } from '../../auth/tokens';
+import { verifyMediaToken, type KeySet } from '../../protocol/tokens';
 import type { SignalingLimits } from '../config';
 import type { Logger } from '../logger';
 import type { MediaServer } from '../MediaServer';
-import type { MediaMetrics } from '../metrics';
+import type { MediaMetrics } from '../MediaMetrics';
 import type { Peer, PeerCloseReason } from '../Peer';
 import {
   ProtocolError,
@@ -31,11 +31,11 @@ import {
   type ProtocolErrorWithId,
   type RequestData,
   type ResponseFrame,
-} from '../protocol';
+} from '../../protocol/signaling';
 import type { Room } from '../Room';
 import { toProtocolError } from './errors';
 import { requestHandlers } from './requestHandlers';
-import { TokenBucket } from './tokenBucket';
+import { TokenBucket } from '../../protocol/TokenBucket';
 
 /** A client that does not read its socket must not make the server buffer notifications without end. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;

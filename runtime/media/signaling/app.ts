@@ -5,16 +5,14 @@
  */
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { verifyMediaToken, TokenError, type MediaClaims } from '../../auth/tokens';
+import { verifyMediaToken, TokenError, type MediaClaims } from '../../protocol/tokens';
 import type { MediaServerConfig } from '../config';
 import type { Logger } from '../logger';
 import type { MediaServer } from '../MediaServer';
-import type { MediaMetrics } from '../metrics';
-import { MAX_SIGNALING_FRAME_BYTES } from '../protocol';
+import type { MediaMetrics } from '../MediaMetrics';
+import { ROOM_ID_PATTERN } from '../../protocol/ids';
+import { MAX_SIGNALING_FRAME_BYTES } from '../../protocol/signaling';
 import { SignalingSession } from './SignalingSession';
-
-/** Same alphabet as the LB's room ids (runtime/lb/schemas.ts): the path arrives here unchanged. */
-const ROOM_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$';
 
 export interface SignalingAppDeps {
   readonly config: MediaServerConfig;

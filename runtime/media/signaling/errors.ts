@@ -1,5 +1,5 @@
-import { TokenError } from '../../auth/tokens';
-import { ProtocolError } from '../protocol';
+import { TokenError } from '../../protocol/tokens';
+import { ProtocolError } from '../../protocol/signaling';
 
 /** What a client is told about a failure of ours: nothing it could act on, and nothing about us. */
 export const INTERNAL_ERROR_MESSAGE = 'internal error';

@@ -5,7 +5,7 @@
  */
 import type { MsConsumer, MsProducer } from '../engine';
 import type { Peer, PeerTransport } from '../Peer';
-import { ProtocolError, type Method, type RequestData, type ResponseData } from '../protocol';
+import { ProtocolError, type Method, type RequestData, type ResponseData } from '../../protocol/signaling';
 import type { Room } from '../Room';
 
 export interface PeerContext {

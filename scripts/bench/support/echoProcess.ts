@@ -1,5 +1,5 @@
 /**
- * Child process: the media server's signaling endpoint reduced to an echo (test/support/echo-server.ts's
+ * Child process: the media server's signaling endpoint reduced to an echo (test/support/echoServer.ts's
  * pattern without its per-frame records, which would grow without bound under load). Serves
  * `/v1/rooms/:roomId/signal?token=…` on 127.0.0.1 and sends every frame back as it came.
  * IPC: → { type: 'ready', endpoint }; ← { type: 'stats' } → { type: 'stats', connections, frames }.

@@ -8,7 +8,7 @@
 import { build } from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type KeySetDocument, parseKeySet } from '../../../runtime/auth/tokens';
+import { type KeySetDocument, parseKeySet } from '../../../runtime/protocol/tokens';
 import { EMULATOR_CREDENTIALS, type CountedDynamo } from './countedDynamo';
 import { freePort, ROOT, spawnNode, untilReady, waitForHttp, type BenchChild } from './processes';
 

@@ -19,7 +19,7 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
- * Load units of a room of `peers` peers in the media server's units (runtime/media/load.ts: transports
+ * Load units of a room of `peers` peers in the media server's units (runtime/media/LoadMeter.ts: transports
  * plus consumers): each peer has a send and a receive transport and consumes the audio and video of
  * every other peer, so 2p + 2p(p - 1) = 2p².
  */

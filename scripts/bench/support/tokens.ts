@@ -1,9 +1,9 @@
-import type { KeySet } from '../../../runtime/auth/tokens';
+import type { KeySet } from '../../../runtime/protocol/tokens';
 /**
  * Join tokens minted ahead of a timed run with the real signer: minting costs ~0.2 ms each, which would
  * otherwise be load-generator time inside the measured window.
  */
-import { signJoinToken } from '../../../runtime/auth/tokens';
+import { signJoinToken } from '../../../runtime/protocol/tokens';
 
 /** Tokens signed at once; the signer is async (WebCrypto), so a batch overlaps them. */
 const MINT_BATCH = 256;

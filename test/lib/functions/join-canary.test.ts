@@ -1,4 +1,4 @@
-import { parseKeySet, verifyJoinToken } from '../../../runtime/auth/tokens';
+import { parseKeySet, verifyJoinToken } from '../../../runtime/protocol/tokens';
 import {
   CANARY_STEPS,
   currentKey,

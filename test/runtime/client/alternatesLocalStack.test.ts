@@ -4,8 +4,8 @@
  * a dead one, and no region URLs. When us-east-1's LB and media server die, the rejoin can only go
  * through what the first answer recommended.
  */
-import type { ServedEvent } from '../../../runtime/client/apiClient';
-import type { Client } from '../../../runtime/client/client';
+import type { ServedEvent } from '../../../runtime/client/ApiClient';
+import type { Client } from '../../../runtime/client/Client';
 import { createNodeClient } from '../../../runtime/client/node';
 import { startE2eStack, type E2eStack } from '../../e2e/stackHarness';
 import { refusedUrl } from './httpServers';

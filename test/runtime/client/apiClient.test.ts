@@ -1,4 +1,4 @@
-import { ApiClient, type ServedEvent, type SwitchedEvent } from '../../../runtime/client/apiClient';
+import { ApiClient, type ServedEvent, type SwitchedEvent } from '../../../runtime/client/ApiClient';
 import { ApiError, ApiUnavailableError } from '../../../runtime/client/errors';
 import { nodePlatform } from '../../../runtime/client/nodePlatform';
 import type { Platform } from '../../../runtime/client/platform';

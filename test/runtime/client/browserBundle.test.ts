@@ -24,7 +24,7 @@ describe('browser bundle', () => {
       inputs.filter((i) => /^(node:|runtime\/client\/(node|nodePlatform|dnsResolver)\.ts)/.test(i)),
     ).toEqual([]);
     expect(inputs.some((i) => i.includes('node_modules/ws/'))).toBe(false);
-    expect(inputs).toContain('runtime/client/session.ts');
+    expect(inputs).toContain('runtime/client/Session.ts');
     expect(result.outputFiles[0]!.text).not.toMatch(/require\(["']node:/);
   }, 60_000);
 

@@ -1,8 +1,8 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { ApiClient } from '../../../runtime/client/apiClient';
-import { ZoneDnsResolver } from '../../../runtime/client/dnsResolver';
+import { ApiClient } from '../../../runtime/client/ApiClient';
+import { ZoneDnsResolver } from '../../../runtime/client/DnsResolver';
 import { ApiUnavailableError } from '../../../runtime/client/errors';
 import { nodePlatform } from '../../../runtime/client/nodePlatform';
 import { type TestDnsServer, startDnsServer } from './dnsServer';

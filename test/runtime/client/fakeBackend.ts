@@ -3,14 +3,14 @@
  * logic can be driven through every failure it handles (socket closed, pings unanswered, `rejoin`
  * notices, unreachable edges) deterministically. The real LB and media server are exercised together
  * with the SDK by the end-to-end tests; these fakes only speak the wire contracts (the join API and
- * runtime/media/protocol.ts), with transport parameters that libwebrtc accepts but never connects to.
+ * runtime/protocol/signaling.ts), with transport parameters that libwebrtc accepts but never connects to.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { testFakeParameters } from 'mediasoup-client';
 import WebSocket, { WebSocketServer } from 'ws';
-import type { Method, NotificationName, Notifications, ProducerInfo } from '../../../runtime/media/protocol';
-import { SIGNALING_SUBPROTOCOL, tokenFromSubprotocols } from '../../../runtime/media/subprotocol';
+import type { Method, NotificationName, Notifications, ProducerInfo } from '../../../runtime/protocol/signaling';
+import { SIGNALING_SUBPROTOCOL, tokenFromSubprotocols } from '../../../runtime/protocol/subprotocol';
 import { json, startHttpServer, type TestHttpServer } from './httpServers';
 
 export interface RecordedRequest {

@@ -1,5 +1,5 @@
 import { SignalingLostError } from '../../../runtime/client/errors';
-import { MAX_QUEUED_OPERATIONS, Outbox } from '../../../runtime/client/outbox';
+import { MAX_QUEUED_OPERATIONS, Outbox } from '../../../runtime/client/Outbox';
 
 const lost = (err: unknown) => err instanceof SignalingLostError;
 

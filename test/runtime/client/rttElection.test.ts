@@ -1,6 +1,6 @@
 import { nodePlatform } from '../../../runtime/client/nodePlatform';
 import type { Platform } from '../../../runtime/client/platform';
-import { RttElection } from '../../../runtime/client/rttElection';
+import { RttElection } from '../../../runtime/client/RttElection';
 import { type TestHttpServer, json, refusedUrl, startHttpServer } from './httpServers';
 
 /** A region whose /v1/ping answers after `delay.ms`. */

@@ -3,11 +3,11 @@
  * These sessions carry no media (consume: false, no tracks), which is how chaos clients run; media
  * restore is covered in sessionMedia.test.ts.
  */
-import type { Client } from '../../../runtime/client/client';
+import type { Client } from '../../../runtime/client/Client';
 import { ApiError } from '../../../runtime/client/errors';
 import { createNodeClient } from '../../../runtime/client/node';
-import type { ServedEvent } from '../../../runtime/client/apiClient';
-import type { ReconnectingEvent, Session, SessionEvents } from '../../../runtime/client/session';
+import type { ServedEvent } from '../../../runtime/client/ApiClient';
+import type { ReconnectingEvent, Session, SessionEvents } from '../../../runtime/client/Session';
 import { FakeLb, FakeMediaServer } from './fakeBackend';
 import { type TestHttpServer, refusedUrl, startHttpServer } from './httpServers';
 

@@ -3,10 +3,10 @@
  * local track is produced on the next server with its muted state, operations issued while
  * reconnecting are queued and replayed, and remote producers are consumed again.
  */
-import type { Client } from '../../../runtime/client/client';
+import type { Client } from '../../../runtime/client/Client';
 import { createNodeClient } from '../../../runtime/client/node';
-import type { RemoteTrackEvent, TrackEndedEvent } from '../../../runtime/client/mediaConnection';
-import { SyntheticVideoSource, installWrtcGlobals } from '../../support/wrtc-peer';
+import type { RemoteTrackEvent, TrackEndedEvent } from '../../../runtime/client/MediaConnection';
+import { SyntheticVideoSource, installWrtcGlobals } from '../../support/wrtcPeer';
 import { FakeLb, FakeMediaServer } from './fakeBackend';
 
 const FAST = {

@@ -8,8 +8,8 @@ import {
 } from '../../../runtime/client/errors';
 import { nodePlatform } from '../../../runtime/client/nodePlatform';
 import type { Platform } from '../../../runtime/client/platform';
-import { SignalingChannel } from '../../../runtime/client/signalingChannel';
-import { SIGNALING_SUBPROTOCOL } from '../../../runtime/media/subprotocol';
+import { SignalingChannel } from '../../../runtime/client/SignalingChannel';
+import { SIGNALING_SUBPROTOCOL } from '../../../runtime/protocol/subprotocol';
 import { refusedUrl } from './httpServers';
 
 const TOKEN = 'header.payload.signature';

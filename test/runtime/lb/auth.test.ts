@@ -1,5 +1,5 @@
 import { SignJWT } from 'jose';
-import { signJoinToken, signMediaToken, type TokenKey } from '../../../runtime/auth/tokens';
+import { signJoinToken, signMediaToken, type TokenKey } from '../../../runtime/protocol/tokens';
 import {
   join,
   JOIN_KEYS,

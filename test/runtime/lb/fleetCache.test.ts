@@ -1,4 +1,4 @@
-import { FALLBACK_LOAD_PER_ROOM, FleetCache, loadPerRoom } from '../../../runtime/lb/fleetCache';
+import { FALLBACK_LOAD_PER_ROOM, FleetCache, loadPerRoom } from '../../../runtime/lb/FleetCache';
 import type { Store } from '../../../runtime/store';
 import { mediaServer, T0 } from './lbHarness';
 

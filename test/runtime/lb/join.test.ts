@@ -1,4 +1,4 @@
-import { verifyMediaToken } from '../../../runtime/auth/tokens';
+import { verifyMediaToken } from '../../../runtime/protocol/tokens';
 import { DEFAULT_SERVER_LIVENESS_MS } from '../../../runtime/store';
 import {
   join,

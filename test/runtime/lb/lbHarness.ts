@@ -4,7 +4,7 @@
  */
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { type KeySetDocument, parseKeySet, signJoinToken } from '../../../runtime/auth/tokens';
+import { type KeySetDocument, parseKeySet, signJoinToken } from '../../../runtime/protocol/tokens';
 import { buildApp } from '../../../runtime/lb/app';
 import { lbConfig, type LbConfigInput } from '../../../runtime/lb/config';
 import { Store, type MediaServerRecord } from '../../../runtime/store';

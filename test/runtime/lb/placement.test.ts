@@ -1,7 +1,7 @@
 /** The pure parts of placement and alternates, on hand-built fleet snapshots (no I/O to fake). */
 import { chooseAlternates } from '../../../runtime/lb/alternates';
-import { FALLBACK_LOAD_PER_ROOM, type FleetSnapshot } from '../../../runtime/lb/fleetCache';
-import { chooseServer, NO_EXCLUSIONS, type PlacementContext } from '../../../runtime/lb/placement';
+import { FALLBACK_LOAD_PER_ROOM, type FleetSnapshot } from '../../../runtime/lb/FleetCache';
+import { chooseServer, NO_EXCLUSIONS, type PlacementContext } from '../../../runtime/lb/Placement';
 import { signalingUrl, upstreamSignalingUrl } from '../../../runtime/lb/regionUrls';
 import type { MediaServerRecord, RegionView } from '../../../runtime/store';
 import { mediaServer, T0 } from './lbHarness';

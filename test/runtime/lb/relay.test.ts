@@ -1,10 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import * as net from 'node:net';
 import WebSocket from 'ws';
-import { signMediaToken } from '../../../runtime/auth/tokens';
-import { MAX_SIGNALING_FRAME_BYTES } from '../../../runtime/media/protocol';
-import { signalingSubprotocols } from '../../../runtime/media/subprotocol';
-import { startEchoServer, type EchoServer } from '../../support/echo-server';
+import { signMediaToken } from '../../../runtime/protocol/tokens';
+import { MAX_SIGNALING_FRAME_BYTES } from '../../../runtime/protocol/signaling';
+import { signalingSubprotocols } from '../../../runtime/protocol/subprotocol';
+import { startEchoServer, type EchoServer } from '../../support/echoServer';
 import { join, MEDIA_KEYS, mediaServer, startLb, type LbHarness } from './lbHarness';
 
 let h: LbHarness;

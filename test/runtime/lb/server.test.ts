@@ -7,10 +7,10 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import WebSocket from 'ws';
-import { signalingSubprotocols } from '../../../runtime/media/subprotocol';
+import { signalingSubprotocols } from '../../../runtime/protocol/subprotocol';
 import { Store } from '../../../runtime/store';
 import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../../support/dynalite';
-import { startEchoServer, type EchoServer } from '../../support/echo-server';
+import { startEchoServer, type EchoServer } from '../../support/echoServer';
 import { JOIN_KEYS_DOC, joinToken, MEDIA_KEYS_DOC, mediaServer } from './lbHarness';
 
 const ENTRY = path.join(__dirname, '..', '..', '..', 'runtime', 'lb', 'server.ts');

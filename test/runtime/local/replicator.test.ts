@@ -2,8 +2,8 @@
  * Delivery rules of the replicator that the dynalite-backed tests cannot provoke: failing targets, the
  * version order behind last-writer-wins, and a lag changed while writes wait.
  */
-import { isNewer, type ReplicatedWrite } from '../../../runtime/local/region-replica';
-import { Replicator, type ReplicationTarget } from '../../../runtime/local/replicator';
+import { isNewer, type ReplicatedWrite } from '../../../runtime/local/RegionReplica';
+import { Replicator, type ReplicationTarget } from '../../../runtime/local/Replicator';
 
 const write = (origin: string, writtenAt = Date.now()): ReplicatedWrite => ({
   origin,

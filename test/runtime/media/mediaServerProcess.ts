@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { type KeySetDocument, parseKeySet, signMediaToken } from '../../../runtime/auth/tokens';
+import { type KeySetDocument, parseKeySet, signMediaToken } from '../../../runtime/protocol/tokens';
 import type { TestDynamo } from '../../support/dynalite';
 import { TEST_CREDENTIALS } from '../../support/dynalite';
 

@@ -4,9 +4,9 @@
  * signaling protocol. Then the server's ends: a drain on SIGTERM and a crash on SIGKILL.
  */
 import { Store } from '../../../runtime/store';
-import { SIGNALING_CLOSE } from '../../../runtime/media/protocol';
+import { SIGNALING_CLOSE } from '../../../runtime/protocol/signaling';
 import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../../support/dynalite';
-import { SignalingClient, TestPeer, waitFor, type ConsumedTrack } from '../../support/wrtc-peer';
+import { SignalingClient, TestPeer, waitFor, type ConsumedTrack } from '../../support/wrtcPeer';
 import { MediaServerProcess } from './mediaServerProcess';
 
 jest.setTimeout(60_000);

@@ -4,11 +4,11 @@
  * clients speak the protocol only (realMedia.test.ts sends media).
  */
 import WebSocket from 'ws';
-import { signMediaToken, singleKeySet } from '../../../runtime/auth/tokens';
-import { MAX_SIGNALING_FRAME_BYTES, SIGNALING_CLOSE } from '../../../runtime/media/protocol';
+import { signMediaToken, singleKeySet } from '../../../runtime/protocol/tokens';
+import { MAX_SIGNALING_FRAME_BYTES, SIGNALING_CLOSE } from '../../../runtime/protocol/signaling';
 import { Store } from '../../../runtime/store';
 import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../../support/dynalite';
-import { SignalingClient, waitFor } from '../../support/wrtc-peer';
+import { SignalingClient, waitFor } from '../../support/wrtcPeer';
 import { MediaServerProcess, TEST_MEDIA_KEYS } from './mediaServerProcess';
 
 jest.setTimeout(30_000);

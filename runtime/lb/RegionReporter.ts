@@ -4,9 +4,9 @@
  * learn this region's URL from it, which is how a region joins or leaves without touching the others.
  */
 import type { RegionSummary, Store } from '../store';
-import { BackgroundLoop } from './backgroundLoop';
+import { BackgroundLoop } from './BackgroundLoop';
 import type { Clock } from './config';
-import type { FleetCache } from './fleetCache';
+import type { FleetCache } from './FleetCache';
 
 export class RegionReporter {
   private readonly loop: BackgroundLoop;

@@ -15,13 +15,14 @@
  */
 import { EventEmitter } from 'node:events';
 import WebSocket, { type RawData } from 'ws';
+import { SIGNALING_CLOSE } from '../protocol/signaling';
 
-export const CLOSE_GOING_AWAY = 1001;
-export const CLOSE_POLICY = 1008;
-export const CLOSE_INTERNAL = 1011;
-export const CLOSE_BAD_GATEWAY = 1014;
-/** The media server's own code for a refused media token (runtime/media/protocol.ts SIGNALING_CLOSE). */
-export const CLOSE_UNAUTHORIZED = 4001;
+const {
+  goingAway: CLOSE_GOING_AWAY,
+  policy: CLOSE_POLICY,
+  badGateway: CLOSE_BAD_GATEWAY,
+  unauthorized: CLOSE_UNAUTHORIZED,
+} = SIGNALING_CLOSE;
 
 /** A client not reading its socket must not make the LB buffer the media server's notifications forever. */
 const MAX_CLIENT_BUFFERED_BYTES = 1024 * 1024;

@@ -13,7 +13,7 @@
  * that has no peers yet.
  */
 import type { MediaServerRecord, RegionView, Store } from '../store';
-import { BackgroundLoop } from './backgroundLoop';
+import { BackgroundLoop } from './BackgroundLoop';
 import type { Clock } from './config';
 
 export interface FleetSnapshot {
@@ -38,7 +38,7 @@ export interface FleetCacheOptions {
 /**
  * Load units per room while no live server reports any rooms (a fresh fleet, or servers that predate the
  * room count): a two-peer call with audio and video (two transports and two consumers per peer;
- * runtime/media/load.ts), the smallest real call. Counting a room too small costs some balance until the
+ * runtime/media/LoadMeter.ts), the smallest real call. Counting a room too small costs some balance until the
  * first heartbeats; counting it too big would refuse joins that servers could take.
  */
 export const FALLBACK_LOAD_PER_ROOM = 8;

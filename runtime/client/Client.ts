@@ -6,11 +6,11 @@
  * The election starts at construction and a join waits for it at most one attempt timeout: RTTs make
  * placement better, but a blackholed region must not delay every first join by its probe timeouts.
  */
-import { ApiClient } from './apiClient';
+import { ApiClient } from './ApiClient';
 import { type ClientConfig, type ClientConfigInput, parseClientConfig } from './config';
 import { browserPlatform, type Platform } from './platform';
-import { type RegionRtt, RttElection } from './rttElection';
-import { type JoinOptions, Session, type TokenSource } from './session';
+import { type RegionRtt, RttElection } from './RttElection';
+import { type JoinOptions, Session, type TokenSource } from './Session';
 import { sleep } from './timers';
 
 export class Client {

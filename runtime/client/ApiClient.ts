@@ -24,7 +24,7 @@
  *
  * Each call emits `served` with the URL that answered and every attempt, for chaos measurements.
  */
-import { TypedEmitter } from './emitter';
+import { TypedEmitter } from './TypedEmitter';
 import { ApiError, ApiUnavailableError, type Attempt } from './errors';
 import { attemptHttp } from './httpAttempt';
 import type { TimeoutsConfig } from './config';

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ProcessSupervisor, type ChildStatus } from '../../../runtime/local/process-supervisor';
+import { ProcessSupervisor, type ChildStatus } from '../../../runtime/local/ProcessSupervisor';
 
 jest.setTimeout(30_000);
 

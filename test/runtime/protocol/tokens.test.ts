@@ -10,7 +10,7 @@ import {
   signMediaToken,
   verifyJoinToken,
   verifyMediaToken,
-} from '../../../runtime/auth/tokens';
+} from '../../../runtime/protocol/tokens';
 
 const OLD = { kid: 'k1', secret: 'old-secret-0123456789abcdef-0123456789ab' };
 const NEW = { kid: 'k2', secret: 'new-secret-0123456789abcdef-0123456789ab' };

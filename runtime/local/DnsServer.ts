@@ -6,7 +6,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, Packet } from 'dns-packet';
-import type { ZoneAnswer } from './dns-records';
+import type { ZoneAnswer } from './dnsRecords';
 
 /** Classic UDP limit for clients that send no EDNS OPT record. */
 const PLAIN_UDP_LIMIT = 512;

@@ -1,15 +1,22 @@
 /**
  * One signaling connection to one media server (through its region's LB), speaking
- * runtime/media/protocol.ts: numbered requests with one response each, and notifications.
+ * runtime/protocol/signaling.ts: numbered requests with one response each, and notifications.
  *
  * A server counts as lost when the socket closes, when an app-level `ping` goes unanswered for
  * `pongTimeoutMs` (a relay can keep a socket open to a dead server, and TCP alone notices that only
  * after minutes), or when any request goes unanswered for `requestTimeoutMs`. Loss is reported once,
  * as the `lost` event; an intentional `close()` reports nothing.
  */
-import type { Method, NotificationName, Notifications, RequestData, ResponseData } from '../media/protocol';
-import { signalingSubprotocols } from '../media/subprotocol';
-import { TypedEmitter } from './emitter';
+import {
+  SIGNALING_CLOSE,
+  type Method,
+  type NotificationName,
+  type Notifications,
+  type RequestData,
+  type ResponseData,
+} from '../protocol/signaling';
+import { signalingSubprotocols } from '../protocol/subprotocol';
+import { TypedEmitter } from './TypedEmitter';
 import {
   type ChannelLossReason,
   SignalingLostError,
@@ -20,7 +27,7 @@ import type { SignalingSocket, SocketFactory } from './platform';
 import { type Timer, abortReason, unrefTimer } from './timers';
 
 /** Close code the client uses for an intentional close (RFC 6455 normal closure). */
-const CLOSE_NORMAL = 1000;
+const CLOSE_NORMAL = SIGNALING_CLOSE.normal;
 
 export interface SignalingChannelOptions {
   readonly openTimeoutMs: number;

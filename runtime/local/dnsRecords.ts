@@ -13,7 +13,7 @@
  * separate zones on separate servers, so neither knows the other's names.
  */
 import type { Answer } from 'dns-packet';
-import { byDistanceFrom } from '../../lib/regions';
+import { byDistanceFrom } from '../protocol/regions';
 
 export interface DnsRegion {
   readonly name: string;

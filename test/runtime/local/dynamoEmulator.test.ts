@@ -12,7 +12,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { type DynamoEmulator, startDynamoEmulator } from '../../../runtime/local/dynamo-emulator';
+import { type DynamoEmulator, startDynamoEmulator } from '../../../runtime/local/dynamoEmulator';
 import { Store } from '../../../runtime/store';
 
 const TABLE = 'emu-rooms';

@@ -17,9 +17,9 @@ import {
   primaryZone,
   type Zone,
   type ZoneName,
-} from './dns-records';
-import { DnsServer, type DnsQueryInfo, type Transport } from './dns-server';
-import { HealthChecker, type HealthTransition, type Probe, type RegionHealth } from './health-checker';
+} from './dnsRecords';
+import { DnsServer, type DnsQueryInfo, type Transport } from './DnsServer';
+import { HealthChecker, type HealthTransition, type Probe, type RegionHealth } from './HealthChecker';
 
 const RECENT_ANSWERS = 100;
 

@@ -1,6 +1,6 @@
 /**
  * The local DynamoDB global table: one in-memory dynalite per region, each behind a public endpoint on its
- * region's address, with replication between them (see replicator.ts) and the table created as the CDK
+ * region's address, with replication between them (see Replicator.ts) and the table created as the CDK
  * declares it. Runtime processes reach their region's endpoint through the normal AWS SDK.
  *
  * Fault controls for chaos and tests:
@@ -9,9 +9,9 @@
  *     unreachable; replication to and from the region's data carries on unless it is paused as well.
  */
 import type { DeploymentConfig } from '../../lib/config';
-import { DynamoProxy, type EndpointState, type UpstreamResponse } from './dynamo-proxy';
-import { RegionReplica, type ReplicatedWrite } from './region-replica';
-import { type RegionReplicationStats, Replicator } from './replicator';
+import { DynamoProxy, type EndpointState, type UpstreamResponse } from './DynamoProxy';
+import { RegionReplica, type ReplicatedWrite } from './RegionReplica';
+import { type RegionReplicationStats, Replicator } from './Replicator';
 
 /** How often expired items are swept, like DynamoDB TTL (which takes its time too). */
 const DEFAULT_TTL_SWEEP_INTERVAL_MS = 30_000;

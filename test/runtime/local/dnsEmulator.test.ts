@@ -6,9 +6,9 @@
 import { Resolver } from 'node:dns/promises';
 import * as dnsPacket from 'dns-packet';
 import { parseDeploymentConfig } from '../../../lib/config';
-import { type DnsEmulator, startDnsEmulator } from '../../../runtime/local/dns-emulator';
-import { addressesIn, type DnsReply, queryTcp, queryUdp, type QueryTarget } from './dns-query';
-import { FakeLb } from './fake-lb';
+import { type DnsEmulator, startDnsEmulator } from '../../../runtime/local/dnsEmulator';
+import { addressesIn, type DnsReply, queryTcp, queryUdp, type QueryTarget } from './dnsQuery';
+import { FakeLb } from './fakeLb';
 
 const REGIONS = [
   { name: 'us-east-1', address: '127.0.71.1', client: '127.0.71.100' },

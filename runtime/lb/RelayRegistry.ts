@@ -13,7 +13,7 @@
  * edge's own line, which costs no media server a connection.
  */
 import { ApiError } from './apiError';
-import type { SignalingRelay } from './relay';
+import type { SignalingRelay } from './SignalingRelay';
 
 /** Peer ids remembered at most; past it the oldest are forgotten (they have expired by then in practice). */
 const MAX_REMEMBERED_TOKENS = 200_000;

@@ -15,14 +15,12 @@
 import type { FastifyInstance } from 'fastify';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { byDistanceFrom } from '../../lib/regions';
+import { byDistanceFrom } from '../protocol/regions';
 import type { ClientConfigInput } from '../client/config';
-import { ROOM_ID_PATTERN } from '../lb/schemas';
+import { DEV_IDENTITY_PATTERN, ROOM_ID_PATTERN } from '../protocol/ids';
 import type { LocalStackState } from './stack';
 
 const DEMO_DIR = path.resolve(__dirname, '..', 'client', 'demo');
-/** Identities end up in tokens, logs and the page; the media server caps display names at 64. */
-const IDENTITY_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
 const DEMO_TOKEN_TTL_S = 12 * 3600;
 
 export interface DemoRoutesOptions {
@@ -93,7 +91,7 @@ export function demoRoutes(opts: DemoRoutesOptions): (app: FastifyInstance) => P
             type: 'object',
             properties: {
               room: { type: 'string', pattern: ROOM_ID_PATTERN },
-              sub: { type: 'string', pattern: IDENTITY_PATTERN },
+              sub: { type: 'string', pattern: DEV_IDENTITY_PATTERN },
             },
             required: ['room', 'sub'],
             additionalProperties: false,

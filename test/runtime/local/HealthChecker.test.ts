@@ -1,7 +1,7 @@
 /** The health checker's HTTP probe against real servers: what passes, what fails, and argument checks. */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HealthChecker, httpProbe } from '../../../runtime/local/health-checker';
+import { HealthChecker, httpProbe } from '../../../runtime/local/HealthChecker';
 
 const ADDRESS = '127.0.74.1';
 let server: http.Server;

@@ -6,7 +6,7 @@
  * A paused region is partitioned: it neither sends nor receives. Its own writes and the writes meant for
  * it stay queued and are delivered when it resumes; nothing is dropped.
  */
-import type { ApplyOutcome, ReplicatedWrite } from './region-replica';
+import type { ApplyOutcome, ReplicatedWrite } from './RegionReplica';
 
 /** A failed apply (a replica closing under it) is retried this often before it is counted as dropped. */
 const MAX_APPLY_ATTEMPTS = 5;
@@ -15,7 +15,7 @@ const RETRY_MIN_DELAY_MS = 50;
 const LAG_SAMPLES = 500;
 /**
  * Applies in flight per target region. A replica runs applies and its own clients' writes one at a
- * time (region-replica.ts), so a healed partition's backlog delivered all at once would queue a local
+ * time (RegionReplica.ts), so a healed partition's backlog delivered all at once would queue a local
  * write behind hundreds of applies, for seconds: the region's own traffic would time out just because
  * another region came back, which real global tables do not do. A few at a time keep local writes a
  * few applies away from running.

@@ -13,10 +13,10 @@
  * room share one server, and moving one peer for a few ms would split the room.
  */
 import type { RttElectionConfig } from './config';
-import { TypedEmitter } from './emitter';
+import { TypedEmitter } from './TypedEmitter';
 import type { HttpTransport } from './platform';
 import { attemptHttp } from './httpAttempt';
-import { PING_PATH } from './apiClient';
+import { PING_PATH } from './ApiClient';
 import { type Timer, median, unrefTimer } from './timers';
 
 /** The LB rejects RTTs above this; a region this slow is as good as unreachable anyway. */

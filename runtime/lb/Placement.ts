@@ -26,12 +26,12 @@
  *      A lost race answers the winner when its server is usable, and otherwise tries once more from
  *      what the winner wrote. Two lost races in a row are a conflict the client retries.
  */
-import { byDistanceFrom } from '../../lib/regions';
+import { byDistanceFrom } from '../protocol/regions';
 import type { MediaServerRecord, PlaceRoomResult, RoomRecord, Store } from '../store';
 import { NoCapacityError, PlacementConflictError, RoomRecoveringError, ServerFullError } from './apiError';
 import type { Clock } from './config';
-import type { FleetCache, FleetSnapshot } from './fleetCache';
-import type { LbMetrics } from './metrics';
+import type { FleetCache, FleetSnapshot } from './FleetCache';
+import type { LbMetrics } from './LbMetrics';
 import { regionApiUrl } from './regionUrls';
 import type { ServerProbe } from './ServerProbe';
 

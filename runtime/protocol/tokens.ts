@@ -17,6 +17,7 @@
  */
 import { createSigner, createVerifier, TokenError as JwtError } from 'fast-jwt';
 import { createSecretKey, type KeyObject } from 'node:crypto';
+import { MAX_IDENTITY_LENGTH } from './ids';
 
 const ALG = 'HS256';
 const JOIN_AUDIENCE = 'mrwebrtc:join';
@@ -254,7 +255,7 @@ async function verify(keys: KeySet, token: string | undefined, audience: string)
 
 function stringClaim(payload: Record<string, unknown>, name: string): string {
   const value = payload[name];
-  if (typeof value !== 'string' || value.length === 0 || value.length > 256) {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_IDENTITY_LENGTH) {
     throw new TokenError('token_invalid', `the token's "${name}" claim is missing or not a string`);
   }
   return value;

@@ -5,7 +5,7 @@ import {
   locateClient,
   primaryZone,
   type QueryContext,
-} from '../../../runtime/local/dns-records';
+} from '../../../runtime/local/dnsRecords';
 
 const regions = [
   { name: 'us-east-1', address: '127.0.1.1' },

@@ -21,10 +21,10 @@
  *   operations queued while reconnecting are replayed.
  * - A 4xx from the join API (bad token, unknown room) is final: retrying cannot fix it.
  */
-import type { ApiClient } from './apiClient';
+import type { ApiClient } from './ApiClient';
 import { backoffDelayMs } from './backoff';
 import type { ClientConfig } from './config';
-import { TypedEmitter } from './emitter';
+import { TypedEmitter } from './TypedEmitter';
 import {
   ApiError,
   ApiUnavailableError,
@@ -33,17 +33,18 @@ import {
   SignalingOpenError,
   SignalingRequestError,
 } from './errors';
+import { SIGNALING_CLOSE } from '../protocol/signaling';
 import { BadJoinAnswerError, type JoinAnswer, type JoinExclusions, requestJoin } from './joinApi';
 import {
   MediaConnection,
   type MediaKind,
   type RemoteTrackEvent,
   type TrackEndedEvent,
-} from './mediaConnection';
-import { Outbox } from './outbox';
+} from './MediaConnection';
+import { Outbox } from './Outbox';
 import type { Platform } from './platform';
-import type { RttElection } from './rttElection';
-import { type NotificationEvent, SignalingChannel } from './signalingChannel';
+import type { RttElection } from './RttElection';
+import { type NotificationEvent, SignalingChannel } from './SignalingChannel';
 import { nowMs, sleep } from './timers';
 
 /** Servers remembered as dead during one outage; older ones have likely been replaced by then. */
@@ -566,9 +567,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 }
 
-/** WebSocket close codes of the media server (runtime/media/protocol.ts SIGNALING_CLOSE). */
-const CLOSE_UNAUTHORIZED = 4001;
-const CLOSE_REPLACED = 4003;
+const { unauthorized: CLOSE_UNAUTHORIZED, replaced: CLOSE_REPLACED } = SIGNALING_CLOSE;
 /** Join refusals that no retry can fix: the room holds as many peers as it may. */
 const FINAL_JOIN_REFUSALS = new Set(['room_full']);
 

@@ -18,9 +18,9 @@ import {
 import type * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createTableInput, TABLE_KEYS } from '../store/schema';
-import type { UpstreamResponse } from './dynamo-proxy';
-import { SerialLock } from './serial-lock';
-import { type AttributeMap, keyId, keyOf, writtenKeys } from './written-keys';
+import type { UpstreamResponse } from './DynamoProxy';
+import { SerialLock } from './SerialLock';
+import { type AttributeMap, keyId, keyOf, writtenKeys } from './writtenKeys';
 
 // dynalite ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports

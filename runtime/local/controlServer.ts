@@ -19,9 +19,9 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Store } from '../store';
-import type { DnsEmulator } from './dns-emulator';
-import type { DynamoEmulator } from './dynamo-emulator';
-import type { ProcessSupervisor } from './process-supervisor';
+import type { DnsEmulator } from './dnsEmulator';
+import type { DynamoEmulator } from './dynamoEmulator';
+import type { ProcessSupervisor } from './ProcessSupervisor';
 import type { LocalStackState } from './stack';
 
 export interface ControlServer {

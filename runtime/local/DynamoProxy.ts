@@ -8,7 +8,7 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { WRITE_OPERATIONS, operationOf } from './written-keys';
+import { WRITE_OPERATIONS, operationOf } from './writtenKeys';
 
 /** dynalite's own limit; a bigger body is a client error, not a reason to buffer without bound. */
 const MAX_REQUEST_BYTES = 16 * 1024 * 1024;

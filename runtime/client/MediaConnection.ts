@@ -8,10 +8,10 @@
  * server; the session consumes again after a rejoin and reports fresh remote tracks.
  */
 import type { Device, types as ms } from 'mediasoup-client';
-import type { ProducerInfo, TransportInfo } from '../media/protocol';
-import { TypedEmitter } from './emitter';
+import type { ProducerInfo, TransportInfo } from '../protocol/signaling';
+import { TypedEmitter } from './TypedEmitter';
 import { type Timer, unrefTimer } from './timers';
-import type { SignalingChannel, NotificationEvent } from './signalingChannel';
+import type { SignalingChannel, NotificationEvent } from './SignalingChannel';
 
 export type MediaKind = 'audio' | 'video';
 

@@ -236,16 +236,25 @@ function firstIssue(error: z.ZodError): string {
 }
 
 /**
- * WebSocket close codes of the media server (the LB relay passes them through unchanged). A client
- * treats `rejoin` and `unauthorized` as "join again through the API"; `normal` follows its own `leave`;
- * `replaced` means another session of the same identity took this one's place, so the client must not
- * rejoin (it would replace that session in turn); `roomFull` follows a `room_full` join refusal.
+ * Every WebSocket close code of signaling, the media server's and the LB relay's (which passes the
+ * media server's through unchanged). A client treats `rejoin` and `unauthorized` as "join again through
+ * the API"; `normal` follows its own `leave`; `badGateway` (the edge lost the media server) as "rejoin
+ * elsewhere"; `replaced` means another session of the same identity took this one's place, so the
+ * client must not rejoin (it would replace that session in turn); `roomFull` follows a `room_full` join
+ * refusal.
  */
 export const SIGNALING_CLOSE = {
   normal: 1000,
+  /** The server (or the LB edge) is shutting down. */
   goingAway: 1001,
   /** Rate limit abuse or a protocol violation that makes the connection unusable. */
   policy: 1008,
+  /** A frame larger than MAX_SIGNALING_FRAME_BYTES (sent by the WebSocket library itself). */
+  messageTooBig: 1009,
+  /** A fault of ours. */
+  internal: 1011,
+  /** The LB edge lost, or could not reach, the media server behind it. */
+  badGateway: 1014,
   /** The server closed this peer's room or is going away; a `rejoin` notification came first. */
   rejoin: 4000,
   /** The join was refused (bad, expired or replayed media token; wrong room or server). */

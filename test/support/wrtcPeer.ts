@@ -1,6 +1,6 @@
 /**
  * A real WebRTC peer in Node for media tests: @roamhq/wrtc (libwebrtc) under mediasoup-client's
- * Chrome111 handler, speaking the media server's signaling protocol (runtime/media/protocol.ts).
+ * Chrome111 handler, speaking the media server's signaling protocol (runtime/protocol/signaling.ts).
  *
  *   const peer = await TestPeer.join(signalingUrl, mediaToken);
  *   const video = await peer.produceVideo();            // synthetic VP8 from a moving test pattern
@@ -23,7 +23,7 @@ import type {
   RequestData,
   ResponseData,
   ResponseFrame,
-} from '../../runtime/media/protocol';
+} from '../../runtime/protocol/signaling';
 
 // ---- globals and synthetic media -----------------------------------------------------------------
 
