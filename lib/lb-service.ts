@@ -18,6 +18,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { LB_SECRET_VARIABLES, lbEnvironment } from '../runtime/protocol/lbEnvironment';
+import type { LogLevel } from '../runtime/protocol/environment';
 import { grantRegionalTableAccess } from './table-access';
 
 /**
@@ -84,7 +86,7 @@ export interface LbServiceProps {
    * Level of the service's pino logger.
    * @default 'info'
    */
-  readonly logLevel?: string;
+  readonly logLevel?: LogLevel;
 }
 
 export class LbService extends Construct {
@@ -142,25 +144,23 @@ export class LbService extends Construct {
       essential: true,
       portMappings: [{ containerPort: props.containerPort, protocol: ecs.Protocol.TCP }],
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'lb', logGroup }),
-      // The env var contract of runtime/lb/server.ts; nothing here names another region.
-      environment: {
-        REGION: region,
-        TABLE_NAME: props.table.tableName,
-        HOST: '0.0.0.0',
-        PORT: String(props.containerPort),
-        PUBLIC_API_URL: props.publicApiUrl,
+      // The LB's environment contract (runtime/protocol/lbEnvironment.ts); nothing here names another region.
+      environment: lbEnvironment({
+        region,
+        tableName: props.table.tableName,
+        host: '0.0.0.0',
+        port: props.containerPort,
+        publicApiUrl: props.publicApiUrl,
         // The ALB is the one proxy in front: trust its X-Forwarded-For so rate limits see client addresses.
-        TRUST_PROXY_HOPS: '1',
-        LOG_LEVEL: props.logLevel ?? 'info',
-        ...(props.corsOrigins && props.corsOrigins.length > 0
-          ? { CORS_ORIGINS: props.corsOrigins.join(',') }
-          : {}),
-      },
+        trustProxyHops: 1,
+        logLevel: props.logLevel ?? 'info',
+        corsOrigins: props.corsOrigins,
+      }),
       // Whole key sets (JSON: current key, verify-only keys); runtime/lb reads both. No join keys ever go
       // to a media host, and these never go into the plain environment.
       secrets: {
-        JOIN_TOKEN_KEYS: ecs.Secret.fromSecretsManager(props.joinTokenKeys),
-        MEDIA_TOKEN_KEYS: ecs.Secret.fromSecretsManager(props.mediaTokenKeys),
+        [LB_SECRET_VARIABLES.joinTokenKeys]: ecs.Secret.fromSecretsManager(props.joinTokenKeys),
+        [LB_SECRET_VARIABLES.mediaTokenKeys]: ecs.Secret.fromSecretsManager(props.mediaTokenKeys),
       },
     });
     // Placement writes rooms; the region reporter writes this region's summary. Nothing else.

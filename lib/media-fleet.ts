@@ -27,6 +27,7 @@ import { imageAssetContext } from './image-context';
 import { inlineFunctionSource } from './inline-code';
 import { mediaHostScript } from './media-host-script';
 import { grantRegionalTableAccess } from './table-access';
+import type { LogLevel } from '../runtime/protocol/environment';
 
 /** Name of the termination hook; the host's drain watcher completes it by this name. */
 export const MEDIA_DRAIN_HOOK_NAME = 'drain-media-sessions';
@@ -85,7 +86,7 @@ export interface MediaFleetProps {
    * Level of the media server's logger.
    * @default 'info'
    */
-  readonly logLevel?: string;
+  readonly logLevel?: LogLevel;
 }
 
 export class MediaFleet extends Construct {

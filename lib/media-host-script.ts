@@ -24,6 +24,9 @@
  * cloud-init runs the script. Nothing here names another region.
  */
 
+import type { LogLevel } from '../runtime/protocol/environment';
+import { MEDIA_INSTANCE_VARIABLES, mediaEnvironment } from '../runtime/protocol/mediaEnvironment';
+
 export interface MediaHostScriptProps {
   readonly region: string;
   readonly tableName: string;
@@ -37,7 +40,7 @@ export interface MediaHostScriptProps {
   readonly rtcMinPort: number;
   readonly rtcMaxPort: number;
   readonly drainTimeoutSeconds: number;
-  readonly logLevel: string;
+  readonly logLevel: LogLevel;
   /**
    * Where the boot reports success or failure: this stack and the Auto Scaling group's logical id.
    * @default - no boot signal (a group without a creation policy must not be signalled)
@@ -63,6 +66,7 @@ export const HEALTH_POLL_SECONDS = 10;
 export const HEALTH_FAILURES_BEFORE_REPLACE = 6;
 
 export function mediaHostScript(p: MediaHostScriptProps): string[] {
+  const v = MEDIA_INSTANCE_VARIABLES;
   const stopSeconds = p.drainTimeoutSeconds + STOP_GRACE_SECONDS;
   const healthUrl = `http://127.0.0.1:${p.signalingPort}/health`;
   return [
@@ -95,16 +99,21 @@ export function mediaHostScript(p: MediaHostScriptProps): string[] {
     'install -d -m 0755 /etc/media-server /usr/local/lib/media-server',
     // The container's environment (env-file syntax, also sourced by the host scripts).
     `cat > /etc/media-server/media.env <<'EOF'`,
-    `REGION=${p.region}`,
-    `TABLE_NAME=${p.tableName}`,
-    'LISTEN_HOST=0.0.0.0',
-    `SIGNALING_PORT=${p.signalingPort}`,
-    `RTC_MIN_PORT=${p.rtcMinPort}`,
-    `RTC_MAX_PORT=${p.rtcMaxPort}`,
-    `DRAIN_TIMEOUT_MS=${p.drainTimeoutSeconds * 1000}`,
-    `LOG_LEVEL=${p.logLevel}`,
-    // Production runs current mediasoup only; fail at start rather than fall back to the CI build.
-    'MEDIA_ENGINE=current',
+    // The media server's environment contract (runtime/protocol/mediaEnvironment.ts): the fleet's part.
+    ...Object.entries(
+      mediaEnvironment({
+        region: p.region,
+        tableName: p.tableName,
+        listenHost: '0.0.0.0',
+        signalingPort: p.signalingPort,
+        rtcMinPort: p.rtcMinPort,
+        rtcMaxPort: p.rtcMaxPort,
+        drainTimeoutMs: p.drainTimeoutSeconds * 1000,
+        logLevel: p.logLevel,
+        // Production runs current mediasoup only; fail at start rather than fall back to the CI build.
+        engine: 'current',
+      }),
+    ).map(([name, value]) => `${name}=${value}`),
     'EOF',
     // Host-only settings.
     `cat > /etc/media-server/host.env <<'EOF'`,
@@ -141,7 +150,8 @@ export function mediaHostScript(p: MediaHostScriptProps): string[] {
     '# Per-boot values and the keys live on tmpfs, readable by root only.',
     'install -d -m 0700 /run/media-server',
     'umask 077',
-    "printf 'SERVER_ID=%s\\nPUBLIC_IP=%s\\nPRIVATE_ENDPOINT=ws://%s:%s\\nMEDIA_TOKEN_KEYS=%s\\n' \\",
+    // The instance's part of the contract (MEDIA_INSTANCE_VARIABLES), known only at boot.
+    `printf '${v.serverId}=%s\\n${v.publicIp}=%s\\n${v.privateEndpoint}=ws://%s:%s\\n${v.mediaTokenKeys}=%s\\n' \\`,
     '  "$instance_id" "$public_ip" "$private_ip" "$SIGNALING_PORT" "$keys" > /run/media-server/instance.env.new',
     'mv /run/media-server/instance.env.new /run/media-server/instance.env',
     'aws ecr get-login-password --region "$REGION" | docker login --username AWS --password-stdin "${IMAGE_URI%%/*}"',

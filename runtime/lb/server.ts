@@ -5,6 +5,7 @@
  */
 import { Store } from '../store';
 import { buildApp } from './app';
+import { EnvironmentError } from '../protocol/environment';
 import { readLbEnv } from './env';
 import { createLbLogger } from './logging';
 
@@ -18,7 +19,8 @@ async function main(): Promise<void> {
   try {
     env = readLbEnv(process.env);
   } catch (err) {
-    console.error((err as Error).message);
+    if (!(err instanceof EnvironmentError)) throw err;
+    console.error(`LB: ${err.message}`);
     process.exit(2);
   }
   const { config } = env;

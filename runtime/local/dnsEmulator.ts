@@ -8,7 +8,7 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { DeploymentConfig } from '../../lib/config';
+import type { LocalStackConfig } from './topology';
 import {
   answerQuestion,
   backupZone,
@@ -24,7 +24,7 @@ import { HealthChecker, type HealthTransition, type Probe, type RegionHealth } f
 const RECENT_ANSWERS = 100;
 
 export interface DnsEmulatorOptions {
-  readonly config: DeploymentConfig;
+  readonly config: LocalStackConfig;
   /** The configured regions that run (a reduced stack). @default every region in the config */
   readonly regions?: readonly string[];
   /** @default config.local.dnsAddress */
@@ -223,7 +223,7 @@ export async function startDnsEmulator(opts: DnsEmulatorOptions): Promise<DnsEmu
   };
 }
 
-function selectRegions(config: DeploymentConfig, names: readonly string[] | undefined): DnsRegion[] {
+function selectRegions(config: LocalStackConfig, names: readonly string[] | undefined): DnsRegion[] {
   if (!names) return [...config.local.regions];
   const configured = config.local.regions.map((r) => r.name as string);
   const unknown = names.filter((n) => !configured.includes(n));

@@ -8,7 +8,7 @@
  *   - `stopEndpoint(region, 'refuse' | 'blackhole')` / `startEndpoint(region)`: the endpoint is dead or
  *     unreachable; replication to and from the region's data carries on unless it is paused as well.
  */
-import type { DeploymentConfig } from '../../lib/config';
+import type { LocalStackConfig } from './topology';
 import { DynamoProxy, type EndpointState, type UpstreamResponse } from './DynamoProxy';
 import { RegionReplica, type ReplicatedWrite } from './RegionReplica';
 import { type RegionReplicationStats, Replicator } from './Replicator';
@@ -56,7 +56,7 @@ export interface DynamoEmulator {
 }
 
 /** The regions, addresses and port of the local topology in the deployment config. */
-export function dynamoRegionsFromConfig(config: DeploymentConfig): DynamoRegionEndpoint[] {
+export function dynamoRegionsFromConfig(config: LocalStackConfig): DynamoRegionEndpoint[] {
   return config.local.regions.map((r) => ({
     name: r.name,
     address: r.address,

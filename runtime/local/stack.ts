@@ -10,7 +10,10 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type { DeploymentConfig } from '../../lib/config';
+import type { LocalStackConfig } from './topology';
+import { LOG_LEVELS, type LogLevel } from '../protocol/environment';
+import { lbEnvironment } from '../protocol/lbEnvironment';
+import { mediaEnvironment } from '../protocol/mediaEnvironment';
 import { type KeySetDocument, parseKeySet, signJoinToken } from '../protocol/tokens';
 import { Store } from '../store';
 import { startControlServer, type ControlServer } from './controlServer';
@@ -27,7 +30,7 @@ const RTC_PORTS_PER_SERVER = 1000;
 const LOCAL_MEDIA_CAPACITY = 400;
 
 export interface LocalStackOptions {
-  readonly config: DeploymentConfig;
+  readonly config: LocalStackConfig;
   /** Use the first N configured regions. @default all */
   readonly regionCount?: number;
   /** Media servers per region. @default config.local.mediaServersPerRegion */
@@ -165,15 +168,14 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     ),
   );
 
-  const common = {
-    TABLE_NAME: config.tableName,
-    MEDIA_TOKEN_KEYS: JSON.stringify(mediaTokenKeys),
+  // What any process of the stack needs besides its service's contract: the emulator's credentials.
+  const processEnv = {
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
     // Local runs use Node 20 (the legacy media engine needs it); production images run Node 22.
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   };
+  const logLevel = localLogLevel(process.env.LOG_LEVEL);
   const dashboardOrigin = `http://${local.dnsAddress}:${local.dashboardPort}`;
   for (const region of layout) {
     log(`starting ${region.name}: LB ${region.lbUrl}, ${region.media.length} media server(s)`);
@@ -184,19 +186,28 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
         role: 'media',
         entry: path.join(ROOT, 'runtime', 'media', 'server.ts'),
         env: {
-          ...common,
-          REGION: region.name,
-          DYNAMODB_ENDPOINT: region.dynamoEndpoint,
-          SERVER_ID: m.id,
-          LISTEN_HOST: region.address,
-          SIGNALING_PORT: String(m.signalingPort),
-          PRIVATE_ENDPOINT: `ws://${region.address}:${m.signalingPort}`,
-          PUBLIC_IP: region.address,
-          RTC_MIN_PORT: String(m.rtcMinPort),
-          RTC_MAX_PORT: String(m.rtcMaxPort),
-          NUM_WORKERS: '1',
-          CAPACITY: String(LOCAL_MEDIA_CAPACITY),
-          DRAIN_TIMEOUT_MS: '3000',
+          ...processEnv,
+          ...mediaEnvironment(
+            {
+              region: region.name,
+              tableName: config.tableName,
+              dynamoEndpoint: region.dynamoEndpoint,
+              listenHost: region.address,
+              signalingPort: m.signalingPort,
+              rtcMinPort: m.rtcMinPort,
+              rtcMaxPort: m.rtcMaxPort,
+              numWorkers: 1,
+              capacity: LOCAL_MEDIA_CAPACITY,
+              drainTimeoutMs: 3_000,
+              logLevel,
+            },
+            {
+              serverId: m.id,
+              publicIp: region.address,
+              privateEndpoint: `ws://${region.address}:${m.signalingPort}`,
+              mediaTokenKeys: JSON.stringify(mediaTokenKeys),
+            },
+          ),
         },
       });
     }
@@ -206,14 +217,19 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       role: 'lb',
       entry: path.join(ROOT, 'runtime', 'lb', 'server.ts'),
       env: {
-        ...common,
-        REGION: region.name,
-        DYNAMODB_ENDPOINT: region.dynamoEndpoint,
-        HOST: region.address,
-        PORT: String(local.lbPort),
-        PUBLIC_API_URL: region.lbUrl,
-        JOIN_TOKEN_KEYS: JSON.stringify(joinTokenKeys),
-        CORS_ORIGINS: dashboardOrigin,
+        ...processEnv,
+        ...lbEnvironment({
+          region: region.name,
+          tableName: config.tableName,
+          dynamoEndpoint: region.dynamoEndpoint,
+          host: region.address,
+          port: local.lbPort,
+          publicApiUrl: region.lbUrl,
+          corsOrigins: [dashboardOrigin],
+          logLevel,
+          joinTokenKeys: JSON.stringify(joinTokenKeys),
+          mediaTokenKeys: JSON.stringify(mediaTokenKeys),
+        }),
       },
     });
   }
@@ -346,4 +362,9 @@ async function probeHealth(lbUrl: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** The stack's processes log at LOG_LEVEL when it names a level, else at info. */
+function localLogLevel(value: string | undefined): LogLevel {
+  return LOG_LEVELS.find((level) => level === value) ?? 'info';
 }

@@ -3,6 +3,7 @@ import type { KeySet } from '../protocol/tokens';
  * What one media server process needs to know, already validated. `server.ts` builds it from the
  * environment (env.ts); everything below takes the typed values it needs.
  */
+import type { LogLevel } from '../protocol/environment';
 import type { WorkerLogLevel } from './engine';
 
 export interface SignalingLimits {
@@ -72,6 +73,8 @@ export interface MediaServerConfig {
   readonly room: RoomLimits;
   /** Serve `GET /debug/stats` (object counts) on the signaling port; the LB never relays it. */
   readonly debugEndpoints: boolean;
+  /** Level of the server's logger (LOG_LEVEL). */
+  readonly logLevel: LogLevel;
 }
 
 export const DEFAULT_SIGNALING_LIMITS: SignalingLimits = {

@@ -6,7 +6,8 @@
  * told to rejoin elsewhere). A worker that cannot be re-created exits non-zero so the fleet replaces us.
  */
 import { StoreError } from '../store';
-import { ConfigError, readMediaServerConfig } from './env';
+import { EnvironmentError } from '../protocol/environment';
+import { readMediaServerConfig } from './env';
 import { MediaEngineUnavailableError, loadMediaEngine } from './engine';
 import { startMediaServer } from './lifecycle';
 import { createLogger } from './logger';
@@ -18,14 +19,14 @@ async function main(): Promise<void> {
     config = readMediaServerConfig(process.env);
     engine = loadMediaEngine();
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof MediaEngineUnavailableError) {
+    if (err instanceof EnvironmentError || err instanceof MediaEngineUnavailableError) {
       console.error(`media server: ${err.message}`);
       process.exit(2);
     }
     throw err;
   }
   const logger = createLogger({
-    level: process.env.LOG_LEVEL,
+    level: config.logLevel,
     serverId: config.serverId,
     region: config.region,
   });

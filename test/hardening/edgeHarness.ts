@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import { lbEnvironment } from '../../runtime/protocol/lbEnvironment';
 import { signJoinToken } from '../../runtime/protocol/tokens';
 import { Store } from '../../runtime/store';
 import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../support/dynalite';
@@ -105,15 +106,17 @@ export async function startEdge(opts: {
         AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1',
         AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-        REGION: dynamo.region,
-        TABLE_NAME: dynamo.tableName,
-        DYNAMODB_ENDPOINT: dynamo.endpoint,
-        JOIN_TOKEN_KEYS: JSON.stringify(TEST_JOIN_KEYS_DOC),
-        MEDIA_TOKEN_KEYS: JSON.stringify(TEST_MEDIA_KEYS_DOC),
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        PUBLIC_API_URL: baseUrl,
-        LOG_LEVEL: 'info',
+        ...lbEnvironment({
+          region: dynamo.region,
+          tableName: dynamo.tableName,
+          dynamoEndpoint: dynamo.endpoint,
+          joinTokenKeys: JSON.stringify(TEST_JOIN_KEYS_DOC),
+          mediaTokenKeys: JSON.stringify(TEST_MEDIA_KEYS_DOC),
+          host: '127.0.0.1',
+          port,
+          publicApiUrl: baseUrl,
+          logLevel: 'info',
+        }),
       },
     });
     lb = new LbProcess(child, baseUrl);

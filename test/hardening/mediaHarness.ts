@@ -101,6 +101,7 @@ export async function startInProcessMediaServer(opts: {
     peer: DEFAULT_PEER_LIMITS,
     room: DEFAULT_ROOM_LIMITS,
     debugEndpoints: true,
+    logLevel: 'warn',
     ...opts.config,
   };
   const running = await startMediaServer(config, loadMediaEngine(), logger);

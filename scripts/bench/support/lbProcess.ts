@@ -8,6 +8,8 @@
 import { build } from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { LogLevel } from '../../../runtime/protocol/environment';
+import { lbEnvironment } from '../../../runtime/protocol/lbEnvironment';
 import { type KeySetDocument, parseKeySet } from '../../../runtime/protocol/tokens';
 import { EMULATOR_CREDENTIALS, type CountedDynamo } from './countedDynamo';
 import { freePort, ROOT, spawnNode, untilReady, waitForHttp, type BenchChild } from './processes';
@@ -92,7 +94,7 @@ export async function startLbProcess(
      * Production logs one line per join at `info`; the bench keeps that cost (stdout goes to /dev/null)
      * unless told otherwise. @default 'info'
      */
-    logLevel?: string;
+    logLevel?: LogLevel;
   } = {},
 ): Promise<LbProcess> {
   const port = await freePort();
@@ -104,17 +106,19 @@ export async function startLbProcess(
   const proc = spawnNode('LB', [...nodeFlags, await bundleLb()], {
     env: {
       NODE_ENV: 'production',
-      REGION: dynamo.region,
-      TABLE_NAME: dynamo.tableName,
-      DYNAMODB_ENDPOINT: dynamo.endpoint,
       AWS_ACCESS_KEY_ID: EMULATOR_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: EMULATOR_CREDENTIALS.secretAccessKey,
-      JOIN_TOKEN_KEYS: JSON.stringify(BENCH_JOIN_KEYS_DOC),
-      MEDIA_TOKEN_KEYS: JSON.stringify(BENCH_MEDIA_KEYS_DOC),
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      PUBLIC_API_URL: baseUrl,
-      LOG_LEVEL: opts.logLevel ?? 'info',
+      ...lbEnvironment({
+        region: dynamo.region,
+        tableName: dynamo.tableName,
+        dynamoEndpoint: dynamo.endpoint,
+        joinTokenKeys: JSON.stringify(BENCH_JOIN_KEYS_DOC),
+        mediaTokenKeys: JSON.stringify(BENCH_MEDIA_KEYS_DOC),
+        host: '127.0.0.1',
+        port,
+        publicApiUrl: baseUrl,
+        logLevel: opts.logLevel ?? 'info',
+      }),
     },
   });
   await untilReady(proc, waitForHttp(`${baseUrl}/v1/ping`));

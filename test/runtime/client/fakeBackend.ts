@@ -9,7 +9,12 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { testFakeParameters } from 'mediasoup-client';
 import WebSocket, { WebSocketServer } from 'ws';
-import type { Method, NotificationName, Notifications, ProducerInfo } from '../../../runtime/protocol/signaling';
+import type {
+  Method,
+  NotificationName,
+  Notifications,
+  ProducerInfo,
+} from '../../../runtime/protocol/signaling';
 import { SIGNALING_SUBPROTOCOL, tokenFromSubprotocols } from '../../../runtime/protocol/subprotocol';
 import { json, startHttpServer, type TestHttpServer } from './httpServers';
 

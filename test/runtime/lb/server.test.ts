@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import WebSocket from 'ws';
+import { lbEnvironment } from '../../../runtime/protocol/lbEnvironment';
 import { signalingSubprotocols } from '../../../runtime/protocol/subprotocol';
 import { Store } from '../../../runtime/store';
 import { startDynalite, TEST_CREDENTIALS, type TestDynamo } from '../../support/dynalite';
@@ -88,17 +89,19 @@ it('serves joins, reports its region, relays signaling and shuts down gracefully
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   await admin.registerServer({ ...mediaServer('eu-echo', 'eu-west-1', { endpoint: echo.endpoint }) });
-  const lb = startLbProcess({
-    REGION: 'eu-west-1',
-    TABLE_NAME: dynamo.tableName,
-    DYNAMODB_ENDPOINT: dynamo.endpoint,
-    JOIN_TOKEN_KEYS: JSON.stringify(JOIN_KEYS_DOC),
-    MEDIA_TOKEN_KEYS: JSON.stringify(MEDIA_KEYS_DOC),
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    PUBLIC_API_URL: base,
-    LOG_LEVEL: 'warn',
-  });
+  const lb = startLbProcess(
+    lbEnvironment({
+      region: 'eu-west-1',
+      tableName: dynamo.tableName,
+      dynamoEndpoint: dynamo.endpoint,
+      joinTokenKeys: JSON.stringify(JOIN_KEYS_DOC),
+      mediaTokenKeys: JSON.stringify(MEDIA_KEYS_DOC),
+      host: '127.0.0.1',
+      port,
+      publicApiUrl: base,
+      logLevel: 'warn',
+    }),
+  );
   try {
     await waitForPing(base);
     expect((await fetch(`${base}/health`)).status).toBe(200);

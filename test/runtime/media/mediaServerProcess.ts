@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { type KeySetDocument, parseKeySet, signMediaToken } from '../../../runtime/protocol/tokens';
+import { mediaEnvironment } from '../../../runtime/protocol/mediaEnvironment';
 import type { TestDynamo } from '../../support/dynalite';
 import { TEST_CREDENTIALS } from '../../support/dynalite';
 
@@ -86,25 +87,31 @@ export class MediaServerProcess {
         HOME: process.env.HOME,
         AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-        REGION: opts.dynamo.region,
-        TABLE_NAME: opts.dynamo.tableName,
-        DYNAMODB_ENDPOINT: opts.dynamo.endpoint,
-        MEDIA_TOKEN_KEYS: JSON.stringify(TEST_MEDIA_KEYS_DOC),
-        SERVER_ID: opts.serverId,
-        LISTEN_HOST: '127.0.0.1',
-        SIGNALING_PORT: String(port),
-        PRIVATE_ENDPOINT: `ws://127.0.0.1:${port}`,
-        PUBLIC_IP: '127.0.0.1',
-        RTC_MIN_PORT: String(opts.rtcMinPort),
-        RTC_MAX_PORT: String(opts.rtcMaxPort),
-        NUM_WORKERS: String(opts.numWorkers ?? 1),
-        CAPACITY: String(opts.capacity ?? 100),
-        DRAIN_TIMEOUT_MS: String(opts.drainTimeoutMs ?? 30_000),
-        HEARTBEAT_INTERVAL_MS: String(opts.heartbeatIntervalMs ?? 500),
-        ROOM_CHECK_INTERVAL_MS: String(opts.roomCheckIntervalMs ?? 500),
-        WS_PING_INTERVAL_MS: String(opts.pingIntervalMs ?? 1_000),
-        DEBUG_ENDPOINTS: 'true',
-        LOG_LEVEL: 'debug',
+        ...mediaEnvironment(
+          {
+            region: opts.dynamo.region,
+            tableName: opts.dynamo.tableName,
+            dynamoEndpoint: opts.dynamo.endpoint,
+            listenHost: '127.0.0.1',
+            signalingPort: port,
+            rtcMinPort: opts.rtcMinPort,
+            rtcMaxPort: opts.rtcMaxPort,
+            numWorkers: opts.numWorkers ?? 1,
+            capacity: opts.capacity ?? 100,
+            drainTimeoutMs: opts.drainTimeoutMs ?? 30_000,
+            heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 500,
+            roomCheckIntervalMs: opts.roomCheckIntervalMs ?? 500,
+            pingIntervalMs: opts.pingIntervalMs ?? 1_000,
+            debugEndpoints: true,
+            logLevel: 'debug',
+          },
+          {
+            serverId: opts.serverId,
+            publicIp: '127.0.0.1',
+            privateEndpoint: `ws://127.0.0.1:${port}`,
+            mediaTokenKeys: JSON.stringify(TEST_MEDIA_KEYS_DOC),
+          },
+        ),
         ...opts.env,
       },
     });

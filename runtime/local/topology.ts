@@ -1,0 +1,35 @@
+/**
+ * What the local stack needs to know of the deployment config: the table's name, the health-check
+ * threshold Route 53 would apply, and the local topology (addresses, ports, lag, DNS names). The
+ * config's schema lives with the CDK app (lib/config.ts, parsed by the scripts); the local stack takes
+ * this slice of it, so nothing under runtime/ depends on the CDK code.
+ */
+
+export interface LocalRegionAddress {
+  readonly name: string;
+  /** Loopback address every process of this region binds to. */
+  readonly address: string;
+}
+
+export interface LocalTopology {
+  /** Zone the DNS emulator serves: api.<domain>, <region>.api.<domain>. */
+  readonly domain: string;
+  readonly regions: readonly LocalRegionAddress[];
+  readonly lbPort: number;
+  readonly dynamoPort: number;
+  readonly mediaPortBase: number;
+  readonly mediaServersPerRegion: number;
+  readonly dnsAddress: string;
+  readonly dnsPort: number;
+  readonly backupDnsPort: number;
+  readonly dashboardPort: number;
+  readonly replicationLagMs: number;
+  readonly dnsTtlSeconds: number;
+  readonly healthCheckIntervalSeconds: number;
+}
+
+export interface LocalStackConfig {
+  readonly tableName: string;
+  readonly healthCheck: { readonly failureThreshold: number };
+  readonly local: LocalTopology;
+}
