@@ -27,7 +27,6 @@
 import { TypedEmitter } from './TypedEmitter';
 import { ApiError, ApiUnavailableError, type Attempt } from './errors';
 import { attemptHttp } from './httpAttempt';
-import type { TimeoutsConfig } from './config';
 import type { HttpTransport } from './platform';
 import { type Timer, unrefTimer } from './timers';
 
@@ -62,6 +61,18 @@ export interface ApiCallOptions {
   readonly avoidRegions?: readonly string[];
 }
 
+export interface ApiClientOptions {
+  readonly http: HttpTransport;
+  /** The configured fallback chain: the primary name first, then the backup and any other name. */
+  readonly apiUrls: readonly string[];
+  /** One HTTP attempt against one URL. */
+  readonly attemptMs: number;
+  /** Silence of one URL before the next one is started beside it. */
+  readonly hedgeMs: number;
+  /** Interval of the primary re-probe while a non-primary URL serves. */
+  readonly primaryReprobeMs: number;
+}
+
 /** A region's own API base URL: its LB answers joins like the primary name does. */
 export interface RegionUrl {
   readonly region: string;
@@ -89,18 +100,15 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
   private reprobeTimer: Timer | undefined;
   private reprobing = false;
   private closed = false;
-  private readonly timeouts: Pick<TimeoutsConfig, 'attemptMs' | 'hedgeMs' | 'primaryReprobeMs'>;
+  private readonly http: HttpTransport;
+  private readonly timeouts: Pick<ApiClientOptions, 'attemptMs' | 'hedgeMs' | 'primaryReprobeMs'>;
 
-  constructor(
-    private readonly http: HttpTransport,
-    config: {
-      readonly apiUrls: readonly string[];
-      readonly timeouts: Pick<TimeoutsConfig, 'attemptMs' | 'hedgeMs' | 'primaryReprobeMs'>;
-    },
-  ) {
+  constructor(options: ApiClientOptions) {
     super();
-    this.timeouts = config.timeouts;
-    this.apiUrls = [...new Set(config.apiUrls)];
+    const { http, apiUrls, attemptMs, hedgeMs, primaryReprobeMs } = options;
+    this.http = http;
+    this.timeouts = { attemptMs, hedgeMs, primaryReprobeMs };
+    this.apiUrls = [...new Set(apiUrls)];
     this.current = { url: this.apiUrls[0]! };
   }
 

@@ -8,10 +8,18 @@
  */
 import { ApiClient } from './ApiClient';
 import { type ClientConfig, type ClientConfigInput, parseClientConfig } from './config';
+import type { TokenSource } from './connectOnce';
 import { browserPlatform, type Platform } from './platform';
 import { type RegionRtt, RttElection } from './RttElection';
-import { type JoinOptions, Session, type TokenSource } from './Session';
+import { type JoinOptions, Session } from './Session';
 import { sleep } from './timers';
+
+export interface ClientOptions {
+  /** Where HTTP, WebSockets and Devices come from. @default the browser's (fetch, WebSocket); Node code uses `createNodeClient` */
+  readonly platform?: Platform;
+  /** Random source for the rejoin backoff's jitter (tests and simulations seed it). @default Math.random */
+  readonly random?: () => number;
+}
 
 export class Client {
   readonly config: ClientConfig;
@@ -22,20 +30,26 @@ export class Client {
   private readonly electionReady: Promise<unknown> | undefined;
   private readonly random: (() => number) | undefined;
 
-  /** `platform` defaults to the browser's (fetch, WebSocket); Node code uses `createNodeClient`. */
-  constructor(config: ClientConfigInput | ClientConfig, platform?: Platform, random?: () => number) {
+  /** The config is the edge's: it is parsed here once, and each part gets the few values it needs. */
+  constructor(config: ClientConfigInput | ClientConfig, options: ClientOptions = {}) {
     this.config = parseClientConfig(config);
-    this.platform = platform ?? browserPlatform();
-    this.random = random;
-    this.api = new ApiClient(this.platform.http, this.config);
-    const { regionUrls, rttElection } = this.config;
+    this.platform = options.platform ?? browserPlatform();
+    this.random = options.random;
+    const { apiUrls, regionUrls, rttElection, timeouts } = this.config;
+    this.api = new ApiClient({
+      http: this.platform.http,
+      apiUrls,
+      attemptMs: timeouts.attemptMs,
+      hedgeMs: timeouts.hedgeMs,
+      primaryReprobeMs: timeouts.primaryReprobeMs,
+    });
     if (regionUrls && rttElection) {
-      this.election = new RttElection(
-        this.platform.http,
+      this.election = new RttElection({
+        http: this.platform.http,
         regionUrls,
-        rttElection,
-        this.config.timeouts.attemptMs,
-      );
+        ...rttElection,
+        probeTimeoutMs: timeouts.attemptMs,
+      });
       this.election.on('elected', ({ ranking }) => this.api.setRankedRegions(ranking));
       this.electionReady = this.election.elect('initial').catch(() => undefined);
     }
@@ -46,22 +60,28 @@ export class Client {
    * attached before anything is emitted; `session.ready` resolves at the first join.
    */
   joinRoom(roomId: string, token: TokenSource, options: JoinOptions = {}): Session {
-    const session = new Session(
-      {
-        api: this.api,
-        platform: this.platform,
-        config: this.config,
-        election: this.election,
-        random: this.random,
-        beforeFirstJoin: this.electionReady
-          ? () =>
-              Promise.race([this.electionReady, sleep(this.config.timeouts.attemptMs)]).then(() => undefined)
-          : undefined,
-      },
+    const { timeouts, backoff, followAlternates } = this.config;
+    const session = new Session({
+      ...options,
       roomId,
       token,
-      options,
-    );
+      api: this.api,
+      platform: this.platform,
+      election: this.election,
+      signaling: {
+        // Opening the socket is one attempt against the region's edge, like one HTTP attempt.
+        openTimeoutMs: timeouts.attemptMs,
+        requestTimeoutMs: timeouts.requestMs,
+        pingMs: timeouts.signalingPingMs,
+        pongTimeoutMs: timeouts.signalingPongTimeoutMs,
+      },
+      backoff,
+      followAlternates,
+      random: this.random,
+      beforeFirstJoin: this.electionReady
+        ? () => Promise.race([this.electionReady, sleep(timeouts.attemptMs)]).then(() => undefined)
+        : undefined,
+    });
     this.sessions.add(session);
     session.on('closed', () => this.sessions.delete(session));
     return session;

@@ -47,6 +47,19 @@ interface RemoteConsumer {
   readonly peerId: string;
 }
 
+export interface MediaConnectionOptions {
+  /** The joined signaling channel to the media server. */
+  readonly channel: SignalingChannel;
+  /** A fresh Device: it loads this server's router capabilities. */
+  readonly device: Device;
+  /** From the server's `join` answer. */
+  readonly routerRtpCapabilities: unknown;
+  /** Open a receive transport and consume the other peers' producers. */
+  readonly consume: boolean;
+  /** This peer's own id: its producers are never consumed back. */
+  readonly ownPeerId: string;
+}
+
 const SOURCE_BY_KIND = { video: 'camera', audio: 'mic' } as const;
 
 /**
@@ -67,23 +80,23 @@ export class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
   private readonly consuming = new Set<string>();
   private closed = false;
 
-  private constructor(
-    private readonly channel: SignalingChannel,
-    private readonly device: Device,
-    private readonly ownPeerId: string,
-  ) {
+  private readonly channel: SignalingChannel;
+  private readonly device: Device;
+  private readonly ownPeerId: string;
+
+  private constructor(options: Pick<MediaConnectionOptions, 'channel' | 'device' | 'ownPeerId'>) {
     super();
+    this.channel = options.channel;
+    this.device = options.device;
+    this.ownPeerId = options.ownPeerId;
   }
 
-  static async create(
-    channel: SignalingChannel,
-    device: Device,
-    routerRtpCapabilities: unknown,
-    opts: { readonly consume: boolean; readonly ownPeerId: string },
-  ): Promise<MediaConnection> {
+  /** Loads the Device with the router's capabilities and, when consuming, opens the receive transport. */
+  static async create(options: MediaConnectionOptions): Promise<MediaConnection> {
+    const { device, routerRtpCapabilities } = options;
     await device.load({ routerRtpCapabilities: routerRtpCapabilities as ms.RtpCapabilities });
-    const media = new MediaConnection(channel, device, opts.ownPeerId);
-    if (opts.consume) media.recvTransport = await media.createTransport('recv');
+    const media = new MediaConnection(options);
+    if (options.consume) media.recvTransport = await media.createTransport('recv');
     return media;
   }
 

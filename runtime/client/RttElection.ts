@@ -36,6 +36,14 @@ export interface RttElectionEvents {
   degraded: { region: string; rttMs: number | null; electedRttMs: number | null };
 }
 
+export interface RttElectionOptions extends RttElectionConfig {
+  readonly http: HttpTransport;
+  /** Region name → that region's API base URL (its `/v1/ping` is probed). */
+  readonly regionUrls: Readonly<Record<string, string>>;
+  /** One probe; a region silent for longer counts as a failed sample. */
+  readonly probeTimeoutMs: number;
+}
+
 export class RttElection extends TypedEmitter<RttElectionEvents> {
   private current: readonly RegionRtt[] = [];
   private running: Promise<readonly RegionRtt[]> | undefined;
@@ -44,13 +52,18 @@ export class RttElection extends TypedEmitter<RttElectionEvents> {
   private checking = false;
   private closed = false;
 
-  constructor(
-    private readonly http: HttpTransport,
-    private readonly regionUrls: Readonly<Record<string, string>>,
-    private readonly config: RttElectionConfig,
-    private readonly attemptMs: number,
-  ) {
+  private readonly http: HttpTransport;
+  private readonly regionUrls: Readonly<Record<string, string>>;
+  private readonly config: RttElectionConfig;
+  private readonly probeTimeoutMs: number;
+
+  constructor(options: RttElectionOptions) {
     super();
+    const { http, regionUrls, probeTimeoutMs, ...config } = options;
+    this.http = http;
+    this.regionUrls = regionUrls;
+    this.config = config;
+    this.probeTimeoutMs = probeTimeoutMs;
   }
 
   /** Regions best first; empty before the first election. */
@@ -107,7 +120,7 @@ export class RttElection extends TypedEmitter<RttElectionEvents> {
       const result = await attemptHttp(
         this.http,
         { method: 'GET', url: `${url}${PING_PATH}` },
-        this.attemptMs,
+        this.probeTimeoutMs,
       );
       if (result.outcome === 'ok') rtts.push(result.elapsedMs);
       else failures++;

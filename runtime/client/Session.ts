@@ -1,69 +1,46 @@
 /**
- * A session: one peer in one room, kept alive across media server and region failures.
+ * A session: one peer in one room, kept alive across media server and region failures. This file is
+ * the public face and the state machine; one attempt is connectOnce.ts, the outage policy (exclusions,
+ * retry classification, backoff) is outage.ts, one server's connection is Connection.ts, the local
+ * tracks' intent is LocalTracks.ts, and controls queued while reconnecting are Outbox.ts.
  *
- * Joining: `POST /v1/rooms/:roomId/join` through the API client's fallback chain, then the signaling
- * socket to the answer's `signalingUrl`, `join` with the media token, the Device, transports, the
- * local tracks and a consumer per remote producer. The answer's alternates join the API client's
- * fallback chain, so a later rejoin can reach a surviving region when the configured names fail.
- *
- * Rejoin policy:
- * - Triggers: the signaling socket closes, a ping or request goes unanswered, ICE fails (or stays
- *   disconnected past a grace period) on a transport, or the server sends `rejoin`.
- * - Exclusions sent with the rejoin: the lost server, unless the server itself said the room moved or
- *   closed (then the LB's current answer is the right one). A server whose region edge could not even
- *   open a socket gets its region excluded too. If the API has nowhere left to send us, region
- *   exclusions are dropped (the LB knows more than one client does), and at a second such answer the
- *   server exclusions too. The API URLs of excluded regions are asked last.
- * - Timing: exponential backoff with full jitter and a cap before every attempt (see backoff.ts);
- *   `backoff.maxAttempts` per outage, `backoff.joinAttempts` for the first join.
- * - Restore: the same local tracks are produced on the new server with their muted state; after
- *   `joined`/`reconnected` every remote producer is consumed again (each one a `remoteTrack`) and
- *   operations queued while reconnecting are replayed.
- * - A 4xx from the join API (bad token, unknown room) is final: retrying cannot fix it.
+ * States: `joining` → `connected` ⇄ `reconnecting`, and `closed` from any of them, for good.
+ * - The session has at most one live connection. It goes live when an attempt succeeds; it is
+ *   dropped, and a rejoin starts, at its first loss: the signaling socket closes, a ping or request
+ *   goes unanswered, ICE fails (or stays disconnected past a grace period), or the server sends
+ *   `rejoin`. Events of any other connection (one still being set up, one already dropped) never
+ *   move the state.
+ * - `joined` and `reconnected` are emitted before the new server's remote tracks are consumed and the
+ *   queued controls replayed, so apps see the new server first.
+ * - `closed` is final: the app left, gave up (`error` with `fatal: true` first: attempts ran out or a
+ *   failure was final), or another session of the same identity replaced this one; a replaced session
+ *   ends quietly instead of rejoining, which would replace that session in turn.
  */
 import type { ApiClient } from './ApiClient';
-import { backoffDelayMs } from './backoff';
-import type { ClientConfig } from './config';
-import { TypedEmitter } from './TypedEmitter';
-import {
-  ApiError,
-  ApiUnavailableError,
-  SessionClosedError,
-  SignalingLostError,
-  SignalingOpenError,
-  SignalingRequestError,
-} from './errors';
-import { SIGNALING_CLOSE } from '../protocol/signaling';
-import { BadJoinAnswerError, type JoinAnswer, type JoinExclusions, requestJoin } from './joinApi';
-import {
-  MediaConnection,
-  type MediaKind,
-  type RemoteTrackEvent,
-  type TrackEndedEvent,
-} from './MediaConnection';
+import type { BackoffConfig } from './config';
+import { type AttemptContext, connectOnce, type TokenSource } from './connectOnce';
+import type { Connection, RejoinReason } from './Connection';
+import { SessionClosedError, SignalingLostError } from './errors';
+import { LocalTracks } from './LocalTracks';
+import type { MediaKind, RemoteTrackEvent, TrackEndedEvent } from './MediaConnection';
 import { Outbox } from './Outbox';
+import {
+  type AttemptSchedule,
+  firstJoinOutage,
+  isConnectionLoss,
+  joinExclusions,
+  type Outage,
+  outageAfterLoss,
+  retryUntilConnected,
+} from './outage';
 import type { Platform } from './platform';
 import type { RttElection } from './RttElection';
-import { type NotificationEvent, SignalingChannel } from './SignalingChannel';
+import type { SignalingTimeouts } from './SignalingChannel';
+import { TypedEmitter } from './TypedEmitter';
 import { nowMs, sleep } from './timers';
 
-/** Servers remembered as dead during one outage; older ones have likely been replaced by then. */
-const MAX_EXCLUDED_SERVERS = 8;
-/** Regions excluded during one outage; beyond this the client would exclude most of the platform. */
-const MAX_EXCLUDED_REGIONS = 3;
 /** How long `leave()` waits for the server to acknowledge before closing anyway. */
 const LEAVE_ACK_TIMEOUT_MS = 1_000;
-
-export type RejoinReason =
-  | 'signaling_closed'
-  | 'ping_timeout'
-  | 'request_timeout'
-  | 'ice_failed'
-  | 'room_moved'
-  | 'server_draining'
-  | 'region_evacuated'
-  | 'worker_died'
-  | 'room_closed';
 
 export type SessionState = 'joining' | 'connected' | 'reconnecting' | 'closed';
 
@@ -75,13 +52,8 @@ export interface JoinedEvent {
   readonly apiUrl: string;
 }
 
-export interface ReconnectingEvent {
+export interface ReconnectingEvent extends AttemptSchedule {
   readonly reason: RejoinReason;
-  /** 1-based attempt within this outage. */
-  readonly attempt: number;
-  /** Jittered wait before this attempt. */
-  readonly delayMs: number;
-  readonly exclude: { readonly serverIds: readonly string[]; readonly regions: readonly string[] };
 }
 
 export interface ReconnectedEvent extends JoinedEvent {
@@ -111,9 +83,6 @@ export interface SessionEvents {
   warning: { message: string };
 }
 
-/** A join token, or a function that returns a fresh one (called before every join and rejoin). */
-export type TokenSource = string | (() => string | Promise<string>);
-
 export interface JoinOptions {
   readonly produce?: { readonly video?: MediaStreamTrack; readonly audio?: MediaStreamTrack };
   /** Receive the other peers' media. @default true */
@@ -123,74 +92,63 @@ export interface JoinOptions {
   readonly signal?: AbortSignal;
 }
 
-export interface SessionDeps {
+export interface SessionOptions extends JoinOptions {
+  readonly roomId: string;
+  readonly token: TokenSource;
   readonly api: ApiClient;
-  readonly platform: Platform;
-  readonly config: Pick<ClientConfig, 'timeouts' | 'backoff' | 'followAlternates'>;
+  readonly platform: Pick<Platform, 'openSocket' | 'createDevice'>;
+  /** Supplies the RTTs sent with every join and watches the live region. @default none */
   readonly election?: RttElection;
-  /** Random source for the backoff jitter. */
+  readonly signaling: SignalingTimeouts;
+  readonly backoff: BackoffConfig;
+  /** Whether join answers' alternates extend the API fallback chain. */
+  readonly followAlternates: boolean;
+  /** Random source for the backoff jitter. @default Math.random */
   readonly random?: () => number;
-  /** Awaited before the first join (the client's initial RTT election, bounded). */
+  /** Awaited before the first join (the client's initial RTT election, bounded). @default none */
   readonly beforeFirstJoin?: () => Promise<void>;
-}
-
-/** One live connection to one media server. */
-interface Connection {
-  readonly answer: JoinAnswer;
-  readonly apiUrl: string;
-  readonly channel: SignalingChannel;
-  peerId: string;
-  routerRtpCapabilities: unknown;
-  media: MediaConnection | undefined;
-  /** Set when the connection broke before it went live; the attempt then fails. */
-  lostDuringSetup: RejoinReason | undefined;
-}
-
-interface Outage {
-  readonly reason: RejoinReason;
-  readonly detectedAt: number;
-  readonly serverIds: string[];
-  readonly regions: string[];
-  /** Consecutive attempts the API could not place us with these exclusions. */
-  unavailableStreak: number;
-}
-
-/** An attempt failed; `excludeServer`/`excludeRegion` say what it proved dead. */
-class AttemptFailure extends Error {
-  constructor(
-    readonly failure: unknown,
-    readonly serverId?: string,
-    readonly region?: string,
-    readonly excludeRegion = false,
-  ) {
-    super(failure instanceof Error ? failure.message : String(failure));
-  }
 }
 
 export class Session extends TypedEmitter<SessionEvents> {
   /** Resolves at the first join; rejects if the session closes before it. */
   readonly ready: Promise<JoinedEvent>;
+  readonly roomId: string;
 
   private state: SessionState = 'joining';
   private conn: Connection | undefined;
-  private readonly tracks = new Map<MediaKind, MediaStreamTrack>();
-  private readonly muted = new Map<MediaKind, boolean>();
+  private readonly local: LocalTracks;
   private readonly outbox = new Outbox();
   private readonly lifetime = new AbortController();
   private readonly consume: boolean;
+  private readonly attemptContext: AttemptContext;
+  private readonly election: RttElection | undefined;
+  private readonly backoff: BackoffConfig;
+  private readonly random: (() => number) | undefined;
+  private readonly beforeFirstJoin: (() => Promise<void>) | undefined;
 
-  constructor(
-    private readonly deps: SessionDeps,
-    readonly roomId: string,
-    private readonly token: TokenSource,
-    private readonly options: JoinOptions = {},
-  ) {
+  constructor(options: SessionOptions) {
     super();
+    this.roomId = options.roomId;
     this.consume = options.consume ?? true;
-    for (const kind of ['audio', 'video'] as const) {
-      const track = options.produce?.[kind];
-      if (track) this.tracks.set(kind, track);
-    }
+    this.local = new LocalTracks(options.produce);
+    this.election = options.election;
+    this.backoff = options.backoff;
+    this.random = options.random;
+    this.beforeFirstJoin = options.beforeFirstJoin;
+    this.attemptContext = {
+      roomId: options.roomId,
+      token: options.token,
+      displayName: options.displayName,
+      consume: this.consume,
+      local: this.local,
+      api: options.api,
+      platform: options.platform,
+      election: options.election,
+      signaling: options.signaling,
+      followAlternates: options.followAlternates,
+      onConnection: (conn) => this.listenTo(conn),
+      onWarning: (message) => this.emit('warning', { message }),
+    };
     options.signal?.addEventListener('abort', () => void this.leave(), { once: true });
     this.ready = this.start();
     // The failure is also delivered as `error` + `closed`; an app listening to events only must not
@@ -228,22 +186,21 @@ export class Session extends TypedEmitter<SessionEvents> {
    * is queued and resolves once the new server has applied it.
    */
   setMuted(kind: MediaKind, muted: boolean): Promise<void> {
-    this.muted.set(kind, muted);
+    this.local.setMuted(kind, muted);
     // Without media there is no producer to pause; the state applies when the track is produced.
     return this.control(`muted:${kind}`, async (conn) =>
-      conn.media?.setPaused(kind, this.muted.get(kind) ?? false),
+      conn.media?.setPaused(kind, this.local.isMuted(kind)),
     );
   }
 
   /** Sends `track` as the local `kind` track (null stops sending it). Idempotent; queued while reconnecting. */
   setTrack(kind: MediaKind, track: MediaStreamTrack | null): Promise<void> {
-    if (track) this.tracks.set(kind, track);
-    else this.tracks.delete(kind);
+    this.local.setTrack(kind, track);
     return this.control(`track:${kind}`, async (conn) => {
-      const desired = this.tracks.get(kind) ?? null;
+      const desired = this.local.track(kind);
       if (!desired && !conn.media) return;
-      const media = await this.ensureMedia(conn);
-      await media.setTrack(kind, desired, this.muted.get(kind) ?? false);
+      const media = await conn.ensureMedia();
+      await media.setTrack(kind, desired, this.local.isMuted(kind));
     });
   }
 
@@ -258,21 +215,14 @@ export class Session extends TypedEmitter<SessionEvents> {
         sleep(LEAVE_ACK_TIMEOUT_MS),
       ]);
     }
-    this.teardown(conn, 'closed');
+    conn?.close('closed');
     this.emit('closed', { reason: 'left' });
   }
 
   private async start(): Promise<JoinedEvent> {
-    const outage: Outage = {
-      reason: 'signaling_closed',
-      detectedAt: nowMs(),
-      serverIds: [],
-      regions: [],
-      unavailableStreak: 0,
-    };
     try {
-      await this.deps.beforeFirstJoin?.();
-      const { joined } = await this.connectWithRetries(outage, this.deps.config.backoff.joinAttempts, false);
+      await this.beforeFirstJoin?.();
+      const { joined } = await this.connectWithRetries(firstJoinOutage(), this.backoff.joinAttempts, false);
       this.emit('joined', joined);
       this.afterLive();
       return joined;
@@ -302,148 +252,43 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   /**
-   * Attempts (re)joins until one works, `maxAttempts` run out, or a failure proves retrying useless.
-   * `backoffFirst`: an outage waits a jittered delay even before its first attempt (the herd is
-   * largest then); a user's first join does not.
+   * Attempts (re)joins until one goes live (see outage.ts for when to give up). A rejoin announces
+   * every attempt as `reconnecting` and waits a jittered delay even before its first one; a user's
+   * first join does neither.
    */
   private async connectWithRetries(
     outage: Outage,
     maxAttempts: number,
-    backoffFirst: boolean,
+    rejoin: boolean,
   ): Promise<{ joined: JoinedEvent; attempts: number; attemptMs: number }> {
-    let lastError: unknown;
-    for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const backoffAttempt = backoffFirst ? attempt : attempt - 1;
-      const delayMs =
-        backoffAttempt < 0 ? 0 : backoffDelayMs(backoffAttempt, this.deps.config.backoff, this.deps.random);
-      if (backoffFirst) {
-        this.emit('reconnecting', {
-          reason: outage.reason,
-          attempt: attempt + 1,
-          delayMs,
-          exclude: { serverIds: [...outage.serverIds], regions: [...outage.regions] },
-        });
-      }
-      await sleep(delayMs, this.lifetime.signal);
-      const startedAt = nowMs();
-      try {
-        const joined = await this.connectOnce(outage);
-        return { joined, attempts: attempt + 1, attemptMs: Math.round(nowMs() - startedAt) };
-      } catch (err) {
-        if (this.state === 'closed') throw new SessionClosedError();
-        lastError = err instanceof AttemptFailure ? err.failure : err;
-        if (!isRetryable(lastError)) throw lastError;
-        this.learnFrom(outage, err);
-      }
-    }
-    const detail = lastError instanceof Error ? lastError.message : String(lastError);
-    throw new Error(`gave up after ${maxAttempts} attempts; the last one failed with: ${detail}`, {
-      cause: lastError,
-    });
-  }
-
-  /** Updates the outage's exclusions with what a failed attempt proved. */
-  private learnFrom(outage: Outage, err: unknown): void {
-    if (err instanceof AttemptFailure) {
-      if (err.serverId) pushBounded(outage.serverIds, err.serverId, MAX_EXCLUDED_SERVERS);
-      if (err.excludeRegion && err.region) pushBounded(outage.regions, err.region, MAX_EXCLUDED_REGIONS);
-      if (err.excludeRegion) void this.deps.election?.elect('requested');
-      outage.unavailableStreak = 0;
-    } else if (err instanceof ApiUnavailableError) {
-      // Nowhere left to send us: first trust the LB over our region guesses, then over our server
-      // guesses too (a restarted server may come back under its old id).
-      outage.unavailableStreak++;
-      outage.regions.length = 0;
-      if (outage.unavailableStreak >= 2) outage.serverIds.length = 0;
-    }
-  }
-
-  private async connectOnce(outage: Outage): Promise<JoinedEvent> {
     const signal = this.lifetime.signal;
-    const token = typeof this.token === 'function' ? await this.token() : this.token;
-    const exclude: JoinExclusions = {
-      ...(outage.serverIds.length ? { serverIds: [...outage.serverIds] } : {}),
-      ...(outage.regions.length ? { regions: [...outage.regions] } : {}),
-    };
-    const rtt = this.deps.election?.rttReport();
-    const { answer, apiUrl, ignoredAlternates } = await requestJoin(
-      this.deps.api,
-      this.roomId,
-      token,
-      { ...(rtt ? { rtt } : {}), ...(Object.keys(exclude).length ? { exclude } : {}) },
+    const { result, attempts, attemptMs } = await retryUntilConnected({
+      outage,
+      maxAttempts,
+      backoffFirst: rejoin,
+      backoff: this.backoff,
+      random: this.random,
       signal,
-    );
-    // The platform's own view of where else to go: it still helps when this server, its region or
-    // every configured name fails next, so it is learned before the socket is even tried.
-    if (this.deps.config.followAlternates) this.deps.api.setAlternates(answer.alternates);
-    if (this.deps.config.followAlternates && ignoredAlternates.length > 0) {
-      this.emit('warning', {
-        message: `join answer from ${apiUrl}: ignored ${ignoredAlternates.join('; ')}`,
-      });
-    }
-    const { timeouts } = this.deps.config;
-    let channel: SignalingChannel;
-    try {
-      channel = await SignalingChannel.open(
-        this.deps.platform.openSocket,
-        answer.signalingUrl,
-        answer.mediaToken,
-        {
-          openTimeoutMs: timeouts.attemptMs,
-          requestTimeoutMs: timeouts.requestMs,
-          pingMs: timeouts.signalingPingMs,
-          pongTimeoutMs: timeouts.signalingPongTimeoutMs,
-        },
-        signal,
-      );
-    } catch (err) {
-      // The region's edge did not even take a socket: the region looks dead, not just the server.
-      throw new AttemptFailure(err, answer.serverId, answer.region, err instanceof SignalingOpenError);
-    }
-    const conn: Connection = {
-      answer,
-      apiUrl,
-      channel,
-      peerId: '',
-      routerRtpCapabilities: undefined,
-      media: undefined,
-      lostDuringSetup: undefined,
-    };
-    channel.on('notification', (n) => this.onNotification(conn, n));
-    channel.on('lost', ({ reason, closeCode }) => {
-      if (closeCode === CLOSE_REPLACED) this.onReplaced(conn);
-      else this.onLost(conn, reason, true);
+      attempt: async (current) =>
+        this.goLive(await connectOnce(this.attemptContext, { exclude: joinExclusions(current), signal })),
+      onScheduled: rejoin
+        ? (schedule) => this.emit('reconnecting', { reason: outage.reason, ...schedule })
+        : undefined,
+      onRegionExcluded: () => void this.election?.elect('requested'),
     });
-    channel.on('malformed', ({ detail }) => this.emit('warning', { message: `signaling: ${detail}` }));
-    try {
-      const joined = await channel.request('join', {
-        token: answer.mediaToken,
-        ...(this.options.displayName ? { displayName: this.options.displayName } : {}),
-      });
-      conn.peerId = joined.peerId;
-      conn.routerRtpCapabilities = joined.routerRtpCapabilities;
-      if (this.consume || this.tracks.size > 0) {
-        const media = await this.ensureMedia(conn);
-        for (const [kind, track] of this.tracks)
-          await media.setTrack(kind, track, this.muted.get(kind) ?? false);
-      }
-      if (conn.lostDuringSetup)
-        throw new SignalingLostError('signaling_closed', `lost during setup: ${conn.lostDuringSetup}`);
-    } catch (err) {
-      this.teardown(conn, 'reconnecting');
-      // A server that said it is draining, or broke mid-setup, is excluded; a rejected media token
-      // (expired on the way, or already used) only needs a fresh join.
-      const serverAtFault = !isMediaTokenRefusal(err);
-      throw new AttemptFailure(err, serverAtFault ? answer.serverId : undefined, answer.region);
-    }
-    if (this.state === 'closed') {
-      this.teardown(conn, 'closed');
-      throw new SessionClosedError();
-    }
+    return { joined: result, attempts, attemptMs };
+  }
+
+  /**
+   * Makes an attempt's connection the live one. It runs in the same turn as the attempt's last check
+   * that the connection is alive, so every loss is seen either by the attempt or by `onLost`.
+   */
+  private goLive(conn: Connection): JoinedEvent {
     this.conn = conn;
     this.state = 'connected';
-    this.deps.election?.watch(answer.region);
-    return { region: answer.region, serverId: answer.serverId, peerId: conn.peerId, apiUrl };
+    this.election?.watch(conn.answer.region);
+    const { region, serverId } = conn.answer;
+    return { region, serverId, peerId: conn.peerId, apiUrl: conn.apiUrl };
   }
 
   /**
@@ -463,60 +308,25 @@ export class Session extends TypedEmitter<SessionEvents> {
     void this.outbox.flush(isConnectionLoss);
   }
 
-  private async ensureMedia(conn: Connection): Promise<MediaConnection> {
-    if (conn.media) return conn.media;
-    const device = await this.deps.platform.createDevice();
-    const media = await MediaConnection.create(conn.channel, device, conn.routerRtpCapabilities, {
-      consume: this.consume,
-      ownPeerId: conn.peerId,
-    });
-    if (conn.media) {
-      // Two controls raced to create it; keep the first.
-      media.close('closed');
-      return conn.media;
-    }
-    conn.media = media;
-    media.on('remoteTrack', (e) => this.emit('remoteTrack', e));
-    media.on('trackEnded', (e) => this.emit('trackEnded', e));
-    media.on('remotePaused', (e) => this.emit('remotePaused', e));
-    media.on('consumeFailed', ({ producerId, error }) =>
-      this.emit('warning', { message: `could not consume producer ${producerId}: ${error.message}` }),
-    );
-    media.on('iceFailed', () => this.onLost(conn, 'ice_failed', true));
-    return media;
+  /** Hears everything a connection reports from its creation on; only the live one moves the state. */
+  private listenTo(conn: Connection): void {
+    conn.on('lost', ({ reason }) => this.onLost(conn, reason));
+    conn.on('replaced', () => this.onReplaced(conn));
+    conn.on('remoteTrack', (e) => this.emit('remoteTrack', e));
+    conn.on('trackEnded', (e) => this.emit('trackEnded', e));
+    conn.on('remotePaused', (e) => this.emit('remotePaused', e));
+    conn.on('warning', (e) => this.emit('warning', e));
   }
 
-  private onNotification(conn: Connection, notification: NotificationEvent): void {
-    if (notification.name === 'rejoin') {
-      const { reason } = notification.data;
-      this.onLost(
-        conn,
-        reason,
-        reason === 'server_draining' || reason === 'worker_died' || reason === 'region_evacuated',
-      );
-      return;
-    }
-    conn.media?.handleNotification(notification);
-  }
-
-  private onLost(conn: Connection, reason: RejoinReason, excludeServer: boolean): void {
-    if (this.conn !== conn) {
-      conn.lostDuringSetup ??= reason;
-      return;
-    }
-    if (this.state !== 'connected') return;
+  private onLost(conn: Connection, reason: RejoinReason): void {
+    // A connection that is not live yet fails its attempt through its `lostReason` instead.
+    if (this.conn !== conn || this.state !== 'connected') return;
     this.state = 'reconnecting';
     this.conn = undefined;
-    this.deps.election?.watch(undefined);
-    this.teardown(conn, 'reconnecting');
-    const outage: Outage = {
-      reason,
-      detectedAt: nowMs(),
-      serverIds: excludeServer ? [conn.answer.serverId] : [],
-      regions: [],
-      unavailableStreak: 0,
-    };
-    this.connectWithRetries(outage, this.deps.config.backoff.maxAttempts, true).then(
+    this.election?.watch(undefined);
+    conn.close('reconnecting');
+    const outage = outageAfterLoss(reason, conn.answer.serverId);
+    this.connectWithRetries(outage, this.backoff.maxAttempts, true).then(
       ({ joined, attempts, attemptMs }) => {
         this.emit('reconnected', {
           ...joined,
@@ -533,13 +343,9 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** A newer session of this identity took our place in the room: end quietly, never rejoin. */
   private onReplaced(conn: Connection): void {
-    if (this.conn !== conn) {
-      conn.lostDuringSetup ??= 'signaling_closed';
-      return;
-    }
-    if (this.state === 'closed') return;
+    if (this.conn !== conn || this.state === 'closed') return;
     this.shutDown();
-    this.teardown(conn, 'closed');
+    conn.close('closed');
     this.emit('closed', { reason: 'replaced' });
   }
 
@@ -547,7 +353,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (this.state === 'closed') return;
     const conn = this.conn;
     this.shutDown();
-    this.teardown(conn, 'closed');
+    conn?.close('closed');
     this.emit('error', { error: err, fatal: true });
     this.emit('closed', { reason: 'failed', error: err });
   }
@@ -556,47 +362,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.state = 'closed';
     this.conn = undefined;
     this.lifetime.abort(new SessionClosedError());
-    this.deps.election?.watch(undefined);
+    this.election?.watch(undefined);
     this.outbox.rejectAll(new SessionClosedError());
   }
-
-  private teardown(conn: Connection | undefined, reason: 'reconnecting' | 'closed'): void {
-    if (!conn) return;
-    conn.media?.close(reason);
-    conn.channel.close(reason === 'closed' ? 'left' : 'rejoining');
-  }
-}
-
-const { unauthorized: CLOSE_UNAUTHORIZED, replaced: CLOSE_REPLACED } = SIGNALING_CLOSE;
-/** Join refusals that no retry can fix: the room holds as many peers as it may. */
-const FINAL_JOIN_REFUSALS = new Set(['room_full']);
-
-function isMediaTokenRefusal(err: unknown): boolean {
-  return (
-    (err instanceof SignalingRequestError && ['unauthorized', 'forbidden'].includes(err.code)) ||
-    (err instanceof SignalingLostError && err.closeCode === CLOSE_UNAUTHORIZED)
-  );
-}
-
-function isConnectionLoss(err: unknown): boolean {
-  return err instanceof SignalingLostError;
-}
-
-/** Failures a later attempt may not hit; anything else (a 4xx, a local bug) ends the session. */
-function isRetryable(err: unknown): boolean {
-  if (err instanceof ApiError) return err.retryable;
-  if (err instanceof SignalingRequestError && FINAL_JOIN_REFUSALS.has(err.code)) return false;
-  return (
-    err instanceof ApiUnavailableError ||
-    err instanceof BadJoinAnswerError ||
-    err instanceof SignalingOpenError ||
-    err instanceof SignalingLostError ||
-    err instanceof SignalingRequestError
-  );
-}
-
-function pushBounded(list: string[], value: string, max: number): void {
-  if (list.includes(value)) return;
-  list.push(value);
-  if (list.length > max) list.shift();
 }

@@ -29,11 +29,22 @@ import { type Timer, abortReason, unrefTimer } from './timers';
 /** Close code the client uses for an intentional close (RFC 6455 normal closure). */
 const CLOSE_NORMAL = SIGNALING_CLOSE.normal;
 
-export interface SignalingChannelOptions {
+/** How long the channel waits for the socket, for an answer, and between pings. */
+export interface SignalingTimeouts {
   readonly openTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly pingMs: number;
   readonly pongTimeoutMs: number;
+}
+
+export interface SignalingChannelOptions extends SignalingTimeouts {
+  readonly openSocket: SocketFactory;
+  /** The join answer's `signalingUrl`. */
+  readonly url: string;
+  /** Presented as a subprotocol, never in the URL (see subprotocol.ts). */
+  readonly mediaToken: string;
+  /** Aborting it while the socket opens closes the socket and rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 export type NotificationEvent = {
@@ -62,19 +73,14 @@ export class SignalingChannel extends TypedEmitter<SignalingChannelEvents> {
   private pingInFlight = false;
   private state: 'opening' | 'open' | 'closed' = 'opening';
 
-  private constructor(private readonly options: SignalingChannelOptions) {
+  private constructor(private readonly options: SignalingTimeouts) {
     super();
   }
 
   /** Opens `url`, presenting `mediaToken` as a subprotocol (never in the URL: see subprotocol.ts). */
-  static open(
-    openSocket: SocketFactory,
-    url: string,
-    mediaToken: string,
-    options: SignalingChannelOptions,
-    signal?: AbortSignal,
-  ): Promise<SignalingChannel> {
-    const channel = new SignalingChannel(options);
+  static open(options: SignalingChannelOptions): Promise<SignalingChannel> {
+    const { openSocket, url, mediaToken, signal, ...timeouts } = options;
+    const channel = new SignalingChannel(timeouts);
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(abortReason(signal));
       const fail = (err: Error) => {

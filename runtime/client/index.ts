@@ -2,11 +2,12 @@
  * The client SDK, browser-safe: nothing here imports `node:` modules. Node apps import
  * `runtime/client/node` instead, which adds the Node platform (DNS servers, source address).
  */
-export { Client } from './Client';
+export { Client, type ClientOptions } from './Client';
 export {
   ApiClient,
   PING_PATH,
   type ApiClientEvents,
+  type ApiClientOptions,
   type RegionUrl,
   type ServedEvent,
   type SwitchedEvent,
@@ -30,15 +31,15 @@ export {
 } from './errors';
 export type { RemoteTrackEvent, TrackEndedEvent, MediaKind } from './MediaConnection';
 export { browserPlatform, type Platform, type HttpTransport, type SocketFactory } from './platform';
-export { RttElection, type RegionRtt } from './RttElection';
+export { RttElection, type RegionRtt, type RttElectionOptions } from './RttElection';
+export type { RejoinReason } from './Connection';
+export type { TokenSource } from './connectOnce';
 export {
   Session,
   type JoinOptions,
   type JoinedEvent,
   type ReconnectedEvent,
   type ReconnectingEvent,
-  type RejoinReason,
   type SessionEvents,
   type SessionState,
-  type TokenSource,
 } from './Session';

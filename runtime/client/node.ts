@@ -12,5 +12,5 @@ export { ZoneDnsResolver } from './DnsResolver';
 
 export function createNodeClient(config: ClientConfigInput | ClientConfig, random?: () => number): Client {
   const parsed = parseClientConfig(config);
-  return new Client(parsed, nodePlatform(parsed), random);
+  return new Client(parsed, { platform: nodePlatform(parsed), random });
 }

@@ -23,9 +23,13 @@ describe('ApiClient fallback', () => {
     timeouts: Partial<{ attemptMs: number; hedgeMs: number; primaryReprobeMs: number }> = {},
   ) {
     // Hedging off unless a test turns it on: the sequential policy is tested on its own.
-    const c = new ApiClient(platform.http, {
+    const c = new ApiClient({
+      http: platform.http,
       apiUrls,
-      timeouts: { attemptMs: 2_000, hedgeMs: 60_000, primaryReprobeMs: 60_000, ...timeouts },
+      attemptMs: 2_000,
+      hedgeMs: 60_000,
+      primaryReprobeMs: 60_000,
+      ...timeouts,
     });
     clients.push(c);
     return c;

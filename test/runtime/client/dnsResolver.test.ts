@@ -99,9 +99,12 @@ describe('Node DNS through configured servers', () => {
       dns: { servers: { 'mr.test': primaryZone.address }, maxCacheSeconds: 60 },
     });
     cleanups.push(() => platform.close());
-    const client = new ApiClient(platform.http, {
+    const client = new ApiClient({
+      http: platform.http,
       apiUrls: [`http://api.mr.test:${api.port}`],
-      timeouts: { attemptMs: 2_000, hedgeMs: 60_000, primaryReprobeMs: 60_000 },
+      attemptMs: 2_000,
+      hedgeMs: 60_000,
+      primaryReprobeMs: 60_000,
     });
     cleanups.push(() => client.close());
     await expect(client.call('/v1/ping')).resolves.toMatchObject({
@@ -140,9 +143,12 @@ describe('Node DNS through configured servers', () => {
       dns: { servers: { 'mr.test': primaryZone.address }, maxCacheSeconds: 60 },
     });
     cleanups.push(() => platform.close());
-    const client = new ApiClient(platform.http, {
+    const client = new ApiClient({
+      http: platform.http,
       apiUrls: ['http://missing.mr.test:8080'],
-      timeouts: { attemptMs: 2_000, hedgeMs: 60_000, primaryReprobeMs: 60_000 },
+      attemptMs: 2_000,
+      hedgeMs: 60_000,
+      primaryReprobeMs: 60_000,
     });
     const err = (await client.call('/v1/ping').catch((e: unknown) => e)) as ApiUnavailableError;
     expect(err).toBeInstanceOf(ApiUnavailableError);

@@ -33,12 +33,12 @@ describe('RTT election', () => {
     const [a, b, c] = await Promise.all([regionAnswering(far), regionAnswering(near), regionAnswering(mid)]);
     servers.push(a!, b!, c!);
     const dead = await refusedUrl();
-    const election = new RttElection(
-      platform.http,
-      { 'ap-southeast-1': a!.url, 'us-east-1': dead, 'eu-west-1': b!.url, 'sa-east-1': c!.url },
-      config,
-      2_000,
-    );
+    const election = new RttElection({
+      http: platform.http,
+      regionUrls: { 'ap-southeast-1': a!.url, 'us-east-1': dead, 'eu-west-1': b!.url, 'sa-east-1': c!.url },
+      ...config,
+      probeTimeoutMs: 2_000,
+    });
     elections.push(election);
     const ranking = await election.elect('initial');
     expect(ranking.map((r) => r.region)).toEqual(['eu-west-1', 'sa-east-1', 'ap-southeast-1', 'us-east-1']);
@@ -59,7 +59,12 @@ describe('RTT election', () => {
     });
     const steady = await regionAnswering({ ms: 100 });
     servers.push(spiky, steady);
-    const election = new RttElection(platform.http, { spiky: spiky.url, steady: steady.url }, config, 2_000);
+    const election = new RttElection({
+      http: platform.http,
+      regionUrls: { spiky: spiky.url, steady: steady.url },
+      ...config,
+      probeTimeoutMs: 2_000,
+    });
     elections.push(election);
     const ranking = await election.elect();
     expect(ranking.map((r) => r.region)).toEqual(['spiky', 'steady']);
@@ -70,12 +75,14 @@ describe('RTT election', () => {
     const second = { ms: 100 };
     const [a, b] = await Promise.all([regionAnswering(first), regionAnswering(second)]);
     servers.push(a!, b!);
-    const election = new RttElection(
-      platform.http,
-      { 'eu-west-1': a!.url, 'us-east-1': b!.url },
-      { ...config, samples: 1, recheckMs: 30 },
-      2_000,
-    );
+    const election = new RttElection({
+      http: platform.http,
+      regionUrls: { 'eu-west-1': a!.url, 'us-east-1': b!.url },
+      ...config,
+      samples: 1,
+      recheckMs: 30,
+      probeTimeoutMs: 2_000,
+    });
     elections.push(election);
     expect((await election.elect('initial')).map((r) => r.region)).toEqual(['eu-west-1', 'us-east-1']);
     election.watch('eu-west-1');
@@ -94,12 +101,14 @@ describe('RTT election', () => {
     let up = true;
     const flaky = await startHttpServer((_req, _body, res) => (up ? json(res, 200, {}) : json(res, 503, {})));
     servers.push(flaky);
-    const election = new RttElection(
-      platform.http,
-      { flaky: flaky.url, alive: alive.url },
-      { ...config, samples: 1, recheckMs: 30 },
-      2_000,
-    );
+    const election = new RttElection({
+      http: platform.http,
+      regionUrls: { flaky: flaky.url, alive: alive.url },
+      ...config,
+      samples: 1,
+      recheckMs: 30,
+      probeTimeoutMs: 2_000,
+    });
     elections.push(election);
     await election.elect('initial');
     election.watch('flaky');

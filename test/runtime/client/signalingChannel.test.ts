@@ -63,7 +63,12 @@ describe('SignalingChannel', () => {
         );
     });
     cleanups.push(ws.close);
-    const channel = await SignalingChannel.open(platform.openSocket, ws.url, TOKEN, OPTIONS);
+    const channel = await SignalingChannel.open({
+      openSocket: platform.openSocket,
+      url: ws.url,
+      mediaToken: TOKEN,
+      ...OPTIONS,
+    });
     cleanups.push(() => channel.close());
     await expect(channel.request('ping', {})).resolves.toEqual({ serverTime: 1 });
     const err = await channel.request('restartIce', { transportId: 't' }).catch((e: unknown) => e);
@@ -79,7 +84,12 @@ describe('SignalingChannel', () => {
   it('delivers notifications and reports malformed frames without dropping the call', async () => {
     const ws = await startWs(() => undefined);
     cleanups.push(ws.close);
-    const channel = await SignalingChannel.open(platform.openSocket, ws.url, TOKEN, OPTIONS);
+    const channel = await SignalingChannel.open({
+      openSocket: platform.openSocket,
+      url: ws.url,
+      mediaToken: TOKEN,
+      ...OPTIONS,
+    });
     cleanups.push(() => channel.close());
     const notification = channel.next('notification');
     const malformed = channel.next('malformed');
@@ -94,7 +104,12 @@ describe('SignalingChannel', () => {
   it('an unanswered request means the server is lost', async () => {
     const ws = await startWs(() => undefined);
     cleanups.push(ws.close);
-    const channel = await SignalingChannel.open(platform.openSocket, ws.url, TOKEN, OPTIONS);
+    const channel = await SignalingChannel.open({
+      openSocket: platform.openSocket,
+      url: ws.url,
+      mediaToken: TOKEN,
+      ...OPTIONS,
+    });
     const lost = channel.next('lost');
     await expect(channel.request('listProducers', {})).rejects.toBeInstanceOf(SignalingLostError);
     expect(await lost).toMatchObject({ reason: 'request_timeout' });
@@ -104,7 +119,10 @@ describe('SignalingChannel', () => {
   it('unanswered pings mean the server is lost', async () => {
     const ws = await startWs(() => undefined);
     cleanups.push(ws.close);
-    const channel = await SignalingChannel.open(platform.openSocket, ws.url, TOKEN, {
+    const channel = await SignalingChannel.open({
+      openSocket: platform.openSocket,
+      url: ws.url,
+      mediaToken: TOKEN,
       ...OPTIONS,
       requestTimeoutMs: 10_000,
       pingMs: 50,
@@ -116,7 +134,12 @@ describe('SignalingChannel', () => {
   it('a socket closed by the server fails pending requests and reports the loss once', async () => {
     const ws = await startWs((sock) => sock.close(4000, 'going away'));
     cleanups.push(ws.close);
-    const channel = await SignalingChannel.open(platform.openSocket, ws.url, TOKEN, OPTIONS);
+    const channel = await SignalingChannel.open({
+      openSocket: platform.openSocket,
+      url: ws.url,
+      mediaToken: TOKEN,
+      ...OPTIONS,
+    });
     const losses: unknown[] = [];
     channel.on('lost', (l) => losses.push(l));
     await expect(channel.request('listProducers', {})).rejects.toMatchObject({ reason: 'signaling_closed' });
@@ -128,7 +151,12 @@ describe('SignalingChannel', () => {
   it('an intentional close reports no loss', async () => {
     const ws = await startWs(() => undefined);
     cleanups.push(ws.close);
-    const channel = await SignalingChannel.open(platform.openSocket, ws.url, TOKEN, OPTIONS);
+    const channel = await SignalingChannel.open({
+      openSocket: platform.openSocket,
+      url: ws.url,
+      mediaToken: TOKEN,
+      ...OPTIONS,
+    });
     const losses: unknown[] = [];
     channel.on('lost', (l) => losses.push(l));
     const pending = channel.request('listProducers', {});
@@ -141,12 +169,12 @@ describe('SignalingChannel', () => {
   it('presents the media token as a subprotocol, never in the URL', async () => {
     const ws = await startWs(() => undefined);
     cleanups.push(ws.close);
-    const channel = await SignalingChannel.open(
-      platform.openSocket,
-      `${ws.url}/v1/rooms/r/signal`,
-      TOKEN,
-      OPTIONS,
-    );
+    const channel = await SignalingChannel.open({
+      openSocket: platform.openSocket,
+      url: `${ws.url}/v1/rooms/r/signal`,
+      mediaToken: TOKEN,
+      ...OPTIONS,
+    });
     cleanups.push(() => channel.close());
     expect(ws.upgrades).toEqual([
       { url: '/v1/rooms/r/signal', protocols: `${SIGNALING_SUBPROTOCOL},mrwebrtc.token.${TOKEN}` },
@@ -160,15 +188,15 @@ describe('SignalingChannel', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => wss.close(() => server.close(() => resolve()))));
     const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    await expect(SignalingChannel.open(platform.openSocket, url, TOKEN, OPTIONS)).rejects.toBeInstanceOf(
-      SignalingOpenError,
-    );
+    await expect(
+      SignalingChannel.open({ openSocket: platform.openSocket, url, mediaToken: TOKEN, ...OPTIONS }),
+    ).rejects.toBeInstanceOf(SignalingOpenError);
   });
 
   it('fails to open against a refused port with SignalingOpenError', async () => {
     const url = (await refusedUrl()).replace('http:', 'ws:');
-    await expect(SignalingChannel.open(platform.openSocket, url, TOKEN, OPTIONS)).rejects.toBeInstanceOf(
-      SignalingOpenError,
-    );
+    await expect(
+      SignalingChannel.open({ openSocket: platform.openSocket, url, mediaToken: TOKEN, ...OPTIONS }),
+    ).rejects.toBeInstanceOf(SignalingOpenError);
   });
 });
