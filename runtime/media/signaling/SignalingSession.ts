@@ -7,9 +7,11 @@
  *     server drains): the client must get a new token from the API either way.
  *   - Requests run one at a time in arrival order, so a client may pipeline (join, then create
  *     transports) without racing itself.
- *   - Each request is rate limited; a client that keeps exceeding the rate is cut off (1008).
+ *   - Each request is rate limited (the token bucket the LB's relay uses too); a client that keeps
+ *     exceeding the rate is cut off (1008).
  *   - A ping every `pingIntervalMs`; no pong by the next one terminates the socket, and the peer (with
- *     everything it holds) closes with it.
+ *     everything it holds) closes with it. A client that does not read its socket is terminated too,
+ *     rather than have the server buffer its notifications without end (SocketHealth, as at the LB).
  *   - When the server closes the peer (room moved, worker died, drain), the `rejoin` notification is
  *     flushed and the socket closes with 4000. A peer replaced by a newer session of its identity is
  *     closed with 4003 and no `rejoin`: that client's session is over.
@@ -35,13 +37,13 @@ import {
 import type { Room } from '../Room';
 import { toProtocolError } from './errors';
 import { requestHandlers } from './requestHandlers';
+import { SocketHealth } from '../../protocol/SocketHealth';
 import { TokenBucket } from '../../protocol/TokenBucket';
 
 /** A client that does not read its socket must not make the server buffer notifications without end. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 /** Requests waiting behind the one in progress; a client that queues more is not waiting for answers. */
 const MAX_QUEUED_REQUESTS = 64;
-const OPEN = 1;
 
 /** How a refused join ends the connection: the client needs a new token (and maybe a new server). */
 const JOIN_REFUSAL_CLOSE: Partial<Record<ProtocolErrorCode, number>> = {
@@ -75,10 +77,9 @@ export class SignalingSession {
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private rateViolations = 0;
-  private alive = true;
   private ended = false;
   private readonly bucket: TokenBucket;
-  private readonly pingTimer: NodeJS.Timeout;
+  private readonly health: SocketHealth;
   private readonly joinTimer: NodeJS.Timeout;
   private logger: Logger;
 
@@ -88,13 +89,26 @@ export class SignalingSession {
     private readonly ctx: SessionContext,
   ) {
     this.logger = ctx.logger.child({ room: roomId });
-    this.bucket = new TokenBucket(ctx.limits.messagesPerSecond, ctx.limits.messageBurst);
+    this.bucket = new TokenBucket({
+      perSecond: ctx.limits.messagesPerSecond,
+      burst: ctx.limits.messageBurst,
+    });
     socket.on('message', (data, isBinary) => this.onMessage(isBinary ? null : data.toString('utf8')));
-    socket.on('pong', () => (this.alive = true));
     // ws emits 'close' after 'error'; the close handler does the cleanup.
     socket.on('error', (err) => this.logger.debug({ err: err.message }, 'signaling socket error'));
     socket.on('close', () => this.onSocketClosed());
-    this.pingTimer = setInterval(() => this.checkAlive(), ctx.limits.pingIntervalMs);
+    this.health = new SocketHealth(socket, {
+      pingIntervalMs: ctx.limits.pingIntervalMs,
+      onDead: () => {
+        this.logger.info('signaling client missed a pong; dropping it');
+        socket.terminate();
+      },
+      maxBufferedBytes: MAX_BUFFERED_BYTES,
+      onSlowReader: () => {
+        this.logger.warn('client is not reading its socket; dropping it');
+        socket.terminate();
+      },
+    });
     this.joinTimer = setTimeout(() => {
       if (!this.joined) this.closeSocket(SIGNALING_CLOSE.joinTimeout, 'no join in time');
     }, ctx.limits.joinTimeoutMs);
@@ -218,34 +232,19 @@ export class SignalingSession {
   }
 
   private send(frame: ResponseFrame | object): void {
-    if (this.ended || this.socket.readyState !== OPEN) return;
-    if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-      this.logger.warn('client is not reading its socket; dropping it');
-      this.socket.terminate();
-      return;
-    }
-    this.socket.send(JSON.stringify(frame));
-  }
-
-  private checkAlive(): void {
-    if (!this.alive) {
-      this.logger.info('signaling client missed a pong; dropping it');
-      this.socket.terminate();
-      return;
-    }
-    this.alive = false;
-    if (this.socket.readyState === OPEN) this.socket.ping();
+    // Refused when the socket is not open, or terminated (onSlowReader) when the client stops reading.
+    if (!this.ended) this.health.send(JSON.stringify(frame));
   }
 
   /** Graceful close: queued frames (a `rejoin`, a last response) are sent first. */
   private closeSocket(code: number, reason: string): void {
-    if (this.socket.readyState === OPEN) this.socket.close(code, reason);
+    if (this.socket.readyState === this.socket.OPEN) this.socket.close(code, reason);
   }
 
   private onSocketClosed(): void {
     if (this.ended) return;
     this.ended = true;
-    clearInterval(this.pingTimer);
+    this.health.stop();
     clearTimeout(this.joinTimer);
     this.joined?.peer.close('disconnected');
   }
