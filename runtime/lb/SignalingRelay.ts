@@ -45,7 +45,9 @@ export type RelayEndReason =
   | 'upstream_timeout'
   | 'shutdown';
 
-export interface RelayOptions {
+export interface SignalingRelayOptions {
+  /** The client's socket, accepted by the LB's WebSocket server. */
+  readonly client: WebSocket;
   readonly upstreamUrl: string;
   /** Headers for the media server (who the client is, for its logs). */
   readonly upstreamHeaders?: Record<string, string>;
@@ -72,6 +74,7 @@ export interface SignalingRelayEvents {
 const CLIENT_WENT_AWAY: CloseFrame = { code: CLOSE_GOING_AWAY, reason: 'client went away' };
 
 export class SignalingRelay extends EventEmitter<SignalingRelayEvents> {
+  private readonly client: WebSocket;
   private readonly upstream: WebSocket;
   private readonly pending: Array<{ data: RawData; isBinary: boolean }> = [];
   private readonly clientHealth: SocketHealth;
@@ -81,11 +84,10 @@ export class SignalingRelay extends EventEmitter<SignalingRelayEvents> {
   private ended = false;
   private upstreamOpened = false;
 
-  constructor(
-    private readonly client: WebSocket,
-    private readonly opts: RelayOptions,
-  ) {
+  constructor(private readonly opts: SignalingRelayOptions) {
     super();
+    const { client } = opts;
+    this.client = client;
     this.bucket = new TokenBucket({ perSecond: opts.messagesPerSecond, burst: opts.messageBurst });
     this.upstream = new WebSocket(opts.upstreamUrl, {
       maxPayload: opts.maxPayloadBytes,

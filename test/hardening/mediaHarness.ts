@@ -103,7 +103,7 @@ export async function startInProcessMediaServer(opts: {
     debugEndpoints: true,
     ...opts.config,
   };
-  const running = await startMediaServer(config, loadMediaEngine(), logger);
+  const running = await startMediaServer({ config, engine: loadMediaEngine(), logger });
   const port = (running.app.server.address() as AddressInfo).port;
   return {
     running,

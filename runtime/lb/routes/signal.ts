@@ -75,7 +75,8 @@ export async function signalRoutes(app: FastifyInstance): Promise<void> {
     },
     wsHandler: (socket, request) => {
       const { server, token, admission } = targets.get(request)!;
-      const relay = new SignalingRelay(socket, {
+      const relay = new SignalingRelay({
+        client: socket,
         // The private leg to the media server carries the token in its URL: nothing logs that path.
         upstreamUrl: upstreamSignalingUrl(server.endpoint, request.params.roomId, token),
         upstreamHeaders: { 'x-forwarded-for': request.ip },

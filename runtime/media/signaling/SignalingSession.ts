@@ -60,18 +60,31 @@ export interface SessionConnection {
   readonly urlPeerId?: string;
 }
 
-export interface SessionContext {
+/** What a session needs of the server it runs on; one per server, shared by its sessions. */
+export interface SessionServices {
   readonly server: MediaServer;
+  /** Keys the `join` request's media token is verified with. */
   readonly mediaTokenKeys: KeySet;
+  /** This server's id and region: a token must be bound to the id; the join answer carries both. */
   readonly serverId: string;
   readonly region: string;
   readonly limits: SignalingLimits;
   readonly metrics: MediaMetrics;
   readonly logger: Logger;
+}
+
+export interface SignalingSessionOptions extends SessionServices {
+  readonly socket: WebSocket;
+  /** The room of the URL the client connected to: the only room its token may join. */
+  readonly roomId: string;
   readonly connection: SessionConnection;
 }
 
 export class SignalingSession {
+  private readonly socket: WebSocket;
+  private readonly roomId: string;
+  private readonly server: MediaServer;
+  private readonly metrics: MediaMetrics;
   private joined?: { peer: Peer; room: Room };
   private joining = false;
   private queue: Promise<void> = Promise.resolve();
@@ -83,22 +96,20 @@ export class SignalingSession {
   private readonly joinTimer: NodeJS.Timeout;
   private logger: Logger;
 
-  constructor(
-    private readonly socket: WebSocket,
-    private readonly roomId: string,
-    private readonly ctx: SessionContext,
-  ) {
-    this.logger = ctx.logger.child({ room: roomId });
-    this.bucket = new TokenBucket({
-      perSecond: ctx.limits.messagesPerSecond,
-      burst: ctx.limits.messageBurst,
-    });
+  constructor(private readonly opts: SignalingSessionOptions) {
+    const { socket, roomId, limits } = opts;
+    this.socket = socket;
+    this.roomId = roomId;
+    this.server = opts.server;
+    this.metrics = opts.metrics;
+    this.logger = opts.logger.child({ room: roomId });
+    this.bucket = new TokenBucket({ perSecond: limits.messagesPerSecond, burst: limits.messageBurst });
     socket.on('message', (data, isBinary) => this.onMessage(isBinary ? null : data.toString('utf8')));
     // ws emits 'close' after 'error'; the close handler does the cleanup.
     socket.on('error', (err) => this.logger.debug({ err: err.message }, 'signaling socket error'));
     socket.on('close', () => this.onSocketClosed());
     this.health = new SocketHealth(socket, {
-      pingIntervalMs: ctx.limits.pingIntervalMs,
+      pingIntervalMs: limits.pingIntervalMs,
       onDead: () => {
         this.logger.info('signaling client missed a pong; dropping it');
         socket.terminate();
@@ -111,7 +122,7 @@ export class SignalingSession {
     });
     this.joinTimer = setTimeout(() => {
       if (!this.joined) this.closeSocket(SIGNALING_CLOSE.joinTimeout, 'no join in time');
-    }, ctx.limits.joinTimeoutMs);
+    }, limits.joinTimeoutMs);
   }
 
   private onMessage(raw: string | null): void {
@@ -123,7 +134,7 @@ export class SignalingSession {
         ok: false,
         error: { code: 'rate_limited', message: 'too many requests; slow down' },
       });
-      if (this.rateViolations >= this.ctx.limits.maxRateViolations) {
+      if (this.rateViolations >= this.opts.limits.maxRateViolations) {
         this.closeSocket(SIGNALING_CLOSE.policy, 'request rate exceeded');
       }
       return;
@@ -155,7 +166,7 @@ export class SignalingSession {
       method = request.method;
       const data = await this.dispatch(request.method, request.data);
       this.send({ id, ok: true, data });
-      this.ctx.metrics.requests.inc({ method, outcome: 'ok' });
+      this.metrics.requests.inc({ method, outcome: 'ok' });
       if (method === 'leave') this.closeSocket(SIGNALING_CLOSE.normal, 'left');
     } catch (err) {
       const { error, internal } = toProtocolError(err);
@@ -164,10 +175,10 @@ export class SignalingSession {
       else
         this.logger.debug({ method, code: error.code, message: error.message }, 'signaling request refused');
       this.send({ id: requestId, ok: false, error: { code: error.code, message: error.message } });
-      this.ctx.metrics.requests.inc({ method, outcome: error.code });
+      this.metrics.requests.inc({ method, outcome: error.code });
       const closeCode = method === 'join' ? JOIN_REFUSAL_CLOSE[error.code] : undefined;
       if (closeCode !== undefined) {
-        this.ctx.metrics.connections.inc({ outcome: error.code });
+        this.metrics.connections.inc({ outcome: error.code });
         this.closeSocket(closeCode, error.code);
       }
     }
@@ -189,20 +200,18 @@ export class SignalingSession {
       throw new ProtocolError('already_joined', 'this connection already joined');
     this.joining = true;
     try {
-      const claims = await verifyMediaToken(this.ctx.mediaTokenKeys, token, {
+      const claims = await verifyMediaToken(this.opts.mediaTokenKeys, token, {
         roomId: this.roomId,
-        serverId: this.ctx.serverId,
+        serverId: this.opts.serverId,
       });
-      const { urlPeerId, holder } = this.ctx.connection;
+      const { urlPeerId, holder } = this.opts.connection;
       if (urlPeerId !== undefined && claims.sub !== urlPeerId) {
         throw new ProtocolError(
           'unauthorized',
           `this connection was opened for peer "${urlPeerId}"; its join token is for peer "${claims.sub}"`,
         );
       }
-      const { peer, room } = await this.ctx.server.join(claims, displayName, holder, (frame) =>
-        this.send(frame),
-      );
+      const { peer, room } = await this.server.join(claims, displayName, holder, (frame) => this.send(frame));
       if (this.ended) {
         // The socket went away while the room was being created.
         peer.close('disconnected');
@@ -212,12 +221,12 @@ export class SignalingSession {
       this.logger = peer.logger;
       clearTimeout(this.joinTimer);
       peer.on('close', (reason) => this.onPeerClosed(reason));
-      this.ctx.metrics.connections.inc({ outcome: 'joined' });
+      this.metrics.connections.inc({ outcome: 'joined' });
       return {
         peerId: peer.id,
         roomId: this.roomId,
-        serverId: this.ctx.serverId,
-        region: this.ctx.region,
+        serverId: this.opts.serverId,
+        region: this.opts.region,
         routerRtpCapabilities: room.router.rtpCapabilities,
       };
     } finally {
