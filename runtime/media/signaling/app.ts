@@ -31,6 +31,16 @@ export interface SignalingAppOptions {
   readonly engine: string;
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * The peer id of the media token in the signaling URL, once the preHandler has verified it and
+     * claimed it for this TCP connection; null without a token in the URL.
+     */
+    urlPeerId: string | null;
+  }
+}
+
 export async function buildSignalingApp(options: SignalingAppOptions): Promise<FastifyInstance> {
   const { serverId, region, capacity, mediaTokenKeys, server, metrics, logger } = options;
   const app = Fastify({
@@ -88,8 +98,8 @@ export async function buildSignalingApp(options: SignalingAppOptions): Promise<F
 
   if (options.debugEndpoints) app.get('/debug/stats', async () => server.stats());
 
-  /** The URL token's peer id, handed from the preHandler (which verified and claimed it) to the session. */
-  const urlPeerIds = new WeakMap<object, string>();
+  // Handed from the preHandler (which verified and claimed the URL token) to the session.
+  app.decorateRequest('urlPeerId', null);
   const sessionServices: SessionServices = {
     server,
     mediaTokenKeys,
@@ -139,7 +149,7 @@ export async function buildSignalingApp(options: SignalingAppOptions): Promise<F
           const code = refusal.reason === 'used' ? 'token_used' : 'token_in_use';
           return reply.code(409).send({ error: { code, message: refusal.message } });
         }
-        urlPeerIds.set(req.raw, claims.sub);
+        req.urlPeerId = claims.sub;
       },
     },
     (socket, req) => {
@@ -147,7 +157,7 @@ export async function buildSignalingApp(options: SignalingAppOptions): Promise<F
         ...sessionServices,
         socket,
         roomId: req.params.roomId,
-        connection: { holder: req.raw.socket, urlPeerId: urlPeerIds.get(req.raw) },
+        connection: { holder: req.raw.socket, urlPeerId: req.urlPeerId ?? undefined },
       });
     },
   );
