@@ -3,14 +3,23 @@
  * an interval: each run starts `intervalMs` after the previous one ended, so a slow replica never
  * stacks runs. A failed run is reported and retried at the next tick; timers never hold the process.
  */
+export interface BackgroundLoopOptions {
+  /** One run of the task. */
+  readonly run: () => Promise<unknown>;
+  /** Called with each failed run; the next tick runs again. */
+  readonly onError: (err: unknown) => void;
+}
+
 export class BackgroundLoop {
+  private readonly run: () => Promise<unknown>;
+  private readonly onError: (err: unknown) => void;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
-  constructor(
-    private readonly run: () => Promise<unknown>,
-    private readonly onError: (err: unknown) => void,
-  ) {}
+  constructor({ run, onError }: BackgroundLoopOptions) {
+    this.run = run;
+    this.onError = onError;
+  }
 
   /** Runs now and then every `intervalMs`; a no-op when `intervalMs` is 0 or the loop already runs. */
   start(intervalMs: number): void {

@@ -27,6 +27,7 @@ export interface FleetSnapshot {
 }
 
 export interface FleetCacheOptions {
+  readonly store: Store;
   /** The LB's own region: always listed, even before any region item exists. */
   readonly region: string;
   readonly clock: Clock;
@@ -69,13 +70,12 @@ export class FleetCache {
   private readonly placing = new Map<string, number>();
   private snapshot: FleetSnapshot | null = null;
   private inflight: Promise<FleetSnapshot> | null = null;
+  private readonly store: Store;
   private readonly loop: BackgroundLoop;
 
-  constructor(
-    private readonly store: Store,
-    private readonly opts: FleetCacheOptions,
-  ) {
-    this.loop = new BackgroundLoop(() => this.refresh(), opts.onBackgroundError);
+  constructor(private readonly opts: FleetCacheOptions) {
+    this.store = opts.store;
+    this.loop = new BackgroundLoop({ run: () => this.refresh(), onError: opts.onBackgroundError });
   }
 
   /** The last snapshot, however old (null before the first refresh). */

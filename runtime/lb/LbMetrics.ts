@@ -25,6 +25,13 @@ export type JoinOutcome =
 
 export type DbErrorKind = 'table_not_found' | 'throttled' | 'unavailable' | 'validation' | 'other';
 
+export interface LbMetricsOptions {
+  /** @default a registry of its own */
+  readonly registry?: Registry;
+  /** Labels every series, so one dashboard shows every region's LBs apart. */
+  readonly region: string;
+}
+
 export class LbMetrics {
   readonly registry: Registry;
   readonly joins: Counter<'outcome'>;
@@ -35,9 +42,9 @@ export class LbMetrics {
   readonly takeovers: Counter<'evidence'>;
   readonly serverProbes: Counter<'verdict'>;
 
-  constructor(registry = new Registry(), labels: { region: string }) {
+  constructor({ registry = new Registry(), region }: LbMetricsOptions) {
     this.registry = registry;
-    registry.setDefaultLabels(labels);
+    registry.setDefaultLabels({ region });
     collectDefaultMetrics({ register: registry, prefix: 'lb_' });
     this.joins = new Counter({
       name: 'lb_joins_total',

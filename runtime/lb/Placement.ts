@@ -222,7 +222,7 @@ export function chooseServer(
   return null;
 }
 
-export interface PlacementDeps {
+export interface PlacementOptions {
   readonly store: Store;
   readonly fleet: FleetCache;
   readonly probe: ServerProbe;
@@ -235,7 +235,7 @@ export interface PlacementDeps {
 type Judgement = { readonly keep: true } | { readonly keep: false; readonly evidence: GoneEvidence };
 
 export class Placement {
-  constructor(private readonly deps: PlacementDeps) {}
+  constructor(private readonly deps: PlacementOptions) {}
 
   async assign(roomId: string, exclude: Exclusions): Promise<Assignment> {
     const { store, fleet } = this.deps;

@@ -8,37 +8,42 @@ import { BackgroundLoop } from './BackgroundLoop';
 import type { Clock } from './config';
 import type { FleetCache } from './FleetCache';
 
+export interface RegionReporterOptions {
+  readonly store: Store;
+  /** Where the live servers and their load are read from. */
+  readonly fleet: FleetCache;
+  /** The region reported on: this LB's own. */
+  readonly region: string;
+  /** Where clients reach this region's API; other regions' LBs offer it as an alternate. */
+  readonly publicApiUrl: string;
+  readonly clock: Clock;
+  /** Called with each failed background report. */
+  readonly onBackgroundError: (err: unknown) => void;
+}
+
 export class RegionReporter {
   private readonly loop: BackgroundLoop;
 
-  constructor(
-    private readonly store: Store,
-    private readonly fleet: FleetCache,
-    private readonly opts: {
-      readonly region: string;
-      readonly publicApiUrl: string;
-      readonly clock: Clock;
-      readonly onBackgroundError: (err: unknown) => void;
-    },
-  ) {
-    this.loop = new BackgroundLoop(() => this.report(), opts.onBackgroundError);
+  constructor(private readonly opts: RegionReporterOptions) {
+    this.loop = new BackgroundLoop({ run: () => this.report(), onError: opts.onBackgroundError });
   }
 
   async report(): Promise<RegionSummary> {
-    const snap = await this.fleet.get();
+    const { store, fleet, region } = this.opts;
+    const snap = await fleet.get();
     const now = this.opts.clock();
     const live = [...snap.servers.values()].filter(
-      (s) => s.region === this.opts.region && s.status === 'active' && this.store.isAlive(s, now),
+      (s) => s.region === region && s.status === 'active' && store.isAlive(s, now),
     );
     const summary: RegionSummary = {
-      region: this.opts.region,
+      region,
       apiUrl: this.opts.publicApiUrl,
       liveServers: live.length,
       load: live.reduce((sum, s) => sum + s.load, 0),
       capacity: live.reduce((sum, s) => sum + s.capacity, 0),
       reportedAt: now,
     };
-    await this.store.putRegionSummary(summary);
+    await store.putRegionSummary(summary);
     return summary;
   }
 

@@ -20,9 +20,13 @@ const MAX_REMEMBERED_TOKENS = 200_000;
 /** A token is remembered a little past its expiry: verifiers tolerate some clock skew. */
 const USED_TOKEN_SLACK_MS = 60_000;
 
-export interface RelayLimits {
+export interface RelayRegistryOptions {
+  /** Concurrent relays from one client address (a NAT can hold a whole office). */
   readonly relaysPerAddress: number;
+  /** Concurrent relays of one identity (a user in a few rooms, tabs or devices). */
   readonly relaysPerIdentity: number;
+  /** Epoch milliseconds: used tokens are forgotten once they have expired by it. */
+  readonly clock: () => number;
 }
 
 /** What an admitted upgrade holds until its relay closes. */
@@ -38,11 +42,15 @@ export class RelayRegistry {
   private readonly usedTokens = new Map<string, number>();
   private readonly byAddress = new Map<string, number>();
   private readonly byIdentity = new Map<string, number>();
+  private readonly relaysPerAddress: number;
+  private readonly relaysPerIdentity: number;
+  private readonly clock: () => number;
 
-  constructor(
-    private readonly limits: RelayLimits,
-    private readonly clock: () => number,
-  ) {}
+  constructor(opts: RelayRegistryOptions) {
+    this.relaysPerAddress = opts.relaysPerAddress;
+    this.relaysPerIdentity = opts.relaysPerIdentity;
+    this.clock = opts.clock;
+  }
 
   get size(): number {
     return this.relays.size;
@@ -61,18 +69,18 @@ export class RelayRegistry {
         'this media token already opened a signaling session; join again through the API for a new one',
       );
     }
-    if ((this.byAddress.get(address) ?? 0) >= this.limits.relaysPerAddress) {
+    if ((this.byAddress.get(address) ?? 0) >= this.relaysPerAddress) {
       throw new ApiError(
         429,
         'too_many_sessions',
-        `more than ${this.limits.relaysPerAddress} signaling sessions from one address`,
+        `more than ${this.relaysPerAddress} signaling sessions from one address`,
       );
     }
-    if ((this.byIdentity.get(claims.identity) ?? 0) >= this.limits.relaysPerIdentity) {
+    if ((this.byIdentity.get(claims.identity) ?? 0) >= this.relaysPerIdentity) {
       throw new ApiError(
         429,
         'too_many_sessions',
-        `more than ${this.limits.relaysPerIdentity} signaling sessions for one identity; leave one first`,
+        `more than ${this.relaysPerIdentity} signaling sessions for one identity; leave one first`,
       );
     }
     this.usedTokens.set(claims.sub, claims.exp * 1000 + USED_TOKEN_SLACK_MS);

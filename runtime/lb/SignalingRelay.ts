@@ -7,15 +7,19 @@
  *   - Either side closing closes the other, with a code the other side can act on: a media server's own
  *     code passes through; a lost or unreachable media server becomes 1014 (bad gateway), which the
  *     client SDK treats as "rejoin elsewhere"; a policy violation by the client becomes 1008.
- *   - Both legs are pinged every `keepaliveMs` and dropped after one missed pong, so a dead client frees
- *     its media-server session, and a dead media server (a region gone dark) is noticed by the client
- *     within two periods rather than at the TCP timeout.
- *   - Client frames are rate limited by a token bucket; the frame size limit is the WebSocket server's
- *     `maxPayload` (the ws library answers 1009 and we close the upstream leg).
+ *   - Both legs are pinged every `keepaliveMs` and dropped after one missed pong (SocketHealth), so a
+ *     dead client frees its media-server session, and a dead media server (a region gone dark) is
+ *     noticed by the client within two periods rather than at the TCP timeout. A client that does not
+ *     read its socket is dropped rather than have the LB buffer the media server's frames for it.
+ *   - Client frames are rate limited by a token bucket (the media server's session uses the same one);
+ *     the frame size limit is the WebSocket server's `maxPayload` (the ws library answers 1009 and we
+ *     close the upstream leg).
  */
 import { EventEmitter } from 'node:events';
 import WebSocket, { type RawData } from 'ws';
 import { SIGNALING_CLOSE } from '../protocol/signaling';
+import { SocketHealth } from '../protocol/SocketHealth';
+import { TokenBucket } from '../protocol/TokenBucket';
 
 const {
   goingAway: CLOSE_GOING_AWAY,
@@ -41,7 +45,9 @@ export type RelayEndReason =
   | 'upstream_timeout'
   | 'shutdown';
 
-export interface RelayOptions {
+export interface SignalingRelayOptions {
+  /** The client's socket, accepted by the LB's WebSocket server. */
+  readonly client: WebSocket;
   readonly upstreamUrl: string;
   /** Headers for the media server (who the client is, for its logs). */
   readonly upstreamHeaders?: Record<string, string>;
@@ -64,24 +70,25 @@ export interface SignalingRelayEvents {
   close: [reason: RelayEndReason, detail: string];
 }
 
+/** What the client is told when the relay ends on the media server's side or the client's own. */
+const CLIENT_WENT_AWAY: CloseFrame = { code: CLOSE_GOING_AWAY, reason: 'client went away' };
+
 export class SignalingRelay extends EventEmitter<SignalingRelayEvents> {
+  private readonly client: WebSocket;
   private readonly upstream: WebSocket;
   private readonly pending: Array<{ data: RawData; isBinary: boolean }> = [];
-  private readonly keepalive: NodeJS.Timeout;
+  private readonly clientHealth: SocketHealth;
+  private readonly upstreamHealth: SocketHealth;
   private readonly connectTimer: NodeJS.Timeout;
-  private clientAlive = true;
-  private upstreamAlive = true;
-  private tokens: number;
-  private refilledAt = performance.now();
+  private readonly bucket: TokenBucket;
   private ended = false;
   private upstreamOpened = false;
 
-  constructor(
-    private readonly client: WebSocket,
-    private readonly opts: RelayOptions,
-  ) {
+  constructor(private readonly opts: SignalingRelayOptions) {
     super();
-    this.tokens = opts.messageBurst;
+    const { client } = opts;
+    this.client = client;
+    this.bucket = new TokenBucket({ perSecond: opts.messagesPerSecond, burst: opts.messageBurst });
     this.upstream = new WebSocket(opts.upstreamUrl, {
       maxPayload: opts.maxPayloadBytes,
       headers: opts.upstreamHeaders,
@@ -92,7 +99,6 @@ export class SignalingRelay extends EventEmitter<SignalingRelayEvents> {
     });
 
     client.on('message', (data, isBinary) => this.fromClient(data, isBinary));
-    client.on('pong', () => (this.clientAlive = true));
     // ws emits 'close' after every 'error'; the close handler does the work.
     client.on('error', () => {});
     client.on('close', (code) =>
@@ -104,7 +110,6 @@ export class SignalingRelay extends EventEmitter<SignalingRelayEvents> {
 
     this.upstream.on('open', () => this.flushPending());
     this.upstream.on('message', (data, isBinary) => this.fromUpstream(data, isBinary));
-    this.upstream.on('pong', () => (this.upstreamAlive = true));
     this.upstream.on('error', () => {});
     this.upstream.on('unexpected-response', (_req, res) => {
       const status = res.statusCode ?? 0;
@@ -160,7 +165,31 @@ export class SignalingRelay extends EventEmitter<SignalingRelayEvents> {
         ),
       opts.connectTimeoutMs,
     ).unref();
-    this.keepalive = setInterval(() => this.checkKeepalive(), opts.keepaliveMs).unref();
+    // Created in this order, the two share a period and fire in it client first: a tick that finds
+    // both legs dead blames the client. The upstream leg is not judged while it connects: the connect
+    // timer covers that.
+    this.clientHealth = new SocketHealth(client, {
+      pingIntervalMs: opts.keepaliveMs,
+      onDead: () => this.end('client_timeout', 'client missed a pong', 'terminate', CLIENT_WENT_AWAY),
+      maxBufferedBytes: MAX_CLIENT_BUFFERED_BYTES,
+      onSlowReader: () =>
+        this.end(
+          'client_too_slow',
+          'client is not reading its socket',
+          { code: CLOSE_POLICY, reason: 'client is not reading its socket' },
+          CLIENT_WENT_AWAY,
+        ),
+    });
+    this.upstreamHealth = new SocketHealth(this.upstream, {
+      pingIntervalMs: opts.keepaliveMs,
+      onDead: () =>
+        this.end(
+          'upstream_timeout',
+          'media server missed a pong',
+          { code: CLOSE_BAD_GATEWAY, reason: 'media server stopped answering' },
+          'terminate',
+        ),
+    });
   }
 
   get open(): boolean {
@@ -180,7 +209,7 @@ export class SignalingRelay extends EventEmitter<SignalingRelayEvents> {
 
   private fromClient(data: RawData, isBinary: boolean): void {
     if (this.ended) return;
-    if (!this.takeToken()) {
+    if (!this.bucket.take()) {
       this.end(
         'rate_limited',
         'client exceeded the message rate',
@@ -188,7 +217,7 @@ export class SignalingRelay extends EventEmitter<SignalingRelayEvents> {
           code: CLOSE_POLICY,
           reason: `more than ${this.opts.messagesPerSecond} messages per second`,
         },
-        { code: CLOSE_GOING_AWAY, reason: 'client went away' },
+        CLIENT_WENT_AWAY,
       );
       return;
     }
@@ -212,66 +241,15 @@ export class SignalingRelay extends EventEmitter<SignalingRelayEvents> {
   }
 
   private fromUpstream(data: RawData, isBinary: boolean): void {
-    if (this.ended || this.client.readyState !== WebSocket.OPEN) return;
-    if (this.client.bufferedAmount > MAX_CLIENT_BUFFERED_BYTES) {
-      this.end(
-        'client_too_slow',
-        'client is not reading its socket',
-        {
-          code: CLOSE_POLICY,
-          reason: 'client is not reading its socket',
-        },
-        { code: CLOSE_GOING_AWAY, reason: 'client went away' },
-      );
-      return;
-    }
-    this.client.send(data, { binary: isBinary });
-  }
-
-  private takeToken(): boolean {
-    const now = performance.now();
-    this.tokens = Math.min(
-      this.opts.messageBurst,
-      this.tokens + ((now - this.refilledAt) / 1000) * this.opts.messagesPerSecond,
-    );
-    this.refilledAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-
-  private checkKeepalive(): void {
-    if (!this.clientAlive) {
-      this.end('client_timeout', 'client missed a pong', 'terminate', {
-        code: CLOSE_GOING_AWAY,
-        reason: 'client went away',
-      });
-      return;
-    }
-    if (this.upstream.readyState === WebSocket.OPEN && !this.upstreamAlive) {
-      this.end(
-        'upstream_timeout',
-        'media server missed a pong',
-        {
-          code: CLOSE_BAD_GATEWAY,
-          reason: 'media server stopped answering',
-        },
-        'terminate',
-      );
-      return;
-    }
-    this.clientAlive = false;
-    if (this.client.readyState === WebSocket.OPEN) this.client.ping();
-    if (this.upstream.readyState === WebSocket.OPEN) {
-      this.upstreamAlive = false;
-      this.upstream.ping();
-    }
+    if (this.ended) return;
+    this.clientHealth.send(data, { binary: isBinary });
   }
 
   private end(reason: RelayEndReason, detail: string, client: LegAction, upstream: LegAction): void {
     if (this.ended) return;
     this.ended = true;
-    clearInterval(this.keepalive);
+    this.clientHealth.stop();
+    this.upstreamHealth.stop();
     clearTimeout(this.connectTimer);
     this.pending.length = 0;
     closeLeg(this.client, client);

@@ -73,7 +73,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   // The API speaks JSON only; fastify's default text parser would turn a text body into a confusing 400.
   app.removeContentTypeParser('text/plain');
 
-  const metrics = new LbMetrics(opts.registry, { region: config.region });
+  const metrics = new LbMetrics({ registry: opts.registry, region: config.region });
   await app.register(lbServices, { store: opts.store, config, clock: opts.clock ?? Date.now, metrics });
   await app.register(errorHandling, { onStoreError: (err) => metrics.countDbError(err) });
   await app.register(helmet, {

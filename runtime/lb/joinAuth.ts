@@ -1,11 +1,27 @@
 /**
  * Join-token verification, once per request. The rate limiter needs the verified subject as its key
- * (before the route's own hooks run) and the route needs the claims: both share one verification.
+ * (before the route's own hooks run) and the route needs the claims: both share one verification,
+ * kept on the request: `request.joinClaims`, which the `joinAuth` plugin adds to the routes of the
+ * context that registers it.
  */
 import type { FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { TokenError, verifyJoinToken, type JoinClaims, type KeySet } from '../protocol/tokens';
 
-const verified = new WeakMap<FastifyRequest, Promise<JoinClaims>>();
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The request's join-token verification, started by the first `authenticateJoin`; null before. */
+    joinClaims: Promise<JoinClaims> | null;
+  }
+}
+
+export const joinAuth = fp(
+  async (app) => {
+    // null, not a promise: fastify shares a decoration's initial value across requests.
+    app.decorateRequest('joinClaims', null);
+  },
+  { name: 'join-auth' },
+);
 
 function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
@@ -16,15 +32,16 @@ function bearerToken(request: FastifyRequest): string | undefined {
 }
 
 export function authenticateJoin(request: FastifyRequest, keys: KeySet): Promise<JoinClaims> {
-  let claims = verified.get(request);
-  if (!claims) {
+  if (!request.joinClaims) {
     const { roomId } = request.params as { roomId?: string };
-    claims = Promise.resolve().then(() => verifyJoinToken(keys, bearerToken(request), String(roomId ?? '')));
+    const claims = Promise.resolve().then(() =>
+      verifyJoinToken(keys, bearerToken(request), String(roomId ?? '')),
+    );
     // Read later by the route; a rejection here is not unhandled, it is answered there.
     claims.catch(() => {});
-    verified.set(request, claims);
+    request.joinClaims = claims;
   }
-  return claims;
+  return request.joinClaims;
 }
 
 /** Rate-limit key: the token's subject when it verifies, the client address otherwise. */

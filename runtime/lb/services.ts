@@ -44,14 +44,17 @@ export const lbServices = fp(
       if (err instanceof StoreError) metrics.countDbError(err);
       app.log.warn({ err }, `${what} failed; retrying at the next tick`);
     };
-    const fleet = new FleetCache(store, {
+    const fleet = new FleetCache({
+      store,
       region: config.region,
       clock,
       maxAgeMs: config.fleetMaxAgeMs,
       onBackgroundError: backgroundError('fleet refresh'),
     });
     const own = { region: config.region, publicApiUrl: config.publicApiUrl, clock };
-    const reporter = new RegionReporter(store, fleet, {
+    const reporter = new RegionReporter({
+      store,
+      fleet,
       ...own,
       onBackgroundError: backgroundError('region summary'),
     });
@@ -72,7 +75,14 @@ export const lbServices = fp(
     app.decorate('placement', new Placement({ store, fleet, probe: serverProbe, metrics, ...own }));
     app.decorate('regionReporter', reporter);
     // Wall time, not the injected clock: tokens expire by wall time (their verifier's clock).
-    app.decorate('relayRegistry', new RelayRegistry(config.limits, Date.now));
+    app.decorate(
+      'relayRegistry',
+      new RelayRegistry({
+        relaysPerAddress: config.limits.relaysPerAddress,
+        relaysPerIdentity: config.limits.relaysPerIdentity,
+        clock: Date.now,
+      }),
+    );
 
     app.addHook('onReady', async () => {
       fleet.start(config.fleetRefreshMs);

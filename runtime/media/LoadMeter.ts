@@ -34,13 +34,22 @@ export interface LoadSample {
   readonly load: number;
 }
 
+export interface LoadMeterOptions {
+  /** The workers whose CPU time is sampled. */
+  readonly pool: WorkerPool;
+  /** The server's capacity in load units: a fully busy CPU reports this much. */
+  readonly capacity: number;
+}
+
 export class LoadMeter {
+  private readonly pool: WorkerPool;
+  private readonly capacity: number;
   private previous = new Map<number, { cpuMs: number; at: number }>();
 
-  constructor(
-    private readonly pool: WorkerPool,
-    private readonly capacity: number,
-  ) {}
+  constructor({ pool, capacity }: LoadMeterOptions) {
+    this.pool = pool;
+    this.capacity = capacity;
+  }
 
   async sample(units: number): Promise<LoadSample> {
     const cpuShare = await this.cpuShare();

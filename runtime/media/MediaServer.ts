@@ -14,14 +14,14 @@
 import { EventEmitter } from 'node:events';
 import type { MediaClaims } from '../protocol/tokens';
 import type { Store } from '../store';
-import type { MediaServerConfig } from './config';
+import type { PeerLimits, RoomLimits } from './config';
 import type { MediaEngine } from './engine';
 import type { Logger } from './logger';
 import { Peer, type NotificationSink } from './Peer';
 import { PeerIdRegistry, type PeerIdHolder } from './PeerIdRegistry';
 import { ProtocolError } from '../protocol/signaling';
 import { Room, type RoomCloseReason } from './Room';
-import { WorkerPool } from './WorkerPool';
+import { WorkerPool, type WorkerPoolSettings } from './WorkerPool';
 
 /** A room closing between its creation and the join that asked for it is rare; one retry covers it. */
 const MAX_JOIN_ATTEMPTS = 2;
@@ -49,44 +49,49 @@ type ServerEvents = {
   fatal: [error: Error];
 };
 
+export interface MediaServerOptions {
+  /** This server's id in the table: room items name it, media tokens are bound to it. */
+  readonly serverId: string;
+  readonly engine: MediaEngine;
+  readonly workers: WorkerPoolSettings;
+  readonly peerLimits: PeerLimits;
+  readonly roomLimits: RoomLimits;
+  /** The region's table: a room that empties here releases its item. */
+  readonly store: Store;
+  readonly logger: Logger;
+}
+
 export class MediaServer extends EventEmitter<ServerEvents> {
+  readonly pool: WorkerPool;
   readonly rooms = new Map<string, Room>();
   private readonly pendingRooms = new Map<string, Promise<Room>>();
   /** Which connection holds each media token's peer id, and which peer ids have joined. */
   readonly peerIds = new PeerIdRegistry();
+  private readonly serverId: string;
+  private readonly peerLimits: PeerLimits;
+  private readonly roomLimits: RoomLimits;
+  private readonly store: Store;
+  private readonly logger: Logger;
   private statusValue: ServerStatus = 'active';
   private closed = false;
 
-  static async create(
-    config: MediaServerConfig,
-    engine: MediaEngine,
-    store: Store,
-    logger: Logger,
-  ): Promise<MediaServer> {
-    const pool = await WorkerPool.create(
-      engine,
-      {
-        numWorkers: config.numWorkers,
-        logLevel: config.workerLogLevel,
-        rtcMinPort: config.rtcMinPort,
-        rtcMaxPort: config.rtcMaxPort,
-        listenIp: config.rtcListenIp,
-        announcedIp: config.publicIp,
-      },
-      logger,
-    );
-    return new MediaServer(config, pool, store, logger);
+  static async create({ engine, workers, ...options }: MediaServerOptions): Promise<MediaServer> {
+    const pool = await WorkerPool.create({ engine, logger: options.logger, ...workers });
+    return new MediaServer({ ...options, pool });
   }
 
   private constructor(
-    readonly config: MediaServerConfig,
-    readonly pool: WorkerPool,
-    private readonly store: Store,
-    private readonly logger: Logger,
+    options: Omit<MediaServerOptions, 'engine' | 'workers'> & { readonly pool: WorkerPool },
   ) {
     super();
-    pool.on('workerDied', (index) => this.onWorkerDied(index));
-    pool.on('fatal', (error) => this.emit('fatal', error));
+    this.serverId = options.serverId;
+    this.pool = options.pool;
+    this.peerLimits = options.peerLimits;
+    this.roomLimits = options.roomLimits;
+    this.store = options.store;
+    this.logger = options.logger;
+    this.pool.on('workerDied', (index) => this.onWorkerDied(index));
+    this.pool.on('fatal', (error) => this.emit('fatal', error));
   }
 
   get status(): ServerStatus {
@@ -153,16 +158,16 @@ export class MediaServer extends EventEmitter<ServerEvents> {
       const room = await this.roomFor(claims.room);
       if (room.closed) continue;
       if (this.draining) break;
-      const peer = new Peer(
-        claims.sub,
-        claims.identity,
+      const peer = new Peer({
+        id: claims.sub,
+        identity: claims.identity,
         displayName,
-        room.router,
-        room.worker,
-        this.config.peer,
+        router: room.router,
+        worker: room.worker,
+        limits: this.peerLimits,
         sink,
-        room.logger.child({ peer: claims.sub }),
-      );
+        logger: room.logger.child({ peer: claims.sub }),
+      });
       room.addPeer(peer);
       peer.logger.info({ identity: claims.identity }, 'peer joined');
       return { peer, room };
@@ -212,7 +217,13 @@ export class MediaServer extends EventEmitter<ServerEvents> {
         'internal',
         'no media worker is running on this server; join again through the API',
       );
-    const room = await Room.create(roomId, this.config.serverId, worker, this.config.room, this.logger);
+    const room = await Room.create({
+      id: roomId,
+      serverId: this.serverId,
+      worker,
+      limits: this.roomLimits,
+      logger: this.logger,
+    });
     if (this.closed) {
       room.close('server_draining');
       throw new ProtocolError(
@@ -242,7 +253,7 @@ export class MediaServer extends EventEmitter<ServerEvents> {
     // peer re-created it here in the meantime.
     if (reason === 'empty' || reason === 'server_draining' || reason === 'worker_died') {
       if (!this.rooms.has(room.id) && !this.pendingRooms.has(room.id)) {
-        this.store.releaseRoom(room.id, this.config.serverId).then(
+        this.store.releaseRoom(room.id, this.serverId).then(
           (released) => room.logger.debug({ released }, 'room item released'),
           (err: Error) =>
             room.logger.warn({ err: err.message }, 'cannot release the room item; its TTL will'),

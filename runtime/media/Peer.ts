@@ -49,7 +49,28 @@ type PeerEvents = {
 
 export type NotificationSink = <N extends NotificationName>(frame: NotificationFrame<N>) => void;
 
+export interface PeerOptions {
+  /** The media token's peer id. */
+  readonly id: string;
+  /** Who the participant is (the join token's subject): a room holds one peer per identity. */
+  readonly identity: string;
+  readonly displayName?: string;
+  /** The room's router; the peer's transports are created on it. */
+  readonly router: MsRouter;
+  /** The worker `router` lives on. */
+  readonly worker: EngineWorker;
+  readonly limits: PeerLimits;
+  /** Where the peer's notifications go: its signaling session. */
+  readonly sink: NotificationSink;
+  /** Carries the room's and the peer's ids. */
+  readonly logger: Logger;
+}
+
 export class Peer extends EventEmitter<PeerEvents> {
+  readonly id: string;
+  readonly identity: string;
+  readonly displayName: string | undefined;
+  readonly logger: Logger;
   readonly transports = new Map<string, PeerTransport>();
   readonly producers = new Map<string, MsProducer>();
   readonly consumers = new Map<string, MsConsumer>();
@@ -65,19 +86,22 @@ export class Peer extends EventEmitter<PeerEvents> {
   private readonly consuming = new Set<string>();
   /** Consumers whose producer has carried media: the ones that cost the server (load.ts). */
   private readonly countedConsumers = new Set<string>();
+  private readonly router: MsRouter;
+  private readonly worker: EngineWorker;
+  private readonly limits: PeerLimits;
+  private readonly sink: NotificationSink;
   private closedFlag = false;
 
-  constructor(
-    readonly id: string,
-    readonly identity: string,
-    readonly displayName: string | undefined,
-    private readonly router: MsRouter,
-    private readonly worker: EngineWorker,
-    private readonly limits: PeerLimits,
-    private readonly sink: NotificationSink,
-    readonly logger: Logger,
-  ) {
+  constructor(options: PeerOptions) {
     super();
+    this.id = options.id;
+    this.identity = options.identity;
+    this.displayName = options.displayName;
+    this.router = options.router;
+    this.worker = options.worker;
+    this.limits = options.limits;
+    this.sink = options.sink;
+    this.logger = options.logger;
   }
 
   get closed(): boolean {

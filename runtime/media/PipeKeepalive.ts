@@ -50,7 +50,7 @@ export class PipeKeepalive {
           encodings: [{ ssrc }],
         },
       });
-      return new PipeKeepalive(transport, producer, ssrc);
+      return new PipeKeepalive({ transport, producer, ssrc });
     } catch (err) {
       transport.close();
       throw new Error(
@@ -61,11 +61,19 @@ export class PipeKeepalive {
     }
   }
 
-  private constructor(
-    private readonly transport: MsDirectTransport,
-    readonly producer: MsDirectProducer,
-    private readonly ssrc: number,
-  ) {}
+  private readonly transport: MsDirectTransport;
+  readonly producer: MsDirectProducer;
+  private readonly ssrc: number;
+
+  private constructor(parts: {
+    readonly transport: MsDirectTransport;
+    readonly producer: MsDirectProducer;
+    readonly ssrc: number;
+  }) {
+    this.transport = parts.transport;
+    this.producer = parts.producer;
+    this.ssrc = parts.ssrc;
+  }
 
   /** Starts sending (idempotent). */
   start(): void {

@@ -128,7 +128,14 @@ export class PipeLink extends EventEmitter<PipeLinkEvents> {
     try {
       keepalive = await PipeKeepalive.create(options.router);
       const keepaliveOut = await transport.consume({ producerId: keepalive.producer.id });
-      return new PipeLink(options, transport, keepalive, keepaliveOut, detector);
+      return new PipeLink({
+        remoteLeg: options.remoteLeg,
+        logger: options.logger,
+        transport,
+        keepalive,
+        keepaliveOut,
+        detector,
+      });
     } catch (err) {
       keepalive?.close();
       transport.close();
@@ -139,16 +146,28 @@ export class PipeLink extends EventEmitter<PipeLinkEvents> {
   readonly remoteLeg: string;
   readonly logger: Logger;
 
-  private constructor(
-    options: PipeLinkOptions,
-    private readonly transport: MsPipeTransport,
-    private readonly keepalive: PipeKeepalive,
-    private readonly keepaliveOut: MsPipeConsumer,
-    private readonly detector: PipeSilenceDetector,
-  ) {
+  private readonly transport: MsPipeTransport;
+  private readonly keepalive: PipeKeepalive;
+  private readonly keepaliveOut: MsPipeConsumer;
+  private readonly detector: PipeSilenceDetector;
+
+  private constructor(parts: {
+    readonly remoteLeg: string;
+    readonly logger: Logger;
+    readonly transport: MsPipeTransport;
+    /** This leg's keepalive stream, and its pipe consumer toward the remote. */
+    readonly keepalive: PipeKeepalive;
+    readonly keepaliveOut: MsPipeConsumer;
+    readonly detector: PipeSilenceDetector;
+  }) {
     super();
-    this.remoteLeg = options.remoteLeg;
-    this.logger = options.logger.child({ pipe: transport.id, remoteLeg: options.remoteLeg });
+    const { transport, detector } = parts;
+    this.transport = transport;
+    this.keepalive = parts.keepalive;
+    this.keepaliveOut = parts.keepaliveOut;
+    this.detector = detector;
+    this.remoteLeg = parts.remoteLeg;
+    this.logger = parts.logger.child({ pipe: transport.id, remoteLeg: parts.remoteLeg });
     transport.on('routerclose', () => this.close('router_closed'));
     detector.on('silent', (silentMs) => {
       this.logger.warn({ silentMs }, 'pipe silent: nothing from the remote leg');

@@ -27,6 +27,11 @@ export interface SilenceOptions {
   readonly setupGraceMs?: number;
 }
 
+export interface PipeSilenceDetectorOptions extends SilenceOptions {
+  /** Milliseconds on a monotonic clock. @default performance.now */
+  readonly now?: () => number;
+}
+
 export const DEFAULT_SILENCE_WINDOW_MS = 1_000;
 export const DEFAULT_SILENCE_CHECK_INTERVAL_MS = 100;
 export const DEFAULT_SILENCE_SETUP_GRACE_MS = 5_000;
@@ -46,12 +51,11 @@ export class PipeSilenceDetector extends EventEmitter<SilenceEvents> {
   private lastHeardAt = 0;
   private everHeardFlag = false;
   private silentFlag = false;
+  private readonly now: () => number;
 
-  constructor(
-    options: SilenceOptions = {},
-    private readonly now: () => number = () => performance.now(),
-  ) {
+  constructor(options: PipeSilenceDetectorOptions = {}) {
     super();
+    this.now = options.now ?? (() => performance.now());
     this.windowMs = positive('windowMs', options.windowMs ?? DEFAULT_SILENCE_WINDOW_MS);
     this.checkIntervalMs = positive(
       'checkIntervalMs',

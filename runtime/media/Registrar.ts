@@ -22,13 +22,32 @@
  *   - Removes its item on a clean exit.
  */
 import type { Store } from '../store';
-import type { MediaServerConfig } from './config';
 import type { LoadMeter } from './LoadMeter';
 import type { Logger } from './logger';
 import type { MediaServer } from './MediaServer';
 
 /** Room items read in parallel per check: bounded so a busy server does not burst its replica. */
 const ROOM_CHECK_CONCURRENCY = 8;
+
+export interface RegistrarOptions {
+  readonly serverId: string;
+  readonly region: string;
+  /** `ws://host:port` the region's LB relays signaling to. */
+  readonly privateEndpoint: string;
+  /** Address clients send media to. */
+  readonly publicIp: string;
+  /** Load units placement may fill; crossing it is reported at once. */
+  readonly capacity: number;
+  readonly heartbeatIntervalMs: number;
+  /** How often the rooms' assignments and the region's status are re-read. */
+  readonly roomCheckIntervalMs: number;
+  /** How often a live room's item TTL is pushed forward (see the header). */
+  readonly roomRefreshIntervalMs: number;
+  readonly server: MediaServer;
+  readonly store: Store;
+  readonly meter: LoadMeter;
+  readonly logger: Logger;
+}
 
 export class Registrar {
   private heartbeatTimer?: NodeJS.Timeout;
@@ -43,14 +62,17 @@ export class Registrar {
   private lastUnits = 0;
   private readonly startedAt = Date.now();
   private stopped = false;
+  private readonly server: MediaServer;
+  private readonly store: Store;
+  private readonly meter: LoadMeter;
+  private readonly logger: Logger;
 
-  constructor(
-    private readonly config: MediaServerConfig,
-    private readonly server: MediaServer,
-    private readonly store: Store,
-    private readonly meter: LoadMeter,
-    private readonly logger: Logger,
-  ) {}
+  constructor(private readonly opts: RegistrarOptions) {
+    this.server = opts.server;
+    this.store = opts.store;
+    this.meter = opts.meter;
+    this.logger = opts.logger;
+  }
 
   /** Last load reported to the table. */
   get reportedLoad(): number {
@@ -61,16 +83,16 @@ export class Registrar {
     await this.store.registerServer(await this.record());
     this.logger.info(
       {
-        endpoint: this.config.privateEndpoint,
-        publicIp: this.config.publicIp,
-        capacity: this.config.capacity,
+        endpoint: this.opts.privateEndpoint,
+        publicIp: this.opts.publicIp,
+        capacity: this.opts.capacity,
       },
       'registered in the server table',
     );
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.config.heartbeatIntervalMs);
-    this.roomCheckTimer = setInterval(() => void this.checkRooms(), this.config.roomCheckIntervalMs);
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatIntervalMs);
+    this.roomCheckTimer = setInterval(() => void this.checkRooms(), this.opts.roomCheckIntervalMs);
     this.server.on('loadChanged', () => {
-      const full = this.server.loadUnits >= this.config.capacity;
+      const full = this.server.loadUnits >= this.opts.capacity;
       if (full !== this.reportedFull) void this.heartbeat();
     });
   }
@@ -98,7 +120,7 @@ export class Registrar {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.roomCheckTimer);
     await this.beating;
-    await this.store.removeServer(this.config.serverId);
+    await this.store.removeServer(this.opts.serverId);
     this.logger.info('removed from the server table');
   }
 
@@ -127,7 +149,7 @@ export class Registrar {
 
   private async regionEvacuated(): Promise<boolean> {
     try {
-      return (await this.store.getRegionStatus(this.config.region)).status === 'evacuated';
+      return (await this.store.getRegionStatus(this.opts.region)).status === 'evacuated';
     } catch (err) {
       // An unreadable status is no evidence of an evacuation: keep the calls.
       this.logger.warn({ err: (err as Error).message }, 'cannot read the region status');
@@ -139,7 +161,7 @@ export class Registrar {
     try {
       const record = await this.store.getRoom(roomId);
       if (!record) return;
-      if (record.serverId === this.config.serverId) {
+      if (record.serverId === this.opts.serverId) {
         await this.refreshIfDue(roomId);
         return;
       }
@@ -165,10 +187,10 @@ export class Registrar {
       this.refreshedAt.set(roomId, now);
       return;
     }
-    if (now - last < this.config.roomRefreshIntervalMs) return;
+    if (now - last < this.opts.roomRefreshIntervalMs) return;
     let refreshed: boolean;
     try {
-      refreshed = await this.store.refreshRoom(roomId, this.config.serverId);
+      refreshed = await this.store.refreshRoom(roomId, this.opts.serverId);
     } catch (err) {
       // Hours of TTL are left; the next check tries again.
       this.logger.warn({ room: roomId, err: (err as Error).message }, 'cannot refresh the room item TTL');
@@ -187,7 +209,7 @@ export class Registrar {
       const record = await this.record();
       if (this.stopped) return;
       await this.store.heartbeat(record);
-      this.reportedFull = this.lastUnits >= this.config.capacity;
+      this.reportedFull = this.lastUnits >= this.opts.capacity;
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'heartbeat failed');
     }
@@ -200,11 +222,11 @@ export class Registrar {
     this.lastLoad = sample.load;
     this.lastUnits = sample.units;
     return {
-      id: this.config.serverId,
-      region: this.config.region,
-      endpoint: this.config.privateEndpoint,
-      publicIp: this.config.publicIp,
-      capacity: this.config.capacity,
+      id: this.opts.serverId,
+      region: this.opts.region,
+      endpoint: this.opts.privateEndpoint,
+      publicIp: this.opts.publicIp,
+      capacity: this.opts.capacity,
       load: sample.load,
       rooms,
       status: this.server.status,

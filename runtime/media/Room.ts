@@ -33,33 +33,47 @@ type RoomEvents = {
   loadChanged: [];
 };
 
+export interface RoomOptions {
+  readonly id: string;
+  /** This media server's id: peers told to rejoin exclude it. */
+  readonly serverId: string;
+  /** The worker the room's router is created on. */
+  readonly worker: EngineWorker;
+  readonly limits: RoomLimits;
+  /** The server's logger; the room's carries its id and worker. */
+  readonly logger: Logger;
+}
+
 export class Room extends EventEmitter<RoomEvents> {
+  readonly id: string;
+  readonly router: MsRouter;
+  readonly worker: EngineWorker;
+  readonly logger: Logger;
   readonly peers = new Map<string, Peer>();
+  private readonly serverId: string;
+  private readonly limits: RoomLimits;
   private closedFlag = false;
   /** Set while a replaced peer closes, so its leaving does not close the room as empty. */
   private replacing = false;
 
-  static async create(
-    id: string,
-    serverId: string,
-    worker: EngineWorker,
-    limits: RoomLimits,
-    logger: Logger,
-  ): Promise<Room> {
-    const router = await worker.createRouter(ROOM_MEDIA_CODECS);
-    return new Room(id, serverId, router, worker, limits, logger.child({ room: id, worker: worker.index }));
+  static async create(options: RoomOptions): Promise<Room> {
+    const router = await options.worker.createRouter(ROOM_MEDIA_CODECS);
+    return new Room({
+      ...options,
+      router,
+      logger: options.logger.child({ room: options.id, worker: options.worker.index }),
+    });
   }
 
-  private constructor(
-    readonly id: string,
-    private readonly serverId: string,
-    readonly router: MsRouter,
-    readonly worker: EngineWorker,
-    private readonly limits: RoomLimits,
-    readonly logger: Logger,
-  ) {
+  private constructor(options: RoomOptions & { readonly router: MsRouter }) {
     super();
-    this.logger.info({ router: router.id }, 'room created');
+    this.id = options.id;
+    this.serverId = options.serverId;
+    this.router = options.router;
+    this.worker = options.worker;
+    this.limits = options.limits;
+    this.logger = options.logger;
+    this.logger.info({ router: this.router.id }, 'room created');
   }
 
   get closed(): boolean {

@@ -11,13 +11,23 @@ import type { Logger } from './logger';
 /** Re-creation backoff: the first retry is quick (a crash is usually a one-off), later ones spread out. */
 const RESPAWN_DELAYS_MS = [100, 1_000, 3_000, 10_000, 30_000];
 
+/** What the workers are: how many, their log level, the RTC ports they share, their addresses. */
 export interface WorkerPoolSettings {
+  /** One per core. */
   readonly numWorkers: number;
   readonly logLevel: WorkerLogLevel;
+  /** The RTC port range, split evenly between the workers (a re-created worker keeps its slice). */
   readonly rtcMinPort: number;
   readonly rtcMaxPort: number;
+  /** Address mediasoup binds for media. */
   readonly listenIp: string;
+  /** Address ICE candidates announce: where clients send media. */
   readonly announcedIp: string;
+}
+
+export interface WorkerPoolOptions extends WorkerPoolSettings {
+  readonly engine: MediaEngine;
+  readonly logger: Logger;
 }
 
 type PoolEvents = {
@@ -29,20 +39,19 @@ type PoolEvents = {
 };
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
+  private readonly engine: MediaEngine;
+  private readonly settings: WorkerPoolSettings;
+  private readonly logger: Logger;
   private readonly workers: (EngineWorker | undefined)[];
   private readonly portsPerWorker: number;
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
   private closed = false;
   private restarts = 0;
 
-  static async create(
-    engine: MediaEngine,
-    settings: WorkerPoolSettings,
-    logger: Logger,
-  ): Promise<WorkerPool> {
-    const pool = new WorkerPool(engine, settings, logger);
+  static async create(options: WorkerPoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(options);
     try {
-      for (let index = 0; index < settings.numWorkers; index++) await pool.spawn(index);
+      for (let index = 0; index < options.numWorkers; index++) await pool.spawn(index);
     } catch (err) {
       pool.close();
       throw err;
@@ -50,12 +59,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     return pool;
   }
 
-  private constructor(
-    private readonly engine: MediaEngine,
-    private readonly settings: WorkerPoolSettings,
-    private readonly logger: Logger,
-  ) {
+  private constructor({ engine, logger, ...settings }: WorkerPoolOptions) {
     super();
+    this.engine = engine;
+    this.settings = settings;
+    this.logger = logger;
     this.workers = new Array<EngineWorker | undefined>(settings.numWorkers).fill(undefined);
     this.portsPerWorker = engine.portsPerWorker(
       settings.rtcMaxPort - settings.rtcMinPort + 1,

@@ -29,22 +29,68 @@ export interface RunningMediaServer {
   stop(reason: string): Promise<void>;
 }
 
-export async function startMediaServer(
-  config: MediaServerConfig,
-  engine: MediaEngine,
-  logger: Logger,
-): Promise<RunningMediaServer> {
+export interface StartMediaServerOptions {
+  /** The process's whole configuration: this is where it is split into what each part needs. */
+  readonly config: MediaServerConfig;
+  readonly engine: MediaEngine;
+  readonly logger: Logger;
+}
+
+export async function startMediaServer({
+  config,
+  engine,
+  logger,
+}: StartMediaServerOptions): Promise<RunningMediaServer> {
   logger.info({ engine: describeEngine(engine), workerBin: engine.workerBin }, 'media engine');
   const store = new Store({
     region: config.region,
     tableName: config.tableName,
     endpoint: config.dynamoEndpoint,
   });
-  const server = await MediaServer.create(config, engine, store, logger);
+  const server = await MediaServer.create({
+    serverId: config.serverId,
+    engine,
+    workers: {
+      numWorkers: config.numWorkers,
+      logLevel: config.workerLogLevel,
+      rtcMinPort: config.rtcMinPort,
+      rtcMaxPort: config.rtcMaxPort,
+      listenIp: config.rtcListenIp,
+      announcedIp: config.publicIp,
+    },
+    peerLimits: config.peer,
+    roomLimits: config.room,
+    store,
+    logger,
+  });
   const metrics = new MediaMetrics({ region: config.region, server: config.serverId });
   metrics.observe(server, config.capacity);
-  const app = await buildSignalingApp({ config, server, metrics, logger, engine: describeEngine(engine) });
-  const registrar = new Registrar(config, server, store, new LoadMeter(server.pool, config.capacity), logger);
+  const app = await buildSignalingApp({
+    serverId: config.serverId,
+    region: config.region,
+    capacity: config.capacity,
+    mediaTokenKeys: config.mediaTokenKeys,
+    signalingLimits: config.signaling,
+    debugEndpoints: config.debugEndpoints,
+    server,
+    metrics,
+    logger,
+    engine: describeEngine(engine),
+  });
+  const registrar = new Registrar({
+    serverId: config.serverId,
+    region: config.region,
+    privateEndpoint: config.privateEndpoint,
+    publicIp: config.publicIp,
+    capacity: config.capacity,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    roomCheckIntervalMs: config.roomCheckIntervalMs,
+    roomRefreshIntervalMs: config.roomRefreshIntervalMs,
+    server,
+    store,
+    meter: new LoadMeter({ pool: server.pool, capacity: config.capacity }),
+    logger,
+  });
   try {
     await app.listen({ host: config.listenHost, port: config.signalingPort });
     await registrar.start();

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     serverId: config.serverId,
     region: config.region,
   });
-  const running = await startMediaServer(config, engine, logger);
+  const running = await startMediaServer({ config, engine, logger });
   let fatal = false;
   running.server.on('fatal', () => (fatal = true));
 

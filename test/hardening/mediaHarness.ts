@@ -104,7 +104,7 @@ export async function startInProcessMediaServer(opts: {
     logLevel: 'warn',
     ...opts.config,
   };
-  const running = await startMediaServer(config, loadMediaEngine(), logger);
+  const running = await startMediaServer({ config, engine: loadMediaEngine(), logger });
   const port = (running.app.server.address() as AddressInfo).port;
   return {
     running,

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { signMediaToken, TokenError } from '../../protocol/tokens';
 import { ApiError } from '../apiError';
 import { chooseAlternates } from '../alternates';
-import { authenticateJoin, joinRateLimitKey } from '../joinAuth';
+import { authenticateJoin, joinAuth, joinRateLimitKey } from '../joinAuth';
 import type { JoinOutcome } from '../LbMetrics';
 import { regionApiUrl, signalingUrl } from '../regionUrls';
 import { joinAnswer, joinBody, noQuery, roomParams, type JoinBody } from '../schemas';
@@ -25,6 +25,7 @@ function outcomeOfError(err: unknown): JoinOutcome {
 export async function joinRoutes(app: FastifyInstance): Promise<void> {
   const { joinTokenKeys, mediaTokenKeys, region, publicApiUrl, limits } = app.lbConfig;
   const own = { region, publicApiUrl };
+  await app.register(joinAuth);
 
   app.post<{ Params: { roomId: string }; Body: JoinBody }>(
     '/v1/rooms/:roomId/join',

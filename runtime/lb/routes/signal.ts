@@ -6,7 +6,7 @@
  * media server named in the token, which must be a server of this region: a token minted for another
  * region's server belongs on that region's edge, and this LB has no route into that region's network.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { verifyMediaToken } from '../../protocol/tokens';
 import { MAX_SIGNALING_FRAME_BYTES } from '../../protocol/signaling';
 import { tokenFromSubprotocols } from '../../protocol/subprotocol';
@@ -21,16 +21,23 @@ interface SignalRequest {
   Params: { roomId: string };
 }
 
-interface SignalTarget {
+/** What the upgrade's checks found, for the WebSocket handler (or the 426 answer) to use. */
+export interface SignalTarget {
   readonly server: MediaServerRecord;
   readonly token: string;
   readonly admission: RelayAdmission;
 }
 
-const targets = new WeakMap<FastifyRequest, SignalTarget>();
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the signaling route's preValidation once the token is verified and admitted; else null. */
+    signalTarget: SignalTarget | null;
+  }
+}
 
 export async function signalRoutes(app: FastifyInstance): Promise<void> {
   const { mediaTokenKeys, region, limits } = app.lbConfig;
+  app.decorateRequest('signalTarget', null);
 
   async function findServer(id: string): Promise<MediaServerRecord | null> {
     return app.fleet.current()?.servers.get(id) ?? (await app.store.getServer(id));
@@ -61,12 +68,11 @@ export async function signalRoutes(app: FastifyInstance): Promise<void> {
         );
       }
       const admission = app.relayRegistry.admit(claims, request.ip);
-      targets.set(request, { server, token: token!, admission });
+      request.signalTarget = { server, token: token!, admission };
     },
     // A plain GET (no upgrade) is a client mistake worth a clear answer; it spent its token.
     handler: async (request) => {
-      const target = targets.get(request);
-      if (target) app.relayRegistry.release(target.admission);
+      if (request.signalTarget) app.relayRegistry.release(request.signalTarget.admission);
       throw new ApiError(
         426,
         'upgrade_required',
@@ -74,8 +80,9 @@ export async function signalRoutes(app: FastifyInstance): Promise<void> {
       );
     },
     wsHandler: (socket, request) => {
-      const { server, token, admission } = targets.get(request)!;
-      const relay = new SignalingRelay(socket, {
+      const { server, token, admission } = request.signalTarget!;
+      const relay = new SignalingRelay({
+        client: socket,
         // The private leg to the media server carries the token in its URL: nothing logs that path.
         upstreamUrl: upstreamSignalingUrl(server.endpoint, request.params.roomId, token),
         upstreamHeaders: { 'x-forwarded-for': request.ip },

@@ -7,9 +7,11 @@
  *     server drains): the client must get a new token from the API either way.
  *   - Requests run one at a time in arrival order, so a client may pipeline (join, then create
  *     transports) without racing itself.
- *   - Each request is rate limited; a client that keeps exceeding the rate is cut off (1008).
+ *   - Each request is rate limited (the token bucket the LB's relay uses too); a client that keeps
+ *     exceeding the rate is cut off (1008).
  *   - A ping every `pingIntervalMs`; no pong by the next one terminates the socket, and the peer (with
- *     everything it holds) closes with it.
+ *     everything it holds) closes with it. A client that does not read its socket is terminated too,
+ *     rather than have the server buffer its notifications without end (SocketHealth, as at the LB).
  *   - When the server closes the peer (room moved, worker died, drain), the `rejoin` notification is
  *     flushed and the socket closes with 4000. A peer replaced by a newer session of its identity is
  *     closed with 4003 and no `rejoin`: that client's session is over.
@@ -35,13 +37,13 @@ import {
 import type { Room } from '../Room';
 import { toProtocolError } from './errors';
 import { requestHandlers } from './requestHandlers';
+import { SocketHealth } from '../../protocol/SocketHealth';
 import { TokenBucket } from '../../protocol/TokenBucket';
 
 /** A client that does not read its socket must not make the server buffer notifications without end. */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 /** Requests waiting behind the one in progress; a client that queues more is not waiting for answers. */
 const MAX_QUEUED_REQUESTS = 64;
-const OPEN = 1;
 
 /** How a refused join ends the connection: the client needs a new token (and maybe a new server). */
 const JOIN_REFUSAL_CLOSE: Partial<Record<ProtocolErrorCode, number>> = {
@@ -58,46 +60,69 @@ export interface SessionConnection {
   readonly urlPeerId?: string;
 }
 
-export interface SessionContext {
+/** What a session needs of the server it runs on; one per server, shared by its sessions. */
+export interface SessionServices {
   readonly server: MediaServer;
+  /** Keys the `join` request's media token is verified with. */
   readonly mediaTokenKeys: KeySet;
+  /** This server's id and region: a token must be bound to the id; the join answer carries both. */
   readonly serverId: string;
   readonly region: string;
   readonly limits: SignalingLimits;
   readonly metrics: MediaMetrics;
   readonly logger: Logger;
+}
+
+export interface SignalingSessionOptions extends SessionServices {
+  readonly socket: WebSocket;
+  /** The room of the URL the client connected to: the only room its token may join. */
+  readonly roomId: string;
   readonly connection: SessionConnection;
 }
 
 export class SignalingSession {
+  private readonly socket: WebSocket;
+  private readonly roomId: string;
+  private readonly server: MediaServer;
+  private readonly metrics: MediaMetrics;
   private joined?: { peer: Peer; room: Room };
   private joining = false;
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private rateViolations = 0;
-  private alive = true;
   private ended = false;
   private readonly bucket: TokenBucket;
-  private readonly pingTimer: NodeJS.Timeout;
+  private readonly health: SocketHealth;
   private readonly joinTimer: NodeJS.Timeout;
   private logger: Logger;
 
-  constructor(
-    private readonly socket: WebSocket,
-    private readonly roomId: string,
-    private readonly ctx: SessionContext,
-  ) {
-    this.logger = ctx.logger.child({ room: roomId });
-    this.bucket = new TokenBucket(ctx.limits.messagesPerSecond, ctx.limits.messageBurst);
+  constructor(private readonly opts: SignalingSessionOptions) {
+    const { socket, roomId, limits } = opts;
+    this.socket = socket;
+    this.roomId = roomId;
+    this.server = opts.server;
+    this.metrics = opts.metrics;
+    this.logger = opts.logger.child({ room: roomId });
+    this.bucket = new TokenBucket({ perSecond: limits.messagesPerSecond, burst: limits.messageBurst });
     socket.on('message', (data, isBinary) => this.onMessage(isBinary ? null : data.toString('utf8')));
-    socket.on('pong', () => (this.alive = true));
     // ws emits 'close' after 'error'; the close handler does the cleanup.
     socket.on('error', (err) => this.logger.debug({ err: err.message }, 'signaling socket error'));
     socket.on('close', () => this.onSocketClosed());
-    this.pingTimer = setInterval(() => this.checkAlive(), ctx.limits.pingIntervalMs);
+    this.health = new SocketHealth(socket, {
+      pingIntervalMs: limits.pingIntervalMs,
+      onDead: () => {
+        this.logger.info('signaling client missed a pong; dropping it');
+        socket.terminate();
+      },
+      maxBufferedBytes: MAX_BUFFERED_BYTES,
+      onSlowReader: () => {
+        this.logger.warn('client is not reading its socket; dropping it');
+        socket.terminate();
+      },
+    });
     this.joinTimer = setTimeout(() => {
       if (!this.joined) this.closeSocket(SIGNALING_CLOSE.joinTimeout, 'no join in time');
-    }, ctx.limits.joinTimeoutMs);
+    }, limits.joinTimeoutMs);
   }
 
   private onMessage(raw: string | null): void {
@@ -109,7 +134,7 @@ export class SignalingSession {
         ok: false,
         error: { code: 'rate_limited', message: 'too many requests; slow down' },
       });
-      if (this.rateViolations >= this.ctx.limits.maxRateViolations) {
+      if (this.rateViolations >= this.opts.limits.maxRateViolations) {
         this.closeSocket(SIGNALING_CLOSE.policy, 'request rate exceeded');
       }
       return;
@@ -141,7 +166,7 @@ export class SignalingSession {
       method = request.method;
       const data = await this.dispatch(request.method, request.data);
       this.send({ id, ok: true, data });
-      this.ctx.metrics.requests.inc({ method, outcome: 'ok' });
+      this.metrics.requests.inc({ method, outcome: 'ok' });
       if (method === 'leave') this.closeSocket(SIGNALING_CLOSE.normal, 'left');
     } catch (err) {
       const { error, internal } = toProtocolError(err);
@@ -150,10 +175,10 @@ export class SignalingSession {
       else
         this.logger.debug({ method, code: error.code, message: error.message }, 'signaling request refused');
       this.send({ id: requestId, ok: false, error: { code: error.code, message: error.message } });
-      this.ctx.metrics.requests.inc({ method, outcome: error.code });
+      this.metrics.requests.inc({ method, outcome: error.code });
       const closeCode = method === 'join' ? JOIN_REFUSAL_CLOSE[error.code] : undefined;
       if (closeCode !== undefined) {
-        this.ctx.metrics.connections.inc({ outcome: error.code });
+        this.metrics.connections.inc({ outcome: error.code });
         this.closeSocket(closeCode, error.code);
       }
     }
@@ -175,20 +200,18 @@ export class SignalingSession {
       throw new ProtocolError('already_joined', 'this connection already joined');
     this.joining = true;
     try {
-      const claims = await verifyMediaToken(this.ctx.mediaTokenKeys, token, {
+      const claims = await verifyMediaToken(this.opts.mediaTokenKeys, token, {
         roomId: this.roomId,
-        serverId: this.ctx.serverId,
+        serverId: this.opts.serverId,
       });
-      const { urlPeerId, holder } = this.ctx.connection;
+      const { urlPeerId, holder } = this.opts.connection;
       if (urlPeerId !== undefined && claims.sub !== urlPeerId) {
         throw new ProtocolError(
           'unauthorized',
           `this connection was opened for peer "${urlPeerId}"; its join token is for peer "${claims.sub}"`,
         );
       }
-      const { peer, room } = await this.ctx.server.join(claims, displayName, holder, (frame) =>
-        this.send(frame),
-      );
+      const { peer, room } = await this.server.join(claims, displayName, holder, (frame) => this.send(frame));
       if (this.ended) {
         // The socket went away while the room was being created.
         peer.close('disconnected');
@@ -198,12 +221,12 @@ export class SignalingSession {
       this.logger = peer.logger;
       clearTimeout(this.joinTimer);
       peer.on('close', (reason) => this.onPeerClosed(reason));
-      this.ctx.metrics.connections.inc({ outcome: 'joined' });
+      this.metrics.connections.inc({ outcome: 'joined' });
       return {
         peerId: peer.id,
         roomId: this.roomId,
-        serverId: this.ctx.serverId,
-        region: this.ctx.region,
+        serverId: this.opts.serverId,
+        region: this.opts.region,
         routerRtpCapabilities: room.router.rtpCapabilities,
       };
     } finally {
@@ -218,34 +241,19 @@ export class SignalingSession {
   }
 
   private send(frame: ResponseFrame | object): void {
-    if (this.ended || this.socket.readyState !== OPEN) return;
-    if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-      this.logger.warn('client is not reading its socket; dropping it');
-      this.socket.terminate();
-      return;
-    }
-    this.socket.send(JSON.stringify(frame));
-  }
-
-  private checkAlive(): void {
-    if (!this.alive) {
-      this.logger.info('signaling client missed a pong; dropping it');
-      this.socket.terminate();
-      return;
-    }
-    this.alive = false;
-    if (this.socket.readyState === OPEN) this.socket.ping();
+    // Refused when the socket is not open, or terminated (onSlowReader) when the client stops reading.
+    if (!this.ended) this.health.send(JSON.stringify(frame));
   }
 
   /** Graceful close: queued frames (a `rejoin`, a last response) are sent first. */
   private closeSocket(code: number, reason: string): void {
-    if (this.socket.readyState === OPEN) this.socket.close(code, reason);
+    if (this.socket.readyState === this.socket.OPEN) this.socket.close(code, reason);
   }
 
   private onSocketClosed(): void {
     if (this.ended) return;
     this.ended = true;
-    clearInterval(this.pingTimer);
+    this.health.stop();
     clearTimeout(this.joinTimer);
     this.joined?.peer.close('disconnected');
   }

@@ -5,17 +5,25 @@
  */
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { verifyMediaToken, TokenError, type MediaClaims } from '../../protocol/tokens';
-import type { MediaServerConfig } from '../config';
+import { verifyMediaToken, TokenError, type KeySet, type MediaClaims } from '../../protocol/tokens';
+import type { SignalingLimits } from '../config';
 import type { Logger } from '../logger';
 import type { MediaServer } from '../MediaServer';
 import type { MediaMetrics } from '../MediaMetrics';
 import { ROOM_ID_PATTERN } from '../../protocol/ids';
 import { MAX_SIGNALING_FRAME_BYTES } from '../../protocol/signaling';
-import { SignalingSession } from './SignalingSession';
+import { SignalingSession, type SessionServices } from './SignalingSession';
 
-export interface SignalingAppDeps {
-  readonly config: MediaServerConfig;
+export interface SignalingAppOptions {
+  readonly serverId: string;
+  readonly region: string;
+  /** Load units placement may fill, for `/health`. */
+  readonly capacity: number;
+  /** Keys media tokens are verified with, in the URL and in `join`. */
+  readonly mediaTokenKeys: KeySet;
+  readonly signalingLimits: SignalingLimits;
+  /** Serve `GET /debug/stats` (object counts). */
+  readonly debugEndpoints: boolean;
   readonly server: MediaServer;
   readonly metrics: MediaMetrics;
   readonly logger: Logger;
@@ -23,8 +31,18 @@ export interface SignalingAppDeps {
   readonly engine: string;
 }
 
-export async function buildSignalingApp(deps: SignalingAppDeps): Promise<FastifyInstance> {
-  const { config, server, metrics, logger } = deps;
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * The peer id of the media token in the signaling URL, once the preHandler has verified it and
+     * claimed it for this TCP connection; null without a token in the URL.
+     */
+    urlPeerId: string | null;
+  }
+}
+
+export async function buildSignalingApp(options: SignalingAppOptions): Promise<FastifyInstance> {
+  const { serverId, region, capacity, mediaTokenKeys, server, metrics, logger } = options;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Health checks and scrapes every few seconds would drown the call logs.
@@ -63,13 +81,13 @@ export async function buildSignalingApp(deps: SignalingAppDeps): Promise<Fastify
     const workers = server.pool.alive.length;
     return reply.code(workers > 0 ? 200 : 503).send({
       status: workers > 0 ? server.status : 'no_workers',
-      serverId: config.serverId,
-      region: config.region,
-      engine: deps.engine,
+      serverId,
+      region,
+      engine: options.engine,
       workers,
       rooms: server.rooms.size,
       load: server.loadUnits,
-      capacity: config.capacity,
+      capacity,
     });
   });
 
@@ -78,10 +96,19 @@ export async function buildSignalingApp(deps: SignalingAppDeps): Promise<Fastify
     return metrics.registry.metrics();
   });
 
-  if (config.debugEndpoints) app.get('/debug/stats', async () => server.stats());
+  if (options.debugEndpoints) app.get('/debug/stats', async () => server.stats());
 
-  /** The URL token's peer id, handed from the preHandler (which verified and claimed it) to the session. */
-  const urlPeerIds = new WeakMap<object, string>();
+  // Handed from the preHandler (which verified and claimed the URL token) to the session.
+  app.decorateRequest('urlPeerId', null);
+  const sessionServices: SessionServices = {
+    server,
+    mediaTokenKeys,
+    serverId,
+    region,
+    limits: options.signalingLimits,
+    metrics,
+    logger,
+  };
   app.get<{ Params: { roomId: string }; Querystring: { token?: string } }>(
     '/v1/rooms/:roomId/signal',
     {
@@ -107,9 +134,9 @@ export async function buildSignalingApp(deps: SignalingAppDeps): Promise<Fastify
         if (req.query.token === undefined) return;
         let claims: MediaClaims;
         try {
-          claims = await verifyMediaToken(config.mediaTokenKeys, req.query.token, {
+          claims = await verifyMediaToken(mediaTokenKeys, req.query.token, {
             roomId: req.params.roomId,
-            serverId: config.serverId,
+            serverId,
           });
         } catch (err) {
           if (!(err instanceof TokenError)) throw err;
@@ -122,19 +149,15 @@ export async function buildSignalingApp(deps: SignalingAppDeps): Promise<Fastify
           const code = refusal.reason === 'used' ? 'token_used' : 'token_in_use';
           return reply.code(409).send({ error: { code, message: refusal.message } });
         }
-        urlPeerIds.set(req.raw, claims.sub);
+        req.urlPeerId = claims.sub;
       },
     },
     (socket, req) => {
-      new SignalingSession(socket, req.params.roomId, {
-        server,
-        mediaTokenKeys: config.mediaTokenKeys,
-        serverId: config.serverId,
-        region: config.region,
-        limits: config.signaling,
-        metrics,
-        logger,
-        connection: { holder: req.raw.socket, urlPeerId: urlPeerIds.get(req.raw) },
+      new SignalingSession({
+        ...sessionServices,
+        socket,
+        roomId: req.params.roomId,
+        connection: { holder: req.raw.socket, urlPeerId: req.urlPeerId ?? undefined },
       });
     },
   );

@@ -5,7 +5,8 @@ import { mediaServer, T0 } from './lbHarness';
 describe('FleetCache pending rooms', () => {
   let now = T0;
   // The pending-room bookkeeping never touches the store.
-  const cache = new FleetCache({} as Store, {
+  const cache = new FleetCache({
+    store: {} as Store,
     region: 'eu-west-1',
     clock: () => now,
     maxAgeMs: 1_000,

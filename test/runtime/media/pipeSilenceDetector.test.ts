@@ -17,10 +17,13 @@ describe('PipeSilenceDetector', () => {
   });
 
   function detector(options = {}) {
-    const d = new PipeSilenceDetector(
-      { windowMs: 1_000, checkIntervalMs: 100, setupGraceMs: 5_000, ...options },
-      () => Date.now(),
-    );
+    const d = new PipeSilenceDetector({
+      windowMs: 1_000,
+      checkIntervalMs: 100,
+      setupGraceMs: 5_000,
+      ...options,
+      now: () => Date.now(),
+    });
     d.on('silent', (ms) => events.push(`silent ${ms}`));
     d.on('heard', () => events.push('heard'));
     created.push(d);
