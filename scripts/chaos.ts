@@ -11,7 +11,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, readDeploymentConfig, requireAwsDeploymentConfig } from '../lib/config';
+import {
+  ConfigError,
+  readDeploymentConfig,
+  requireAwsDeploymentConfig,
+  type DeploymentConfig,
+} from '../lib/config';
 import { AWS_MODES, type AwsMode } from './chaos/aws-plan';
 import { runAwsChaos } from './chaos/aws-run';
 import { LocalTarget, type FaultMode } from './chaos/local-target';
@@ -178,6 +183,9 @@ export function timelineSvg(report: ChaosReport): string {
   });
 }
 
+type Cli = ReturnType<typeof parseCli>;
+type Log = (line: string) => void;
+
 async function main(): Promise<number> {
   let cli;
   try {
@@ -189,32 +197,15 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  const log = (line: string) =>
-    process.stderr.write(`[chaos +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
   const started = Date.now();
+  const log: Log = (line) =>
+    process.stderr.write(`[chaos +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
 
-  let config;
-  try {
-    config = readDeploymentConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
-
+  const config = orConfigError(() => readDeploymentConfig());
+  if (config === null) return 2;
   if (cli.target === 'aws') {
-    let awsConfig;
-    try {
-      awsConfig = requireAwsDeploymentConfig(config);
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        console.error(err.message);
-        return 2;
-      }
-      throw err;
-    }
+    const awsConfig = orConfigError(() => requireAwsDeploymentConfig(config));
+    if (awsConfig === null) return 2;
     return runAwsChaos({
       config: awsConfig,
       region: cli.region,
@@ -224,7 +215,24 @@ async function main(): Promise<number> {
       log,
     });
   }
+  return runLocal(cli, config, log);
+}
 
+/** `read()`, or null once a ConfigError's message is printed: a bad config is a usage error (exit 2). */
+function orConfigError<T>(read: () => T): T | null {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return null;
+    }
+    throw err;
+  }
+}
+
+/** `--target local`: attach to (or start) the stack, run the experiment, save and print the report. */
+async function runLocal(cli: Cli, config: DeploymentConfig, log: Log): Promise<number> {
   if (!config.local.regions.some((r) => r.name === cli.region)) {
     console.error(
       `error: --region "${cli.region}" is not a configured region (${config.local.regions.map((r) => r.name).join(', ')})`,
@@ -265,20 +273,20 @@ async function main(): Promise<number> {
     await target.close();
   }
 
-  fs.mkdirSync(cli.out, { recursive: true });
-  const stem = path.join(
-    cli.out,
-    `${report.startedAt.replace(/[:.]/g, '-')}-${report.region}-${report.mode}`,
-  );
-  fs.writeFileSync(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
-  fs.writeFileSync(`${stem}.svg`, timelineSvg(report));
-  log(`report: ${stem}.json, timeline: ${stem}.svg`);
-  if (cli.json)
-    process.stdout.write(
-      `${JSON.stringify({ ...report, files: { json: `${stem}.json`, svg: `${stem}.svg` } }, null, 2)}\n`,
-    );
+  const files = saveReport(report, cli.out);
+  log(`report: ${files.json}, timeline: ${files.svg}`);
+  if (cli.json) process.stdout.write(`${JSON.stringify({ ...report, files }, null, 2)}\n`);
   else console.log(`\n${summarize(report)}\n`);
   return report.verdict.pass ? 0 : 1;
+}
+
+/** Writes the report (JSON) and its timeline (SVG) under `dir`, named after the run. */
+function saveReport(report: ChaosReport, dir: string): { json: string; svg: string } {
+  fs.mkdirSync(dir, { recursive: true });
+  const stem = path.join(dir, `${report.startedAt.replace(/[:.]/g, '-')}-${report.region}-${report.mode}`);
+  fs.writeFileSync(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  fs.writeFileSync(`${stem}.svg`, timelineSvg(report));
+  return { json: `${stem}.json`, svg: `${stem}.svg` };
 }
 
 if (require.main === module) {

@@ -22,7 +22,7 @@ import type { Store } from '../store';
 import type { DnsEmulator } from './dnsEmulator';
 import type { DynamoEmulator } from './dynamoEmulator';
 import type { ProcessSupervisor } from './ProcessSupervisor';
-import type { LocalStackState } from './stack';
+import type { LocalStackState } from './stateFile';
 
 export interface ControlServer {
   readonly url: string;

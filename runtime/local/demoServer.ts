@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import { byDistanceFrom } from '../protocol/regions';
 import type { ClientConfigInput } from '../client/config';
 import { DEV_IDENTITY_PATTERN, ROOM_ID_PATTERN } from '../protocol/ids';
-import type { LocalStackState } from './stack';
+import type { LocalStackState } from './stateFile';
 
 const DEMO_DIR = path.resolve(__dirname, '..', 'client', 'demo');
 const DEMO_TOKEN_TTL_S = 12 * 3600;

@@ -151,11 +151,15 @@ async function activePhase(
   return { rttMs, lost };
 }
 
+interface Sampled<T> {
+  readonly result: T;
+  readonly rssBytes: number[];
+  readonly cpuMs: number;
+  readonly wallMs: number;
+}
+
 /** Samples the LB's RSS every second while `work` runs; returns the samples and the CPU used. */
-async function sampled<T>(
-  pid: number,
-  work: () => Promise<T>,
-): Promise<{ result: T; rssBytes: number[]; cpuMs: number; wallMs: number }> {
+async function sampled<T>(pid: number, work: () => Promise<T>): Promise<Sampled<T>> {
   const rssBytes: number[] = [rssBytesOf(pid)];
   const timer = setInterval(() => rssBytes.push(rssBytesOf(pid)), 1_000);
   const cpuBefore = cpuMsOf(pid);
@@ -204,6 +208,43 @@ function latencySummary(rttMs: readonly number[]) {
   };
 }
 
+type Latency = ReturnType<typeof latencySummary>;
+
+/** The processes and sockets of the bench, filled in as they open so `finally` closes what exists. */
+interface EdgeRig {
+  dynamo?: CountedDynamo;
+  echo?: BenchChild;
+  fleet?: FakeFleet;
+  lb?: LbProcess;
+  clients: Client[];
+  directClients: Client[];
+}
+
+/** The alternating relayed/direct rounds, added up per path. */
+interface ActiveRounds {
+  readonly relayed: {
+    readonly rttMs: number[];
+    readonly lost: number;
+    readonly rssBytes: number[];
+    readonly cpuMs: number;
+    readonly wallMs: number;
+  };
+  readonly direct: { readonly rttMs: number[]; readonly lost: number };
+  readonly rounds: Array<{ path: string; loadAvg1m: number } & Latency>;
+}
+
+/** Everything the edge bench measured, before figures are derived from it. */
+interface EdgeMeasurements {
+  readonly connections: number;
+  readonly lbNodeFlags: readonly string[];
+  readonly openFiles: { benchLimit: number; lbLimit: number; lbOpenWithRelays: number };
+  readonly rssBefore: number;
+  readonly opened: Sampled<unknown>;
+  readonly idle: Sampled<unknown>;
+  readonly active: ActiveRounds;
+  readonly relaysStillOpen: number;
+}
+
 export async function run({ quick }: { quick: boolean }): Promise<void> {
   const plan = quick ? QUICK : FULL;
   const startedAt = new Date();
@@ -219,120 +260,10 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       `ulimit -n is ${self.limit}; raise it to at least ${needed} (e.g. \`ulimit -n 20000\`) and rerun`,
     );
 
-  let dynamo: CountedDynamo | undefined;
-  let lb: LbProcess | undefined;
-  let echo: BenchChild | undefined;
-  let fleet: FakeFleet | undefined;
-  let clients: Client[] = [];
-  let directClients: Client[] = [];
+  const rig: EdgeRig = { clients: [], directClients: [] };
   try {
-    dynamo = await startCountedDynamo();
-    echo = spawnTs('echo server', path.join(__dirname, 'support', 'echoProcess.ts'), { ipc: true });
-    const { endpoint } = await ipcReady<{ endpoint: string }>(echo);
-    fleet = new FakeFleet(dynamo.adminStore(), dynamo.region, [
-      { id: SERVER_ID, endpoint, capacity: 1_000_000 },
-    ]);
-    await fleet.start();
-    lb = await startLbProcess(dynamo);
-    progress(`LB node flags: ${lb.nodeFlags.join(' ')}`);
-    const lbFiles = openFiles(lb.pid);
-    if (lbFiles.limit < needed)
-      throw new Error(`the LB's open-file limit is ${lbFiles.limit}; it needs ${needed}`);
-
-    const wsBase = lb.baseUrl.replace(/^http/, 'ws');
-    const tokens = await Promise.all(
-      Array.from({ length: n }, (_, i) =>
-        signMediaToken(BENCH_MEDIA_KEYS, {
-          peerId: `edge-peer-${i}`,
-          identity: `edge-user-${i}`,
-          room: `edge-room-${i % ROOMS}`,
-          server: SERVER_ID,
-          ttlSeconds: 600,
-        }),
-      ),
-    );
-    const path_ = (i: number) => `/v1/rooms/edge-room-${i % ROOMS}/signal`;
-    // Clients present the token as a subprotocol; the LB hands it to the media server in the URL.
-    const lbTargets = tokens.map((t, i) => ({ url: `${wsBase}${path_(i)}`, token: t.token }));
-
-    // Warm the relay code paths, then let the heap settle, before the baseline is read.
-    progress('warming up');
-    const warm = await openAll(lbTargets.slice(0, Math.min(50, n)));
-    await closeAll(warm);
-    await sleep(2_000);
-    const rssBefore = rssBytesOf(lb.pid);
-    progress(`LB RSS before: ${round(rssBefore / MiB, 1)} MiB`);
-
-    progress(`opening ${n} relays`);
-    const opened = await sampled(lb.pid, () => openAll(lbTargets));
-    clients = opened.result;
-    const echoStats = await ipcAsk<{ connections: number }>(echo, 'stats');
-    const lbFilesOpen = openFiles(lb.pid).open;
-    progress(
-      `${clients.length} relays open (${echoStats.connections} at the echo server, ${lbFilesOpen} fds in the LB)`,
-    );
-
-    progress(`idle for ${plan.idleMs} ms`);
-    const idle = await sampled(lb.pid, () => sleep(plan.idleMs));
-    const rssIdle = idle.rssBytes[idle.rssBytes.length - 1]!;
-    progress(`idle RSS ${round(rssIdle / MiB, 1)} MiB; active for ${plan.activeMs} ms`);
-    progress(`opening ${n} direct connections to the echo server (the floor of a round trip)`);
-    directClients = await openAll(tokens.map((t, i) => ({ url: `${endpoint}${path_(i)}?token=${t.token}` })));
-
-    // Relayed and direct rounds alternate so both see the same machine (other work comes and goes).
-    const relayedRtt: number[] = [];
-    const directRtt: number[] = [];
-    const activeRss: number[] = [];
-    const rounds: Array<{ path: string; loadAvg1m: number } & ReturnType<typeof latencySummary>> = [];
-    let relayedLost = 0;
-    let directLost = 0;
-    let activeCpuMs = 0;
-    let activeWallMs = 0;
-    const roundMs = plan.activeMs / plan.activeRounds;
-    for (let r = 0; r < plan.activeRounds; r++) {
-      progress(`round ${r + 1}/${plan.activeRounds}: relayed then direct, ${roundMs} ms each`);
-      const relayedRound = await sampled(lb.pid, () => activePhase(clients, roundMs));
-      relayedRtt.push(...relayedRound.result.rttMs);
-      relayedLost += relayedRound.result.lost;
-      activeRss.push(...relayedRound.rssBytes);
-      activeCpuMs += relayedRound.cpuMs;
-      activeWallMs += relayedRound.wallMs;
-      rounds.push({
-        path: 'relayed',
-        ...latencySummary(relayedRound.result.rttMs),
-        loadAvg1m: machineLoad().loadAvg1m,
-      });
-      const directRound = await activePhase(directClients, roundMs);
-      directRtt.push(...directRound.rttMs);
-      directLost += directRound.lost;
-      rounds.push({
-        path: 'direct',
-        ...latencySummary(directRound.rttMs),
-        loadAvg1m: machineLoad().loadAvg1m,
-      });
-    }
-    const active = {
-      cpuMs: activeCpuMs,
-      wallMs: activeWallMs,
-      result: { lost: relayedLost, rttMs: relayedRtt },
-    };
-    const rssActiveMax = Math.max(...activeRss);
-    // Garbage from relayed frames builds up between major GCs: the median is the level RSS hovers at.
-    const rssActiveMedian = percentileOf(activeRss, 50);
-    const relayed = latencySummary(relayedRtt);
-    const directLatency = latencySummary(directRtt);
-    progress(
-      `active: relayed RTT p50 ${relayed.p50Ms} p99 ${relayed.p99Ms} ms, direct p50 ${directLatency.p50Ms} p99 ${directLatency.p99Ms} ms, LB RSS max ${round(rssActiveMax / MiB, 1)} MiB`,
-    );
-    const relaysStillOpen = clients.filter((c) => c.socket.readyState === WebSocket.OPEN).length;
-    await closeAll([...clients, ...directClients]);
-    clients = [];
-    directClients = [];
-
-    const peakRss = Math.max(rssIdle, rssActiveMax, ...opened.rssBytes);
-    const perConnIdle = (rssIdle - rssBefore) / n;
-    const perConnActive = (rssActiveMax - rssBefore) / n;
-    const activeMsgs = active.result.rttMs.length + active.result.lost;
+    const measured = await measureEdge(rig, plan, { benchLimit: self.limit, lbNeeds: needed });
+    const f = edgeFigures(measured);
     const result: BenchResult = {
       ...benchHeader('edge', quick, startedAt),
       results: {
@@ -340,84 +271,281 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
           'real LB process relaying to an echo WebSocket server in its own process; clients in the bench process over 20 loopback source addresses; ' +
           `active = one 200-byte text frame per client per ${ACTIVE_PERIOD_MS} ms, echoed; RSS = VmRSS of the LB`,
         machineLoad: { before: loadBefore, after: machineLoad() },
-        lbNodeFlags: lb.nodeFlags,
+        lbNodeFlags: measured.lbNodeFlags,
         connections: n,
-        openFiles: { benchLimit: self.limit, lbLimit: lbFiles.limit, lbOpenWithRelays: lbFilesOpen },
+        openFiles: measured.openFiles,
         rssMiB: {
-          before: round(rssBefore / MiB, 1),
-          whileOpening: round(Math.max(...opened.rssBytes) / MiB, 1),
-          idle: round(rssIdle / MiB, 1),
-          activeMedian: round(rssActiveMedian / MiB, 1),
-          activeMax: round(rssActiveMax / MiB, 1),
-          idleSamples: idle.rssBytes.map((b) => round(b / MiB, 1)),
-          activeSamples: activeRss.map((b) => round(b / MiB, 1)),
+          before: round(measured.rssBefore / MiB, 1),
+          whileOpening: round(Math.max(...measured.opened.rssBytes) / MiB, 1),
+          idle: round(f.rssIdle / MiB, 1),
+          activeMedian: round(f.rssActiveMedian / MiB, 1),
+          activeMax: round(f.rssActiveMax / MiB, 1),
+          idleSamples: measured.idle.rssBytes.map((b) => round(b / MiB, 1)),
+          activeSamples: measured.active.relayed.rssBytes.map((b) => round(b / MiB, 1)),
         },
-        rssPerConnectionKiB: { idle: round(perConnIdle / 1024, 1), active: round(perConnActive / 1024, 1) },
+        rssPerConnectionKiB: {
+          idle: round(f.perConnIdle / 1024, 1),
+          active: round(f.perConnActive / 1024, 1),
+        },
         lbCpu: {
-          openMsPerRelay: round(opened.cpuMs / n, 3),
-          idleCorePercent: round((idle.cpuMs / idle.wallMs) * 100, 1),
-          activeCorePercent: round((active.cpuMs / active.wallMs) * 100, 1),
-          // A round trip is two relayed frames (client → echo and back).
-          activeMsPerRoundTrip: round(active.cpuMs / Math.max(1, activeMsgs), 3),
+          openMsPerRelay: round(measured.opened.cpuMs / n, 3),
+          idleCorePercent: round((measured.idle.cpuMs / measured.idle.wallMs) * 100, 1),
+          activeCorePercent: f.activeCorePercent,
+          activeMsPerRoundTrip: f.activeMsPerRoundTrip,
         },
         relayed: {
-          ...relayed,
+          ...f.relayed,
           framesPerSecond: round(n / (ACTIVE_PERIOD_MS / 1000)),
-          lost: active.result.lost,
-          relaysStillOpen,
+          lost: measured.active.relayed.lost,
+          relaysStillOpen: measured.relaysStillOpen,
         },
-        direct: { ...directLatency, lost: directLost },
-        rounds,
+        direct: { ...f.direct, lost: measured.active.direct.lost },
+        rounds: measured.active.rounds,
       },
-      targets: [
-        {
-          name: `LB RSS with ${n} relays (idle / active median / active peak)`,
-          target: quick ? '< 200 MiB at 2,000 (quick: extrapolated)' : '< 200 MiB',
-          measured: quick
-            ? `${round(peakRss / MiB, 1)} MiB at ${n}; ${round((rssBefore + perConnActive * 2_000) / MiB, 1)} MiB extrapolated linearly to 2,000 (small runs overstate it)`
-            : `${round(rssIdle / MiB, 1)} / ${round(rssActiveMedian / MiB, 1)} / ${round(rssActiveMax / MiB, 1)} MiB`,
-          met: quick ? rssBefore + perConnActive * 2_000 < RSS_TARGET_BYTES : peakRss < RSS_TARGET_BYTES,
-        },
-        {
-          name: 'frames lost / relays dropped',
-          target: '0 / 0',
-          measured: `${active.result.lost} / ${n - relaysStillOpen}`,
-          met: active.result.lost === 0 && relaysStillOpen === n,
-        },
-      ],
+      targets: edgeTargets(measured, f, quick),
     };
-    emit(result, [
-      [
-        'relays',
-        'RSS before',
-        'RSS idle',
-        'RSS active med',
-        'RSS active max',
-        'KiB/relay',
-        'RTT p50',
-        'RTT p99',
-        'direct p50',
-        'direct p99',
-        'LB CPU active',
-      ],
-      [
-        n,
-        `${round(rssBefore / MiB, 1)} MiB`,
-        `${round(rssIdle / MiB, 1)} MiB`,
-        `${round(rssActiveMedian / MiB, 1)} MiB`,
-        `${round(rssActiveMax / MiB, 1)} MiB`,
-        round(perConnActive / 1024, 1),
-        `${relayed.p50Ms} ms`,
-        `${relayed.p99Ms} ms`,
-        `${directLatency.p50Ms} ms`,
-        `${directLatency.p99Ms} ms`,
-        `${round((active.cpuMs / active.wallMs) * 100, 1)}%`,
-      ],
-    ]);
+    emit(result, summaryRows(measured, f));
   } finally {
-    for (const c of [...clients, ...directClients]) c.socket.terminate();
-    fleet?.stop();
-    await stopAll([dynamo?.process, echo, lb?.process]);
-    await dynamo?.close();
+    for (const c of [...rig.clients, ...rig.directClients]) c.socket.terminate();
+    rig.fleet?.stop();
+    await stopAll([rig.dynamo?.process, rig.echo, rig.lb?.process]);
+    await rig.dynamo?.close();
   }
+}
+
+/**
+ * The phases, in order: setup, warm-up and RSS baseline, N relays opened, idle, N direct connections
+ * opened, active rounds; every socket is closed again before it returns.
+ */
+async function measureEdge(
+  rig: EdgeRig,
+  plan: EdgePlan,
+  limits: { readonly benchLimit: number; readonly lbNeeds: number },
+): Promise<EdgeMeasurements> {
+  const n = plan.connections;
+  const { lb, echo, echoEndpoint } = await startRig(rig);
+  const lbFiles = openFiles(lb.pid);
+  if (lbFiles.limit < limits.lbNeeds)
+    throw new Error(`the LB's open-file limit is ${lbFiles.limit}; it needs ${limits.lbNeeds}`);
+  const tokens = await mediaTokens(n);
+  // Clients present the token as a subprotocol; the LB hands it to the media server in the URL.
+  const wsBase = lb.baseUrl.replace(/^http/, 'ws');
+  const lbTargets = tokens.map((t, i) => ({ url: `${wsBase}${signalPath(i)}`, token: t }));
+
+  const rssBefore = await warmUp(lb, lbTargets);
+  progress(`opening ${n} relays`);
+  const opened = await sampled(lb.pid, () => openAll(lbTargets));
+  rig.clients = opened.result;
+  const echoStats = await ipcAsk<{ connections: number }>(echo, 'stats');
+  const lbFilesOpen = openFiles(lb.pid).open;
+  progress(
+    `${rig.clients.length} relays open (${echoStats.connections} at the echo server, ${lbFilesOpen} fds in the LB)`,
+  );
+
+  progress(`idle for ${plan.idleMs} ms`);
+  const idle = await sampled(lb.pid, () => sleep(plan.idleMs));
+  const rssIdle = idle.rssBytes[idle.rssBytes.length - 1]!;
+  progress(`idle RSS ${round(rssIdle / MiB, 1)} MiB; active for ${plan.activeMs} ms`);
+  progress(`opening ${n} direct connections to the echo server (the floor of a round trip)`);
+  rig.directClients = await openAll(
+    tokens.map((t, i) => ({ url: `${echoEndpoint}${signalPath(i)}?token=${t}` })),
+  );
+
+  const active = await activeRounds(lb.pid, rig.clients, rig.directClients, plan);
+  const relayed = latencySummary(active.relayed.rttMs);
+  const direct = latencySummary(active.direct.rttMs);
+  progress(
+    `active: relayed RTT p50 ${relayed.p50Ms} p99 ${relayed.p99Ms} ms, direct p50 ${direct.p50Ms} p99 ${direct.p99Ms} ms, LB RSS max ${round(Math.max(...active.relayed.rssBytes) / MiB, 1)} MiB`,
+  );
+  const relaysStillOpen = rig.clients.filter((c) => c.socket.readyState === WebSocket.OPEN).length;
+  await closeAll([...rig.clients, ...rig.directClients]);
+  rig.clients = [];
+  rig.directClients = [];
+  return {
+    connections: n,
+    lbNodeFlags: lb.nodeFlags,
+    openFiles: { benchLimit: limits.benchLimit, lbLimit: lbFiles.limit, lbOpenWithRelays: lbFilesOpen },
+    rssBefore,
+    opened,
+    idle,
+    active,
+    relaysStillOpen,
+  };
+}
+
+/** The figures the report and the table share. */
+function edgeFigures(m: EdgeMeasurements) {
+  const n = m.connections;
+  const rssIdle = m.idle.rssBytes[m.idle.rssBytes.length - 1]!;
+  const rssActiveMax = Math.max(...m.active.relayed.rssBytes);
+  const activeMsgs = m.active.relayed.rttMs.length + m.active.relayed.lost;
+  return {
+    rssIdle,
+    rssActiveMax,
+    // Garbage from relayed frames builds up between major GCs: the median is the level RSS hovers at.
+    rssActiveMedian: percentileOf(m.active.relayed.rssBytes, 50),
+    peakRss: Math.max(rssIdle, rssActiveMax, ...m.opened.rssBytes),
+    perConnIdle: (rssIdle - m.rssBefore) / n,
+    perConnActive: (rssActiveMax - m.rssBefore) / n,
+    relayed: latencySummary(m.active.relayed.rttMs),
+    direct: latencySummary(m.active.direct.rttMs),
+    activeCorePercent: round((m.active.relayed.cpuMs / m.active.relayed.wallMs) * 100, 1),
+    // A round trip is two relayed frames (client → echo and back).
+    activeMsPerRoundTrip: round(m.active.relayed.cpuMs / Math.max(1, activeMsgs), 3),
+  };
+}
+
+type EdgeFigures = ReturnType<typeof edgeFigures>;
+
+function edgeTargets(m: EdgeMeasurements, f: EdgeFigures, quick: boolean): BenchResult['targets'] {
+  const n = m.connections;
+  const extrapolated = m.rssBefore + f.perConnActive * 2_000;
+  return [
+    {
+      name: `LB RSS with ${n} relays (idle / active median / active peak)`,
+      target: quick ? '< 200 MiB at 2,000 (quick: extrapolated)' : '< 200 MiB',
+      measured: quick
+        ? `${round(f.peakRss / MiB, 1)} MiB at ${n}; ${round(extrapolated / MiB, 1)} MiB extrapolated linearly to 2,000 (small runs overstate it)`
+        : `${round(f.rssIdle / MiB, 1)} / ${round(f.rssActiveMedian / MiB, 1)} / ${round(f.rssActiveMax / MiB, 1)} MiB`,
+      met: quick ? extrapolated < RSS_TARGET_BYTES : f.peakRss < RSS_TARGET_BYTES,
+    },
+    {
+      name: 'frames lost / relays dropped',
+      target: '0 / 0',
+      measured: `${m.active.relayed.lost} / ${n - m.relaysStillOpen}`,
+      met: m.active.relayed.lost === 0 && m.relaysStillOpen === n,
+    },
+  ];
+}
+
+function summaryRows(m: EdgeMeasurements, f: EdgeFigures): (string | number)[][] {
+  return [
+    [
+      'relays',
+      'RSS before',
+      'RSS idle',
+      'RSS active med',
+      'RSS active max',
+      'KiB/relay',
+      'RTT p50',
+      'RTT p99',
+      'direct p50',
+      'direct p99',
+      'LB CPU active',
+    ],
+    [
+      m.connections,
+      `${round(m.rssBefore / MiB, 1)} MiB`,
+      `${round(f.rssIdle / MiB, 1)} MiB`,
+      `${round(f.rssActiveMedian / MiB, 1)} MiB`,
+      `${round(f.rssActiveMax / MiB, 1)} MiB`,
+      round(f.perConnActive / 1024, 1),
+      `${f.relayed.p50Ms} ms`,
+      `${f.relayed.p99Ms} ms`,
+      `${f.direct.p50Ms} ms`,
+      `${f.direct.p99Ms} ms`,
+      `${f.activeCorePercent}%`,
+    ],
+  ];
+}
+
+/** Setup: dynalite, the echo server registered as the region's only media server, the LB. */
+async function startRig(rig: EdgeRig): Promise<{ lb: LbProcess; echo: BenchChild; echoEndpoint: string }> {
+  const dynamo = (rig.dynamo = await startCountedDynamo());
+  const echo = (rig.echo = spawnTs('echo server', path.join(__dirname, 'support', 'echoProcess.ts'), {
+    ipc: true,
+  }));
+  const { endpoint } = await ipcReady<{ endpoint: string }>(echo);
+  const fleet = (rig.fleet = new FakeFleet(dynamo.adminStore(), dynamo.region, [
+    { id: SERVER_ID, endpoint, capacity: 1_000_000 },
+  ]));
+  await fleet.start();
+  const lb = (rig.lb = await startLbProcess(dynamo));
+  progress(`LB node flags: ${lb.nodeFlags.join(' ')}`);
+  return { lb, echo, echoEndpoint: endpoint };
+}
+
+/** One media token per client, spread over ROOMS rooms, all for the echo server. */
+async function mediaTokens(n: number): Promise<string[]> {
+  const signed = await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      signMediaToken(BENCH_MEDIA_KEYS, {
+        peerId: `edge-peer-${i}`,
+        identity: `edge-user-${i}`,
+        room: `edge-room-${i % ROOMS}`,
+        server: SERVER_ID,
+        ttlSeconds: 600,
+      }),
+    ),
+  );
+  return signed.map((t) => t.token);
+}
+
+function signalPath(i: number): string {
+  return `/v1/rooms/edge-room-${i % ROOMS}/signal`;
+}
+
+/** Warms the relay code paths, then lets the heap settle; returns the LB's RSS baseline. */
+async function warmUp(lb: LbProcess, lbTargets: readonly Target[]): Promise<number> {
+  progress('warming up');
+  const warm = await openAll(lbTargets.slice(0, Math.min(50, lbTargets.length)));
+  await closeAll(warm);
+  await sleep(2_000);
+  const rssBefore = rssBytesOf(lb.pid);
+  progress(`LB RSS before: ${round(rssBefore / MiB, 1)} MiB`);
+  return rssBefore;
+}
+
+/**
+ * Relayed and direct rounds alternate so both see the same machine (other work comes and goes); the
+ * LB's RSS and CPU are sampled during the relayed ones.
+ */
+async function activeRounds(
+  lbPid: number,
+  clients: readonly Client[],
+  directClients: readonly Client[],
+  plan: EdgePlan,
+): Promise<ActiveRounds> {
+  const relayedRtt: number[] = [];
+  const directRtt: number[] = [];
+  const activeRss: number[] = [];
+  const rounds: ActiveRounds['rounds'] = [];
+  let relayedLost = 0;
+  let directLost = 0;
+  let activeCpuMs = 0;
+  let activeWallMs = 0;
+  const roundMs = plan.activeMs / plan.activeRounds;
+  for (let r = 0; r < plan.activeRounds; r++) {
+    progress(`round ${r + 1}/${plan.activeRounds}: relayed then direct, ${roundMs} ms each`);
+    const relayedRound = await sampled(lbPid, () => activePhase(clients, roundMs));
+    relayedRtt.push(...relayedRound.result.rttMs);
+    relayedLost += relayedRound.result.lost;
+    activeRss.push(...relayedRound.rssBytes);
+    activeCpuMs += relayedRound.cpuMs;
+    activeWallMs += relayedRound.wallMs;
+    rounds.push({
+      path: 'relayed',
+      ...latencySummary(relayedRound.result.rttMs),
+      loadAvg1m: machineLoad().loadAvg1m,
+    });
+    const directRound = await activePhase(directClients, roundMs);
+    directRtt.push(...directRound.rttMs);
+    directLost += directRound.lost;
+    rounds.push({
+      path: 'direct',
+      ...latencySummary(directRound.rttMs),
+      loadAvg1m: machineLoad().loadAvg1m,
+    });
+  }
+  return {
+    relayed: {
+      rttMs: relayedRtt,
+      lost: relayedLost,
+      rssBytes: activeRss,
+      cpuMs: activeCpuMs,
+      wallMs: activeWallMs,
+    },
+    direct: { rttMs: directRtt, lost: directLost },
+    rounds,
+  };
 }

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { parseDeploymentConfig } from '../../lib/config';
 import { LocalTarget } from '../chaos/local-target';
 import { runLocalChaos, type ChaosReport } from '../chaos/local-run';
-import { benchHeader, emit, percentileOf, progress, round } from './report';
+import { benchHeader, emit, percentileOf, progress, round, type BenchResult } from './report';
 
 const MODES = ['kill', 'blackhole'] as const;
 const HEALTH_INTERVAL_S = 2;
@@ -23,17 +23,47 @@ const DNS_TTL_S = 2;
 const TARGET_P95_MS = { kill: 2_000, blackhole: 6_000 } as const;
 
 interface Sample {
-  readonly mode: (typeof MODES)[number];
+  readonly mode: Mode;
   readonly kind: 'dual-url' | 'dns-only';
   readonly recoveryMs: number;
   readonly media: boolean;
 }
 
+type Mode = (typeof MODES)[number];
+type ModeResult = ReturnType<typeof modeResults>[number];
+
 export async function run({ quick }: { quick: boolean }): Promise<void> {
   const started = Date.now();
   const runsPerMode = quick ? 1 : 5;
   const clients = quick ? 12 : 24;
-  const config = parseDeploymentConfig({
+  const config = benchStackConfig();
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-failover-'));
+  progress(`starting a 3-region stack (health every ${HEALTH_INTERVAL_S} s, TTL ${DNS_TTL_S} s)`);
+  const target = await LocalTarget.attachOrStart({ config, stateDir, log: (l) => progress(l.trim()) });
+  let reports: ChaosReport[];
+  try {
+    reports = await repeatChaos(target, runsPerMode, clients);
+  } finally {
+    await target.close();
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  }
+
+  const hc = reports[0]!.config.healthCheck;
+  const dnsBoundMs = reports[0]!.observation.dnsBoundMs + DNS_TTL_S * 1_000;
+  const results = modeResults(reports, dnsBoundMs);
+  emit(
+    {
+      ...benchHeader('failover', quick, new Date(started)),
+      results: { healthCheck: hc, dnsTtlSeconds: DNS_TTL_S, clientsPerRun: clients, modes: results },
+      targets: results.flatMap((r) => failoverTargets(r, dnsBoundMs)),
+    },
+    summaryRows(results, dnsBoundMs),
+  );
+}
+
+/** The bench's own stack: addresses and ports apart from a developer's, fast health checks. */
+function benchStackConfig() {
+  return parseDeploymentConfig({
     local: {
       addresses: { 'us-east-1': '127.0.41.1', 'eu-west-1': '127.0.42.1', 'ap-southeast-1': '127.0.43.1' },
       lbPort: 28080,
@@ -47,57 +77,64 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       healthCheckIntervalSeconds: HEALTH_INTERVAL_S,
     },
   });
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-failover-'));
-  progress(`starting a 3-region stack (health every ${HEALTH_INTERVAL_S} s, TTL ${DNS_TTL_S} s)`);
-  const target = await LocalTarget.attachOrStart({ config, stateDir, log: (l) => progress(l.trim()) });
+}
+
+/** `runsPerMode` chaos runs per mode, the failed region rotating over the stack's regions. */
+async function repeatChaos(
+  target: LocalTarget,
+  runsPerMode: number,
+  clients: number,
+): Promise<ChaosReport[]> {
   const regions = target.regionNames;
   const reports: ChaosReport[] = [];
-  try {
-    for (const mode of MODES) {
-      for (let i = 0; i < runsPerMode; i++) {
-        const region = regions[i % regions.length]!;
-        progress(`run ${reports.length + 1}/${MODES.length * runsPerMode}: ${mode} ${region}`);
-        const report = await runLocalChaos(target, {
-          region,
-          mode,
-          clients,
-          mediaClients: 4,
-          durationS: null,
-          log: () => undefined,
-          aborted: () => false,
-        });
-        progress(
-          `  ${report.verdict.pass ? 'pass' : 'FAIL'}: ${
-            report.verdict.checks
-              .filter((c) => !c.pass)
-              .map((c) => c.detail)
-              .join('; ') || 'all checks hold'
-          }`,
-        );
-        reports.push(report);
-      }
+  for (const mode of MODES) {
+    for (let i = 0; i < runsPerMode; i++) {
+      const region = regions[i % regions.length]!;
+      progress(`run ${reports.length + 1}/${MODES.length * runsPerMode}: ${mode} ${region}`);
+      const report = await runLocalChaos(target, {
+        region,
+        mode,
+        clients,
+        mediaClients: 4,
+        durationS: null,
+        log: () => undefined,
+        aborted: () => false,
+      });
+      progress(
+        `  ${report.verdict.pass ? 'pass' : 'FAIL'}: ${
+          report.verdict.checks
+            .filter((c) => !c.pass)
+            .map((c) => c.detail)
+            .join('; ') || 'all checks hold'
+        }`,
+      );
+      reports.push(report);
     }
-  } finally {
-    await target.close();
-    fs.rmSync(stateDir, { recursive: true, force: true });
   }
+  return reports;
+}
 
-  const samples: Sample[] = reports.flatMap((r) =>
+/** Recovery (and, for media clients, media) times of the affected clients that recovered. */
+function recoverySamples(reports: readonly ChaosReport[]): Sample[] {
+  return reports.flatMap((r) =>
     r.clients
       .filter(
         (c) =>
           c.recoveredAtMs !== null && (c.apiRegionBefore === r.region || c.serverRegionBefore === r.region),
       )
       .flatMap((c) => [
-        { mode: r.mode as Sample['mode'], kind: c.kind, recoveryMs: c.recoveredAtMs!, media: false },
+        { mode: r.mode as Mode, kind: c.kind, recoveryMs: c.recoveredAtMs!, media: false },
         ...(c.mediaAtMs !== null
-          ? [{ mode: r.mode as Sample['mode'], kind: c.kind, recoveryMs: c.mediaAtMs, media: true }]
+          ? [{ mode: r.mode as Mode, kind: c.kind, recoveryMs: c.mediaAtMs, media: true }]
           : []),
       ]),
   );
-  const hc = reports[0]!.config.healthCheck;
-  const dnsBoundMs = reports[0]!.observation.dnsBoundMs + DNS_TTL_S * 1_000;
-  const stats = (mode: Sample['mode'], kind: Sample['kind'], media: boolean) => {
+}
+
+/** Per mode: runs, passes, recovery distributions per client kind, DNS drop times, survivors' failures. */
+function modeResults(reports: readonly ChaosReport[], dnsBoundMs: number) {
+  const samples = recoverySamples(reports);
+  const stats = (mode: Mode, kind: Sample['kind'], media: boolean) => {
     const values = samples
       .filter((s) => s.mode === mode && s.kind === kind && s.media === media)
       .map((s) => s.recoveryMs);
@@ -108,7 +145,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       maxMs: values.length ? Math.max(...values) : NaN,
     };
   };
-  const results = MODES.map((mode) => ({
+  return MODES.map((mode) => ({
     mode,
     runs: reports.filter((r) => r.mode === mode).length,
     passed: reports.filter((r) => r.mode === mode && r.verdict.pass).length,
@@ -126,56 +163,58 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
         0,
       ),
   }));
+}
 
-  const ms = (v: number) => (Number.isNaN(v) ? '—' : `${(v / 1000).toFixed(2)} s`);
-  emit(
+function seconds(ms: number): string {
+  return Number.isNaN(ms) ? '—' : `${(ms / 1000).toFixed(2)} s`;
+}
+
+function failoverTargets(r: ModeResult, dnsBoundMs: number): BenchResult['targets'] {
+  return [
     {
-      ...benchHeader('failover', quick, new Date(started)),
-      results: { healthCheck: hc, dnsTtlSeconds: DNS_TTL_S, clientsPerRun: clients, modes: results },
-      targets: results.flatMap((r) => [
-        {
-          name: `dual-URL p95 recovery after ${r.mode}`,
-          target: `<= ${TARGET_P95_MS[r.mode] / 1000} s`,
-          measured: ms(r.dualUrl.recovery.p95Ms),
-          met: r.dualUrl.recovery.p95Ms <= TARGET_P95_MS[r.mode],
-        },
-        {
-          name: `DNS-only p95 recovery after ${r.mode}`,
-          target: `<= bound ${ms(dnsBoundMs)}`,
-          measured: ms(r.dnsOnly.recovery.p95Ms),
-          met: r.dnsOnly.recovery.p95Ms <= dnsBoundMs + 5_000,
-        },
-        {
-          name: `survivors' failed requests (${r.mode})`,
-          target: '0',
-          measured: String(r.survivorsFailedRequests),
-          met: r.survivorsFailedRequests === 0,
-        },
-      ]),
+      name: `dual-URL p95 recovery after ${r.mode}`,
+      target: `<= ${TARGET_P95_MS[r.mode] / 1000} s`,
+      measured: seconds(r.dualUrl.recovery.p95Ms),
+      met: r.dualUrl.recovery.p95Ms <= TARGET_P95_MS[r.mode],
     },
+    {
+      name: `DNS-only p95 recovery after ${r.mode}`,
+      target: `<= bound ${seconds(dnsBoundMs)}`,
+      measured: seconds(r.dnsOnly.recovery.p95Ms),
+      met: r.dnsOnly.recovery.p95Ms <= dnsBoundMs + 5_000,
+    },
+    {
+      name: `survivors' failed requests (${r.mode})`,
+      target: '0',
+      measured: String(r.survivorsFailedRequests),
+      met: r.survivorsFailedRequests === 0,
+    },
+  ];
+}
+
+function summaryRows(results: readonly ModeResult[], dnsBoundMs: number): (string | number)[][] {
+  return [
     [
-      [
-        'mode',
-        'runs (pass)',
-        'dual-URL p50',
-        'p95',
-        'media p95',
-        'DNS-only p50',
-        'p95',
-        'media p95',
-        'DNS bound',
-      ],
-      ...results.map((r) => [
-        r.mode,
-        `${r.runs} (${r.passed})`,
-        ms(r.dualUrl.recovery.p50Ms),
-        ms(r.dualUrl.recovery.p95Ms),
-        ms(r.dualUrl.media.p95Ms),
-        ms(r.dnsOnly.recovery.p50Ms),
-        ms(r.dnsOnly.recovery.p95Ms),
-        ms(r.dnsOnly.media.p95Ms),
-        ms(dnsBoundMs),
-      ]),
+      'mode',
+      'runs (pass)',
+      'dual-URL p50',
+      'p95',
+      'media p95',
+      'DNS-only p50',
+      'p95',
+      'media p95',
+      'DNS bound',
     ],
-  );
+    ...results.map((r) => [
+      r.mode,
+      `${r.runs} (${r.passed})`,
+      seconds(r.dualUrl.recovery.p50Ms),
+      seconds(r.dualUrl.recovery.p95Ms),
+      seconds(r.dualUrl.media.p95Ms),
+      seconds(r.dnsOnly.recovery.p50Ms),
+      seconds(r.dnsOnly.recovery.p95Ms),
+      seconds(r.dnsOnly.media.p95Ms),
+      seconds(dnsBoundMs),
+    ]),
+  ];
 }

@@ -164,6 +164,25 @@ function describeEncoders(encoders: readonly EncoderState[]): string {
     .join('');
 }
 
+type ProducerRate = Awaited<ReturnType<typeof producerRates>>[number];
+
+/** The viewer ramp: every step measured, and where (and why) it stopped. */
+interface Ramp {
+  readonly steps: Step[];
+  /** The step that saturated the worker, or the last good one when the worker stalled. */
+  readonly saturation: Step | undefined;
+  readonly workerStalled: string | null;
+}
+
+/** Lines of worker CPU over consumers and over packets forwarded, and where they reach a full core. */
+interface CostFit {
+  readonly fit: ReturnType<typeof linearFit>;
+  readonly packetFit: ReturnType<typeof linearFit>;
+  readonly packetsPerConsumer: number;
+  readonly atFullCore: number;
+  readonly atFullCoreByConsumers: number;
+}
+
 export async function run({ quick }: { quick: boolean }): Promise<void> {
   const plan = quick ? QUICK : FULL;
   const startedAt = new Date();
@@ -177,59 +196,12 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     progress(
       `media bench (${quick ? 'quick' : 'full'}): ${rig.engine.flavour} mediasoup ${rig.engine.version}, worker pid ${rig.workerPid}`,
     );
-    for (let i = 0; i < plan.producerPeers; i++) await rig.addProducerPeer(VIDEO, true);
-    progress(`${rig.producers.length} producers; letting the encoders ramp up for ${plan.rampMs} ms`);
-    await sleep(plan.rampMs);
-    const producers = await producerRates(rig, 2);
-    progress(
-      `producers: ${producers.map((p) => `${p.kind} ${p.kbps} kbps ${p.packetsPerSecond} pps`).join(', ')}`,
-    );
-    if (producers.some((p) => p.packetsPerSecond === 0))
-      throw new Error('a producer sends no RTP; the WebRTC session did not come up');
-
+    const producers = await startProducers(rig, plan);
     const baselineInputPps = producers.reduce((sum, p) => sum + p.packetsPerSecond, 0);
-    const steps: Step[] = [await measureStep(rig, plan, baselineInputPps)];
-    progress(`0 consumers: worker ${steps[0]!.workerCorePercent}% of a core`);
-    let saturation: Step | undefined;
-    let workerStalled: string | null = null;
-    while (rig.viewerCount < plan.maxViewers) {
-      let step: Step;
-      try {
-        for (let i = 0; i < plan.viewersPerStep; i++) await rig.addViewer();
-        await sleep(plan.settleMs);
-        step = await measureStep(rig, plan, baselineInputPps);
-      } catch (err) {
-        // A worker too busy to answer its channel (mediasoup's request timeout) is past saturation.
-        workerStalled = `${(err as Error).message} after ${rig.consumers.length} consumers`;
-        progress(`worker stalled: ${workerStalled}`);
-        saturation = steps[steps.length - 1];
-        break;
-      }
-      steps.push(step);
-      progress(
-        `${step.consumers} consumers: worker ${step.workerCorePercent}% of a core, delivered ${step.deliveredRatio}, ` +
-          `${step.forwardedPacketsPerSecond} pkt/s (${step.forwardedMbps} Mbit/s) out, input ${step.producerInputRatio} ${describeEncoders(step.encoders)}; bench ${step.benchCorePercent}%, load ${step.loadAvg1m}`,
-      );
-      if (step.workerCorePercent >= SATURATED_CORE_PERCENT || step.deliveredRatio < MIN_DELIVERED_RATIO) {
-        saturation = step;
-        break;
-      }
-    }
-
-    const unsaturated = steps.length > 2 ? steps.filter((s) => s !== saturation) : steps;
-    const fit = linearFit(unsaturated.map((s) => ({ x: s.consumers, y: s.workerCorePercent })));
-    // The same line over packets forwarded: robust to producers changing their rate between steps.
-    const packetFit = linearFit(
-      unsaturated.map((s) => ({ x: s.forwardedPacketsPerSecond, y: s.workerCorePercent })),
-    );
-    const packetsPerConsumer = baselineInputPps / rig.producers.length;
-    const atFullCore =
-      packetFit.slope > 0
-        ? Math.round((100 - packetFit.intercept) / (packetFit.slope * packetsPerConsumer))
-        : Infinity;
-    const atFullCoreByConsumers = fit.slope > 0 ? Math.round((100 - fit.intercept) / fit.slope) : Infinity;
-    const last = steps[steps.length - 1]!;
+    const ramp = await addViewersUntilSaturated(rig, plan, baselineInputPps);
+    const cost = fitCost(ramp, baselineInputPps / rig.producers.length);
     const consumersPerViewer = rig.producers.length;
+    const { fit, packetFit, packetsPerConsumer, atFullCore } = cost;
     const result: BenchResult = {
       ...benchHeader('media', quick, startedAt),
       results: {
@@ -242,9 +214,9 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
         machineLoad: { before: loadBefore, after: machineLoad() },
         video: VIDEO,
         producers,
-        steps,
-        saturation: saturation ?? null,
-        workerStalled,
+        steps: ramp.steps,
+        saturation: ramp.saturation ?? null,
+        workerStalled: ramp.workerStalled,
         packetsPerSecondPerConsumer: round(packetsPerConsumer, 1),
         workerMicrosecondsPerForwardedPacket: round(packetFit.slope * 10_000, 2),
         packetFit: {
@@ -252,7 +224,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
           idleCorePercent: round(packetFit.intercept, 2),
           r2: round(packetFit.r2, 3),
         },
-        consumersAtFullCoreByConsumerLine: atFullCoreByConsumers,
+        consumersAtFullCoreByConsumerLine: cost.atFullCoreByConsumers,
         fit: {
           corePercentPerConsumer: round(fit.slope, 4),
           idleCorePercent: round(fit.intercept, 2),
@@ -261,43 +233,121 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
         consumersAtFullCore: atFullCore,
         documentedConsumersPerWorker: DOCUMENTED_CONSUMERS_PER_WORKER,
       },
-      targets: [
-        {
-          name: 'consumers per worker at one core (vs documented ~500)',
-          target: `~${DOCUMENTED_CONSUMERS_PER_WORKER}`,
-          measured:
-            `${atFullCore} at a full core (${round(packetFit.slope * 10_000, 2)} µs/packet, ${round(packetsPerConsumer, 1)} packets/s per consumer); ` +
-            (saturation
-              ? `this run saturated at ${saturation.consumers} with the worker at ${saturation.workerCorePercent}% of a core (load avg ${saturation.loadAvg1m})`
-              : `not saturated by ${last.consumers} (${last.workerCorePercent}% of a core)`),
-          met: atFullCore >= DOCUMENTED_CONSUMERS_PER_WORKER,
-        },
-      ],
+      targets: [consumersTarget(ramp, cost)],
     };
-    emit(result, [
-      [
-        'consumers',
-        'worker % core',
-        'delivered',
-        'input',
-        'pkt/s out',
-        'Mbit/s out',
-        'bench % core',
-        'load avg',
-      ],
-      ...steps.map((s) => [
-        s.consumers,
-        s.workerCorePercent,
-        s.deliveredRatio,
-        s.producerInputRatio,
-        s.forwardedPacketsPerSecond,
-        s.forwardedMbps,
-        s.benchCorePercent,
-        s.loadAvg1m,
-      ]),
-    ]);
+    emit(result, summaryRows(ramp.steps));
   } finally {
     rig?.close();
     await stopAll([sink]);
   }
+}
+
+/** Adds the producer peers and lets their encoders ramp up; returns each producer's steady rate. */
+async function startProducers(rig: MediaRig, plan: MediaPlan): Promise<ProducerRate[]> {
+  for (let i = 0; i < plan.producerPeers; i++) await rig.addProducerPeer(VIDEO, true);
+  progress(`${rig.producers.length} producers; letting the encoders ramp up for ${plan.rampMs} ms`);
+  await sleep(plan.rampMs);
+  const producers = await producerRates(rig, 2);
+  progress(
+    `producers: ${producers.map((p) => `${p.kind} ${p.kbps} kbps ${p.packetsPerSecond} pps`).join(', ')}`,
+  );
+  if (producers.some((p) => p.packetsPerSecond === 0))
+    throw new Error('a producer sends no RTP; the WebRTC session did not come up');
+  return producers;
+}
+
+/** Measures with no viewer, then adds viewersPerStep at a time until saturation or the step bound. */
+async function addViewersUntilSaturated(
+  rig: MediaRig,
+  plan: MediaPlan,
+  baselineInputPps: number,
+): Promise<Ramp> {
+  const steps: Step[] = [await measureStep(rig, plan, baselineInputPps)];
+  progress(`0 consumers: worker ${steps[0]!.workerCorePercent}% of a core`);
+  let saturation: Step | undefined;
+  let workerStalled: string | null = null;
+  while (rig.viewerCount < plan.maxViewers) {
+    let step: Step;
+    try {
+      for (let i = 0; i < plan.viewersPerStep; i++) await rig.addViewer();
+      await sleep(plan.settleMs);
+      step = await measureStep(rig, plan, baselineInputPps);
+    } catch (err) {
+      // A worker too busy to answer its channel (mediasoup's request timeout) is past saturation.
+      workerStalled = `${(err as Error).message} after ${rig.consumers.length} consumers`;
+      progress(`worker stalled: ${workerStalled}`);
+      saturation = steps[steps.length - 1];
+      break;
+    }
+    steps.push(step);
+    progress(
+      `${step.consumers} consumers: worker ${step.workerCorePercent}% of a core, delivered ${step.deliveredRatio}, ` +
+        `${step.forwardedPacketsPerSecond} pkt/s (${step.forwardedMbps} Mbit/s) out, input ${step.producerInputRatio} ${describeEncoders(step.encoders)}; bench ${step.benchCorePercent}%, load ${step.loadAvg1m}`,
+    );
+    if (step.workerCorePercent >= SATURATED_CORE_PERCENT || step.deliveredRatio < MIN_DELIVERED_RATIO) {
+      saturation = step;
+      break;
+    }
+  }
+  return { steps, saturation, workerStalled };
+}
+
+/**
+ * The saturated step is left out of the lines (past saturation the worker no longer scales linearly)
+ * unless too few steps remain.
+ */
+function fitCost(ramp: Ramp, packetsPerConsumer: number): CostFit {
+  const { steps, saturation } = ramp;
+  const unsaturated = steps.length > 2 ? steps.filter((s) => s !== saturation) : steps;
+  const fit = linearFit(unsaturated.map((s) => ({ x: s.consumers, y: s.workerCorePercent })));
+  // The same line over packets forwarded: robust to producers changing their rate between steps.
+  const packetFit = linearFit(
+    unsaturated.map((s) => ({ x: s.forwardedPacketsPerSecond, y: s.workerCorePercent })),
+  );
+  const atFullCore =
+    packetFit.slope > 0
+      ? Math.round((100 - packetFit.intercept) / (packetFit.slope * packetsPerConsumer))
+      : Infinity;
+  const atFullCoreByConsumers = fit.slope > 0 ? Math.round((100 - fit.intercept) / fit.slope) : Infinity;
+  return { fit, packetFit, packetsPerConsumer, atFullCore, atFullCoreByConsumers };
+}
+
+function consumersTarget(ramp: Ramp, cost: CostFit): BenchResult['targets'][number] {
+  const { saturation } = ramp;
+  const last = ramp.steps[ramp.steps.length - 1]!;
+  return {
+    name: 'consumers per worker at one core (vs documented ~500)',
+    target: `~${DOCUMENTED_CONSUMERS_PER_WORKER}`,
+    measured:
+      `${cost.atFullCore} at a full core (${round(cost.packetFit.slope * 10_000, 2)} µs/packet, ${round(cost.packetsPerConsumer, 1)} packets/s per consumer); ` +
+      (saturation
+        ? `this run saturated at ${saturation.consumers} with the worker at ${saturation.workerCorePercent}% of a core (load avg ${saturation.loadAvg1m})`
+        : `not saturated by ${last.consumers} (${last.workerCorePercent}% of a core)`),
+    met: cost.atFullCore >= DOCUMENTED_CONSUMERS_PER_WORKER,
+  };
+}
+
+function summaryRows(steps: readonly Step[]): (string | number)[][] {
+  return [
+    [
+      'consumers',
+      'worker % core',
+      'delivered',
+      'input',
+      'pkt/s out',
+      'Mbit/s out',
+      'bench % core',
+      'load avg',
+    ],
+    ...steps.map((s) => [
+      s.consumers,
+      s.workerCorePercent,
+      s.deliveredRatio,
+      s.producerInputRatio,
+      s.forwardedPacketsPerSecond,
+      s.forwardedMbps,
+      s.benchCorePercent,
+      s.loadAvg1m,
+    ]),
+  ];
 }

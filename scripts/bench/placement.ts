@@ -105,6 +105,13 @@ async function roomSequence(plan: PlacementPlan): Promise<RoomArrival[]> {
   return specs.map((s, i) => ({ ...s, token: tokens[i]! }));
 }
 
+/** The processes of one scenario, filled in as they start so a failed start still stops the earlier ones. */
+interface ScenarioRig {
+  dynamo?: CountedDynamo;
+  fleet?: FakeFleet;
+  readonly lbs: LbProcess[];
+}
+
 async function runScenario(
   plan: PlacementPlan,
   rooms: readonly RoomArrival[],
@@ -112,101 +119,147 @@ async function runScenario(
 ): Promise<ScenarioResult> {
   const totalUnits = rooms.reduce((s, r) => s + r.units, 0);
   const capacity = Math.ceil(totalUnits / (plan.servers * FINAL_FILL));
-  let dynamo: CountedDynamo | undefined;
-  const lbs: LbProcess[] = [];
-  let fleet: FakeFleet | undefined;
+  const rig: ScenarioRig = { lbs: [] };
   try {
-    dynamo = await startCountedDynamo();
-    fleet = new FakeFleet(
-      dynamo.adminStore(),
-      dynamo.region,
-      Array.from({ length: plan.servers }, (_, i) => ({
-        id: `media-${String(i).padStart(2, '0')}`,
-        endpoint: `ws://127.0.0.1:${9000 + i}`,
-        capacity,
-      })),
-    );
-    await fleet.start();
-    for (let i = 0; i < lbCount; i++) lbs.push(await startLbProcess(dynamo));
-    const ids = fleet.servers.map((s) => s.id);
-    const loads = () => ids.map((id) => fleet!.load(id));
-    const counters = { placed: 0, refusedWithCapacity: 0, refusedFleetFull: 0 };
-    const otherErrors: Record<string, number> = {};
-    const sampleErrors: Record<string, string> = {};
-    const checkpoints: ScenarioResult['checkpoints'] = [];
-    let answered = 0;
+    const fleet = await startScenarioRig(rig, plan.servers, lbCount, capacity);
+    const tally = new PlacementTally(fleet, capacity, rooms.length);
     let sent = 0;
-
+    // One join per room, sent to the LBs in turn as the region's load balancer would.
     const place = async (room: RoomArrival) => {
-      let status: string;
-      let body: string;
-      const lb = lbs[sent++ % lbs.length]!;
-      try {
-        const res = await fetch(`${lb.baseUrl}/v1/rooms/${room.id}/join`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${room.token}`, 'content-type': 'application/json' },
-          body: '{}',
-          signal: AbortSignal.timeout(JOIN_TIMEOUT_MS),
-        });
-        status = String(res.status);
-        body = await res.text();
-      } catch (err) {
-        status = `network:${(err as Error).name}`;
-        body = (err as Error).message;
-      }
-      if (status === '200') {
-        fleet!.addRoom((JSON.parse(body) as { serverId: string }).serverId, room.units);
-        counters.placed++;
-      } else if (status === '503' && body.includes('no_capacity')) {
-        if (capacityExists(loads(), capacity, room.units)) counters.refusedWithCapacity++;
-        else counters.refusedFleetFull++;
-      } else {
-        otherErrors[status] = (otherErrors[status] ?? 0) + 1;
-        sampleErrors[status] ??= body.slice(0, 300);
-      }
-      answered++;
-      const checkpoint = CHECKPOINTS.find((c) => Math.round(c * rooms.length) === answered);
-      if (checkpoint !== undefined) checkpoints.push({ rooms: answered, ...balanceOf(loads(), capacity) });
+      const lb = rig.lbs[sent++ % rig.lbs.length]!;
+      tally.record(room, await joinOnce(lb, room));
     };
 
     const t0 = performance.now();
-    if (rate === 'max') {
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: MAX_RATE_CONCURRENCY }, async () => {
-          while (next < rooms.length) await place(rooms[next++]!);
-        }),
-      );
-    } else {
-      const inflight: Promise<void>[] = [];
-      for (let i = 0; i < rooms.length; i++) {
-        const due = t0 + (i * 1000) / rate;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait);
-        inflight.push(place(rooms[i]!));
-        if (i % Math.max(1, Math.round(rate * 5)) === 0) progress(`  ${i}/${rooms.length} rooms sent`);
-      }
-      await Promise.all(inflight);
-    }
+    await sendArrivals(rooms, rate, t0, place);
     const seconds = (performance.now() - t0) / 1000;
-    const final = balanceOf(loads(), capacity);
     return {
       rate,
       lbs: lbCount,
       achievedRoomsPerSecond: round(rooms.length / seconds, 1),
       capacityPerServer: capacity,
-      ...counters,
-      otherErrors,
-      final,
-      checkpoints,
-      worstMaxOverMean: Math.max(...checkpoints.map((c) => c.maxOverMean)),
-      perServerLoad: loads(),
-      sampleErrors,
+      ...tally.counters,
+      otherErrors: tally.otherErrors,
+      final: balanceOf(tally.loads(), capacity),
+      checkpoints: tally.checkpoints,
+      worstMaxOverMean: Math.max(...tally.checkpoints.map((c) => c.maxOverMean)),
+      perServerLoad: tally.loads(),
+      sampleErrors: tally.sampleErrors,
     };
   } finally {
-    fleet?.stop();
-    await stopAll([dynamo?.process, ...lbs.map((lb) => lb.process)]);
-    await dynamo?.close();
+    rig.fleet?.stop();
+    await stopAll([rig.dynamo?.process, ...rig.lbs.map((lb) => lb.process)]);
+    await rig.dynamo?.close();
+  }
+}
+
+/** A fresh dynalite, `servers` equal media servers heartbeated by the bench, `lbCount` LB processes. */
+async function startScenarioRig(
+  rig: ScenarioRig,
+  servers: number,
+  lbCount: number,
+  capacity: number,
+): Promise<FakeFleet> {
+  const dynamo = (rig.dynamo = await startCountedDynamo());
+  const fleet = (rig.fleet = new FakeFleet(
+    dynamo.adminStore(),
+    dynamo.region,
+    Array.from({ length: servers }, (_, i) => ({
+      id: `media-${String(i).padStart(2, '0')}`,
+      endpoint: `ws://127.0.0.1:${9000 + i}`,
+      capacity,
+    })),
+  ));
+  await fleet.start();
+  for (let i = 0; i < lbCount; i++) rig.lbs.push(await startLbProcess(dynamo));
+  return fleet;
+}
+
+/** The join that places `room`: its status (or `network:<error>`) and body. */
+async function joinOnce(lb: LbProcess, room: RoomArrival): Promise<{ status: string; body: string }> {
+  try {
+    const res = await fetch(`${lb.baseUrl}/v1/rooms/${room.id}/join`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${room.token}`, 'content-type': 'application/json' },
+      body: '{}',
+      signal: AbortSignal.timeout(JOIN_TIMEOUT_MS),
+    });
+    return { status: String(res.status), body: await res.text() };
+  } catch (err) {
+    return { status: `network:${(err as Error).name}`, body: (err as Error).message };
+  }
+}
+
+/**
+ * `max`: MAX_RATE_CONCURRENCY clients each send the next room as soon as their last one is answered.
+ * A rate: arrivals on a fixed schedule from `t0`, whatever the answers take (an open loop, as real
+ * rooms arrive).
+ */
+async function sendArrivals(
+  rooms: readonly RoomArrival[],
+  rate: number | 'max',
+  t0: number,
+  place: (room: RoomArrival) => Promise<void>,
+): Promise<void> {
+  if (rate === 'max') {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: MAX_RATE_CONCURRENCY }, async () => {
+        while (next < rooms.length) await place(rooms[next++]!);
+      }),
+    );
+    return;
+  }
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < rooms.length; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    inflight.push(place(rooms[i]!));
+    if (i % Math.max(1, Math.round(rate * 5)) === 0) progress(`  ${i}/${rooms.length} rooms sent`);
+  }
+  await Promise.all(inflight);
+}
+
+/**
+ * Scores each answer on the true loads the bench holds: a placed room's units land on its server at
+ * once, and a refusal counts against placement only when some server still had room for it.
+ */
+class PlacementTally {
+  readonly counters = { placed: 0, refusedWithCapacity: 0, refusedFleetFull: 0 };
+  readonly otherErrors: Record<string, number> = {};
+  readonly sampleErrors: Record<string, string> = {};
+  readonly checkpoints: ScenarioResult['checkpoints'] = [];
+  private readonly ids: string[];
+  private answered = 0;
+
+  constructor(
+    private readonly fleet: FakeFleet,
+    private readonly capacity: number,
+    private readonly totalRooms: number,
+  ) {
+    this.ids = fleet.servers.map((s) => s.id);
+  }
+
+  loads(): number[] {
+    return this.ids.map((id) => this.fleet.load(id));
+  }
+
+  record(room: RoomArrival, { status, body }: { status: string; body: string }): void {
+    if (status === '200') {
+      this.fleet.addRoom((JSON.parse(body) as { serverId: string }).serverId, room.units);
+      this.counters.placed++;
+    } else if (status === '503' && body.includes('no_capacity')) {
+      if (capacityExists(this.loads(), this.capacity, room.units)) this.counters.refusedWithCapacity++;
+      else this.counters.refusedFleetFull++;
+    } else {
+      this.otherErrors[status] = (this.otherErrors[status] ?? 0) + 1;
+      this.sampleErrors[status] ??= body.slice(0, 300);
+    }
+    this.answered++;
+    const checkpoint = CHECKPOINTS.find((c) => Math.round(c * this.totalRooms) === this.answered);
+    if (checkpoint !== undefined)
+      this.checkpoints.push({ rooms: this.answered, ...balanceOf(this.loads(), this.capacity) });
   }
 }
 
@@ -255,25 +308,31 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       finalFill: FINAL_FILL,
       scenarios,
     },
-    targets: scenarios.flatMap((s) => {
-      const label = scenarioLabel(s, s.achievedRoomsPerSecond);
-      return [
-        {
-          name: `max/mean load, ${label}`,
-          target: '<= 1.25',
-          measured: `${s.final.maxOverMean} (worst checkpoint ${s.worstMaxOverMean})`,
-          met: s.final.maxOverMean <= 1.25,
-        },
-        {
-          name: `refused with capacity left, ${label}`,
-          target: '0',
-          measured: String(s.refusedWithCapacity),
-          met: s.refusedWithCapacity === 0,
-        },
-      ];
-    }),
+    targets: scenarios.flatMap(scenarioTargets),
   };
-  emit(result, [
+  emit(result, summaryRows(scenarios));
+}
+
+function scenarioTargets(s: ScenarioResult): BenchResult['targets'] {
+  const label = scenarioLabel(s, s.achievedRoomsPerSecond);
+  return [
+    {
+      name: `max/mean load, ${label}`,
+      target: '<= 1.25',
+      measured: `${s.final.maxOverMean} (worst checkpoint ${s.worstMaxOverMean})`,
+      met: s.final.maxOverMean <= 1.25,
+    },
+    {
+      name: `refused with capacity left, ${label}`,
+      target: '0',
+      measured: String(s.refusedWithCapacity),
+      met: s.refusedWithCapacity === 0,
+    },
+  ];
+}
+
+function summaryRows(scenarios: readonly ScenarioResult[]): (string | number)[][] {
+  return [
     [
       'rate',
       'LBs',
@@ -300,5 +359,5 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       s.final.overCapacity,
       s.refusedWithCapacity,
     ]),
-  ]);
+  ];
 }

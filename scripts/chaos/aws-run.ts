@@ -28,6 +28,7 @@ import {
   type AwsMode,
   type AwsOps,
   type Change,
+  type PlannedStep,
   type RegionStackOutputs,
 } from './aws-plan';
 
@@ -151,6 +152,17 @@ async function probe(url: string): Promise<{ ok: boolean; region: string | null 
   }
 }
 
+/** One look at the region from outside, every second of the observation. */
+interface OutsideSample {
+  atMs: number;
+  /** The region `api` (resp. `api-backup`) answered from, null when it did not answer. */
+  api: string | null;
+  backup: string | null;
+  survivorsOk: boolean;
+  /** What public resolvers return for the api name. */
+  dns: string[];
+}
+
 export async function runAwsChaos(opts: AwsRunOptions): Promise<number> {
   const { config, region, mode, log } = opts;
   if (!config.regions.some((r) => r.name === region)) {
@@ -159,7 +171,56 @@ export async function runAwsChaos(opts: AwsRunOptions): Promise<number> {
     );
     return 2;
   }
-  log(`reading the deployed stacks of ${config.regions.length} regions`);
+  const stacks = await readCheckedDeployment(opts);
+  if (stacks === null) return 2;
+  const outputs = stacks[region]!;
+  const plan = planAwsChaos(config, region, mode, outputs);
+  if (!opts.execute) {
+    printPlan(plan, opts);
+    return 0;
+  }
+
+  const ops = sdkOps(config);
+  const survivorUrls = Object.entries(stacks)
+    .filter(([r]) => r !== region)
+    .map(([, s]) => s!.RegionApiUrl);
+  if (!(await steadyStateHolds(Object.values(stacks).map((s) => s!.RegionApiUrl)))) return 1;
+  const changes: Change[] = [];
+  let samples: OutsideSample[];
+  const injectedAt = Date.now();
+  let rollback: { restored: string[]; failed: string[] };
+  try {
+    await inject(ops, config, region, mode, outputs, changes);
+    log(`injected: ${changes.map((c) => c.kind).join(', ')}`);
+    const experiment = changes.find((c) => c.kind === 'fis-experiment');
+    samples = await observeFromOutside({
+      outputs,
+      survivorUrls,
+      injectedAt,
+      experiment: experiment && {
+        id: experiment.experimentId,
+        state: () => ops.getExperimentState(region, experiment.experimentId),
+      },
+      log,
+    });
+  } finally {
+    rollback = await rollBack(ops, changes);
+    log(
+      `rollback: restored ${rollback.restored.join('; ') || 'nothing'}${rollback.failed.length ? `; FAILED ${rollback.failed.join('; ')}` : ''}`,
+    );
+  }
+  return judgeAndReport({ opts, plan, changes, samples, rollback });
+}
+
+/**
+ * Every region's stack outputs, or null (with the reasons printed) when the config does not match what
+ * is deployed: a wrong account or a stale config must not drive the drill.
+ */
+async function readCheckedDeployment(
+  opts: AwsRunOptions,
+): Promise<Record<string, RegionStackOutputs | null> | null> {
+  const { config, region, mode } = opts;
+  opts.log(`reading the deployed stacks of ${config.regions.length} regions`);
   const stacks: Record<string, RegionStackOutputs | null> = {};
   for (const r of config.regions) stacks[r.name] = await stackOutputs(config, r.name);
   const problems = checkDeployment(
@@ -171,25 +232,22 @@ export async function runAwsChaos(opts: AwsRunOptions): Promise<number> {
     console.error(
       `error: the config does not match what is deployed; refusing to run:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
     );
-    return 2;
+    return null;
   }
-  const outputs = stacks[region]!;
-  const plan = planAwsChaos(config, region, mode, outputs);
-  if (!opts.execute) {
-    const text = plan.map((s, i) => `${i + 1}. [${s.phase}] ${s.description}`).join('\n');
-    if (opts.json)
-      process.stdout.write(
-        `${JSON.stringify({ target: 'aws', region, mode, executed: false, plan }, null, 2)}\n`,
-      );
-    else console.log(`Plan (nothing done; add --execute to act):\n${text}`);
-    return 0;
-  }
+  return stacks;
+}
 
-  const ops = sdkOps(config);
-  const urls = Object.values(stacks).map((s) => s!.RegionApiUrl);
-  const survivorUrls = Object.entries(stacks)
-    .filter(([r]) => r !== region)
-    .map(([, s]) => s!.RegionApiUrl);
+function printPlan(plan: readonly PlannedStep[], opts: AwsRunOptions): void {
+  const text = plan.map((s, i) => `${i + 1}. [${s.phase}] ${s.description}`).join('\n');
+  if (opts.json)
+    process.stdout.write(
+      `${JSON.stringify({ target: 'aws', region: opts.region, mode: opts.mode, executed: false, plan }, null, 2)}\n`,
+    );
+  else console.log(`Plan (nothing done; add --execute to act):\n${text}`);
+}
+
+/** Every region's /health answers 200; otherwise says which did not, and nothing is injected. */
+async function steadyStateHolds(urls: readonly string[]): Promise<boolean> {
   const steady = await Promise.all(
     urls.map((u) =>
       fetch(`${u}/health`, { signal: AbortSignal.timeout(5_000) }).then(
@@ -202,54 +260,64 @@ export async function runAwsChaos(opts: AwsRunOptions): Promise<number> {
     console.error(
       `steady state does not hold (health: ${urls.map((u, i) => `${u}=${steady[i]}`).join(', ')}); not injecting`,
     );
-    return 1;
+    return false;
   }
-  const changes: Change[] = [];
-  const samples: {
-    atMs: number;
-    api: string | null;
-    backup: string | null;
-    survivorsOk: boolean;
-    dns: string[];
-  }[] = [];
-  const injectedAt = Date.now();
-  let rollback: { restored: string[]; failed: string[] };
-  try {
-    await inject(ops, config, region, mode, outputs, changes);
-    log(`injected: ${changes.map((c) => c.kind).join(', ')}`);
-    const resolver = new Resolver({ timeout: 2_000, tries: 1 });
-    resolver.setServers(PUBLIC_RESOLVERS);
-    while (Date.now() - injectedAt < OBSERVE_MS) {
-      const [api, backup, ...survivors] = await Promise.all([
-        probe(outputs.ApiUrl),
-        probe(outputs.BackupApiUrl),
-        ...survivorUrls.map(probe),
-      ]);
-      const dns = await resolver.resolve4(new URL(outputs.ApiUrl).hostname).catch(() => []);
-      samples.push({
-        atMs: Date.now() - injectedAt,
-        api: api!.region,
-        backup: backup!.region,
-        survivorsOk: survivors.every((s) => s.ok),
-        dns,
-      });
-      const experiment = changes.find((c) => c.kind === 'fis-experiment');
-      if (experiment && samples.length % 10 === 0) {
-        const state = await ops.getExperimentState(region, experiment.experimentId).catch(() => 'unknown');
-        log(`FIS experiment ${experiment.experimentId}: ${state}`);
-      }
-      if (samples.length % 10 === 0)
-        log(
-          `t+${Math.round((Date.now() - injectedAt) / 1000)}s: api → ${api!.region ?? 'no answer'}, backup → ${backup!.region ?? 'no answer'}`,
-        );
-      await new Promise((r) => setTimeout(r, 1_000));
+  return true;
+}
+
+/**
+ * What a client sees for OBSERVE_MS after the injection: where api and api-backup answer from, whether
+ * every survivor answers, what public DNS returns. Progress (and the FIS experiment's state, when the
+ * injection started one) every ten samples.
+ */
+async function observeFromOutside(opts: {
+  readonly outputs: RegionStackOutputs;
+  readonly survivorUrls: readonly string[];
+  readonly injectedAt: number;
+  readonly experiment: { readonly id: string; readonly state: () => Promise<string> } | undefined;
+  readonly log: (line: string) => void;
+}): Promise<OutsideSample[]> {
+  const { outputs, injectedAt, experiment, log } = opts;
+  const samples: OutsideSample[] = [];
+  const resolver = new Resolver({ timeout: 2_000, tries: 1 });
+  resolver.setServers(PUBLIC_RESOLVERS);
+  while (Date.now() - injectedAt < OBSERVE_MS) {
+    const [api, backup, ...survivors] = await Promise.all([
+      probe(outputs.ApiUrl),
+      probe(outputs.BackupApiUrl),
+      ...opts.survivorUrls.map(probe),
+    ]);
+    const dns = await resolver.resolve4(new URL(outputs.ApiUrl).hostname).catch(() => []);
+    samples.push({
+      atMs: Date.now() - injectedAt,
+      api: api!.region,
+      backup: backup!.region,
+      survivorsOk: survivors.every((s) => s.ok),
+      dns,
+    });
+    if (experiment && samples.length % 10 === 0) {
+      const state = await experiment.state().catch(() => 'unknown');
+      log(`FIS experiment ${experiment.id}: ${state}`);
     }
-  } finally {
-    rollback = await rollBack(ops, changes);
-    log(
-      `rollback: restored ${rollback.restored.join('; ') || 'nothing'}${rollback.failed.length ? `; FAILED ${rollback.failed.join('; ')}` : ''}`,
-    );
+    if (samples.length % 10 === 0)
+      log(
+        `t+${Math.round((Date.now() - injectedAt) / 1000)}s: api → ${api!.region ?? 'no answer'}, backup → ${backup!.region ?? 'no answer'}`,
+      );
+    await new Promise((r) => setTimeout(r, 1_000));
   }
+  return samples;
+}
+
+/** Pass: survivors answered every probe, api left the region for good, and the rollback restored all. */
+function judgeAndReport(run: {
+  readonly opts: AwsRunOptions;
+  readonly plan: readonly PlannedStep[];
+  readonly changes: readonly Change[];
+  readonly samples: readonly OutsideSample[];
+  readonly rollback: { restored: string[]; failed: string[] };
+}): number {
+  const { opts, samples, rollback } = run;
+  const { region } = opts;
   const apiMovedAt =
     samples.find((_s, i) => samples.slice(i).every((x) => x.api !== null && x.api !== region))?.atMs ?? null;
   const survivorsOk = samples.every((s) => s.survivorsOk);
@@ -257,10 +325,10 @@ export async function runAwsChaos(opts: AwsRunOptions): Promise<number> {
   const report = {
     target: 'aws',
     region,
-    mode,
+    mode: opts.mode,
     executed: true,
-    plan,
-    changes,
+    plan: run.plan,
+    changes: run.changes,
     samples,
     apiMovedAfterMs: apiMovedAt,
     survivorsOk,

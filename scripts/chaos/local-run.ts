@@ -79,114 +79,44 @@ export interface ChaosReport {
 
 export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions): Promise<ChaosReport> {
   const { log } = opts;
-  const state = target.state;
-  const runId = randomBytes(3).toString('hex');
   const failed = target.region(opts.region);
-  const hc = state.healthCheck;
-  // Route 53 semantics: `threshold` failed probes one interval apart, plus one interval of phase and
-  // one probe timeout (a blackholed LB fails a probe only when it times out), plus scheduling slack
-  // for a shared machine whose timers slip under load. DNS-only clients add the TTL they cached.
-  const probeTimeoutMs = Math.max(1_000, Math.min(4_000, hc.intervalSeconds * 1_000));
-  const dnsBoundMs =
-    hc.intervalSeconds * 1_000 * (hc.failureThreshold + 1) + probeTimeoutMs + SCHEDULING_SLACK_MS;
-  const windowMs =
-    (opts.durationS ?? Math.ceil((dnsBoundMs + state.dnsTtlSeconds * 1_000 + 20_000) / 1_000)) * 1_000;
-  const base = {
-    target: 'local' as const,
-    region: opts.region,
-    mode: opts.mode,
-    runId,
-    startedAt: new Date().toISOString(),
-    config: {
-      clients: opts.clients,
-      mediaClients: opts.mediaClients,
-      durationS: windowMs / 1_000,
-      healthCheck: hc,
-      dnsTtlSeconds: state.dnsTtlSeconds,
-    },
-  };
+  const bounds = observationBounds(target.state, opts.durationS);
+  const header = reportHeader(target.state, opts, bounds.windowMs);
 
   log(`steady state: checking every region (${target.regionNames.join(', ')})`);
   const steady = await target.waitSteadyState(30_000);
   if (!steady.ok) {
     log(`steady state does not hold: ${steady.detail.join('; ')}; not injecting`);
-    return notInjected(base, steady.detail, windowMs, dnsBoundMs);
+    return notInjected(header, steady.detail, bounds);
   }
 
-  const fleet = buildFleet(target, runId, opts);
-  const dnsWatch = new DnsWatch(
-    `api.${state.domain}`,
-    state.dns.primary,
-    state.regions.map((r) => ({ location: r.name, source: r.address.replace(/\.\d+$/, '.99') })),
-  );
+  const fleet = buildFleet(target, header.runId, opts);
+  const dnsWatch = watchPrimaryDns(target.state);
   let injectedAt: number | null = null;
   let actions: string[];
   let data: DataCheck | null = null;
-  let rollback: ChaosReport['rollback'] = {
-    ok: false,
-    actions: [],
-    steadyStateAfterMs: null,
-    detail: ['not run'],
-  };
+  let rollback = ROLLBACK_NOT_RUN;
   let roomsByRegion: Record<string, number>;
-  let before: ReplicaItem[];
 
   try {
-    log(
-      `steady state: joining ${fleet.length} clients (${opts.mediaClients} with media) in ${new Set(fleet.map((c) => c.room)).size} rooms`,
-    );
-    for (let i = 0; i < fleet.length; i += JOIN_BATCH) {
-      await Promise.all(fleet.slice(i, i + JOIN_BATCH).map((c) => c.start(20_000)));
-    }
-    for (const c of fleet.filter((x) => x.withMedia)) {
-      if (!(await c.mediaFlowing(20_000))) throw new SteadyStateError(`${c.id} receives no media`);
-    }
-    // Peers of a room that joined at the same moment through different regions may start on two
-    // servers; the media servers converge them within seconds. Steady state means converged.
-    const splitRooms = await waitRoomsConverged(fleet, 20_000);
-    if (splitRooms.length > 0)
-      throw new SteadyStateError(`rooms still split over servers: ${splitRooms.join(', ')}`);
-    roomsByRegion = countRoomsByRegion(fleet);
-    const hosting = Object.keys(roomsByRegion).length;
-    if (hosting < Math.min(2, target.regionNames.length)) {
-      throw new SteadyStateError(`rooms are not spread across regions: ${JSON.stringify(roomsByRegion)}`);
-    }
-    log(`steady state holds: rooms by region ${JSON.stringify(roomsByRegion)}`);
-
+    roomsByRegion = await joinFleet(target, fleet, opts);
     dnsWatch.start();
-    // Let replication settle so "reached a surviving replica" is true of everything written so far.
-    await sleep(1_500);
     const survivors = target.regionNames.filter((r) => r !== opts.region);
-    before = await target.scanReplica(survivors[0]!);
+    const before = await settledItems(target, survivors[0]!);
 
-    fleet.forEach((c) => c.snapshotBefore());
-    injectedAt = Date.now();
-    fleet.forEach((c) => c.markInjection(injectedAt!));
-    dnsWatch.markInjection(injectedAt);
+    // Recorded before the fault is injected, so a half-done injection is still rolled back below.
+    injectedAt = markInjection(fleet, dnsWatch);
     actions = await target.inject(opts.region, opts.mode);
     log(`injected ${opts.mode} into ${opts.region}: ${actions.join('; ')}`);
 
-    await observe(fleet, dnsWatch, failed.address, injectedAt, windowMs, opts);
+    await observe(fleet, dnsWatch, failed.address, injectedAt, bounds.windowMs, opts);
     dnsWatch.stop();
-
-    await sleep(1_500);
-    const afterSurvivors = await Promise.all(survivors.map((r) => target.scanReplica(r)));
-    const lostKeys = before
-      .map((i) => i.key)
-      .filter((k) => !afterSurvivors.every((items) => items.some((i) => i.key === k)));
-    data = {
-      itemsBefore: before.length,
-      roomsBefore: before.filter((i) => i.key.startsWith('room#')).length,
-      roomsAfter: afterSurvivors[0]!.filter((i) => i.key.startsWith('room#')).length,
-      itemsLost: lostKeys.length,
-      lostKeys,
-      replicasConverged: false,
-    };
+    data = await checkSurvivorData(target, survivors, before);
   } catch (err) {
     if (!(err instanceof SteadyStateError)) throw err;
     log(`steady state does not hold: ${err.message}; not injecting`);
     await Promise.all(fleet.map((c) => c.stop()));
-    return notInjected(base, [err.message], windowMs, dnsBoundMs);
+    return notInjected(header, [err.message], bounds);
   } finally {
     dnsWatch.stop();
     if (injectedAt !== null) {
@@ -197,24 +127,165 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
 
   const outcomes = fleet.map((c) => c.outcome());
   await Promise.all(fleet.map((c) => c.stop()));
-  const dnsDroppedAfterMs = dnsWatch.droppedAfterMs(failed.address);
+  const observation = observationSummary(dnsWatch, failed.address, bounds);
   const verdict = judge({
     failedRegion: opts.region,
     clients: outcomes,
     data: data!,
-    dns: { droppedAfterMs: dnsDroppedAfterMs, boundMs: dnsBoundMs },
+    dns: { droppedAfterMs: observation.dnsDroppedAfterMs, boundMs: bounds.dnsBoundMs },
     rollbackOk: rollback.ok,
   });
   return {
-    ...base,
+    ...header,
     steadyState: { ok: true, detail: [], roomsByRegion },
     injection: { at: new Date(injectedAt!).toISOString(), actions },
-    observation: { windowMs, dnsSamples: dnsWatch.samples.length, dnsDroppedAfterMs, dnsBoundMs },
+    observation,
     groups: groupOutcomes(outcomes, opts.region),
     clients: outcomes,
     data,
     rollback,
     verdict,
+  };
+}
+
+const ROLLBACK_NOT_RUN: ChaosReport['rollback'] = {
+  ok: false,
+  actions: [],
+  steadyStateAfterMs: null,
+  detail: ['not run'],
+};
+
+/** The report's fields that are known before anything runs. */
+type ReportHeader = Omit<
+  ChaosReport,
+  'steadyState' | 'injection' | 'observation' | 'groups' | 'clients' | 'data' | 'rollback' | 'verdict'
+>;
+
+interface ObservationBounds {
+  /** When DNS must have stopped answering the failed region, from the injection. */
+  readonly dnsBoundMs: number;
+  /** How long the run observes after the injection (it may end early, see `observe`). */
+  readonly windowMs: number;
+}
+
+function observationBounds(state: LocalTarget['state'], durationS: number | null): ObservationBounds {
+  const hc = state.healthCheck;
+  // Route 53 semantics: `threshold` failed probes one interval apart, plus one interval of phase and
+  // one probe timeout (a blackholed LB fails a probe only when it times out), plus scheduling slack
+  // for a shared machine whose timers slip under load. DNS-only clients add the TTL they cached.
+  const probeTimeoutMs = Math.max(1_000, Math.min(4_000, hc.intervalSeconds * 1_000));
+  const dnsBoundMs =
+    hc.intervalSeconds * 1_000 * (hc.failureThreshold + 1) + probeTimeoutMs + SCHEDULING_SLACK_MS;
+  const windowMs =
+    (durationS ?? Math.ceil((dnsBoundMs + state.dnsTtlSeconds * 1_000 + 20_000) / 1_000)) * 1_000;
+  return { dnsBoundMs, windowMs };
+}
+
+function reportHeader(state: LocalTarget['state'], opts: LocalRunOptions, windowMs: number): ReportHeader {
+  return {
+    target: 'local',
+    region: opts.region,
+    mode: opts.mode,
+    runId: randomBytes(3).toString('hex'),
+    startedAt: new Date().toISOString(),
+    config: {
+      clients: opts.clients,
+      mediaClients: opts.mediaClients,
+      durationS: windowMs / 1_000,
+      healthCheck: state.healthCheck,
+      dnsTtlSeconds: state.dnsTtlSeconds,
+    },
+  };
+}
+
+function observationSummary(
+  dnsWatch: DnsWatch,
+  failedAddress: string,
+  bounds: ObservationBounds,
+): ChaosReport['observation'] {
+  return {
+    windowMs: bounds.windowMs,
+    dnsSamples: dnsWatch.samples.length,
+    dnsDroppedAfterMs: dnsWatch.droppedAfterMs(failedAddress),
+    dnsBoundMs: bounds.dnsBoundMs,
+  };
+}
+
+/** Watches what the primary name answers from a client location near each region. */
+function watchPrimaryDns(state: LocalTarget['state']): DnsWatch {
+  return new DnsWatch(
+    `api.${state.domain}`,
+    state.dns.primary,
+    state.regions.map((r) => ({ location: r.name, source: r.address.replace(/\.\d+$/, '.99') })),
+  );
+}
+
+/**
+ * Steady state, the clients' part: every client joined, media flowing where there is media, rooms on
+ * one server each and spread over regions. Throws SteadyStateError when it does not hold; returns the
+ * rooms per region.
+ */
+async function joinFleet(
+  target: LocalTarget,
+  fleet: readonly SimulatedClient[],
+  opts: LocalRunOptions,
+): Promise<Record<string, number>> {
+  opts.log(
+    `steady state: joining ${fleet.length} clients (${opts.mediaClients} with media) in ${new Set(fleet.map((c) => c.room)).size} rooms`,
+  );
+  for (let i = 0; i < fleet.length; i += JOIN_BATCH) {
+    await Promise.all(fleet.slice(i, i + JOIN_BATCH).map((c) => c.start(20_000)));
+  }
+  for (const c of fleet.filter((x) => x.withMedia)) {
+    if (!(await c.mediaFlowing(20_000))) throw new SteadyStateError(`${c.id} receives no media`);
+  }
+  // Peers of a room that joined at the same moment through different regions may start on two
+  // servers; the media servers converge them within seconds. Steady state means converged.
+  const splitRooms = await waitRoomsConverged(fleet, 20_000);
+  if (splitRooms.length > 0)
+    throw new SteadyStateError(`rooms still split over servers: ${splitRooms.join(', ')}`);
+  const roomsByRegion = countRoomsByRegion(fleet);
+  const hosting = Object.keys(roomsByRegion).length;
+  if (hosting < Math.min(2, target.regionNames.length)) {
+    throw new SteadyStateError(`rooms are not spread across regions: ${JSON.stringify(roomsByRegion)}`);
+  }
+  opts.log(`steady state holds: rooms by region ${JSON.stringify(roomsByRegion)}`);
+  return roomsByRegion;
+}
+
+/** One replica's items once replication settled, so "reached a surviving replica" holds for all of them. */
+async function settledItems(target: LocalTarget, region: string): Promise<ReplicaItem[]> {
+  await sleep(1_500);
+  return target.scanReplica(region);
+}
+
+/** Time zero of the run, for every client and the DNS watch; returns it. */
+function markInjection(fleet: readonly SimulatedClient[], dnsWatch: DnsWatch): number {
+  fleet.forEach((c) => c.snapshotBefore());
+  const injectedAt = Date.now();
+  fleet.forEach((c) => c.markInjection(injectedAt));
+  dnsWatch.markInjection(injectedAt);
+  return injectedAt;
+}
+
+/** What the surviving replicas lost of `before`; whether they converge is added after the rollback. */
+async function checkSurvivorData(
+  target: LocalTarget,
+  survivors: readonly string[],
+  before: readonly ReplicaItem[],
+): Promise<DataCheck> {
+  await sleep(1_500);
+  const afterSurvivors = await Promise.all(survivors.map((r) => target.scanReplica(r)));
+  const lostKeys = before
+    .map((i) => i.key)
+    .filter((k) => !afterSurvivors.every((items) => items.some((i) => i.key === k)));
+  return {
+    itemsBefore: before.length,
+    roomsBefore: before.filter((i) => i.key.startsWith('room#')).length,
+    roomsAfter: afterSurvivors[0]!.filter((i) => i.key.startsWith('room#')).length,
+    itemsLost: lostKeys.length,
+    lostKeys,
+    replicasConverged: false,
   };
 }
 
@@ -366,20 +437,17 @@ async function replicasConverge(target: LocalTarget): Promise<boolean> {
   return false;
 }
 
-function notInjected(
-  base: Omit<
-    ChaosReport,
-    'steadyState' | 'injection' | 'observation' | 'groups' | 'clients' | 'data' | 'rollback' | 'verdict'
-  >,
-  detail: string[],
-  windowMs: number,
-  dnsBoundMs: number,
-): ChaosReport {
+function notInjected(header: ReportHeader, detail: string[], bounds: ObservationBounds): ChaosReport {
   return {
-    ...base,
+    ...header,
     steadyState: { ok: false, detail, roomsByRegion: {} },
     injection: { at: null, actions: [] },
-    observation: { windowMs, dnsSamples: 0, dnsDroppedAfterMs: null, dnsBoundMs },
+    observation: {
+      windowMs: bounds.windowMs,
+      dnsSamples: 0,
+      dnsDroppedAfterMs: null,
+      dnsBoundMs: bounds.dnsBoundMs,
+    },
     groups: [],
     clients: [],
     data: null,

@@ -11,14 +11,9 @@ import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import * as fs from 'node:fs';
 import { readDeploymentConfig, type DeploymentConfig } from '../../lib/config';
 import { type KeySet, parseKeySet, signJoinToken } from '../../runtime/protocol/tokens';
-import {
-  LOCAL_CREDENTIALS,
-  localReplicaStore,
-  startLocalStack,
-  stateFilePath,
-  type LocalStack,
-  type LocalStackState,
-} from '../../runtime/local/stack';
+import { LOCAL_CREDENTIALS, localReplicaStore } from '../../runtime/local/replicas';
+import { startLocalStack, type LocalStack } from '../../runtime/local/stack';
+import { stateFilePath, type LocalStackState } from '../../runtime/local/stateFile';
 import type { Store } from '../../runtime/store';
 
 export type FaultMode = 'kill' | 'blackhole' | 'evacuate';

@@ -1,0 +1,131 @@
+/**
+ * The child processes of each region, as the supervisor runs them: the region's media servers, then its
+ * LB, every one on the region's loopback address. Each gets its service's environment contract
+ * (runtime/protocol's mediaEnvironment and lbEnvironment, the same writers CDK uses) plus the emulator's
+ * credentials, so a local process starts exactly as its AWS twin does, only pointed at the emulators.
+ */
+import * as path from 'node:path';
+import { LOG_LEVELS, type LogLevel } from '../protocol/environment';
+import { lbEnvironment } from '../protocol/lbEnvironment';
+import { mediaEnvironment } from '../protocol/mediaEnvironment';
+import type { LocalKeySets } from './devKeys';
+import type { LocalMediaServer, LocalRegion } from './layout';
+import { ProcessSupervisor, type ChildSpec } from './ProcessSupervisor';
+import { LOCAL_CREDENTIALS } from './replicas';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+/** Load units a local media server accepts (transports + consumers). */
+const LOCAL_MEDIA_CAPACITY = 400;
+
+/** What every process of the stack needs besides its service's contract: the emulator's credentials. */
+const PROCESS_ENV = {
+  AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+  // Local runs use Node 20 (the legacy media engine needs it); production images run Node 22.
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+};
+
+/** What a region's processes share besides their region. */
+export interface RegionProcessSettings {
+  readonly tableName: string;
+  readonly lbPort: number;
+  /** The dashboard's origin: the browser demo calls the LBs from it. */
+  readonly corsOrigin: string;
+  readonly logLevel: LogLevel;
+  readonly keys: LocalKeySets;
+}
+
+export interface SuperviseRegionsOptions {
+  readonly regions: readonly LocalRegion[];
+  readonly settings: RegionProcessSettings;
+  /** Where the supervisor writes each child's log. */
+  readonly logDir: string;
+  readonly log: (line: string) => void;
+}
+
+/** Starts every region's processes under one supervisor, which restarts them when they crash. */
+export function superviseRegions(opts: SuperviseRegionsOptions): ProcessSupervisor {
+  const { log } = opts;
+  const supervisor = new ProcessSupervisor(opts.logDir);
+  supervisor.on('restart', (s, delayMs) =>
+    log(
+      `${s.name} exited (${s.lastExit?.signal ?? `code ${s.lastExit?.code}`}); restarting in ${delayMs} ms`,
+    ),
+  );
+  for (const region of opts.regions) {
+    log(`starting ${region.name}: LB ${region.lbUrl}, ${region.media.length} media server(s)`);
+    for (const spec of regionProcesses(region, opts.settings)) supervisor.add(spec);
+  }
+  return supervisor;
+}
+
+/** One region's children: its media servers, then its LB. */
+export function regionProcesses(region: LocalRegion, settings: RegionProcessSettings): ChildSpec[] {
+  return [...region.media.map((m) => mediaProcess(region, m, settings)), lbProcess(region, settings)];
+}
+
+function mediaProcess(
+  region: LocalRegion,
+  server: LocalMediaServer,
+  settings: RegionProcessSettings,
+): ChildSpec {
+  return {
+    name: server.id,
+    region: region.name,
+    role: 'media',
+    entry: path.join(ROOT, 'runtime', 'media', 'server.ts'),
+    env: {
+      ...PROCESS_ENV,
+      ...mediaEnvironment(
+        {
+          region: region.name,
+          tableName: settings.tableName,
+          dynamoEndpoint: region.dynamoEndpoint,
+          listenHost: region.address,
+          signalingPort: server.signalingPort,
+          rtcMinPort: server.rtcMinPort,
+          rtcMaxPort: server.rtcMaxPort,
+          numWorkers: 1,
+          capacity: LOCAL_MEDIA_CAPACITY,
+          drainTimeoutMs: 3_000,
+          logLevel: settings.logLevel,
+        },
+        {
+          serverId: server.id,
+          publicIp: region.address,
+          privateEndpoint: `ws://${region.address}:${server.signalingPort}`,
+          mediaTokenKeys: JSON.stringify(settings.keys.mediaTokenKeys),
+        },
+      ),
+    },
+  };
+}
+
+function lbProcess(region: LocalRegion, settings: RegionProcessSettings): ChildSpec {
+  return {
+    name: `${region.name}-lb`,
+    region: region.name,
+    role: 'lb',
+    entry: path.join(ROOT, 'runtime', 'lb', 'server.ts'),
+    env: {
+      ...PROCESS_ENV,
+      ...lbEnvironment({
+        region: region.name,
+        tableName: settings.tableName,
+        dynamoEndpoint: region.dynamoEndpoint,
+        host: region.address,
+        port: settings.lbPort,
+        publicApiUrl: region.lbUrl,
+        corsOrigins: [settings.corsOrigin],
+        logLevel: settings.logLevel,
+        joinTokenKeys: JSON.stringify(settings.keys.joinTokenKeys),
+        mediaTokenKeys: JSON.stringify(settings.keys.mediaTokenKeys),
+      }),
+    },
+  };
+}
+
+/** The stack's processes log at LOG_LEVEL when it names a level, else at info. */
+export function localLogLevel(value: string | undefined): LogLevel {
+  return LOG_LEVELS.find((level) => level === value) ?? 'info';
+}

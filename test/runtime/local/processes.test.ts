@@ -1,0 +1,79 @@
+/**
+ * The local stack's children start the way their AWS twins do: each one's environment is read back by
+ * its service's own reader (runtime/protocol), pointed at its region's address and emulator.
+ */
+import { readLbEnvironment } from '../../../runtime/protocol/lbEnvironment';
+import { readMediaEnvironment } from '../../../runtime/protocol/mediaEnvironment';
+import { freshKeySets } from '../../../runtime/local/devKeys';
+import type { LocalRegion } from '../../../runtime/local/layout';
+import { localLogLevel, regionProcesses } from '../../../runtime/local/processes';
+
+const region: LocalRegion = {
+  name: 'eu-west-1',
+  address: '127.0.2.1',
+  lbUrl: 'http://127.0.2.1:8080',
+  dynamoEndpoint: 'http://127.0.2.1:8000',
+  media: [
+    { id: 'eu-west-1-m0', signalingPort: 9000, rtcMinPort: 10000, rtcMaxPort: 10999 },
+    { id: 'eu-west-1-m1', signalingPort: 9001, rtcMinPort: 11000, rtcMaxPort: 11999 },
+  ],
+};
+const keys = freshKeySets();
+const settings = {
+  tableName: 'mr-local',
+  lbPort: 8080,
+  corsOrigin: 'http://127.0.0.1:3000',
+  logLevel: 'warn' as const,
+  keys,
+};
+
+test("a region's children are its media servers, then its LB", () => {
+  expect(regionProcesses(region, settings).map((c) => [c.name, c.role, c.region])).toEqual([
+    ['eu-west-1-m0', 'media', 'eu-west-1'],
+    ['eu-west-1-m1', 'media', 'eu-west-1'],
+    ['eu-west-1-lb', 'lb', 'eu-west-1'],
+  ]);
+});
+
+test("a media server's environment passes its reader, on the region's address and replica", () => {
+  const [m1] = regionProcesses(region, settings).filter((c) => c.name === 'eu-west-1-m1');
+  const env = readMediaEnvironment(m1!.env);
+  expect(env).toMatchObject({
+    region: 'eu-west-1',
+    tableName: 'mr-local',
+    dynamoEndpoint: 'http://127.0.2.1:8000',
+    serverId: 'eu-west-1-m1',
+    listenHost: '127.0.2.1',
+    publicIp: '127.0.2.1',
+    signalingPort: 9001,
+    privateEndpoint: 'ws://127.0.2.1:9001',
+    rtcMinPort: 11000,
+    rtcMaxPort: 11999,
+    logLevel: 'warn',
+  });
+  expect([...env.mediaTokenKeys.byKid.keys()]).toEqual([keys.mediaTokenKeys.kid]);
+  expect(m1!.env.AWS_ACCESS_KEY_ID).toBe('local');
+  // Media servers get only the media keys, as on AWS.
+  expect(Object.values(m1!.env)).not.toContain(JSON.stringify(keys.joinTokenKeys));
+});
+
+test("the LB's environment passes its reader, with both key sets and the dashboard as CORS origin", () => {
+  const lb = regionProcesses(region, settings).find((c) => c.role === 'lb')!;
+  const env = readLbEnvironment(lb.env);
+  expect(env).toMatchObject({
+    region: 'eu-west-1',
+    dynamoEndpoint: 'http://127.0.2.1:8000',
+    host: '127.0.2.1',
+    port: 8080,
+    publicApiUrl: 'http://127.0.2.1:8080',
+    corsOrigins: ['http://127.0.0.1:3000'],
+  });
+  expect([...env.joinTokenKeys.byKid.keys()]).toEqual([keys.joinTokenKeys.kid]);
+  expect([...env.mediaTokenKeys.byKid.keys()]).toEqual([keys.mediaTokenKeys.kid]);
+});
+
+test("LOG_LEVEL sets the children's level only when it names one", () => {
+  expect(localLogLevel('debug')).toBe('debug');
+  expect(localLogLevel('loud')).toBe('info');
+  expect(localLogLevel(undefined)).toBe('info');
+});
