@@ -28,7 +28,7 @@ export class RegionReporter {
     const snap = await this.fleet.get();
     const now = this.opts.clock();
     const live = [...snap.servers.values()].filter(
-      (s) => s.region === this.opts.region && s.status === 'active' && this.store.isAlive(s, now),
+      (s) => s.region === this.opts.region && s.status === 'active' && this.store.servers.isAlive(s, now),
     );
     const summary: RegionSummary = {
       region: this.opts.region,
@@ -38,7 +38,7 @@ export class RegionReporter {
       capacity: live.reduce((sum, s) => sum + s.capacity, 0),
       reportedAt: now,
     };
-    await this.store.putRegionSummary(summary);
+    await this.store.regions.putSummary(summary);
     return summary;
   }
 

@@ -33,7 +33,7 @@ export async function signalRoutes(app: FastifyInstance): Promise<void> {
   const { mediaTokenKeys, region, limits } = app.lbConfig;
 
   async function findServer(id: string): Promise<MediaServerRecord | null> {
-    return app.fleet.current()?.servers.get(id) ?? (await app.store.getServer(id));
+    return app.fleet.current()?.servers.get(id) ?? (await app.store.servers.get(id));
   }
 
   app.route<SignalRequest>({
