@@ -1,6 +1,6 @@
 /**
  * Least-privilege access to this region's replica of the global table. Every runtime process talks to
- * its own region's replica only (runtime/store/store.ts), so grants name exactly that replica and its
+ * its own region's replica only (runtime/store/Table.ts), so grants name exactly that replica and its
  * one GSI: no `index/*`, no other region's ARN.
  *
  * Reads are open to every item: placement and health read servers, rooms and regions alike. Writes are
@@ -12,9 +12,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { TABLE_KEYS } from '../runtime/store/schema';
 
-/** Read calls runtime/store/store.ts makes; extend together with the store. */
+/** Read calls the store (runtime/store/) makes; extend together with the store. */
 export const TABLE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'] as const;
-/** Write calls runtime/store/store.ts makes; each names one item, so its partition key is in the request. */
+/** Write calls the store makes; each names one item, so its partition key is in the request. */
 export const TABLE_WRITE_ACTIONS = [
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
@@ -22,7 +22,7 @@ export const TABLE_WRITE_ACTIONS = [
 ] as const;
 export const TABLE_DATA_ACTIONS = [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS] as const;
 
-/** Partition key prefix of each item kind (DESIGN.md data model; runtime/store/store.ts builds the keys). */
+/** Partition key prefix of each item kind (DESIGN.md data model; the store's repositories build the keys). */
 export const ITEM_KEY_PREFIXES = {
   server: 'server#',
   room: 'room#',

@@ -144,18 +144,18 @@ export class FleetCache {
     const startedAt = this.opts.clock();
     // The own region's servers do not depend on the region list: fetch them alongside it.
     const [regionViews, ownServers] = await Promise.all([
-      this.store.listRegions(),
-      this.store.listServers(this.opts.region),
+      this.store.regions.list(),
+      this.store.servers.list(this.opts.region),
     ]);
     const others = regionViews.map((r) => r.region).filter((r) => r !== this.opts.region);
-    const otherServers = await Promise.all(others.map((r) => this.store.listServers(r)));
+    const otherServers = await Promise.all(others.map((r) => this.store.servers.list(r)));
     const servers = new Map<string, MediaServerRecord>();
     for (const s of [ownServers, ...otherServers].flat()) servers.set(s.id, s);
     const snap: FleetSnapshot = {
       fetchedAt: startedAt,
       servers,
       regions: new Map(regionViews.map((r) => [r.region, r])),
-      loadPerRoom: loadPerRoom(servers.values(), (s) => this.store.isAlive(s, startedAt)),
+      loadPerRoom: loadPerRoom(servers.values(), (s) => this.store.servers.isAlive(s, startedAt)),
     };
     this.snapshot = snap;
     return snap;

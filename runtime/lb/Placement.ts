@@ -5,7 +5,7 @@
  *   1. A room stays on its server unless the LB's own evidence says that server is gone: its item is
  *      gone, it is draining, its region is evacuated or has no known URL, or its heartbeat proves it
  *      dead (for another region's server only after a wider margin: replication lag and clock skew,
- *      see Store.isGone). A client that names the server (or its region) as failed in `exclude` is
+ *      see servers.isGone). A client that names the server (or its region) as failed in `exclude` is
  *      heard, never obeyed: the LB probes the server itself with a sub-second deadline (ServerProbe),
  *      and a server that answers keeps its room. A joiner into a room whose server is full is refused.
  *   2. A new room goes to a lightly loaded (load / capacity) live, active server with spare capacity in
@@ -239,13 +239,13 @@ export class Placement {
 
   async assign(roomId: string, exclude: Exclusions): Promise<Assignment> {
     const { store, fleet } = this.deps;
-    let room = await store.getRoom(roomId);
+    let room = await store.rooms.get(roomId);
     const snap = await fleet.get();
     const ctx: PlacementContext = {
       region: this.deps.region,
       publicApiUrl: this.deps.publicApiUrl,
       now: this.deps.clock(),
-      isAlive: (s, now) => store.isAlive(s, now),
+      isAlive: (s, now) => store.servers.isAlive(s, now),
       pendingLoad: (s) => fleet.pendingRooms(s) * snap.loadPerRoom,
       exclude,
       random: Math.random,
@@ -306,7 +306,7 @@ export class Placement {
     if (server.status === 'draining') return gone('draining');
     if (!regionIsActive(snap, server.region)) return gone('evacuated');
     if (regionApiUrl(snap, server.region, ctx) === null) return gone('no_url');
-    if (this.deps.store.isGone(server, ctx.now)) return gone('heartbeat');
+    if (this.deps.store.servers.isGone(server, ctx.now)) return gone('heartbeat');
     if (!excludedBy(ctx.exclude, server)) return { keep: true };
     const probe = await this.deps.probe.check(server);
     this.deps.metrics.serverProbes.inc({ verdict: probe.verdict });
@@ -323,7 +323,7 @@ export class Placement {
     fleet.notePlacing(target.id);
     let placed = false;
     try {
-      const result = await store.placeRoom({
+      const result = await store.rooms.place({
         roomId,
         serverId: target.id,
         region: target.region,
@@ -341,6 +341,6 @@ export class Placement {
    * on it by another LB within the last second) is read from the table rather than taken over.
    */
   private async serverOf(room: RoomRecord, snap: FleetSnapshot): Promise<MediaServerRecord | null> {
-    return snap.servers.get(room.serverId) ?? (await this.deps.store.getServer(room.serverId));
+    return snap.servers.get(room.serverId) ?? (await this.deps.store.servers.get(room.serverId));
   }
 }

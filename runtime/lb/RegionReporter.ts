@@ -33,7 +33,7 @@ export class RegionReporter {
     const snap = await fleet.get();
     const now = this.opts.clock();
     const live = [...snap.servers.values()].filter(
-      (s) => s.region === region && s.status === 'active' && store.isAlive(s, now),
+      (s) => s.region === region && s.status === 'active' && store.servers.isAlive(s, now),
     );
     const summary: RegionSummary = {
       region,
@@ -43,7 +43,7 @@ export class RegionReporter {
       capacity: live.reduce((sum, s) => sum + s.capacity, 0),
       reportedAt: now,
     };
-    await store.putRegionSummary(summary);
+    await store.regions.putSummary(summary);
     return summary;
   }
 

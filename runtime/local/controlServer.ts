@@ -90,9 +90,9 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       state.regions.map(async (r) => {
         const store = opts.storeFor(r.name);
         const [servers, rooms, status] = await Promise.all([
-          store.listServers(r.name).catch(() => []),
-          store.listRooms(r.name).catch(() => []),
-          store.getRegionStatus(r.name).catch(() => null),
+          store.servers.list(r.name).catch(() => []),
+          store.rooms.list(r.name).catch(() => []),
+          store.regions.getStatus(r.name).catch(() => null),
         ]);
         const health = dnsStatus.regions.find((h) => h.region === r.name);
         return {
@@ -108,7 +108,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
                 : (health.lastError ?? 'failed'),
           status: status?.status ?? 'unknown (replica unreachable)',
           processes: state.processes.filter((p) => p.region === r.name),
-          servers: servers.map((s) => ({ ...s, alive: store.isAlive(s) })),
+          servers: servers.map((s) => ({ ...s, alive: store.servers.isAlive(s) })),
           rooms,
         };
       }),

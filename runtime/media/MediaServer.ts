@@ -253,7 +253,7 @@ export class MediaServer extends EventEmitter<ServerEvents> {
     // peer re-created it here in the meantime.
     if (reason === 'empty' || reason === 'server_draining' || reason === 'worker_died') {
       if (!this.rooms.has(room.id) && !this.pendingRooms.has(room.id)) {
-        this.store.releaseRoom(room.id, this.serverId).then(
+        this.store.rooms.release(room.id, this.serverId).then(
           (released) => room.logger.debug({ released }, 'room item released'),
           (err: Error) =>
             room.logger.warn({ err: err.message }, 'cannot release the room item; its TTL will'),

@@ -80,7 +80,7 @@ export class Registrar {
   }
 
   async start(): Promise<void> {
-    await this.store.registerServer(await this.record());
+    await this.store.servers.register(await this.record());
     this.logger.info(
       {
         endpoint: this.opts.privateEndpoint,
@@ -120,7 +120,7 @@ export class Registrar {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.roomCheckTimer);
     await this.beating;
-    await this.store.removeServer(this.opts.serverId);
+    await this.store.servers.remove(this.opts.serverId);
     this.logger.info('removed from the server table');
   }
 
@@ -149,7 +149,7 @@ export class Registrar {
 
   private async regionEvacuated(): Promise<boolean> {
     try {
-      return (await this.store.getRegionStatus(this.opts.region)).status === 'evacuated';
+      return (await this.store.regions.getStatus(this.opts.region)).status === 'evacuated';
     } catch (err) {
       // An unreadable status is no evidence of an evacuation: keep the calls.
       this.logger.warn({ err: (err as Error).message }, 'cannot read the region status');
@@ -159,7 +159,7 @@ export class Registrar {
 
   private async checkRoom(roomId: string): Promise<void> {
     try {
-      const record = await this.store.getRoom(roomId);
+      const record = await this.store.rooms.get(roomId);
       if (!record) return;
       if (record.serverId === this.opts.serverId) {
         await this.refreshIfDue(roomId);
@@ -190,7 +190,7 @@ export class Registrar {
     if (now - last < this.opts.roomRefreshIntervalMs) return;
     let refreshed: boolean;
     try {
-      refreshed = await this.store.refreshRoom(roomId, this.opts.serverId);
+      refreshed = await this.store.rooms.refresh(roomId, this.opts.serverId);
     } catch (err) {
       // Hours of TTL are left; the next check tries again.
       this.logger.warn({ room: roomId, err: (err as Error).message }, 'cannot refresh the room item TTL');
@@ -208,7 +208,7 @@ export class Registrar {
     try {
       const record = await this.record();
       if (this.stopped) return;
-      await this.store.heartbeat(record);
+      await this.store.servers.heartbeat(record);
       this.reportedFull = this.lastUnits >= this.opts.capacity;
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'heartbeat failed');

@@ -1,4 +1,8 @@
 export * from './errors';
+export * from './RegionRepository';
+export * from './RoomRepository';
 export * from './schema';
-export * from './store';
+export * from './ServerRepository';
+export * from './Store';
+export { createDynamoClient, type TableOptions } from './Table';
 export * from './types';

@@ -96,9 +96,9 @@ async function tableReplicas(config: DeploymentConfig): Promise<string[]> {
 function sdkOps(config: DeploymentConfig): AwsOps {
   const store = (via: string) => new Store({ region: via, tableName: config.tableName });
   return {
-    getRegionStatus: async (region, via) => (await store(via).getRegionStatus(region)).status,
+    getRegionStatus: async (region, via) => (await store(via).regions.getStatus(region)).status,
     setRegionStatus: async (region, via, status, reason) =>
-      void (await store(via).setRegionStatus(region, status, reason)),
+      void (await store(via).regions.setStatus(region, status, reason)),
     getDesiredCount: async (region, cluster, service) => {
       const out = await new ECSClient({ region }).send(
         new DescribeServicesCommand({ cluster, services: [service] }),

@@ -135,7 +135,7 @@ export class LocalTarget {
     if (mode === 'evacuate') {
       const via = this.regionNames.find((r) => r !== region);
       if (!via) throw new Error('evacuating needs a second region to write through');
-      await this.storeFor(via).setRegionStatus(region, 'evacuated', 'chaos drill');
+      await this.storeFor(via).regions.setStatus(region, 'evacuated', 'chaos drill');
       return [`set region ${region} status=evacuated through ${via}'s replica`];
     }
     await postJson(`${this.state.controlUrl}/api/regions/${region}/${mode}`);
@@ -153,7 +153,7 @@ export class LocalTarget {
   async rollback(region: string, mode: FaultMode): Promise<string[]> {
     if (mode === 'evacuate') {
       const via = this.regionNames.find((r) => r !== region)!;
-      await this.storeFor(via).setRegionStatus(region, 'active', 'chaos rollback');
+      await this.storeFor(via).regions.setStatus(region, 'active', 'chaos rollback');
       return [`set region ${region} status=active through ${via}'s replica`];
     }
     await postJson(`${this.state.controlUrl}/api/regions/${region}/restore`);

@@ -109,7 +109,7 @@ describe('local stack (2 regions, 1 media server each)', () => {
 
     // The EU LB reads its own replica: wait until the placement has replicated before asking it.
     await eventually('the room to replicate to eu-west-1', () =>
-      s.stack.storeFor('eu-west-1').getRoom('e2e-shared'),
+      s.stack.storeFor('eu-west-1').rooms.get('e2e-shared'),
     );
     const bob = nearEu.joinRoom('e2e-shared', await s.stack.devToken('e2e-shared', 'bob'), {
       consume: false,

@@ -128,7 +128,7 @@ describe('rejoin after the media server dies', () => {
 
     // The store agrees: the room was taken over by the survivor (a conditional write bumps its version).
     const room = await eventually('the takeover to reach us-east-1', async () => {
-      const found = await s.stack.storeFor('us-east-1').getRoom(ROOM);
+      const found = await s.stack.storeFor('us-east-1').rooms.get(ROOM);
       return found?.serverId === newServer ? found : null;
     });
     expect(room).toMatchObject({ serverId: newServer, region: newRegion });

@@ -30,7 +30,7 @@ async function register(
   heartbeatAt?: number,
 ) {
   const endpoint = media ? `ws://127.0.0.1:${media.port}` : 'ws://127.0.0.1:1';
-  await eu.admin.putServer(
+  await eu.admin.servers.put(
     mediaServer(id, region, { endpoint, ...(heartbeatAt !== undefined && { heartbeatAt }) }),
   );
 }
@@ -45,7 +45,7 @@ beforeAll(async () => {
   await register('eu-a', 'eu-west-1', euMedia);
   await register('eu-b', 'eu-west-1', null);
   await register('us-a', 'us-east-1', usMedia);
-  await eu.admin.putRegionSummary({
+  await eu.admin.regions.putSummary({
     region: 'us-east-1',
     apiUrl: usLbUrl,
     liveServers: 1,
@@ -65,7 +65,7 @@ afterAll(async () => {
 });
 
 async function roomOf(room: string) {
-  return eu.admin.getRoom(room);
+  return eu.admin.rooms.get(room);
 }
 
 async function claim(room: string, exclude: { serverIds?: string[]; regions?: string[] }, sub = 'mallory') {
@@ -73,7 +73,7 @@ async function claim(room: string, exclude: { serverIds?: string[]; regions?: st
 }
 
 test('a claim against a live server of this region is answered with that server; the room never moves', async () => {
-  await eu.admin.placeRoom({ roomId: 'victim', serverId: 'eu-a', region: 'eu-west-1' });
+  await eu.admin.rooms.place({ roomId: 'victim', serverId: 'eu-a', region: 'eu-west-1' });
   for (const exclude of [{ serverIds: ['eu-a'] }, { regions: ['eu-west-1'] }, { serverIds: ['eu-a'] }]) {
     const res = await claim('victim', exclude);
     expect(res.statusCode).toBe(200);
@@ -83,7 +83,7 @@ test('a claim against a live server of this region is answered with that server;
 });
 
 test("a claim against another region's live server is checked through that region's LB", async () => {
-  await eu.admin.placeRoom({ roomId: 'far-room', serverId: 'us-a', region: 'us-east-1' });
+  await eu.admin.rooms.place({ roomId: 'far-room', serverId: 'us-a', region: 'us-east-1' });
   const res = await claim('far-room', { serverIds: ['us-a'], regions: ['us-east-1'] });
   expect(res.statusCode).toBe(200);
   expect(res.json()).toMatchObject({ serverId: 'us-a', region: 'us-east-1' });
@@ -103,7 +103,7 @@ test('an exclusion still steers the claimant: its new rooms and alternates avoid
 
 test('a server that stopped answering loses its room at once, on a claim, before its heartbeat expires', async () => {
   await register('eu-c', 'eu-west-1', euMedia);
-  await eu.admin.placeRoom({ roomId: 'real-failure', serverId: 'eu-c', region: 'eu-west-1' });
+  await eu.admin.rooms.place({ roomId: 'real-failure', serverId: 'eu-c', region: 'eu-west-1' });
   // eu-c's address answers with another server's id: a replaced host, not eu-c.
   await eu.app.fleet.refresh();
   const res = await claim('real-failure', { serverIds: ['eu-c'] }, 'honest');
@@ -116,8 +116,13 @@ test('a server that stopped answering loses its room at once, on a claim, before
 
 test('a room that moved moments ago is not moved again on a probe alone (503 + Retry-After), but is once the cooldown passes', async () => {
   // Moved once already (version 2), now onto eu-b, whose endpoint answers nothing.
-  await eu.admin.placeRoom({ roomId: 'bouncing', serverId: 'eu-a', region: 'eu-west-1' });
-  await eu.admin.placeRoom({ roomId: 'bouncing', serverId: 'eu-b', region: 'eu-west-1', expectedVersion: 1 });
+  await eu.admin.rooms.place({ roomId: 'bouncing', serverId: 'eu-a', region: 'eu-west-1' });
+  await eu.admin.rooms.place({
+    roomId: 'bouncing',
+    serverId: 'eu-b',
+    region: 'eu-west-1',
+    expectedVersion: 1,
+  });
   const refused = await claim('bouncing', { serverIds: ['eu-b'] }, 'honest');
   expect(refused.statusCode).toBe(503);
   expect(refused.json().error.code).toBe('room_recovering');
@@ -136,7 +141,7 @@ test('the probe endpoint answers only for its own region, and 503 for a server t
   expect((await fetch(`${usLbUrl}/v1/servers/eu-a/health`)).status).toBe(404);
   expect((await fetch(`${usLbUrl}/v1/servers/ghost/health`)).status).toBe(404);
   expect((await fetch(`${usLbUrl}/v1/servers/${encodeURIComponent('../x')}/health`)).status).toBe(400);
-  await eu.admin.putServer(mediaServer('us-dead', 'us-east-1', { endpoint: 'ws://127.0.0.1:1' }));
+  await eu.admin.servers.put(mediaServer('us-dead', 'us-east-1', { endpoint: 'ws://127.0.0.1:1' }));
   const dead = await fetch(`${usLbUrl}/v1/servers/us-dead/health`);
   expect(dead.status).toBe(503);
   expect(await dead.json()).toMatchObject({ serverId: 'us-dead', alive: false });

@@ -54,9 +54,9 @@ beforeAll(async () => {
       limits: { requestsPerMinute: 1e9, joinsPerMinute: 1e9, healthProbesPerMinute: 1e9 },
     },
   });
-  await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
-  await h.admin.putServer(mediaServer('us-a', 'us-east-1'));
-  await h.admin.putRegionSummary({
+  await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+  await h.admin.servers.put(mediaServer('us-a', 'us-east-1'));
+  await h.admin.regions.putSummary({
     region: 'us-east-1',
     apiUrl: 'http://127.0.1.1:8080',
     liveServers: 1,

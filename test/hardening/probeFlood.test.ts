@@ -11,9 +11,9 @@ beforeAll(async () => {
   h = await startLb({
     config: { limits: { healthProbesPerMinute: 1e9, requestsPerMinute: 1e9 } },
   });
-  await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
-  await h.admin.putServer(mediaServer('us-a', 'us-east-1'));
-  await h.admin.putRegionSummary({
+  await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+  await h.admin.servers.put(mediaServer('us-a', 'us-east-1'));
+  await h.admin.regions.putSummary({
     region: 'us-east-1',
     apiUrl: 'http://127.0.1.1:8080',
     liveServers: 1,
@@ -50,7 +50,7 @@ test('600 probes over three seconds cost the table at most one view refresh per 
 
 test('the shared view still turns health within a second of an evacuation', async () => {
   expect((await h.app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
-  await h.admin.setRegionStatus('eu-west-1', 'evacuated', 'drill');
+  await h.admin.regions.setStatus('eu-west-1', 'evacuated', 'drill');
   h.clock.advance(1_000);
   const res = await h.app.inject({ method: 'GET', url: '/health' });
   expect(res.statusCode).toBe(503);

@@ -129,7 +129,7 @@ test('a media server dies mid-relay: the relay closes with 1014 and the LB serve
     await rejoined.conn.request(requestId++, 'createWebRtcTransport', { direction: 'recv' }),
   ).toHaveProperty('id');
   // The room was taken over from the dead server: its item now names the survivor.
-  expect(await edge.store.getRoom('crash-room')).toMatchObject({ serverId: survivorId, version: 2 });
+  expect(await edge.store.rooms.get('crash-room')).toMatchObject({ serverId: survivorId, version: 2 });
   await served(bystander.conn);
   rejoined.conn.close();
   bystander.conn.close();

@@ -74,16 +74,16 @@ test(`${LAG_MS} ms of replication lag and ${SKEW_MS} ms of skew move no healthy 
   const eu = storeFor('eu-west-1');
   // Each region's servers heartbeat into their own replica, as media servers do.
   const beat = () => {
-    void us.heartbeat(server('us-a', 'us-east-1'));
-    void us.heartbeat(server('us-b', 'us-east-1'));
-    void eu.heartbeat(server('eu-a', 'eu-west-1'));
+    void us.servers.heartbeat(server('us-a', 'us-east-1'));
+    void us.servers.heartbeat(server('us-b', 'us-east-1'));
+    void eu.servers.heartbeat(server('eu-a', 'eu-west-1'));
   };
   beat();
   timers.push(setInterval(beat, HEARTBEAT_MS));
   for (const [i, room] of ROOMS.entries()) {
-    await us.placeRoom({ roomId: room, serverId: i % 2 ? 'us-a' : 'us-b', region: 'us-east-1' });
+    await us.rooms.place({ roomId: room, serverId: i % 2 ? 'us-a' : 'us-b', region: 'us-east-1' });
   }
-  await us.putRegionSummary({
+  await us.regions.putSummary({
     region: 'us-east-1',
     apiUrl: 'http://127.0.140.1:9',
     liveServers: 2,
@@ -131,5 +131,6 @@ test(`${LAG_MS} ms of replication lag and ${SKEW_MS} ms of skew move no healthy 
   // Every join went to the room's own us-east-1 server, and no room item moved.
   expect([...answered.keys()].sort()).toEqual(['us-a', 'us-b']);
   await new Promise((r) => setTimeout(r, LAG_MS + 500));
-  for (const room of ROOMS) expect(await us.getRoom(room)).toMatchObject({ version: 1, region: 'us-east-1' });
+  for (const room of ROOMS)
+    expect(await us.rooms.get(room)).toMatchObject({ version: 1, region: 'us-east-1' });
 });

@@ -88,7 +88,7 @@ async function runWriter(region: Region, until: () => boolean): Promise<WriterLo
     const op = tick % 5;
     if (op === 0) {
       const id = `${region}-s${tick % SERVERS_PER_REGION}`;
-      await store.heartbeat({
+      await store.servers.heartbeat({
         id,
         region,
         endpoint: `ws://${region}:9000`,
@@ -101,7 +101,7 @@ async function runWriter(region: Region, until: () => boolean): Promise<WriterLo
       log.servers.set(id, tick);
     } else if (op === 1) {
       const roomId = `${region}-room-${tick}`;
-      const placed = await store.placeRoom({ roomId, serverId: `${region}-s0`, region });
+      const placed = await store.rooms.place({ roomId, serverId: `${region}-s0`, region });
       expect(placed.outcome).toBe('placed');
       log.ownRooms.set(roomId, true);
     } else if (op === 2) {
@@ -109,10 +109,10 @@ async function runWriter(region: Region, until: () => boolean): Promise<WriterLo
       const held = [...log.ownRooms].filter(([, kept]) => kept).map(([id]) => id);
       const victim = held.length > 3 && tick % 3 === 0 ? held[0]! : undefined;
       if (victim) {
-        expect(await store.releaseRoom(victim, `${region}-s0`)).toBe(true);
+        expect(await store.rooms.release(victim, `${region}-s0`)).toBe(true);
         log.ownRooms.set(victim, false);
       } else {
-        await store.putRegionSummary({
+        await store.regions.putSummary({
           region,
           apiUrl: `http://${region}.test`,
           liveServers: SERVERS_PER_REGION,
@@ -126,13 +126,13 @@ async function runWriter(region: Region, until: () => boolean): Promise<WriterLo
       // Every region takes the shared rooms over from whatever its own replica shows.
       const roomId = SHARED_ROOMS[tick % SHARED_ROOMS.length]!;
       const serverId = `${region}-s${tick % SERVERS_PER_REGION}`;
-      const current = await store.getRoom(roomId);
-      const placed = await store.placeRoom({ roomId, serverId, region, expectedVersion: current?.version });
+      const current = await store.rooms.get(roomId);
+      const placed = await store.rooms.place({ roomId, serverId, region, expectedVersion: current?.version });
       if (placed.outcome === 'placed') log.raced.set(`room#${roomId}/meta`, serverId);
     } else {
       // An operator in every region flips the same status item (a drill gone wrong).
       const reason = `${region}-${tick}`;
-      await store.setRegionStatus('us-east-1', 'active', reason);
+      await store.regions.setStatus('us-east-1', 'active', reason);
       log.raced.set('region#us-east-1/meta', reason);
     }
     log.writes++;

@@ -71,7 +71,7 @@ async function join(roomId: string, peerId: string): Promise<RawSignaling> {
 }
 
 test("the owning server keeps pushing a live room's expiry forward", async () => {
-  await store.placeRoom({ roomId: 'long-call', serverId: SERVER_ID, region: media.dynamo.region });
+  await store.rooms.place({ roomId: 'long-call', serverId: SERVER_ID, region: media.dynamo.region });
   const placed = (await expiresAt('long-call'))!;
   const conn = await join('long-call', 'marathoner');
   await waitFor(
@@ -87,12 +87,12 @@ test("the owning server keeps pushing a live room's expiry forward", async () =>
     8_000,
     200,
   );
-  expect(await store.getRoom('long-call')).toMatchObject({ serverId: SERVER_ID, version: 1 });
+  expect(await store.rooms.get('long-call')).toMatchObject({ serverId: SERVER_ID, version: 1 });
   expect(await conn.request(requestId++, 'ping', {})).toHaveProperty('serverTime');
 });
 
 test('a room whose item names another server is sent there, and its item is not refreshed', async () => {
-  await store.placeRoom({ roomId: 'elsewhere', serverId: 'media-other', region: media.dynamo.region });
+  await store.rooms.place({ roomId: 'elsewhere', serverId: 'media-other', region: media.dynamo.region });
   const placed = await expiresAt('elsewhere');
   const conn = await join('elsewhere', 'misrouted');
   expect(await conn.closed).toMatchObject({ code: 4000 });
@@ -103,5 +103,5 @@ test('a room whose item names another server is sent there, and its item is not 
   // Long enough for refreshes to have happened, had the server made any.
   await new Promise((resolve) => setTimeout(resolve, 2_500));
   expect(await expiresAt('elsewhere')).toBe(placed);
-  expect(await store.getRoom('elsewhere')).toMatchObject({ serverId: 'media-other' });
+  expect(await store.rooms.get('elsewhere')).toMatchObject({ serverId: 'media-other' });
 });

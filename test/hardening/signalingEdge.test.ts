@@ -31,7 +31,7 @@ beforeAll(async () => {
     logger: createLbLogger({ level: 'debug', region: 'eu-west-1' }, sink),
   });
   echo = await startEchoServer();
-  await h.admin.putServer(mediaServer('eu-echo', 'eu-west-1', { endpoint: echo.endpoint }));
+  await h.admin.servers.put(mediaServer('eu-echo', 'eu-west-1', { endpoint: echo.endpoint }));
   await h.app.fleet.refresh();
   await h.app.listen({ host: '127.0.0.1', port: 0 });
   origin = `ws://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;

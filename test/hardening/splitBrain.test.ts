@@ -107,7 +107,7 @@ test(`a room joined through all three regions at once converges on one server wi
 
   // The room item agrees on every replica, and the losing servers hold no room any more.
   for (const region of regions) {
-    expect({ region: region.name, room: (await s.storeFor(region.name).getRoom(ROOM))?.serverId }).toEqual({
+    expect({ region: region.name, room: (await s.storeFor(region.name).rooms.get(ROOM))?.serverId }).toEqual({
       region: region.name,
       room: converged,
     });

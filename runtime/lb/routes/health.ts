@@ -17,7 +17,7 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
         deadlineMs: healthDeadlineMs,
         maxAgeMs: healthCacheMs,
         clock: app.clock,
-        isAlive: (s, now) => app.store.isAlive(s, now),
+        isAlive: (s, now) => app.store.servers.isAlive(s, now),
         onStoreError: (err) => app.metrics.countDbError(err),
       });
       reply.code(health.healthy ? 200 : 503).header('cache-control', 'no-store');

@@ -16,7 +16,7 @@ export async function regionRoutes(app: FastifyInstance): Promise<void> {
     const regions = names.map((name) => {
       const view = snap.regions.get(name);
       const servers = [...snap.servers.values()].filter(
-        (s) => s.region === name && s.status === 'active' && app.store.isAlive(s, now),
+        (s) => s.region === name && s.status === 'active' && app.store.servers.isAlive(s, now),
       );
       return {
         region: name,

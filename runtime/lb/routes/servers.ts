@@ -23,7 +23,7 @@ export async function serverRoutes(app: FastifyInstance): Promise<void> {
     { schema: { params: serverParams, querystring: noQuery } },
     async (request, reply) => {
       const { serverId } = request.params;
-      const server = app.fleet.current()?.servers.get(serverId) ?? (await app.store.getServer(serverId));
+      const server = app.fleet.current()?.servers.get(serverId) ?? (await app.store.servers.get(serverId));
       if (!server || server.region !== region) {
         throw new ApiError(
           404,

@@ -40,7 +40,7 @@ export async function signalRoutes(app: FastifyInstance): Promise<void> {
   app.decorateRequest('signalTarget', null);
 
   async function findServer(id: string): Promise<MediaServerRecord | null> {
-    return app.fleet.current()?.servers.get(id) ?? (await app.store.getServer(id));
+    return app.fleet.current()?.servers.get(id) ?? (await app.store.servers.get(id));
   }
 
   app.route<SignalRequest>({

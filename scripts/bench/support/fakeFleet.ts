@@ -78,7 +78,7 @@ export class FakeFleet {
       startedAt: 0,
     };
     try {
-      await this.store.heartbeat(record);
+      await this.store.servers.heartbeat(record);
       this.reportedFull.set(spec.id, load >= spec.capacity);
       this.beats++;
     } catch {

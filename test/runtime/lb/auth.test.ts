@@ -16,7 +16,7 @@ let before: unknown[];
 
 beforeAll(async () => {
   h = await startLb();
-  await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+  await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
   await h.app.fleet.refresh();
   before = await scanTable(h);
 });

@@ -17,7 +17,14 @@ const AP = 'http://127.0.3.1:8080';
 let h: LbHarness;
 
 async function summary(region: string, apiUrl: string) {
-  await h.admin.putRegionSummary({ region, apiUrl, liveServers: 1, load: 0, capacity: 100, reportedAt: T0 });
+  await h.admin.regions.putSummary({
+    region,
+    apiUrl,
+    liveServers: 1,
+    load: 0,
+    capacity: 100,
+    reportedAt: T0,
+  });
 }
 
 beforeEach(async () => {
@@ -32,14 +39,14 @@ afterEach(async () => {
 
 describe('placement of a fresh room', () => {
   it('places it on the least-loaded live, active server of this region and answers the fixed shape', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1', { load: 50 }));
-    await h.admin.putServer(mediaServer('eu-b', 'eu-west-1', { load: 10 }));
-    await h.admin.putServer(mediaServer('eu-full', 'eu-west-1', { load: 100 }));
-    await h.admin.putServer(mediaServer('eu-draining', 'eu-west-1', { status: 'draining' }));
-    await h.admin.putServer(
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1', { load: 50 }));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1', { load: 10 }));
+    await h.admin.servers.put(mediaServer('eu-full', 'eu-west-1', { load: 100 }));
+    await h.admin.servers.put(mediaServer('eu-draining', 'eu-west-1', { status: 'draining' }));
+    await h.admin.servers.put(
       mediaServer('eu-dead', 'eu-west-1', { heartbeatAt: T0 - DEFAULT_SERVER_LIVENESS_MS - 1 }),
     );
-    await h.admin.putServer(mediaServer('us-a', 'us-east-1'));
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1'));
     await h.app.fleet.refresh();
 
     const res = await join(h, 'r1');
@@ -59,11 +66,15 @@ describe('placement of a fresh room', () => {
       { region: 'us-east-1', apiUrl: US },
       { region: 'ap-southeast-1', apiUrl: AP },
     ]);
-    expect(await h.admin.getRoom('r1')).toMatchObject({ serverId: 'eu-b', region: 'eu-west-1', version: 1 });
+    expect(await h.admin.rooms.get('r1')).toMatchObject({
+      serverId: 'eu-b',
+      region: 'eu-west-1',
+      version: 1,
+    });
   });
 
   it('gives each join its own peer id', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
     await h.app.fleet.refresh();
     const a = (await join(h, 'r1')).json();
     const b = (await join(h, 'r1')).json();
@@ -73,8 +84,8 @@ describe('placement of a fresh room', () => {
   });
 
   it("orders alternates by the client's RTTs, unmeasured regions last, and skips excluded regions", async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
-    await h.admin.putRegionSummary({
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.regions.putSummary({
       region: 'eu-central-1',
       apiUrl: 'http://127.0.4.1:8080',
       liveServers: 0,
@@ -97,9 +108,9 @@ describe('placement of a fresh room', () => {
   });
 
   it('falls back to the nearest other region when this one has no capacity', async () => {
-    await h.admin.putServer(mediaServer('eu-full', 'eu-west-1', { load: 100, capacity: 100 }));
-    await h.admin.putServer(mediaServer('ap-a', 'ap-southeast-1'));
-    await h.admin.putServer(mediaServer('us-a', 'us-east-1', { load: 90 }));
+    await h.admin.servers.put(mediaServer('eu-full', 'eu-west-1', { load: 100, capacity: 100 }));
+    await h.admin.servers.put(mediaServer('ap-a', 'ap-southeast-1'));
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1', { load: 90 }));
     await h.app.fleet.refresh();
     const body = (await join(h, 'r1')).json();
     expect(body).toMatchObject({ region: 'us-east-1', serverId: 'us-a' });
@@ -109,21 +120,21 @@ describe('placement of a fresh room', () => {
   });
 
   it('places rooms elsewhere when this region is evacuated, or excluded by the client', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
-    await h.admin.putServer(mediaServer('us-a', 'us-east-1'));
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1'));
     await h.app.fleet.refresh();
     expect((await join(h, 'r1', { body: { exclude: { regions: ['eu-west-1'] } } })).json().serverId).toBe(
       'us-a',
     );
-    await h.admin.setRegionStatus('eu-west-1', 'evacuated', 'drill');
+    await h.admin.regions.setStatus('eu-west-1', 'evacuated', 'drill');
     await h.app.fleet.refresh();
     expect((await join(h, 'r2')).json().serverId).toBe('us-a');
   });
 
   it('skips regions whose LB never reported a public URL', async () => {
-    await h.admin.putServer(mediaServer('eu-full', 'eu-west-1', { load: 100 }));
-    await h.admin.putServer(mediaServer('sa-a', 'sa-east-1'));
-    await h.admin.setRegionStatus('sa-east-1', 'active', 'known, but no LB summary yet');
+    await h.admin.servers.put(mediaServer('eu-full', 'eu-west-1', { load: 100 }));
+    await h.admin.servers.put(mediaServer('sa-a', 'sa-east-1'));
+    await h.admin.regions.setStatus('sa-east-1', 'active', 'known, but no LB summary yet');
     await h.app.fleet.refresh();
     const res = await join(h, 'r1');
     expect(res.statusCode).toBe(503);
@@ -132,9 +143,9 @@ describe('placement of a fresh room', () => {
 
 describe('placement of an assigned room', () => {
   it('answers the live server of the room without writing, even in another region', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
-    await h.admin.putServer(mediaServer('us-a', 'us-east-1', { load: 99 }));
-    await h.admin.placeRoom({ roomId: 'r1', serverId: 'us-a', region: 'us-east-1' });
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1', { load: 99 }));
+    await h.admin.rooms.place({ roomId: 'r1', serverId: 'us-a', region: 'us-east-1' });
     await h.app.fleet.refresh();
     const before = await scanTable(h);
     const body = (await join(h, 'r1')).json();
@@ -144,41 +155,45 @@ describe('placement of an assigned room', () => {
   });
 
   it('takes the room over from a server whose heartbeat went stale (version bumped)', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
-    await h.admin.placeRoom({ roomId: 'r1', serverId: 'eu-a', region: 'eu-west-1' });
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.rooms.place({ roomId: 'r1', serverId: 'eu-a', region: 'eu-west-1' });
     await h.app.fleet.refresh();
     h.clock.advance(DEFAULT_SERVER_LIVENESS_MS + 1);
     // eu-b registered after eu-a's last beat; the cache is now older than its max age and refreshes itself.
-    await h.admin.putServer(mediaServer('eu-b', 'eu-west-1', { heartbeatAt: h.clock.now() }));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1', { heartbeatAt: h.clock.now() }));
     const body = (await join(h, 'r1')).json();
     expect(body.serverId).toBe('eu-b');
-    expect(await h.admin.getRoom('r1')).toMatchObject({ serverId: 'eu-b', version: 2, createdAt: T0 });
+    expect(await h.admin.rooms.get('r1')).toMatchObject({ serverId: 'eu-b', version: 2, createdAt: T0 });
   });
 
   it('takes the room over from an evacuated region', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
-    await h.admin.putServer(mediaServer('us-a', 'us-east-1'));
-    await h.admin.placeRoom({ roomId: 'r1', serverId: 'us-a', region: 'us-east-1' });
-    await h.admin.setRegionStatus('us-east-1', 'evacuated', 'region failure drill');
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1'));
+    await h.admin.rooms.place({ roomId: 'r1', serverId: 'us-a', region: 'us-east-1' });
+    await h.admin.regions.setStatus('us-east-1', 'evacuated', 'region failure drill');
     await h.app.fleet.refresh();
     const body = (await join(h, 'r1')).json();
     expect(body).toMatchObject({ region: 'eu-west-1', serverId: 'eu-a' });
     expect(body.alternates.map((a: { region: string }) => a.region)).toEqual(['ap-southeast-1']);
-    expect(await h.admin.getRoom('r1')).toMatchObject({ serverId: 'eu-a', region: 'eu-west-1', version: 2 });
+    expect(await h.admin.rooms.get('r1')).toMatchObject({
+      serverId: 'eu-a',
+      region: 'eu-west-1',
+      version: 2,
+    });
   });
 
   it('takes the room over from a server the rejoining client excludes, and from a draining one', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
-    await h.admin.putServer(mediaServer('eu-b', 'eu-west-1', { load: 50 }));
-    await h.admin.placeRoom({ roomId: 'r1', serverId: 'eu-a', region: 'eu-west-1' });
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1', { load: 50 }));
+    await h.admin.rooms.place({ roomId: 'r1', serverId: 'eu-a', region: 'eu-west-1' });
     await h.app.fleet.refresh();
     expect((await join(h, 'r1', { body: { exclude: { serverIds: ['eu-a'] } } })).json().serverId).toBe(
       'eu-b',
     );
-    await h.admin.setServerStatus('eu-b', 'draining');
+    await h.admin.servers.setStatus('eu-b', 'draining');
     await h.app.fleet.refresh();
     expect((await join(h, 'r1')).json().serverId).toBe('eu-a');
-    expect((await h.admin.getRoom('r1'))!.version).toBe(3);
+    expect((await h.admin.rooms.get('r1'))!.version).toBe(3);
   });
 });
 
@@ -193,8 +208,8 @@ describe('races', () => {
           (context.commandName === 'PutItemCommand' || context.commandName === 'UpdateItemCommand')
         ) {
           fired = true;
-          const room = await h.admin.getRoom(roomId);
-          await h.admin.placeRoom({ roomId, ...winner, expectedVersion: room?.version });
+          const room = await h.admin.rooms.get(roomId);
+          await h.admin.rooms.place({ roomId, ...winner, expectedVersion: room?.version });
         }
         return next(args);
       },
@@ -203,36 +218,36 @@ describe('races', () => {
   }
 
   it('answers the winner when another LB placed the room first', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
-    await h.admin.putServer(mediaServer('eu-b', 'eu-west-1', { load: 90 }));
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1', { load: 90 }));
     await h.app.fleet.refresh();
     raceBeforePlacement('r1', { serverId: 'eu-b', region: 'eu-west-1' });
     const res = await join(h, 'r1');
     expect(res.statusCode).toBe(200);
     expect(res.json().serverId).toBe('eu-b');
-    expect(await h.admin.getRoom('r1')).toMatchObject({ serverId: 'eu-b', version: 1 });
+    expect(await h.admin.rooms.get('r1')).toMatchObject({ serverId: 'eu-b', version: 1 });
     const metrics = await h.app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.body).toMatch(/lb_joins_total\{outcome="lost_race",region="eu-west-1"\} 1/);
   });
 
   it("retries once when the winner's server is dead", async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
-    await h.admin.putServer(
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(
       mediaServer('eu-dead', 'eu-west-1', { heartbeatAt: T0 - DEFAULT_SERVER_LIVENESS_MS - 1 }),
     );
     await h.app.fleet.refresh();
     raceBeforePlacement('r1', { serverId: 'eu-dead', region: 'eu-west-1' });
     const res = await join(h, 'r1');
     expect(res.json().serverId).toBe('eu-a');
-    expect(await h.admin.getRoom('r1')).toMatchObject({ serverId: 'eu-a', version: 2 });
+    expect(await h.admin.rooms.get('r1')).toMatchObject({ serverId: 'eu-a', version: 2 });
   });
 });
 
 describe('no capacity', () => {
   it('answers a clear 503 and writes nothing when no region has room', async () => {
-    await h.admin.putServer(mediaServer('eu-full', 'eu-west-1', { load: 10, capacity: 10 }));
-    await h.admin.putServer(mediaServer('us-dead', 'us-east-1', { heartbeatAt: T0 - 60_000 }));
-    await h.admin.putServer(mediaServer('ap-draining', 'ap-southeast-1', { status: 'draining' }));
+    await h.admin.servers.put(mediaServer('eu-full', 'eu-west-1', { load: 10, capacity: 10 }));
+    await h.admin.servers.put(mediaServer('us-dead', 'us-east-1', { heartbeatAt: T0 - 60_000 }));
+    await h.admin.servers.put(mediaServer('ap-draining', 'ap-southeast-1', { status: 'draining' }));
     await h.app.fleet.refresh();
     const before = await scanTable(h);
     const res = await join(h, 'r1');
@@ -246,7 +261,7 @@ describe('no capacity', () => {
 
 describe('cost of the warm path', () => {
   it('makes at most two DynamoDB requests per join (one read, plus one write when placing)', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
     await h.app.fleet.refresh();
     const token = await joinToken('warm');
 

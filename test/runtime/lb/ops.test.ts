@@ -25,7 +25,7 @@ describe('GET /health', () => {
       liveServers: 0,
       regionStatus: 'active',
     });
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
     const ok = await health();
     expect(ok.statusCode).toBe(200);
     expect(ok.json()).toMatchObject({ status: 'ok', reasons: [], liveServers: 1 });
@@ -33,8 +33,8 @@ describe('GET /health', () => {
   });
 
   it('turns 503 on the first probe after the last media server expires', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
-    await h.admin.putServer(mediaServer('eu-b', 'eu-west-1', { heartbeatAt: T0 + 3_000 }));
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1', { heartbeatAt: T0 + 3_000 }));
     expect((await health()).statusCode).toBe(200);
     h.clock.advance(DEFAULT_SERVER_LIVENESS_MS);
     expect((await health()).json().liveServers).toBe(1);
@@ -45,25 +45,25 @@ describe('GET /health', () => {
   });
 
   it('does not count draining servers: they take no new rooms', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1', { status: 'draining' }));
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1', { status: 'draining' }));
     expect((await health()).statusCode).toBe(503);
   });
 
   it('turns 503 on the first probe after the region is evacuated, 200 after restore', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
     // Warm the fleet cache first: health must not answer from a view older than healthCacheMs.
     await h.app.fleet.refresh();
     expect((await health()).statusCode).toBe(200);
-    await h.admin.setRegionStatus('eu-west-1', 'evacuated', 'drill');
+    await h.admin.regions.setStatus('eu-west-1', 'evacuated', 'drill');
     const res = await health();
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ reasons: ['region_evacuated'], regionStatus: 'evacuated' });
-    await h.admin.setRegionStatus('eu-west-1', 'active', 'restored');
+    await h.admin.regions.setStatus('eu-west-1', 'active', 'restored');
     expect((await health()).statusCode).toBe(200);
   });
 
   it('reports every failing reason at once', async () => {
-    await h.admin.setRegionStatus('eu-west-1', 'evacuated', 'drill');
+    await h.admin.regions.setStatus('eu-west-1', 'evacuated', 'drill');
     expect((await health()).json().reasons).toEqual(['region_evacuated', 'no_live_media_servers']);
   });
 });
@@ -117,11 +117,11 @@ describe('region registry, ping, metrics and the edges of the API', () => {
         limits: { joinsPerMinute: 3, requestsPerMinute: 8 },
       },
     });
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1', { load: 10, capacity: 100 }));
-    await h.admin.putServer(mediaServer('eu-b', 'eu-west-1', { load: 5, capacity: 50 }));
-    await h.admin.putServer(mediaServer('eu-dead', 'eu-west-1', { heartbeatAt: 0 }));
-    await h.admin.putServer(mediaServer('us-a', 'us-east-1'));
-    await h.admin.putRegionSummary({
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1', { load: 10, capacity: 100 }));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1', { load: 5, capacity: 50 }));
+    await h.admin.servers.put(mediaServer('eu-dead', 'eu-west-1', { heartbeatAt: 0 }));
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1'));
+    await h.admin.regions.putSummary({
       region: 'us-east-1',
       apiUrl: 'http://127.0.1.1:8080',
       liveServers: 1,
@@ -129,7 +129,7 @@ describe('region registry, ping, metrics and the edges of the API', () => {
       capacity: 100,
       reportedAt: T0,
     });
-    await h.admin.setRegionStatus('us-east-1', 'evacuated', 'drill');
+    await h.admin.regions.setStatus('us-east-1', 'evacuated', 'drill');
     await h.app.fleet.refresh();
   });
   afterAll(async () => {
@@ -146,7 +146,7 @@ describe('region registry, ping, metrics and the edges of the API', () => {
       capacity: 150,
       reportedAt: T0,
     });
-    const views = await h.admin.listRegions();
+    const views = await h.admin.regions.list();
     expect(views.find((v) => v.region === 'eu-west-1')?.summary).toEqual(summary);
     // The summary never touches the operator's status item.
     expect(views.find((v) => v.region === 'us-east-1')?.status).toBe('evacuated');

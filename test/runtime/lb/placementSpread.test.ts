@@ -24,9 +24,9 @@ async function serverOf(room: string): Promise<string> {
 describe('rooms placed before their servers report them', () => {
   it('counts each at the load per room the live servers report', async () => {
     // 870 units over 22 rooms: 39.5 per room. The dead server's heavy rooms are not today's rooms.
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1', { load: 400, rooms: 10, capacity: 1_000 }));
-    await h.admin.putServer(mediaServer('eu-b', 'eu-west-1', { load: 470, rooms: 12, capacity: 1_000 }));
-    await h.admin.putServer(
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1', { load: 400, rooms: 10, capacity: 1_000 }));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1', { load: 470, rooms: 12, capacity: 1_000 }));
+    await h.admin.servers.put(
       mediaServer('eu-dead', 'eu-west-1', {
         load: 900,
         rooms: 1,
@@ -43,8 +43,8 @@ describe('rooms placed before their servers report them', () => {
   });
 
   it('counts a small call per room while no server reports rooms', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1', { load: 400, capacity: 1_000 }));
-    await h.admin.putServer(mediaServer('eu-b', 'eu-west-1', { load: 470, capacity: 1_000 }));
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1', { load: 400, capacity: 1_000 }));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1', { load: 470, capacity: 1_000 }));
     await h.app.fleet.refresh();
 
     const placed = [];
@@ -54,8 +54,8 @@ describe('rooms placed before their servers report them', () => {
   });
 
   it('spreads joins that are placed at the same moment', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1', { load: 400, rooms: 10, capacity: 1_000 }));
-    await h.admin.putServer(mediaServer('eu-b', 'eu-west-1', { load: 420, rooms: 10, capacity: 1_000 }));
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1', { load: 400, rooms: 10, capacity: 1_000 }));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1', { load: 420, rooms: 10, capacity: 1_000 }));
     await h.app.fleet.refresh();
 
     // The second join decides while the first one's write is still on its way to the table.
@@ -64,14 +64,14 @@ describe('rooms placed before their servers report them', () => {
   });
 
   it('counts a room on its server until a heartbeat written after it', async () => {
-    await h.admin.putServer(mediaServer('eu-a', 'eu-west-1', { load: 400, rooms: 10, capacity: 1_000 }));
-    await h.admin.putServer(mediaServer('eu-b', 'eu-west-1', { load: 420, rooms: 10, capacity: 1_000 }));
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1', { load: 400, rooms: 10, capacity: 1_000 }));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1', { load: 420, rooms: 10, capacity: 1_000 }));
     await h.app.fleet.refresh();
     expect(await serverOf('r1')).toBe('eu-a');
 
     // eu-a's next heartbeat shows the room lighter than assumed: it is the least loaded again.
     h.clock.advance(2_000);
-    await h.admin.putServer(
+    await h.admin.servers.put(
       mediaServer('eu-a', 'eu-west-1', { load: 408, rooms: 11, capacity: 1_000, heartbeatAt: h.clock.t }),
     );
     await h.app.fleet.refresh();

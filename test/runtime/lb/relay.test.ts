@@ -23,7 +23,7 @@ beforeAll(async () => {
     },
   });
   echo = await startEchoServer({ greeting: '{"notification":"hello","data":{}}' });
-  await h.admin.putServer(mediaServer('eu-echo', 'eu-west-1', { endpoint: echo.endpoint }));
+  await h.admin.servers.put(mediaServer('eu-echo', 'eu-west-1', { endpoint: echo.endpoint }));
   await h.app.fleet.refresh();
   await h.app.listen({ host: '127.0.0.1', port: 0 });
   lbOrigin = `ws://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
@@ -201,7 +201,7 @@ describe('refused before the upgrade', () => {
   });
 
   it('for a server of another region (403) or an unknown server (404)', async () => {
-    await h.admin.putServer(mediaServer('us-a', 'us-east-1', { endpoint: echo.endpoint }));
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1', { endpoint: echo.endpoint }));
     const us = await signMediaToken(MEDIA_KEYS, {
       peerId: nextPeerId(),
       identity: 'a',
@@ -261,7 +261,7 @@ describe('media server trouble at connect time', () => {
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
-    await h.admin.putServer(mediaServer('eu-gone', 'eu-west-1', { endpoint: `ws://127.0.0.1:${port}` }));
+    await h.admin.servers.put(mediaServer('eu-gone', 'eu-west-1', { endpoint: `ws://127.0.0.1:${port}` }));
     const { token } = await signMediaToken(MEDIA_KEYS, {
       peerId: nextPeerId(),
       identity: 'a',
@@ -279,7 +279,7 @@ describe('media server trouble at connect time', () => {
   ])('closes the client when the media server answers %i: %i', async (status, code, reason) => {
     const refusing = await startEchoServer({ rejectWithStatus: status });
     try {
-      await h.admin.putServer(mediaServer('eu-refusing', 'eu-west-1', { endpoint: refusing.endpoint }));
+      await h.admin.servers.put(mediaServer('eu-refusing', 'eu-west-1', { endpoint: refusing.endpoint }));
       const { token } = await signMediaToken(MEDIA_KEYS, {
         peerId: nextPeerId(),
         identity: 'a',

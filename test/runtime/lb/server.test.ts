@@ -88,7 +88,7 @@ it('refuses to start on a bad environment, naming the variable', async () => {
 it('serves joins, reports its region, relays signaling and shuts down gracefully on SIGTERM', async () => {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  await admin.registerServer({ ...mediaServer('eu-echo', 'eu-west-1', { endpoint: echo.endpoint }) });
+  await admin.servers.register({ ...mediaServer('eu-echo', 'eu-west-1', { endpoint: echo.endpoint }) });
   const lb = startLbProcess(
     lbEnvironment({
       region: 'eu-west-1',
@@ -120,7 +120,7 @@ it('serves joins, reports its region, relays signaling and shuts down gracefully
     // Written at start, in the background.
     let summaryUrl: string | undefined;
     for (let i = 0; i < 50 && !summaryUrl; i++) {
-      summaryUrl = (await admin.listRegions()).find((r) => r.region === 'eu-west-1')?.summary?.apiUrl;
+      summaryUrl = (await admin.regions.list()).find((r) => r.region === 'eu-west-1')?.summary?.apiUrl;
       if (!summaryUrl) await new Promise((r) => setTimeout(r, 100));
     }
     expect(summaryUrl).toBe(base);

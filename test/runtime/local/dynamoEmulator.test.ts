@@ -241,9 +241,9 @@ test('the data layer works against a region endpoint and its writes replicate', 
     (region) => new Store({ region, tableName: TABLE, endpoint: emulator.endpoints[region], credentials }),
   );
   const [east, west] = stores as [Store, Store, Store];
-  const placed = await east.placeRoom({ roomId: 'r1', serverId: 's1', region: 'us-east-1' });
+  const placed = await east.rooms.place({ roomId: 'r1', serverId: 's1', region: 'us-east-1' });
   expect(placed.outcome).toBe('placed');
-  const room = await waitFor('room in eu-west-1', async () => (await west.getRoom('r1')) ?? undefined);
+  const room = await waitFor('room in eu-west-1', async () => (await west.rooms.get('r1')) ?? undefined);
   expect(room).toMatchObject({ serverId: 's1', region: 'us-east-1' });
 });
 

@@ -70,7 +70,7 @@ describe('media server with real WebRTC peers', () => {
   });
 
   test('registers itself with its endpoint, public IP and capacity, and heartbeats', async () => {
-    const first = await store.getServer('media-real-1');
+    const first = await store.servers.get('media-real-1');
     expect(first).toMatchObject({
       region: dynamo.region,
       endpoint: `ws://127.0.0.1:${server.port}`,
@@ -81,7 +81,7 @@ describe('media server with real WebRTC peers', () => {
       rooms: 0,
     });
     await waitFor(
-      async () => ((await store.getServer('media-real-1'))?.heartbeatAt ?? 0) > first!.heartbeatAt,
+      async () => ((await store.servers.get('media-real-1'))?.heartbeatAt ?? 0) > first!.heartbeatAt,
       'a heartbeat',
     );
     expect(server.logs.find((l) => l.msg === 'media engine')?.engine).toMatch(/^mediasoup 3\.\d+\.\d+/);
@@ -96,7 +96,7 @@ describe('media server with real WebRTC peers', () => {
   });
 
   test('a consumer receives the producer video and audio through the server; leaving cleans everything up', async () => {
-    await store.placeRoom({ roomId: 'call-1', serverId: 'media-real-1', region: dynamo.region });
+    await store.rooms.place({ roomId: 'call-1', serverId: 'media-real-1', region: dynamo.region });
     const producer = await joinPeer(server, 'call-1', 'alice');
     const video = await producer.produceVideo();
 
@@ -138,7 +138,7 @@ describe('media server with real WebRTC peers', () => {
     });
     expect(producer.signaling.notifications.some((n) => n.name === 'peerJoined')).toBe(true);
     await waitFor(async () => {
-      const reported = await store.getServer('media-real-1');
+      const reported = await store.servers.get('media-real-1');
       return (reported?.load ?? 0) >= 4 && reported?.rooms === 1;
     }, 'the load and room count in the heartbeat');
 
@@ -173,7 +173,7 @@ describe('media server with real WebRTC peers', () => {
       consumers: 0,
       loadUnits: 0,
     });
-    await waitFor(async () => (await store.getRoom('call-1')) === null, 'the room item to be released');
+    await waitFor(async () => (await store.rooms.get('call-1')) === null, 'the room item to be released');
   });
 
   test('a media token cannot join again after its peer left', async () => {
@@ -186,7 +186,7 @@ describe('media server with real WebRTC peers', () => {
   });
 
   test('SIGTERM drains: new joins are refused, a call in progress keeps its media until it ends, then the server leaves the table', async () => {
-    await store.placeRoom({ roomId: 'call-3', serverId: 'media-real-1', region: dynamo.region });
+    await store.rooms.place({ roomId: 'call-3', serverId: 'media-real-1', region: dynamo.region });
     const producer = await joinPeer(server, 'call-3', 'dave');
     const video = await producer.produceVideo();
     const viewer = await joinPeer(server, 'call-3', 'erin');
@@ -196,7 +196,7 @@ describe('media server with real WebRTC peers', () => {
     server.signal('SIGTERM');
     await server.waitForLog((l) => l.msg === 'draining: no new peers; existing calls continue');
     await waitFor(
-      async () => (await store.getServer('media-real-1'))?.status === 'draining',
+      async () => (await store.servers.get('media-real-1'))?.status === 'draining',
       'the draining status in the table',
     );
 
@@ -214,8 +214,8 @@ describe('media server with real WebRTC peers', () => {
     await viewer.leave();
     await producer.leave();
     expect(await server.exited).toEqual({ code: 0, signal: null });
-    expect(await store.getServer('media-real-1')).toBeNull();
-    expect(await store.getRoom('call-3')).toBeNull();
+    expect(await store.servers.get('media-real-1')).toBeNull();
+    expect(await store.rooms.get('call-3')).toBeNull();
   });
 });
 
@@ -231,7 +231,7 @@ describe('drain timeout', () => {
     });
     expect(await stayer.signaling.closed).toMatchObject({ code: SIGNALING_CLOSE.rejoin });
     expect(await server.exited).toEqual({ code: 0, signal: null });
-    expect(await store.getServer('media-real-3')).toBeNull();
+    expect(await store.servers.get('media-real-3')).toBeNull();
   });
 });
 

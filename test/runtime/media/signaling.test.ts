@@ -278,12 +278,12 @@ describe('rooms', () => {
   });
 
   test('a room now assigned to another server sends its peers there and closes here', async () => {
-    await store.placeRoom({ roomId: 'moving', serverId: SERVER_ID, region: dynamo.region });
+    await store.rooms.place({ roomId: 'moving', serverId: SERVER_ID, region: dynamo.region });
     const a = await joined('moving');
     const b = await joined('moving');
-    const placed = await store.getRoom('moving');
+    const placed = await store.rooms.get('moving');
     // Another region's LB took the room over (it thought this server dead, or won a placement race).
-    await store.placeRoom({
+    await store.rooms.place({
       roomId: 'moving',
       serverId: 'media-elsewhere',
       region: 'us-east-1',
@@ -298,7 +298,7 @@ describe('rooms', () => {
     }
     await waitFor(async () => (await server.stats()).rooms === 0, 'the moved room to close', 5_000);
     // The room is not ours to release.
-    expect(await store.getRoom('moving')).toMatchObject({ serverId: 'media-elsewhere' });
+    expect(await store.rooms.get('moving')).toMatchObject({ serverId: 'media-elsewhere' });
   });
 
   test('a room whose item has not replicated here yet is left alone', async () => {
@@ -312,7 +312,7 @@ describe('rooms', () => {
 
 describe('load', () => {
   test('crossing capacity is reported at once, not at the next heartbeat', async () => {
-    const before = await store.getServer(SERVER_ID);
+    const before = await store.servers.get(SERVER_ID);
     expect(before!.load).toBeLessThan(CAPACITY);
     const a = await joined('heavy');
     const b = await joined('heavy');
@@ -322,13 +322,13 @@ describe('load', () => {
     }
     expect((await server.stats()).loadUnits).toBe(CAPACITY);
     await waitFor(
-      async () => ((await store.getServer(SERVER_ID))?.load ?? 0) >= CAPACITY,
+      async () => ((await store.servers.get(SERVER_ID))?.load ?? 0) >= CAPACITY,
       'the load report',
       5_000,
     );
     await leaveAll(a.client, b.client);
     await waitFor(
-      async () => ((await store.getServer(SERVER_ID))?.load ?? CAPACITY) < CAPACITY,
+      async () => ((await store.servers.get(SERVER_ID))?.load ?? CAPACITY) < CAPACITY,
       'the load to drop',
       5_000,
     );

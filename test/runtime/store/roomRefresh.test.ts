@@ -49,14 +49,14 @@ async function item(roomId: string): Promise<Record<string, unknown> | undefined
 }
 
 test("the owner pushes the room's expiry 24 h past now; nothing else about the room changes", async () => {
-  await store.placeRoom({ roomId: 'r-long', serverId: 'm-own', region: 'eu-west-1' });
+  await store.rooms.place({ roomId: 'r-long', serverId: 'm-own', region: 'eu-west-1' });
   const placed = (await item('r-long'))!;
   expect(placed.expiresAt).toBe(Math.floor(clockMs / 1000) + DAY_S);
 
   // A call 23 hours in: without a refresh the item would expire within the hour.
   clockMs += 23 * HOUR_MS;
   const commands = logStoreCommands(store);
-  expect(await store.refreshRoom('r-long', 'm-own')).toBe(true);
+  expect(await store.rooms.refresh('r-long', 'm-own')).toBe(true);
   expect(commands).toEqual(['UpdateItemCommand']);
   const refreshed = (await item('r-long'))!;
   expect(refreshed.expiresAt).toBe(Math.floor(clockMs / 1000) + DAY_S);
@@ -66,18 +66,18 @@ test("the owner pushes the room's expiry 24 h past now; nothing else about the r
 });
 
 test('a server that does not own the room cannot refresh it, and the item is left as it was', async () => {
-  await store.placeRoom({ roomId: 'r-foreign', serverId: 'm-owner', region: 'eu-west-1' });
+  await store.rooms.place({ roomId: 'r-foreign', serverId: 'm-owner', region: 'eu-west-1' });
   const before = await item('r-foreign');
   clockMs += HOUR_MS;
-  expect(await store.refreshRoom('r-foreign', 'm-other')).toBe(false);
+  expect(await store.rooms.refresh('r-foreign', 'm-other')).toBe(false);
   expect(await item('r-foreign')).toEqual(before);
 });
 
 test('a room taken over elsewhere is no longer refreshed by its old server', async () => {
-  await store.placeRoom({ roomId: 'r-moved', serverId: 'm-old', region: 'us-east-1' });
-  const read = (await store.getRoom('r-moved'))!;
+  await store.rooms.place({ roomId: 'r-moved', serverId: 'm-old', region: 'us-east-1' });
+  const read = (await store.rooms.get('r-moved'))!;
   clockMs += HOUR_MS;
-  await store.placeRoom({
+  await store.rooms.place({
     roomId: 'r-moved',
     serverId: 'm-new',
     region: 'eu-west-1',
@@ -85,13 +85,13 @@ test('a room taken over elsewhere is no longer refreshed by its old server', asy
   });
   const after = await item('r-moved');
   clockMs += HOUR_MS;
-  expect(await store.refreshRoom('r-moved', 'm-old')).toBe(false);
+  expect(await store.rooms.refresh('r-moved', 'm-old')).toBe(false);
   expect(await item('r-moved')).toEqual(after);
-  expect(await store.refreshRoom('r-moved', 'm-new')).toBe(true);
+  expect(await store.rooms.refresh('r-moved', 'm-new')).toBe(true);
   expect((await item('r-moved'))!.expiresAt).toBe(Math.floor(clockMs / 1000) + DAY_S);
 });
 
 test('refreshing a room that has no item creates none', async () => {
-  expect(await store.refreshRoom('r-gone', 'm-own')).toBe(false);
+  expect(await store.rooms.refresh('r-gone', 'm-own')).toBe(false);
   expect(await item('r-gone')).toBeUndefined();
 });

@@ -53,54 +53,58 @@ afterAll(async () => {
 
 describe('media servers', () => {
   it('registers, heartbeats, drains and removes a server', async () => {
-    await store.registerServer(server('m-1'));
-    expect(await store.getServer('m-1')).toMatchObject({ id: 'm-1', status: 'active', heartbeatAt: clockMs });
+    await store.servers.register(server('m-1'));
+    expect(await store.servers.get('m-1')).toMatchObject({
+      id: 'm-1',
+      status: 'active',
+      heartbeatAt: clockMs,
+    });
 
     clockMs += 2_000;
-    await store.heartbeat(server('m-1', { load: 7 }));
-    expect(await store.getServer('m-1')).toMatchObject({ load: 7, heartbeatAt: clockMs });
+    await store.servers.heartbeat(server('m-1', { load: 7 }));
+    expect(await store.servers.get('m-1')).toMatchObject({ load: 7, heartbeatAt: clockMs });
 
-    expect(await store.drainServer('m-1')).toBe(true);
-    expect((await store.getServer('m-1'))?.status).toBe('draining');
+    expect(await store.servers.drain('m-1')).toBe(true);
+    expect((await store.servers.get('m-1'))?.status).toBe('draining');
 
-    await store.removeServer('m-1');
-    expect(await store.getServer('m-1')).toBeNull();
-    expect(await store.drainServer('m-1')).toBe(false);
+    await store.servers.remove('m-1');
+    expect(await store.servers.get('m-1')).toBeNull();
+    expect(await store.servers.drain('m-1')).toBe(false);
   });
 
   it('lists only live servers of the asked region, by heartbeat age', async () => {
-    await store.registerServer(server('live-a'));
-    await store.registerServer(server('other-region', { region: 'us-east-1' }));
+    await store.servers.register(server('live-a'));
+    await store.servers.register(server('other-region', { region: 'us-east-1' }));
     clockMs += 5_000;
-    await store.registerServer(server('live-b'));
-    expect((await store.listLiveServers('eu-west-1')).map((s) => s.id).sort()).toEqual(['live-a', 'live-b']);
+    await store.servers.register(server('live-b'));
+    expect((await store.servers.listLive('eu-west-1')).map((s) => s.id).sort()).toEqual(['live-a', 'live-b']);
 
     // live-a's heartbeat is now 6 s old: past the liveness window; live-b's is 1 s old.
     clockMs += 1_000;
-    expect((await store.listLiveServers('eu-west-1')).map((s) => s.id)).toEqual(['live-b']);
-    expect((await store.listServers('eu-west-1')).map((s) => s.id).sort()).toEqual(['live-a', 'live-b']);
-    expect((await store.listLiveServers('us-east-1')).map((s) => s.id)).toEqual([]);
+    expect((await store.servers.listLive('eu-west-1')).map((s) => s.id)).toEqual(['live-b']);
+    expect((await store.servers.list('eu-west-1')).map((s) => s.id).sort()).toEqual(['live-a', 'live-b']);
+    expect((await store.servers.listLive('us-east-1')).map((s) => s.id)).toEqual([]);
   });
 });
 
 describe('rooms', () => {
   it('places a new room once; a second placement of the same new room loses and learns the winner', async () => {
-    const first = await store.placeRoom({ roomId: 'r-new', serverId: 'm-a', region: 'eu-west-1' });
+    const first = await store.rooms.place({ roomId: 'r-new', serverId: 'm-a', region: 'eu-west-1' });
     expect(first).toMatchObject({ outcome: 'placed', room: { id: 'r-new', serverId: 'm-a', version: 1 } });
 
-    const second = await store.placeRoom({ roomId: 'r-new', serverId: 'm-b', region: 'eu-west-1' });
+    const second = await store.rooms.place({ roomId: 'r-new', serverId: 'm-b', region: 'eu-west-1' });
     expect(second).toEqual({
       outcome: 'lost',
       current: expect.objectContaining({ serverId: 'm-a', version: 1 }),
     });
-    expect(await store.getRoom('r-new')).toMatchObject({ serverId: 'm-a' });
+    expect(await store.rooms.get('r-new')).toMatchObject({ serverId: 'm-a' });
   });
 
   it('lets exactly one of two concurrent racers win a new room, and the loser sees the winner', async () => {
     const other = storeFor();
     const results = await Promise.all([
-      store.placeRoom({ roomId: 'r-race', serverId: 'm-x', region: 'eu-west-1' }),
-      other.placeRoom({ roomId: 'r-race', serverId: 'm-y', region: 'eu-west-1' }),
+      store.rooms.place({ roomId: 'r-race', serverId: 'm-x', region: 'eu-west-1' }),
+      other.rooms.place({ roomId: 'r-race', serverId: 'm-y', region: 'eu-west-1' }),
     ]);
     other.close();
     const winners = results.filter((r) => r.outcome === 'placed');
@@ -110,15 +114,15 @@ describe('rooms', () => {
     const winner = winners[0]!.outcome === 'placed' ? winners[0]!.room : null;
     const loser = losers[0]!.outcome === 'lost' ? losers[0]!.current : null;
     expect(loser).toEqual(winner);
-    expect(await store.getRoom('r-race')).toEqual(winner);
+    expect(await store.rooms.get('r-race')).toEqual(winner);
   });
 
   it('takes a room over with the version it read, and a stale version loses', async () => {
-    await store.placeRoom({ roomId: 'r-take', serverId: 'm-old', region: 'us-east-1' });
-    const read = (await store.getRoom('r-take'))!;
+    await store.rooms.place({ roomId: 'r-take', serverId: 'm-old', region: 'us-east-1' });
+    const read = (await store.rooms.get('r-take'))!;
 
     clockMs += 10;
-    const takeover = await store.placeRoom({
+    const takeover = await store.rooms.place({
       roomId: 'r-take',
       serverId: 'm-new',
       region: 'eu-west-1',
@@ -129,7 +133,7 @@ describe('rooms', () => {
       room: { serverId: 'm-new', region: 'eu-west-1', version: 2, createdAt: read.createdAt },
     });
 
-    const stale = await store.placeRoom({
+    const stale = await store.rooms.place({
       roomId: 'r-take',
       serverId: 'm-late',
       region: 'eu-west-1',
@@ -140,24 +144,24 @@ describe('rooms', () => {
       current: expect.objectContaining({ serverId: 'm-new', version: 2 }),
     });
 
-    expect((await store.listRooms('eu-west-1')).map((r) => r.id)).toContain('r-take');
-    expect((await store.listRooms('us-east-1')).map((r) => r.id)).not.toContain('r-take');
+    expect((await store.rooms.list('eu-west-1')).map((r) => r.id)).toContain('r-take');
+    expect((await store.rooms.list('us-east-1')).map((r) => r.id)).not.toContain('r-take');
   });
 
   it('answers concurrent room reads with one request, each caller its own room or null', async () => {
-    await store.placeRoom({ roomId: 'r-batch-1', serverId: 'm-a', region: 'eu-west-1' });
-    await store.placeRoom({ roomId: 'r-batch-2', serverId: 'm-b', region: 'eu-west-1' });
+    await store.rooms.place({ roomId: 'r-batch-1', serverId: 'm-a', region: 'eu-west-1' });
+    await store.rooms.place({ roomId: 'r-batch-2', serverId: 'm-b', region: 'eu-west-1' });
     const reader = storeFor();
     const commands = logStoreCommands(reader);
 
     const rooms = await Promise.all(
-      ['r-batch-1', 'r-batch-absent', 'r-batch-2', 'r-batch-1'].map((id) => reader.getRoom(id)),
+      ['r-batch-1', 'r-batch-absent', 'r-batch-2', 'r-batch-1'].map((id) => reader.rooms.get(id)),
     );
     expect(rooms.map((room) => room?.serverId ?? null)).toEqual(['m-a', null, 'm-b', 'm-a']);
     expect(commands).toEqual(['BatchGetItemCommand']);
 
     // A read on its own stays a plain GetItem.
-    expect(await reader.getRoom('r-batch-2')).toMatchObject({ id: 'r-batch-2', serverId: 'm-b' });
+    expect(await reader.rooms.get('r-batch-2')).toMatchObject({ id: 'r-batch-2', serverId: 'm-b' });
     expect(commands).toEqual(['BatchGetItemCommand', 'GetItemCommand']);
     reader.close();
   });
@@ -165,9 +169,9 @@ describe('rooms', () => {
   it('reads more rooms than one BatchGetItem takes, in the order asked', async () => {
     const ids = Array.from({ length: 130 }, (_, i) => `r-many-${i}`);
     for (const id of ids.filter((_, i) => i % 3 === 0)) {
-      await store.placeRoom({ roomId: id, serverId: `m-${id}`, region: 'eu-west-1' });
+      await store.rooms.place({ roomId: id, serverId: `m-${id}`, region: 'eu-west-1' });
     }
-    const rooms = await store.getRooms([...ids, ids[3]!]);
+    const rooms = await store.rooms.getMany([...ids, ids[3]!]);
     expect(rooms).toHaveLength(131);
     rooms.slice(0, 130).forEach((room, i) => {
       expect(room?.serverId ?? null).toBe(i % 3 === 0 ? `m-r-many-${i}` : null);
@@ -176,8 +180,8 @@ describe('rooms', () => {
   });
 
   it('retries the keys a batch read left unprocessed, as DynamoDB does when it throttles', async () => {
-    await store.placeRoom({ roomId: 'r-slow-1', serverId: 'm-a', region: 'eu-west-1' });
-    await store.placeRoom({ roomId: 'r-slow-2', serverId: 'm-b', region: 'eu-west-1' });
+    await store.rooms.place({ roomId: 'r-slow-1', serverId: 'm-a', region: 'eu-west-1' });
+    await store.rooms.place({ roomId: 'r-slow-2', serverId: 'm-b', region: 'eu-west-1' });
     const reader = storeFor();
     let batches = 0;
     reader.client.middlewareStack.add(
@@ -196,26 +200,26 @@ describe('rooms', () => {
       { step: 'initialize', name: 'throttleOnce' },
     );
 
-    const rooms = await reader.getRooms(['r-slow-1', 'r-slow-2']);
+    const rooms = await reader.rooms.getMany(['r-slow-1', 'r-slow-2']);
     expect(rooms.map((room) => room?.serverId)).toEqual(['m-a', 'm-b']);
     expect(batches).toBe(2);
     reader.close();
   });
 
   it('releases a room only for the server that owns it', async () => {
-    await store.placeRoom({ roomId: 'r-rel', serverId: 'm-own', region: 'eu-west-1' });
-    expect(await store.releaseRoom('r-rel', 'm-thief')).toBe(false);
-    expect(await store.getRoom('r-rel')).not.toBeNull();
-    expect(await store.releaseRoom('r-rel', 'm-own')).toBe(true);
-    expect(await store.getRoom('r-rel')).toBeNull();
+    await store.rooms.place({ roomId: 'r-rel', serverId: 'm-own', region: 'eu-west-1' });
+    expect(await store.rooms.release('r-rel', 'm-thief')).toBe(false);
+    expect(await store.rooms.get('r-rel')).not.toBeNull();
+    expect(await store.rooms.release('r-rel', 'm-own')).toBe(true);
+    expect(await store.rooms.get('r-rel')).toBeNull();
   });
 });
 
 describe('regions', () => {
   it('treats a region without a status item as active, and reads back what is set', async () => {
-    expect(await store.getRegionStatus('ap-southeast-1')).toMatchObject({ status: 'active' });
-    await store.setRegionStatus('us-east-1', 'evacuated', 'chaos drill');
-    expect(await store.getRegionStatus('us-east-1')).toMatchObject({
+    expect(await store.regions.getStatus('ap-southeast-1')).toMatchObject({ status: 'active' });
+    await store.regions.setStatus('us-east-1', 'evacuated', 'chaos drill');
+    expect(await store.regions.getStatus('us-east-1')).toMatchObject({
       status: 'evacuated',
       reason: 'chaos drill',
       updatedAt: clockMs,
@@ -223,8 +227,8 @@ describe('regions', () => {
   });
 
   it('keeps the LB summary and the operator status apart, and lists both per region', async () => {
-    await store.setRegionStatus('us-east-1', 'evacuated', 'drill');
-    await store.putRegionSummary({
+    await store.regions.setStatus('us-east-1', 'evacuated', 'drill');
+    await store.regions.putSummary({
       region: 'us-east-1',
       apiUrl: 'https://us-east-1.api.example.com',
       liveServers: 2,
@@ -232,7 +236,7 @@ describe('regions', () => {
       capacity: 200,
       reportedAt: clockMs,
     });
-    await store.putRegionSummary({
+    await store.regions.putSummary({
       region: 'eu-west-1',
       apiUrl: 'https://eu-west-1.api.example.com',
       liveServers: 1,
@@ -241,9 +245,9 @@ describe('regions', () => {
       reportedAt: clockMs,
     });
     // The summary refresh must not have reset the evacuation.
-    expect((await store.getRegionStatus('us-east-1')).status).toBe('evacuated');
+    expect((await store.regions.getStatus('us-east-1')).status).toBe('evacuated');
 
-    const regions = await store.listRegions();
+    const regions = await store.regions.list();
     expect(regions.map((r) => [r.region, r.status, r.summary?.apiUrl])).toEqual([
       ['eu-west-1', 'active', 'https://eu-west-1.api.example.com'],
       ['us-east-1', 'evacuated', 'https://us-east-1.api.example.com'],
@@ -254,10 +258,10 @@ describe('regions', () => {
 describe('errors', () => {
   it('reports a missing table as TableNotFoundError', async () => {
     const missing = storeFor({ tableName: 'no-such-table' });
-    await expect(missing.getRoom('r')).rejects.toBeInstanceOf(TableNotFoundError);
-    await expect(missing.getRoom('r')).rejects.toThrow(/table "no-such-table" not found/);
+    await expect(missing.rooms.get('r')).rejects.toBeInstanceOf(TableNotFoundError);
+    await expect(missing.rooms.get('r')).rejects.toThrow(/table "no-such-table" not found/);
     // A batch's failure reaches every caller in it.
-    const batch = ['r', 's'].map((id) => missing.getRoom(id));
+    const batch = ['r', 's'].map((id) => missing.rooms.get(id));
     for (const read of batch) await expect(read).rejects.toBeInstanceOf(TableNotFoundError);
     missing.close();
   });
@@ -265,7 +269,7 @@ describe('errors', () => {
   it('reports a request DynamoDB rejects as StoreValidationError', async () => {
     // DynamoDB items are limited to 400 KB.
     const huge = { ...server('huge'), endpoint: 'x'.repeat(410_000), heartbeatAt: clockMs };
-    await expect(store.putServer(huge)).rejects.toBeInstanceOf(StoreValidationError);
-    expect(await store.getServer('huge')).toBeNull();
+    await expect(store.servers.put(huge)).rejects.toBeInstanceOf(StoreValidationError);
+    expect(await store.servers.get('huge')).toBeNull();
   });
 });
