@@ -29,7 +29,9 @@ const CDK = ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', 'cdk-nag', '**/lib/*'
 
 /** One `no-restricted-imports` rule from groups of forbidden patterns, each with why. */
 function forbid(...groups) {
-  return { 'no-restricted-imports': ['error', { patterns: groups.map(([group, message]) => ({ group, message })) }] };
+  return {
+    'no-restricted-imports': ['error', { patterns: groups.map(([group, message]) => ({ group, message })) }],
+  };
 }
 
 export default tseslint.config(
@@ -44,33 +46,48 @@ export default tseslint.config(
   },
   {
     files: ['runtime/**/*.ts'],
-    rules: forbid([CDK, 'runtime/ never imports the CDK code (lib/) or CDK: the CDK app builds on runtime, not the reverse']),
+    rules: forbid([
+      CDK,
+      'runtime/ never imports the CDK code (lib/) or CDK: the CDK app builds on runtime, not the reverse',
+    ]),
   },
   {
     files: ['runtime/protocol/**/*.ts'],
     rules: forbid(
-      [['../*', '../**'], 'runtime/protocol imports nothing of ours: every side imports it, so it depends on no side'],
+      [
+        ['../*', '../**'],
+        'runtime/protocol imports nothing of ours: every side imports it, so it depends on no side',
+      ],
       [CDK, 'runtime/ never imports the CDK code (lib/) or CDK'],
     ),
   },
   {
     files: ['runtime/store/**/*.ts'],
     rules: forbid(
-      [['../*', '../**'], 'runtime/store imports nothing of ours: the LB, the media servers and the CDK table share it'],
+      [
+        ['../*', '../**'],
+        'runtime/store imports nothing of ours: the LB, the media servers and the CDK table share it',
+      ],
       [CDK, 'runtime/ never imports the CDK code (lib/) or CDK'],
     ),
   },
   {
     files: ['runtime/lb/**/*.ts'],
     rules: forbid(
-      [['**/media/*', '**/client/*', '**/local/*', '**/media', '**/client', '**/local'], 'the LB builds on protocol and store only'],
+      [
+        ['**/media/*', '**/client/*', '**/local/*', '**/media', '**/client', '**/local'],
+        'the LB builds on protocol and store only',
+      ],
       [CDK, 'runtime/ never imports the CDK code (lib/) or CDK'],
     ),
   },
   {
     files: ['runtime/media/**/*.ts'],
     rules: forbid(
-      [['**/lb/*', '**/client/*', '**/local/*', '**/lb', '**/client', '**/local'], 'the media server builds on protocol and store only'],
+      [
+        ['**/lb/*', '**/client/*', '**/local/*', '**/lb', '**/client', '**/local'],
+        'the media server builds on protocol and store only',
+      ],
       [CDK, 'runtime/ never imports the CDK code (lib/) or CDK'],
     ),
   },
@@ -82,7 +99,10 @@ export default tseslint.config(
         ['**/lb/*', '**/media/*', '**/store/*', '**/local/*', '**/lb', '**/media', '**/store', '**/local'],
         'the client SDK builds on protocol only: apps ship it without the services',
       ],
-      [NODE_ONLY, 'the client SDK is browser-safe: Node-only code lives in nodePlatform.ts, node.ts and DnsResolver.ts'],
+      [
+        NODE_ONLY,
+        'the client SDK is browser-safe: Node-only code lives in nodePlatform.ts, node.ts and DnsResolver.ts',
+      ],
       [CDK, 'runtime/ never imports the CDK code (lib/) or CDK'],
     ),
   },
@@ -112,6 +132,9 @@ export default tseslint.config(
   },
   {
     files: ['scripts/**/*.ts'],
-    rules: forbid([['**/test/**', '**/test'], 'scripts never import tests: a test helper scripts need belongs under scripts/support']),
+    rules: forbid([
+      ['**/test/**', '**/test'],
+      'scripts never import tests: a test helper scripts need belongs under scripts/support',
+    ]),
   },
 );
