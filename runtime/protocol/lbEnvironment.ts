@@ -52,9 +52,9 @@ export function lbEnvironment(settings: LbEnvironmentSettings): Record<string, s
     HOST: settings.host,
     PORT: settings.port,
     PUBLIC_API_URL: settings.publicApiUrl,
-    CORS_ORIGINS: settings.corsOrigins?.length ? settings.corsOrigins.join(',') : undefined,
     TRUST_PROXY_HOPS: settings.trustProxyHops,
     LOG_LEVEL: settings.logLevel,
+    CORS_ORIGINS: settings.corsOrigins?.length ? settings.corsOrigins.join(',') : undefined,
     [LB_SECRET_VARIABLES.joinTokenKeys]: settings.joinTokenKeys,
     [LB_SECRET_VARIABLES.mediaTokenKeys]: settings.mediaTokenKeys,
   });
