@@ -13,16 +13,16 @@
  * scale-in protection was the other candidate and is not used: a busy fleet would never scale in, and
  * protected hosts block instance refreshes.
  */
-import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { hostLaunchTemplate, hostParts, ownGroupPolicy } from './host-fleet';
 import { imageAssetContext } from './image-context';
 import { inlineFunctionSource } from './inline-code';
 import { mediaHostScript } from './media-host-script';
@@ -122,19 +122,16 @@ export class MediaFleet extends Construct {
     this.minCapacity = props.minCapacity;
     this.maxCapacity = props.maxCapacity;
 
-    const instanceType = new ec2.InstanceType(props.instanceType);
-    const arm = instanceType.architecture === ec2.InstanceArchitecture.ARM_64;
-    const image = new ecrAssets.DockerImageAsset(this, 'Image', {
-      directory: props.image.directory,
-      file: props.image.file,
-      ...imageAssetContext(props.image.directory, props.image.file),
-      platform: arm ? ecrAssets.Platform.LINUX_ARM64 : ecrAssets.Platform.LINUX_AMD64,
+    const parts = hostParts(this, {
+      instanceType: props.instanceType,
+      image: {
+        directory: props.image.directory,
+        file: props.image.file,
+        ...imageAssetContext(props.image.directory, props.image.file),
+      },
+      roleDescription: 'Media host: own table replica, media-token keys, own image, own lifecycle hook',
     });
-
-    const logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    const { image, logGroup, role } = parts;
 
     const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -161,44 +158,18 @@ export class MediaFleet extends Construct {
     });
     this.connections = securityGroup.connections;
 
-    const role = new iam.Role(this, 'InstanceRole', {
-      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: 'Media host: own table replica, media-token keys, own image, own lifecycle hook',
-      // Session Manager instead of SSH: no key pair, no port 22; sessions are IAM-authorized and logged
-      // in CloudTrail.
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
-    });
     // Heartbeats write the host's own server item; releasing a room writes the room. Never regions.
     grantRegionalTableAccess(role, props.table, { writes: ['server', 'room'] });
     props.mediaTokenKeys.grantRead(role);
-    image.repository.grantPull(role);
-    logGroup.grantWrite(role);
 
     // Filled in below, once the group's logical id (the boot signal's target) exists; rendered lazily.
     const userData = ec2.UserData.forLinux();
-    const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
-      instanceType,
-      machineImage: ec2.MachineImage.latestAmazonLinux2023({
-        cpuType: arm ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
-      }),
-      role,
+    const launchTemplate = hostLaunchTemplate(this, {
+      parts,
       securityGroup,
       userData,
-      requireImdsv2: true,
-      // The container shares the host network, so one hop reaches the metadata service.
-      httpPutResponseHopLimit: 1,
-      associatePublicIpAddress: true,
-      detailedMonitoring: true,
-      blockDevices: [
-        {
-          deviceName: '/dev/xvda',
-          volume: ec2.BlockDeviceVolume.ebs(ROOT_VOLUME_GIB, {
-            encrypted: true,
-            volumeType: ec2.EbsDeviceVolumeType.GP3,
-            deleteOnTermination: true,
-          }),
-        },
-      ],
+      rootVolumeGib: ROOT_VOLUME_GIB,
+      publicAddress: true,
     });
 
     const terminationPolicy = this.terminationPolicyFunction(props.table);
@@ -273,58 +244,21 @@ export class MediaFleet extends Construct {
       defaultResult: autoscaling.DefaultResult.CONTINUE,
     });
 
-    // The group's ARN embeds an id CloudFormation never returns, so the name is pinned and the id wildcarded.
-    const groupArn = stack.formatArn({
-      service: 'autoscaling',
-      resource: 'autoScalingGroup',
-      resourceName: `*:autoScalingGroupName/${this.autoScalingGroup.autoScalingGroupName}`,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
-    // A policy of its own: the instance profile's default policy must not depend on the group, because
-    // the group depends on the launch template, which depends on that default policy.
-    const lifecyclePolicy = new iam.Policy(this, 'LifecyclePolicy', {
-      roles: [role],
+    const lifecyclePolicy = ownGroupPolicy(this, 'LifecyclePolicy', {
+      role,
+      group: this.autoScalingGroup,
+      // Completes its own drain hook; marks itself unhealthy when its media server stays down.
+      actions: ['autoscaling:CompleteLifecycleAction', 'autoscaling:SetInstanceHealth'],
+      // Finds the group name from the instance id; this action has no resource-level permissions.
       statements: [
-        new iam.PolicyStatement({
-          // Completes its own drain hook; marks itself unhealthy when its media server stays down.
-          actions: ['autoscaling:CompleteLifecycleAction', 'autoscaling:SetInstanceHealth'],
-          resources: [groupArn],
-        }),
-        // Finds the group name from the instance id; this action has no resource-level permissions.
         new iam.PolicyStatement({ actions: ['autoscaling:DescribeAutoScalingInstances'], resources: ['*'] }),
       ],
     });
-
-    const groupLogicalId = stack.resolve(
-      (this.autoScalingGroup.node.defaultChild as autoscaling.CfnAutoScalingGroup).logicalId,
-    );
-    Validations.of(lifecyclePolicy).acknowledge(
-      {
-        // cdk-nag names the finding after the rendered ARN, with the group's Ref shown as <LogicalId>.
-        id: `AwsSolutions-IAM5[Resource::arn:${stack.partition}:autoscaling:${stack.region}:${stack.account}:autoScalingGroup:*:autoScalingGroupName/<${groupLogicalId}>]`,
-        reason:
-          'An Auto Scaling group ARN contains a generated id that CloudFormation does not return; the name ' +
-          "pins the policy to this fleet's own group, and only CompleteLifecycleAction and SetInstanceHealth " +
-          'are allowed on it.',
-      },
-      {
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason:
-          'autoscaling:DescribeAutoScalingInstances supports no resource-level permissions; it is read-only ' +
-          'and lets a host find the group it must complete its termination hook in.',
-      },
-    );
-    Validations.of(role).acknowledge({
+    Validations.of(lifecyclePolicy).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'ecr:GetAuthorizationToken supports no resource-level permissions; the image pull itself is scoped ' +
-        "to this region's CDK asset repository.",
-    });
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
-      reason:
-        'AmazonSSMManagedInstanceCore is the documented policy for Session Manager access, which replaces ' +
-        'SSH on these hosts; AWS keeps it in step with what the SSM agent needs.',
+        'autoscaling:DescribeAutoScalingInstances supports no resource-level permissions; it is read-only ' +
+        'and lets a host find the group it must complete its termination hook in.',
     });
     Validations.of(this.autoScalingGroup).acknowledge({
       id: 'AwsSolutions-AS3',

@@ -30,15 +30,14 @@
  * stays down marks itself unhealthy, the group also follows the load balancer's target health, and the
  * target groups' and group's metrics are there for alarms.
  */
-import { Aws, ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import { hostLaunchTemplate, hostParts, ownGroupPolicy } from './host-fleet';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import {
@@ -168,16 +167,12 @@ export class TurnRelay extends Construct {
       throw err;
     }
 
-    const instanceType = new ec2.InstanceType(props.instanceType);
-    const arm = instanceType.architecture === ec2.InstanceArchitecture.ARM_64;
-    const image = new ecrAssets.DockerImageAsset(this, 'Image', {
-      directory: props.imageDirectory,
-      platform: arm ? ecrAssets.Platform.LINUX_ARM64 : ecrAssets.Platform.LINUX_AMD64,
+    const parts = hostParts(this, {
+      instanceType: props.instanceType,
+      image: { directory: props.imageDirectory },
+      roleDescription: 'TURN relay host: the TURN secret, its own image, logs, health and boot signal',
     });
-    const logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    const { image, logGroup, role } = parts;
 
     // The load balancer's own group: the public face. Only the TURN ports are open to the world.
     const lbSecurityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
@@ -218,40 +213,15 @@ export class TurnRelay extends Construct {
     hostSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs over HTTPS');
     this.connections = hostSecurityGroup.connections;
 
-    const role = new iam.Role(this, 'InstanceRole', {
-      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: 'TURN relay host: the TURN secret, its own image, logs, health and boot signal',
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
-    });
     props.secret.grantRead(role);
-    image.repository.grantPull(role);
-    logGroup.grantWrite(role);
 
     const userData = ec2.UserData.forLinux();
-    const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
-      instanceType,
-      machineImage: ec2.MachineImage.latestAmazonLinux2023({
-        cpuType: arm ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
-      }),
-      role,
+    const launchTemplate = hostLaunchTemplate(this, {
+      parts,
       securityGroup: hostSecurityGroup,
       userData,
-      requireImdsv2: true,
-      // The container shares the host network, so one hop reaches the metadata service; anything
-      // forwarded further (a bridged container) does not.
-      httpPutResponseHopLimit: 1,
-      associatePublicIpAddress: false,
-      detailedMonitoring: true,
-      blockDevices: [
-        {
-          deviceName: '/dev/xvda',
-          volume: ec2.BlockDeviceVolume.ebs(ROOT_VOLUME_GIB, {
-            encrypted: true,
-            volumeType: ec2.EbsDeviceVolumeType.GP3,
-            deleteOnTermination: true,
-          }),
-        },
-      ],
+      rootVolumeGib: ROOT_VOLUME_GIB,
+      publicAddress: false,
     });
 
     const signals = autoscaling.Signals.waitForMinCapacity({
@@ -311,19 +281,10 @@ export class TurnRelay extends Construct {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['cloudformation:SignalResource'], resources: [Aws.STACK_ID] }),
     );
-    const groupArn = stack.formatArn({
-      service: 'autoscaling',
-      resource: 'autoScalingGroup',
-      resourceName: `*:autoScalingGroupName/${this.autoScalingGroup.autoScalingGroupName}`,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
-    // A policy of its own, as the media fleet's: the instance profile's default policy must not depend
-    // on the group, which depends on the launch template, which depends on that policy.
-    const healthPolicy = new iam.Policy(this, 'HealthPolicy', {
-      roles: [role],
-      statements: [
-        new iam.PolicyStatement({ actions: ['autoscaling:SetInstanceHealth'], resources: [groupArn] }),
-      ],
+    ownGroupPolicy(this, 'HealthPolicy', {
+      role,
+      group: this.autoScalingGroup,
+      actions: ['autoscaling:SetInstanceHealth'],
     });
 
     this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
@@ -372,27 +333,6 @@ export class TurnRelay extends Construct {
       sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
       defaultTargetGroups: [this.tlsTargetGroup],
     });
-    const groupLogicalId = stack.resolve(groupResource.logicalId);
-    Validations.of(healthPolicy).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:${stack.partition}:autoscaling:${stack.region}:${stack.account}:autoScalingGroup:*:autoScalingGroupName/<${groupLogicalId}>]`,
-      reason:
-        'An Auto Scaling group ARN contains a generated id that CloudFormation does not return; the name ' +
-        "pins the policy to this relay's own group, and only SetInstanceHealth is allowed on it.",
-    });
-    Validations.of(role).acknowledge(
-      {
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason:
-          'ecr:GetAuthorizationToken supports no resource-level permissions; the image pull itself is ' +
-          "scoped to this region's CDK asset repository.",
-      },
-      {
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
-        reason:
-          'AmazonSSMManagedInstanceCore is the documented policy for Session Manager access, which replaces ' +
-          'SSH on these hosts; AWS keeps it in step with what the SSM agent needs.',
-      },
-    );
     Validations.of(this.autoScalingGroup).acknowledge({
       id: 'AwsSolutions-AS3',
       reason:
