@@ -214,6 +214,7 @@ export function regionStackProps(
       maxCapacity: config.turn.maxSize,
       relayPortMin: config.turn.relayPortMin,
       relayPortMax: config.turn.relayPortMax,
+      credentialTtlSeconds: config.turn.credentialTtlSeconds,
     },
   };
 }

@@ -18,7 +18,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { LB_SECRET_VARIABLES, lbEnvironment } from '../runtime/protocol/lbEnvironment';
+import { LB_SECRET_VARIABLES, lbEnvironment, type LbTurnSettings } from '../runtime/protocol/lbEnvironment';
 import type { LogLevel } from '../runtime/protocol/environment';
 import { grantRegionalTableAccess } from './table-access';
 
@@ -68,6 +68,13 @@ export interface LbServiceProps {
   readonly joinTokenKeys: secretsmanager.ISecret;
   /** This region's replica of the media-token key set, by its full ARN. The LB signs media tokens with it. */
   readonly mediaTokenKeys: secretsmanager.ISecret;
+  /**
+   * This region's replica of the TURN secret, by its full ARN: the LB signs the TURN credentials of its
+   * join answers with it (the relays check them with the same secret).
+   */
+  readonly turnSecret: secretsmanager.ISecret;
+  /** How join answers name the serving region's relay. */
+  readonly turn: LbTurnSettings;
   /** This region's own public base URL, written to the region summary item for other regions to read. */
   readonly publicApiUrl: string;
   readonly containerPort: number;
@@ -106,6 +113,7 @@ export class LbService extends Construct {
     for (const [prop, secret] of [
       ['joinTokenKeys', props.joinTokenKeys],
       ['mediaTokenKeys', props.mediaTokenKeys],
+      ['turnSecret', props.turnSecret],
     ] as const) {
       if (!secret.secretFullArn) {
         throw new Error(
@@ -155,12 +163,14 @@ export class LbService extends Construct {
         trustProxyHops: 1,
         logLevel: props.logLevel ?? 'info',
         corsOrigins: props.corsOrigins,
+        turn: props.turn,
       }),
       // Whole key sets (JSON: current key, verify-only keys); runtime/lb reads both. No join keys ever go
       // to a media host, and these never go into the plain environment.
       secrets: {
         [LB_SECRET_VARIABLES.joinTokenKeys]: ecs.Secret.fromSecretsManager(props.joinTokenKeys),
         [LB_SECRET_VARIABLES.mediaTokenKeys]: ecs.Secret.fromSecretsManager(props.mediaTokenKeys),
+        [LB_SECRET_VARIABLES.turnSecret]: ecs.Secret.fromSecretsManager(props.turnSecret),
       },
     });
     // Placement writes rooms; the region reporter writes this region's summary. Nothing else.
@@ -278,8 +288,9 @@ export class LbService extends Construct {
     Validations.of(taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
-        'The environment holds only non-secret settings (region, table name, port, public URL, log level); ' +
-        'both key sets are injected from Secrets Manager through `secrets`, by their full ARNs.',
+        'The environment holds only non-secret settings (region, table name, port, public URL, log level, ' +
+        'TURN relay ports); both key sets and the TURN secret are injected from Secrets Manager through ' +
+        '`secrets`, by their full ARNs.',
     });
   }
 }

@@ -31,7 +31,14 @@ import { RegionMonitoring } from './region-monitoring';
 import { RegionNetwork } from './region-network';
 import { RegionalDns } from './regional-dns';
 import { RegionalSecret } from './regional-secret';
-import { TURN_IMAGE_DIRECTORY, TURN_TLS_PORT, TurnRelay, turnRelayDomainNames } from './turn-relay';
+import {
+  TURN_HOST_PREFIX,
+  TURN_IMAGE_DIRECTORY,
+  TURN_TLS_PORT,
+  TurnRelay,
+  turnRelayDomainNames,
+} from './turn-relay';
+import { TURN_PORT } from '../runtime/protocol/turnRelayPolicy';
 
 export interface DnsSettings {
   readonly domain: string;
@@ -65,6 +72,8 @@ export interface TurnSettings {
   readonly maxCapacity: number;
   readonly relayPortMin: number;
   readonly relayPortMax: number;
+  /** Lifetime of the TURN credentials the LB puts in join answers. */
+  readonly credentialTtlSeconds: number;
 }
 
 export interface MonitoringSettings {
@@ -126,6 +135,8 @@ export class RegionStack extends Stack {
     const mediaTokenKeys = new RegionalSecret(this, 'MediaTokenKeys', {
       secretName: props.mediaTokenKeysSecretName,
     }).secret;
+    // Read by both sides of the TURN REST scheme: the LB signs credentials, the relay hosts check them.
+    const turnSecret = new RegionalSecret(this, 'TurnSecret', { secretName: props.turnSecretName }).secret;
     const primaryZone = route53.HostedZone.fromHostedZoneAttributes(this, 'PrimaryZone', {
       hostedZoneId: props.dns.hostedZoneId,
       zoneName: props.dns.domain,
@@ -161,6 +172,15 @@ export class RegionStack extends Stack {
       table,
       joinTokenKeys,
       mediaTokenKeys,
+      turnSecret,
+      // Join answers name the serving region's relay: `turn.` + that region's API host, so the relay
+      // follows the region and the name family of the signaling URL (turnRelayDomainNames below).
+      turn: {
+        hostPrefix: TURN_HOST_PREFIX,
+        port: TURN_PORT,
+        tlsPort: TURN_TLS_PORT,
+        ttlSeconds: props.turn.credentialTtlSeconds,
+      },
       publicApiUrl,
       containerPort: props.lb.containerPort,
       desiredCount: props.lb.desiredCount,
@@ -207,7 +227,7 @@ export class RegionStack extends Stack {
       maxCapacity: props.turn.maxCapacity,
       relayPortMin: props.turn.relayPortMin,
       relayPortMax: props.turn.relayPortMax,
-      secret: new RegionalSecret(this, 'TurnSecret', { secretName: props.turnSecretName }).secret,
+      secret: turnSecret,
       certificate: turnCertificate,
       realm: turnNames.primary,
       media: {

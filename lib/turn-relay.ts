@@ -53,6 +53,11 @@ import { turnHostScript } from './turn-host-script';
 
 /** TURN over TLS: the load balancer's TLS listener, on the port firewalls leave open. */
 export const TURN_TLS_PORT = 443;
+/**
+ * A relay's name is this prefix on its region's API name, in each family; the LB builds the same name
+ * from the serving region's API URL (runtime/protocol/lbEnvironment.ts TURN_HOST_PREFIX).
+ */
+export const TURN_HOST_PREFIX = 'turn.';
 /** Image of the relay: the coturn project's, mirrored into this region's asset repository. */
 export const TURN_IMAGE_DIRECTORY = 'runtime/turn';
 /** A boot is a Docker install and a small image pull; past this CloudFormation counts it as failed. */
@@ -394,5 +399,8 @@ export function turnRelayDomainNames(dns: {
   readonly regionApiDomainName: string;
   readonly backupRegionApiDomainName: string;
 }): { readonly primary: string; readonly backup: string } {
-  return { primary: `turn.${dns.regionApiDomainName}`, backup: `turn.${dns.backupRegionApiDomainName}` };
+  return {
+    primary: `${TURN_HOST_PREFIX}${dns.regionApiDomainName}`,
+    backup: `${TURN_HOST_PREFIX}${dns.backupRegionApiDomainName}`,
+  };
 }

@@ -27,11 +27,24 @@ import { renderTimelineSvg } from './chaos/timeline-svg';
 // service images run Node 22) would land in the middle of the progress lines.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+/** One line on the media clients forced through the TURN relay: did their media come back, and when. */
+function forcedRelaySummary(report: ChaosReport): string[] {
+  const relayed = report.clients.filter((c) => c.withMedia && c.forcedRelay);
+  if (relayed.length === 0) return [];
+  const back = relayed.filter((c) => c.mediaAtMs !== null);
+  const lost = relayed.filter((c) => c.detectedAtMs !== null);
+  return [
+    `Forced-relay media clients: ${relayed.length}; ${lost.length} lost their relay or server, media back through ` +
+      `a relay for ${back.length} (${back.map((c) => `${c.id} ${fmtMs(c.mediaAtMs)}`).join(', ') || '—'})`,
+  ];
+}
+
 const USAGE = `usage: npm run chaos -- --target local|aws --region <region> [options]
   --mode M           local: kill | blackhole | evacuate (default kill); aws: evacuate | scale-to-zero |
                      blackhole (the region stack's FIS experiment; needs the AWS CLI)
   --clients N        simulated clients (default 30; half dual-URL, half DNS-only)
-  --media N          of those, clients with real media, in pairs of one kind (default 4)
+  --media N          of those, clients with real media, in pairs of one kind; the second pair is
+                     forced through the TURN relay (default 4)
   --duration S       observation window in seconds (default: the DNS bound + TTL + 20 s)
   --regions N        regions of a stack this run starts when none runs (default: all)
   --health-interval S  health-check interval of a stack this run starts (default: the config's)
@@ -141,6 +154,7 @@ export function summarize(report: ChaosReport): string {
     report.data
       ? `Data: ${report.data.itemsBefore} items before on the survivors, ${report.data.itemsLost} lost; rooms ${report.data.roomsBefore} → ${report.data.roomsAfter}; replicas ${report.data.replicasConverged ? 'converged' : 'DIFFER'} after rollback`
       : 'Data: not checked',
+    ...forcedRelaySummary(report),
     `Rollback: ${report.rollback.ok ? `steady state again after ${fmtMs(report.rollback.steadyStateAfterMs)}` : `FAILED (${report.rollback.detail.join('; ')})`}`,
     '',
     ...report.verdict.checks.map((c) => `  ${c.pass ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}`),

@@ -112,13 +112,14 @@ async function main(): Promise<void> {
   );
   console.log(
     table([
-      ['region', 'address', 'LB', 'DNS name', 'DynamoDB', 'media servers'],
+      ['region', 'address', 'LB', 'DNS name', 'DynamoDB', 'TURN relay', 'media servers'],
       ...state.regions.map((r) => [
         r.name,
         r.address,
         r.lbUrl,
         `${r.name}.api.${domain}`,
         r.dynamoEndpoint,
+        `${r.turn.host}:${r.turn.port} udp/tcp, :${r.turn.tlsPort} tls`,
         r.media.map((m) => `${m.id} :${m.signalingPort}`).join(', '),
       ]),
     ]),
@@ -130,6 +131,8 @@ Browser demo     ${state.dashboardUrl}demo/
 DNS (primary)    dig @${state.dns.primary.replace(':', ' -p ')} api.${domain}
 DNS (backup)     dig @${state.dns.backup.replace(':', ' -p ')} api-backup.${domain}
 Join (room demo) curl -s -X POST -H "authorization: Bearer ${token}" -H 'content-type: application/json' -d '{}' ${state.regions[0]!.lbUrl}/v1/rooms/demo/join
+TURN (coturn)    every join answer's iceServers: the serving region's relay, a credential for that peer
+                 turnutils_uclient -u <username> -w <credential> -e ${state.regions[0]!.address} ${state.regions[0]!.turn.host}
 More tokens      npm run token -- --room <room> --sub <name>
 Chaos            npm run chaos -- --target local --region ${state.regions[0]!.name} --mode kill
 State            .local/state.json   Logs: .local/logs/

@@ -60,7 +60,7 @@ export class Client {
    * attached before anything is emitted; `session.ready` resolves at the first join.
    */
   joinRoom(roomId: string, token: TokenSource, options: JoinOptions = {}): Session {
-    const { timeouts, backoff, followAlternates } = this.config;
+    const { timeouts, backoff, followAlternates, iceTransportPolicy } = this.config;
     const session = new Session({
       ...options,
       roomId,
@@ -77,6 +77,7 @@ export class Client {
       },
       backoff,
       followAlternates,
+      iceTransportPolicy,
       random: this.random,
       beforeFirstJoin: this.electionReady
         ? () => Promise.race([this.electionReady, sleep(timeouts.attemptMs)]).then(() => undefined)

@@ -55,6 +55,8 @@ export interface ConnectionOptions {
   readonly createDevice: Platform['createDevice'];
   /** Receive the other peers' media once media exists. */
   readonly consume: boolean;
+  /** Client config `iceTransportPolicy`; the relay itself comes with `answer.iceServers`. @default 'all' */
+  readonly iceTransportPolicy?: 'all' | 'relay';
 }
 
 export class Connection extends TypedEmitter<ConnectionEvents> {
@@ -67,6 +69,7 @@ export class Connection extends TypedEmitter<ConnectionEvents> {
   private closed = false;
   private readonly createDevice: Platform['createDevice'];
   private readonly consume: boolean;
+  private readonly iceTransportPolicy: 'all' | 'relay' | undefined;
 
   constructor(options: ConnectionOptions) {
     super();
@@ -75,6 +78,7 @@ export class Connection extends TypedEmitter<ConnectionEvents> {
     this.channel = options.channel;
     this.createDevice = options.createDevice;
     this.consume = options.consume;
+    this.iceTransportPolicy = options.iceTransportPolicy;
     this.channel.on('notification', (n) => this.onNotification(n));
     this.channel.on('lost', ({ reason, closeCode }) => {
       if (closeCode === SIGNALING_CLOSE.replaced) this.onReplaced();
@@ -116,6 +120,8 @@ export class Connection extends TypedEmitter<ConnectionEvents> {
       routerRtpCapabilities: this.joinedAs?.routerRtpCapabilities,
       consume: this.consume,
       ownPeerId: this.peerId,
+      iceServers: this.answer.iceServers,
+      iceTransportPolicy: this.iceTransportPolicy,
     });
     if (this.mediaConnection) {
       // Two controls raced to create it; keep the first.

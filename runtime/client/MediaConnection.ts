@@ -8,6 +8,7 @@
  * server; the session consumes again after a rejoin and reports fresh remote tracks.
  */
 import type { Device, types as ms } from 'mediasoup-client';
+import type { IceServer } from '../protocol/join';
 import type { ProducerInfo, TransportInfo } from '../protocol/signaling';
 import { TypedEmitter } from './TypedEmitter';
 import { type Timer, unrefTimer } from './timers';
@@ -58,6 +59,10 @@ export interface MediaConnectionOptions {
   readonly consume: boolean;
   /** This peer's own id: its producers are never consumed back. */
   readonly ownPeerId: string;
+  /** The join answer's TURN relay (the serving region's), for both transports. @default none */
+  readonly iceServers?: readonly IceServer[];
+  /** `relay`: only relayed candidates (client config `iceTransportPolicy`). @default 'all' */
+  readonly iceTransportPolicy?: 'all' | 'relay';
 }
 
 const SOURCE_BY_KIND = { video: 'camera', audio: 'mic' } as const;
@@ -83,12 +88,25 @@ export class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
   private readonly channel: SignalingChannel;
   private readonly device: Device;
   private readonly ownPeerId: string;
+  private readonly iceServers: RTCIceServer[];
+  private readonly iceTransportPolicy: 'all' | 'relay';
 
-  private constructor(options: Pick<MediaConnectionOptions, 'channel' | 'device' | 'ownPeerId'>) {
+  private constructor(
+    options: Pick<
+      MediaConnectionOptions,
+      'channel' | 'device' | 'ownPeerId' | 'iceServers' | 'iceTransportPolicy'
+    >,
+  ) {
     super();
     this.channel = options.channel;
     this.device = options.device;
     this.ownPeerId = options.ownPeerId;
+    this.iceServers = (options.iceServers ?? []).map((s) => ({
+      urls: [...s.urls],
+      ...(s.username !== undefined && { username: s.username }),
+      ...(s.credential !== undefined && { credential: s.credential }),
+    }));
+    this.iceTransportPolicy = options.iceTransportPolicy ?? 'all';
   }
 
   /** Loads the Device with the router's capabilities and, when consuming, opens the receive transport. */
@@ -250,6 +268,10 @@ export class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
       iceParameters: info.iceParameters as ms.IceParameters,
       iceCandidates: info.iceCandidates as ms.IceCandidate[],
       dtlsParameters: info.dtlsParameters as ms.DtlsParameters,
+      // The server's own candidates are always there; the relay adds relayed ones (and is the only path
+      // under `relay`).
+      iceServers: this.iceServers,
+      iceTransportPolicy: this.iceTransportPolicy,
     };
     const transport =
       direction === 'send'

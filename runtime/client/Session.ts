@@ -103,6 +103,8 @@ export interface SessionOptions extends JoinOptions {
   readonly backoff: BackoffConfig;
   /** Whether join answers' alternates extend the API fallback chain. */
   readonly followAlternates: boolean;
+  /** Client config `iceTransportPolicy`. @default 'all' */
+  readonly iceTransportPolicy?: 'all' | 'relay';
   /** Random source for the backoff jitter. @default Math.random */
   readonly random?: () => number;
   /** Awaited before the first join (the client's initial RTT election, bounded). @default none */
@@ -146,6 +148,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       election: options.election,
       signaling: options.signaling,
       followAlternates: options.followAlternates,
+      iceTransportPolicy: options.iceTransportPolicy,
       onConnection: (conn) => this.listenTo(conn),
       onWarning: (message) => this.emit('warning', { message }),
     };

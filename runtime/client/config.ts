@@ -127,6 +127,13 @@ export const clientConfigSchema = z
     dns: dnsSchema.optional(),
     /** Node only: source address for HTTP and WebSocket connections, so a simulated client has a location. */
     localAddress: z.string().regex(IPV4, 'must be an IPv4 address').optional(),
+    /**
+     * Which ICE candidates media may use: `all` (direct to the media server when possible, the region's
+     * TURN relay from the join answer when not) or `relay` (only through the relay: for networks that
+     * allow nothing but the relay's ports, and to test the relayed path). A `relay` client cannot send
+     * media when a join answer carries no relay.
+     */
+    iceTransportPolicy: z.enum(['all', 'relay']).default('all'),
   })
   .strict();
 

@@ -47,6 +47,8 @@ export interface AttemptContext {
   readonly signaling: SignalingTimeouts;
   /** Whether the answer's alternates extend the API fallback chain. */
   readonly followAlternates: boolean;
+  /** Client config `iceTransportPolicy`. @default 'all' */
+  readonly iceTransportPolicy?: 'all' | 'relay';
   /** Called with every connection as soon as it exists, before the server join. */
   readonly onConnection: (conn: Connection) => void;
   readonly onWarning: (message: string) => void;
@@ -103,6 +105,7 @@ async function openConnection(ctx: AttemptContext, { exclude, signal }: AttemptI
     channel,
     createDevice: ctx.platform.createDevice,
     consume: ctx.consume,
+    iceTransportPolicy: ctx.iceTransportPolicy,
   });
   ctx.onConnection(conn);
   return conn;

@@ -1,3 +1,4 @@
+import type { LbTurnSettings } from '../protocol/lbEnvironment';
 import type { KeySet } from '../protocol/tokens';
 
 /**
@@ -55,6 +56,11 @@ export interface LbConfig {
   readonly corsOrigins: readonly string[];
   /** Trust X-Forwarded-For from this many proxies (1 behind an ALB) so rate limits key the real client. */
   readonly trustProxyHops: number;
+  /**
+   * The regions' TURN relays: join answers carry the serving region's with a credential signed by
+   * `secret.current`. Undefined: answers carry no `iceServers`.
+   */
+  readonly turn: LbTurnConfig | undefined;
   readonly limits: LbLimits;
   /** Background refresh period of the server/region cache; 0 disables the timer (tests refresh by hand). */
   readonly fleetRefreshMs: number;
@@ -69,6 +75,11 @@ export interface LbConfig {
    * most this often however many probes arrive, so a flood of probes costs the table nothing extra.
    */
   readonly healthCacheMs: number;
+}
+
+export interface LbTurnConfig extends LbTurnSettings {
+  /** The relays' shared secret; the current key signs (the relays also accept the `verify` ones). */
+  readonly secret: KeySet;
 }
 
 export const DEFAULT_LIMITS: LbLimits = {
@@ -97,6 +108,7 @@ export function lbConfig(input: LbConfigInput): LbConfig {
   return {
     corsOrigins: [],
     trustProxyHops: 0,
+    turn: undefined,
     fleetRefreshMs: 1_000,
     fleetMaxAgeMs: 5_000,
     summaryIntervalMs: 5_000,

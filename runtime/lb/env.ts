@@ -25,6 +25,7 @@ export function readLbEnv(env: Readonly<Record<string, string | undefined>>): Lb
       mediaTokenKeys: e.mediaTokenKeys,
       corsOrigins: e.corsOrigins,
       trustProxyHops: e.trustProxyHops,
+      turn: e.turn,
     }),
     tableName: e.tableName,
     dynamoEndpoint: e.dynamoEndpoint,

@@ -36,3 +36,11 @@ export function upstreamSignalingUrl(endpoint: string, roomId: string, mediaToke
   url.search = `?token=${encodeURIComponent(mediaToken)}`;
   return url.toString();
 }
+
+/**
+ * The host of a region's TURN relay: `prefix` + the host of the region's API URL. Derived from the same
+ * URL as the signaling URL, so the relay is the serving region's and in the family the answer is in.
+ */
+export function turnHost(apiUrl: string, prefix: string): string {
+  return `${prefix}${new URL(apiUrl).hostname}`;
+}

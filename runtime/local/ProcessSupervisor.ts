@@ -1,5 +1,5 @@
 /**
- * Runs the local stack's child processes (LB services, media servers) and keeps them up.
+ * Runs the local stack's child processes (LB services, media servers, TURN relays) and keeps them up.
  *
  * Restart policy: a child that exits on its own is reported and restarted with exponential backoff
  * (capped), so a crash loop cannot spin the machine. A child that a chaos run killed or froze on purpose
@@ -17,7 +17,7 @@ const RESTART_BACKOFF_CAP_MS = 10_000;
 const STABLE_AFTER_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
 
-export type ChildRole = 'lb' | 'media';
+export type ChildRole = 'lb' | 'media' | 'turn';
 export type ChildState = 'starting' | 'running' | 'restarting' | 'held' | 'stopped';
 
 export interface ChildSpec {
@@ -25,8 +25,11 @@ export interface ChildSpec {
   readonly name: string;
   readonly region: string;
   readonly role: ChildRole;
-  /** TypeScript entry point, run with the tsx loader in a single node process (signals reach it directly). */
-  readonly entry: string;
+  /**
+   * What runs: a TypeScript entry point, run with the tsx loader in a single node process, or a program
+   * run as is (coturn). Either way the child is that one process, so a chaos signal reaches it directly.
+   */
+  readonly entry: string | { readonly file: string; readonly args: readonly string[] };
   readonly env: Record<string, string>;
 }
 
@@ -173,7 +176,12 @@ export class ProcessSupervisor extends EventEmitter<SupervisorEvents> {
 
   private launch(child: Child): void {
     const log = fs.openSync(path.join(this.logDir, `${child.spec.name}.log`), 'a', 0o600);
-    const proc = spawn(process.execPath, ['--import', 'tsx', child.spec.entry], {
+    const { entry } = child.spec;
+    const [file, args] =
+      typeof entry === 'string'
+        ? [process.execPath, ['--import', 'tsx', entry]]
+        : [entry.file, [...entry.args]];
+    const proc = spawn(file, args, {
       env: { ...process.env, ...child.spec.env },
       stdio: ['ignore', log, log],
     });
@@ -183,6 +191,11 @@ export class ProcessSupervisor extends EventEmitter<SupervisorEvents> {
     child.frozen = false;
     child.startedAt = Date.now();
     proc.once('exit', (code, signal) => this.onExit(child, proc, code, signal));
+    // A program that cannot be started (not installed) never exits; count it as a crash, logged.
+    proc.once('error', (err) => {
+      fs.appendFileSync(path.join(this.logDir, `${child.spec.name}.log`), `cannot start: ${err.message}\n`);
+      this.onExit(child, proc, null, null);
+    });
   }
 
   private onExit(child: Child, proc: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {

@@ -166,32 +166,18 @@ export class TurnRelay extends EventEmitter<TurnRelayEvents> {
 
   /** Writes the relay's files, starts coturn and waits until it answers on every listener. */
   static async start(options: TurnRelayOptions): Promise<TurnRelay> {
-    const s = settingsOf(options);
-    await checkPortsFree(s);
-    fs.mkdirSync(s.stateDir, { recursive: true, mode: 0o700 });
-    fs.chmodSync(s.stateDir, 0o700);
-    const files: TurnRelayFiles = {
-      config: path.join(s.stateDir, 'turnserver.conf'),
-      log: path.join(s.stateDir, 'turnserver.log'),
-      pid: path.join(s.stateDir, 'turnserver.pid'),
-      database: path.join(s.stateDir, 'turndb'),
-      cert: s.tlsPort === undefined ? undefined : path.join(s.stateDir, 'cert.pem'),
-      key: s.tlsPort === undefined ? undefined : path.join(s.stateDir, 'key.pem'),
-    };
-    if (files.cert && files.key) await makeCertificate(s, files.cert, files.key);
-    fs.writeFileSync(files.config, coturnConfig(s, files), { mode: 0o600 });
-    fs.chmodSync(files.config, 0o600);
-
+    const prepared = await prepareTurnRelay(options);
+    const { files, command } = prepared;
     const log = fs.openSync(files.log, 'w', 0o600);
     let proc: ChildProcess;
     try {
-      proc = spawn(s.turnserverPath, ['-c', files.config], { stdio: ['ignore', log, log] });
+      proc = spawn(command.file, [...command.args], { stdio: ['ignore', log, log] });
     } finally {
       fs.closeSync(log);
     }
-    const relay = new TurnRelay(s.region, { host: s.address, port: s.port, tlsPort: s.tlsPort }, files, proc);
+    const relay = new TurnRelay(prepared.region, prepared.endpoint, files, proc);
     try {
-      await relay.waitReady(s);
+      await relay.waitReady(prepared);
     } catch (err) {
       await relay.close();
       throw err;
@@ -226,50 +212,128 @@ export class TurnRelay extends EventEmitter<TurnRelayEvents> {
 
   /** The last lines of coturn's output, for error messages. */
   logTail(lines = LOG_TAIL_LINES): string {
-    try {
-      return fs.readFileSync(this.files.log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    } catch {
-      return '(no log)';
-    }
+    return logTailOf(this.files.log, lines);
   }
 
-  private async waitReady(s: Settings): Promise<void> {
-    const deadline = Date.now() + s.startTimeoutMs;
-    for (;;) {
-      if (this.spawnError) {
-        throw this.spawnError.code === 'ENOENT'
-          ? new TurnRelayError(
-              `cannot run "${s.turnserverPath}": coturn is not installed (Debian: apt-get install coturn)`,
-            )
-          : new TurnRelayError(`cannot run "${s.turnserverPath}": ${this.spawnError.message}`);
-      }
-      if (this.exited) {
-        throw new TurnRelayError(
-          `the ${s.region} TURN relay (coturn) exited during start; its log (${this.files.log}):\n${this.logTail()}`,
-        );
-      }
-      const ready =
-        (await stunBinding(s.address, s.port, PROBE_TIMEOUT_MS)) &&
-        (await tcpAccepts(s.address, s.port)) &&
-        (s.tlsPort === undefined || (await tcpAccepts(s.address, s.tlsPort)));
-      if (ready) break;
-      if (Date.now() > deadline) {
-        throw new TurnRelayError(
-          `the ${s.region} TURN relay did not answer on ${s.address}:${s.port} within ${s.startTimeoutMs} ms; ` +
-            `its log (${this.files.log}):\n${this.logTail()}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, PROBE_INTERVAL_MS));
-    }
-    // coturn logs a line it could not use and carries on without it: a peer rule it skipped would be a
-    // hole, so such a start is a failed start.
-    const log = fs.readFileSync(this.files.log, 'utf8');
-    const bad = log.split('\n').filter((line) => COTURN_CONFIG_ERRORS.test(line));
-    if (bad.length > 0) {
+  private waitReady(prepared: PreparedTurnRelay): Promise<void> {
+    return waitTurnRelayReady(prepared, {
+      log: this.files.log,
+      gone: () => {
+        if (this.spawnError) {
+          const file = prepared.command.file;
+          return this.spawnError.code === 'ENOENT'
+            ? `cannot run "${file}": coturn is not installed (Debian: apt-get install coturn)`
+            : `cannot run "${file}": ${this.spawnError.message}`;
+        }
+        return this.exited ? 'exited during start' : undefined;
+      },
+    });
+  }
+}
+
+/**
+ * A relay's files written and its command ready, not started: `TurnRelay.start` runs it as its own
+ * child, the local stack under its process supervisor (so chaos can kill and freeze it like the
+ * region's other processes, and a crash is restarted).
+ */
+export interface PreparedTurnRelay {
+  readonly region: string;
+  readonly endpoint: LocalTurnEndpoint;
+  readonly files: TurnRelayFiles;
+  /** coturn with its config file. */
+  readonly command: { readonly file: string; readonly args: readonly string[] };
+  readonly startTimeoutMs: number;
+  /** Deletes the files that hold secrets (config, key) and the pid file; for when the relay is stopped. */
+  removeSecrets(): void;
+}
+
+/** Checks the options and the ports, writes the config, certificate and key (0600 in a 0700 directory). */
+export async function prepareTurnRelay(options: TurnRelayOptions): Promise<PreparedTurnRelay> {
+  const s = settingsOf(options);
+  await checkPortsFree(s);
+  fs.mkdirSync(s.stateDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(s.stateDir, 0o700);
+  const files: TurnRelayFiles = {
+    config: path.join(s.stateDir, 'turnserver.conf'),
+    log: path.join(s.stateDir, 'turnserver.log'),
+    pid: path.join(s.stateDir, 'turnserver.pid'),
+    database: path.join(s.stateDir, 'turndb'),
+    cert: s.tlsPort === undefined ? undefined : path.join(s.stateDir, 'cert.pem'),
+    key: s.tlsPort === undefined ? undefined : path.join(s.stateDir, 'key.pem'),
+  };
+  if (files.cert && files.key) await makeCertificate(s, files.cert, files.key);
+  fs.writeFileSync(files.config, coturnConfig(s, files), { mode: 0o600 });
+  fs.chmodSync(files.config, 0o600);
+  return {
+    region: s.region,
+    endpoint: { host: s.address, port: s.port, tlsPort: s.tlsPort },
+    files,
+    command: { file: s.turnserverPath, args: ['-c', files.config] },
+    startTimeoutMs: s.startTimeoutMs,
+    removeSecrets: () => {
+      for (const file of [files.config, files.key, files.pid]) if (file) fs.rmSync(file, { force: true });
+    },
+  };
+}
+
+/**
+ * Waits until a started relay answers a STUN Binding over UDP and accepts TCP (and TLS) connections,
+ * then checks its log (`log`, coturn's output) for configuration it skipped. `gone` says why the
+ * process is no longer there, if it is not.
+ */
+export async function waitTurnRelayReady(
+  prepared: Pick<PreparedTurnRelay, 'region' | 'endpoint' | 'startTimeoutMs'>,
+  opts: {
+    readonly log: string;
+    readonly gone: () => string | undefined;
+    /** Where this start's output begins in `log` (a log appended to across runs). @default 0 */
+    readonly logOffset?: number;
+  },
+): Promise<void> {
+  const { region, endpoint, startTimeoutMs } = prepared;
+  const tail = () => logTailOf(opts.log, LOG_TAIL_LINES);
+  const deadline = Date.now() + startTimeoutMs;
+  for (;;) {
+    const gone = opts.gone();
+    if (gone) {
       throw new TurnRelayError(
-        `the ${s.region} TURN relay skipped configuration it was given:\n${bad.join('\n')}`,
+        gone.startsWith('cannot run')
+          ? gone
+          : `the ${region} TURN relay (coturn) ${gone}; its log (${opts.log}):\n${tail()}`,
       );
     }
+    const ready =
+      (await stunBinding(endpoint.host, endpoint.port, PROBE_TIMEOUT_MS)) &&
+      (await tcpAccepts(endpoint.host, endpoint.port)) &&
+      (endpoint.tlsPort === undefined || (await tcpAccepts(endpoint.host, endpoint.tlsPort)));
+    if (ready) break;
+    if (Date.now() > deadline) {
+      throw new TurnRelayError(
+        `the ${region} TURN relay did not answer on ${endpoint.host}:${endpoint.port} within ${startTimeoutMs} ms; ` +
+          `its log (${opts.log}):\n${tail()}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, PROBE_INTERVAL_MS));
+  }
+  // coturn logs a line it could not use and carries on without it: a peer rule it skipped would be a
+  // hole, so such a start is a failed start.
+  const log = fs
+    .readFileSync(opts.log)
+    .subarray(opts.logOffset ?? 0)
+    .toString('utf8');
+  const bad = log.split('\n').filter((line) => COTURN_CONFIG_ERRORS.test(line));
+  if (bad.length > 0) {
+    throw new TurnRelayError(
+      `the ${region} TURN relay skipped configuration it was given:\n${bad.join('\n')}`,
+    );
+  }
+}
+
+function logTailOf(file: string, lines: number): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
   }
 }
 

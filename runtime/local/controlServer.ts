@@ -99,6 +99,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
           name: r.name,
           address: r.address,
           lbUrl: r.lbUrl,
+          turn: r.turn,
           dnsHealthy: health?.healthy ?? false,
           lastProbe:
             health?.lastProbeOk === undefined

@@ -12,12 +12,16 @@ const DEV_TOKEN_TTL_S = 24 * 3600;
 export interface LocalKeySets {
   readonly joinTokenKeys: KeySetDocument;
   readonly mediaTokenKeys: KeySetDocument;
+  /** The TURN relays' shared secret, the document shape AWS keeps it in: LBs sign, relays check. */
+  readonly turnSecret: KeySetDocument;
 }
 
 export function freshKeySets(): LocalKeySets {
   return {
     joinTokenKeys: { kid: 'local-join', secret: randomBytes(32).toString('hex') },
     mediaTokenKeys: { kid: 'local-media', secret: randomBytes(32).toString('hex') },
+    // Hex: a coturn config line takes it as is (runtime/protocol/turnRelayPolicy.ts checkTurnSecret).
+    turnSecret: { kid: 'local-turn', secret: randomBytes(32).toString('hex') },
   };
 }
 

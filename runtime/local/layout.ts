@@ -1,6 +1,6 @@
 /**
- * Where every process of the local stack lives: which configured regions run, each region's LB URL and
- * DynamoDB endpoint, and each media server's id, signaling port and RTC port range. Arithmetic on the
+ * Where every process of the local stack lives: which configured regions run, each region's LB URL,
+ * DynamoDB endpoint and TURN relay, and each media server's id, signaling port and RTC port range. Arithmetic on the
  * topology only, so the supervisor, the state file and the dashboard all read the same answer.
  */
 import type { LocalRegionAddress, LocalTopology } from './topology';
@@ -20,6 +20,8 @@ export interface LocalRegion {
   readonly address: string;
   readonly lbUrl: string;
   readonly dynamoEndpoint: string;
+  /** The region's TURN relay (runtime/local/TurnRelay.ts), on the region's address. */
+  readonly turn: { readonly host: string; readonly port: number; readonly tlsPort: number };
   readonly media: readonly LocalMediaServer[];
 }
 
@@ -28,6 +30,8 @@ export interface RegionLayoutInput {
   readonly lbPort: number;
   readonly mediaPortBase: number;
   readonly mediaPerRegion: number;
+  readonly turnPort: number;
+  readonly turnTlsPort: number;
   /** Region name → its DynamoDB emulator endpoint: known only once the emulators listen. */
   readonly dynamoEndpoints: Readonly<Record<string, string>>;
 }
@@ -43,6 +47,7 @@ export function regionLayout(input: RegionLayoutInput): LocalRegion[] {
     address: r.address,
     lbUrl: `http://${r.address}:${input.lbPort}`,
     dynamoEndpoint: input.dynamoEndpoints[r.name]!,
+    turn: { host: r.address, port: input.turnPort, tlsPort: input.turnTlsPort },
     media: mediaServers(r.name, input.mediaPerRegion, input.mediaPortBase),
   }));
 }

@@ -1,6 +1,7 @@
 /**
- * The child processes of each region, as the supervisor runs them: the region's media servers, then its
- * LB, every one on the region's loopback address. Each gets its service's environment contract
+ * The child processes of each region, as the supervisor runs them: the region's TURN relay (coturn,
+ * prepared by runtime/local/TurnRelay.ts), its media servers, then its LB, every one on the region's
+ * loopback address. Each gets its service's environment contract
  * (runtime/protocol's mediaEnvironment and lbEnvironment, the same writers CDK uses) plus the emulator's
  * credentials, so a local process starts exactly as its AWS twin does, only pointed at the emulators.
  */
@@ -9,6 +10,7 @@ import { LOG_LEVELS, type LogLevel } from '../protocol/environment';
 import { lbEnvironment } from '../protocol/lbEnvironment';
 import { mediaEnvironment } from '../protocol/mediaEnvironment';
 import type { LocalKeySets } from './devKeys';
+import type { PreparedTurnRelay } from './TurnRelay';
 import type { LocalMediaServer, LocalRegion } from './layout';
 import { ProcessSupervisor, type ChildSpec } from './ProcessSupervisor';
 import { LOCAL_CREDENTIALS } from './replicas';
@@ -33,11 +35,15 @@ export interface RegionProcessSettings {
   readonly corsOrigin: string;
   readonly logLevel: LogLevel;
   readonly keys: LocalKeySets;
+  /** Lifetime of the TURN credentials the LBs hand out. */
+  readonly turnCredentialTtlSeconds: number;
 }
 
 export interface SuperviseRegionsOptions {
   readonly regions: readonly LocalRegion[];
   readonly settings: RegionProcessSettings;
+  /** Each region's relay, prepared (files written) but not started; by region name. */
+  readonly relays: Readonly<Record<string, PreparedTurnRelay>>;
   /** Where the supervisor writes each child's log. */
   readonly logDir: string;
   readonly log: (line: string) => void;
@@ -53,15 +59,37 @@ export function superviseRegions(opts: SuperviseRegionsOptions): ProcessSupervis
     ),
   );
   for (const region of opts.regions) {
-    log(`starting ${region.name}: LB ${region.lbUrl}, ${region.media.length} media server(s)`);
-    for (const spec of regionProcesses(region, opts.settings)) supervisor.add(spec);
+    log(
+      `starting ${region.name}: LB ${region.lbUrl}, ${region.media.length} media server(s), TURN relay ` +
+        `${region.turn.host}:${region.turn.port} (TLS :${region.turn.tlsPort})`,
+    );
+    for (const spec of regionProcesses(region, opts.settings, opts.relays[region.name])) supervisor.add(spec);
   }
   return supervisor;
 }
 
-/** One region's children: its media servers, then its LB. */
-export function regionProcesses(region: LocalRegion, settings: RegionProcessSettings): ChildSpec[] {
-  return [...region.media.map((m) => mediaProcess(region, m, settings)), lbProcess(region, settings)];
+/** One region's children: its TURN relay (when given), its media servers, then its LB. */
+export function regionProcesses(
+  region: LocalRegion,
+  settings: RegionProcessSettings,
+  relay?: PreparedTurnRelay,
+): ChildSpec[] {
+  return [
+    ...(relay ? [turnProcess(region, relay)] : []),
+    ...region.media.map((m) => mediaProcess(region, m, settings)),
+    lbProcess(region, settings, relay !== undefined),
+  ];
+}
+
+/** coturn itself is the child, so a chaos SIGKILL or SIGSTOP of the region reaches the relay directly. */
+function turnProcess(region: LocalRegion, relay: PreparedTurnRelay): ChildSpec {
+  return {
+    name: `${region.name}-turn`,
+    region: region.name,
+    role: 'turn',
+    entry: relay.command,
+    env: {},
+  };
 }
 
 function mediaProcess(
@@ -101,7 +129,7 @@ function mediaProcess(
   };
 }
 
-function lbProcess(region: LocalRegion, settings: RegionProcessSettings): ChildSpec {
+function lbProcess(region: LocalRegion, settings: RegionProcessSettings, withTurn: boolean): ChildSpec {
   return {
     name: `${region.name}-lb`,
     region: region.name,
@@ -120,6 +148,16 @@ function lbProcess(region: LocalRegion, settings: RegionProcessSettings): ChildS
         logLevel: settings.logLevel,
         joinTokenKeys: JSON.stringify(settings.keys.joinTokenKeys),
         mediaTokenKeys: JSON.stringify(settings.keys.mediaTokenKeys),
+        // Relays listen on their region's address, which is the host of the region's API URL: no prefix.
+        ...(withTurn && {
+          turnSecret: JSON.stringify(settings.keys.turnSecret),
+          turn: {
+            hostPrefix: '',
+            port: region.turn.port,
+            tlsPort: region.turn.tlsPort,
+            ttlSeconds: settings.turnCredentialTtlSeconds,
+          },
+        }),
       }),
     },
   };

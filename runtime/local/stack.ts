@@ -1,7 +1,8 @@
 /**
  * The local multi-region stack: per-region DynamoDB emulators with replication, per region one LB
- * service and N media servers as real child processes on the region's loopback address, the Route 53
- * emulator probing every region's /health, and the dashboard + control API on 127.0.0.1.
+ * service, N media servers and a TURN relay (Debian's coturn) as real child processes on the region's
+ * loopback address, the Route 53 emulator probing every region's /health, and the dashboard + control
+ * API on 127.0.0.1.
  *
  * Used by `npm start` (scripts/local.ts), by the chaos script when no stack runs, and by tests (which
  * pass other ports so they can run beside a developer's stack).
@@ -11,6 +12,7 @@
  * a later step fails; stop in the same order. Health (health.ts) and the state file (stateFile.ts) are
  * views of what runs.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startControlServer, type ControlServer } from './controlServer';
 import { demoRoutes } from './demoServer';
@@ -33,6 +35,8 @@ import {
   type StateFileWriter,
 } from './stateFile';
 import type { LocalStackConfig } from './topology';
+import { prepareTurnRelay, waitTurnRelayReady, type PreparedTurnRelay } from './TurnRelay';
+import type { LocalRegion } from './layout';
 
 /** What `state()` returns, and what `.local/state.json` holds. */
 export type { LocalStackState } from './stateFile';
@@ -83,8 +87,20 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     lbPort: local.lbPort,
     mediaPortBase: local.mediaPortBase,
     mediaPerRegion: opts.mediaPerRegion ?? local.mediaServersPerRegion,
+    turnPort: local.turnPort,
+    turnTlsPort: local.turnTlsPort,
     dynamoEndpoints: dynamo.endpoints,
   });
+  const logDir = path.join(stateDir, 'logs');
+  const relays = await prepareRelays(config, layout, keys.turnSecret.secret, stateDir).catch(
+    async (err: unknown) => {
+      await dynamo.close();
+      throw err;
+    },
+  );
+  const logOffsets = Object.fromEntries(
+    layout.map((r) => [r.name, fileSize(path.join(logDir, `${r.name}-turn.log`))]),
+  );
   const controlOrigin = `http://${local.dnsAddress}:${local.dashboardPort}`;
   const supervisor = superviseRegions({
     regions: layout,
@@ -94,8 +110,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       corsOrigin: controlOrigin,
       logLevel: localLogLevel(process.env.LOG_LEVEL),
       keys,
+      turnCredentialTtlSeconds: config.turn.credentialTtlSeconds,
     },
-    logDir: path.join(stateDir, 'logs'),
+    relays,
+    logDir,
     log,
   });
 
@@ -105,10 +123,24 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   // A failed start (say, a port in use) must not leave the children and emulators started so far running.
   const undoStart = async (err: unknown, startedDns?: DnsEmulator): Promise<never> => {
     await supervisor.stopAll();
+    for (const relay of Object.values(relays)) relay.removeSecrets();
     await startedDns?.close();
     await dynamo.close();
     throw err;
   };
+  // The relays answer before anything hands out their credentials' first join.
+  await Promise.all(
+    layout.map((r) =>
+      waitTurnRelayReady(relays[r.name]!, {
+        log: path.join(logDir, `${r.name}-turn.log`),
+        logOffset: logOffsets[r.name],
+        gone: () => {
+          const child = supervisor.status().find((c) => c.name === `${r.name}-turn`);
+          return child && child.state !== 'running' ? 'exited during start' : undefined;
+        },
+      }),
+    ),
+  ).catch((err) => undoStart(err));
   const dns = await startDnsEmulator({ config, regions: layout.map((r) => r.name) }).catch((err) =>
     undoStart(err),
   );
@@ -148,7 +180,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     stop: async () => {
       if (stopped) return;
       stopped = true;
-      await stopStack({ stateFile, supervisor, control, dns, dynamo, stores });
+      await stopStack({ stateFile, supervisor, control, dns, dynamo, stores, relays });
     },
   };
 }
@@ -164,12 +196,53 @@ async function stopStack(parts: {
   readonly dns: DnsEmulator;
   readonly dynamo: DynamoEmulator;
   readonly stores: ReplicaStores;
+  readonly relays: Readonly<Record<string, PreparedTurnRelay>>;
 }): Promise<void> {
   parts.stateFile.stopRefreshing();
   await parts.supervisor.stopAll();
+  for (const relay of Object.values(parts.relays)) relay.removeSecrets();
   await parts.control.close();
   await parts.dns.close();
   await parts.dynamo.close();
   parts.stores.closeAll();
   parts.stateFile.remove();
+}
+
+/**
+ * Each region's relay: coturn on the region's address, relaying only to that address (the region's media
+ * servers; runtime/local/TurnRelay.ts says why that is enough locally), with this run's secret.
+ */
+async function prepareRelays(
+  config: LocalStackConfig,
+  layout: readonly LocalRegion[],
+  secret: string,
+  stateDir: string,
+): Promise<Record<string, PreparedTurnRelay>> {
+  const relays: Record<string, PreparedTurnRelay> = {};
+  for (const region of layout) {
+    relays[region.name] = await prepareTurnRelay({
+      region: region.name,
+      address: region.address,
+      port: region.turn.port,
+      tlsPort: region.turn.tlsPort,
+      relayPortMin: config.local.turnRelayPortMin,
+      relayPortMax: config.local.turnRelayPortMax,
+      realm: `turn.${region.name}.${config.local.domain}`,
+      secrets: [secret],
+      allowedPeers: [region.address],
+      stateDir: path.join(stateDir, 'turn', region.name),
+    }).catch((err: unknown) => {
+      for (const prepared of Object.values(relays)) prepared.removeSecrets();
+      throw err;
+    });
+  }
+  return relays;
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
 }

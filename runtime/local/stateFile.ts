@@ -26,6 +26,8 @@ export interface LocalStackState {
   /** Dev key sets of this run, as AWS keeps them in Secrets Manager (runtime/protocol/tokens.ts). */
   readonly joinTokenKeys: KeySetDocument;
   readonly mediaTokenKeys: KeySetDocument;
+  /** The TURN relays' shared secret of this run (tools can mint or forge credentials to test a relay). */
+  readonly turnSecret: KeySetDocument;
   readonly tableName: string;
   readonly domain: string;
   readonly controlUrl: string;
@@ -62,6 +64,7 @@ export function stackStateSource(input: StackStateInput): () => LocalStackState 
     startedAt,
     joinTokenKeys: keys.joinTokenKeys,
     mediaTokenKeys: keys.mediaTokenKeys,
+    turnSecret: keys.turnSecret,
     tableName: config.tableName,
     domain: local.domain,
     controlUrl: controlOrigin,

@@ -26,10 +26,17 @@ export interface LocalTopology {
   readonly replicationLagMs: number;
   readonly dnsTtlSeconds: number;
   readonly healthCheckIntervalSeconds: number;
+  /** Each region's TURN relay: listening ports and the ports it relays from. */
+  readonly turnPort: number;
+  readonly turnTlsPort: number;
+  readonly turnRelayPortMin: number;
+  readonly turnRelayPortMax: number;
 }
 
 export interface LocalStackConfig {
   readonly tableName: string;
   readonly healthCheck: { readonly failureThreshold: number };
+  /** Lifetime of the TURN credentials join answers carry, as on AWS. */
+  readonly turn: { readonly credentialTtlSeconds: number };
   readonly local: LocalTopology;
 }

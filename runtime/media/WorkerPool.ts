@@ -23,6 +23,8 @@ export interface WorkerPoolSettings {
   readonly listenIp: string;
   /** Address ICE candidates announce: where clients send media. */
   readonly announcedIp: string;
+  /** A second announced address, for the region's TURN relay (MediaServerConfig.privateIp). @default none */
+  readonly privateAnnouncedIp?: string;
 }
 
 export interface WorkerPoolOptions extends WorkerPoolSettings {
@@ -112,6 +114,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       rtcMaxPort: rtcMinPort + this.portsPerWorker - 1,
       listenIp: this.settings.listenIp,
       announcedIp: this.settings.announcedIp,
+      privateAnnouncedIp: this.settings.privateAnnouncedIp,
     });
     if (this.closed) {
       worker.close();

@@ -50,6 +50,12 @@ export interface MediaServerConfig {
   readonly privateEndpoint: string;
   /** Address clients send media to (ICE candidates announce it). */
   readonly publicIp: string;
+  /**
+   * The instance's private address, announced as a second ICE candidate (same listen address) when it
+   * differs from the public one: the region's TURN relay reaches media servers inside the VPC only
+   * (lib/turn-relay.ts), so a relayed candidate pair forms with this one. Undefined locally.
+   */
+  readonly privateIp: string | undefined;
   /** Address mediasoup binds for media. */
   readonly rtcListenIp: string;
   readonly rtcMinPort: number;

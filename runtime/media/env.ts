@@ -35,6 +35,7 @@ export function readMediaServerConfig(env: NodeJS.ProcessEnv = process.env): Med
     signalingPort: e.signalingPort,
     privateEndpoint: e.privateEndpoint,
     publicIp: e.publicIp,
+    privateIp: privateAddressOf(e.privateEndpoint, e.publicIp),
     // A loopback public address is a local stack: bind it, so regions sharing a port range do not collide.
     // Elsewhere the public address is NATed onto the instance and not bindable: bind every interface.
     rtcListenIp: e.rtcListenIp ?? (e.publicIp.startsWith('127.') ? e.publicIp : '0.0.0.0'),
@@ -57,4 +58,13 @@ export function readMediaServerConfig(env: NodeJS.ProcessEnv = process.env): Med
     debugEndpoints: e.debugEndpoints,
     logLevel: e.logLevel,
   };
+}
+
+/**
+ * The private address in PRIVATE_ENDPOINT (the host script writes the instance's private IPv4 there),
+ * when it is an address other than the public one: what the TURN relay can reach.
+ */
+function privateAddressOf(privateEndpoint: string, publicIp: string): string | undefined {
+  const host = new URL(privateEndpoint).hostname;
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) && host !== publicIp ? host : undefined;
 }

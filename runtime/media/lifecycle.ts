@@ -57,6 +57,7 @@ export async function startMediaServer({
       rtcMaxPort: config.rtcMaxPort,
       listenIp: config.rtcListenIp,
       announcedIp: config.publicIp,
+      privateAnnouncedIp: config.privateIp,
     },
     peerLimits: config.peer,
     roomLimits: config.room,

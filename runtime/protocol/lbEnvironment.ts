@@ -1,8 +1,15 @@
 /**
  * The LB process's environment contract: `lbEnvironment` writes it (the CDK task definition, the local
  * stack, the benches), `readLbEnvironment` reads it once at start (runtime/lb/server.ts). The two key
- * sets are secrets: on AWS, ECS injects them from Secrets Manager under LB_SECRET_VARIABLES' names, so
- * they never appear in the plain environment a template or `describe-task-definition` shows.
+ * sets and the TURN secret are secrets: on AWS, ECS injects them from Secrets Manager under
+ * LB_SECRET_VARIABLES' names, so they never appear in the plain environment a template or
+ * `describe-task-definition` shows.
+ *
+ * TURN is optional as a whole: without TURN_SECRET the join answers carry no `iceServers` (benches,
+ * tests of other parts). With it, every join answer points at the serving region's relay: its host is
+ * TURN_HOST_PREFIX plus the host of that region's API URL (`turn.` + `eu-west-1.api.example.com` on
+ * AWS, lib/turn-relay.ts turnRelayDomainNames; no prefix locally, where a region's relay listens on the
+ * region's address), so the relay name follows the region and the name family the signaling URL is in.
  */
 import { z } from 'zod';
 import {
@@ -14,11 +21,22 @@ import {
 } from './environment';
 import { isAwsRegion } from './regions';
 import type { KeySet } from './tokens';
+import {
+  TURN_CREDENTIAL_MAX_TTL_S,
+  TURN_CREDENTIAL_MIN_TTL_S,
+  TURN_CREDENTIAL_TTL_S,
+  TURN_PORT,
+} from './turnRelayPolicy';
+
+/** TURN over TLS where nothing else is said: the AWS relays' load balancer listener. */
+const TURN_TLS_PORT_DEFAULT = 443;
 
 /** Variables ECS injects from Secrets Manager (`secrets`), by the key set they hold. */
 export const LB_SECRET_VARIABLES = {
   joinTokenKeys: 'JOIN_TOKEN_KEYS',
   mediaTokenKeys: 'MEDIA_TOKEN_KEYS',
+  /** The TURN shared secret, a key set document like the token keys: `secret` signs credentials. */
+  turnSecret: 'TURN_SECRET',
 } as const;
 
 export interface LbEnvironmentSettings {
@@ -41,6 +59,22 @@ export interface LbEnvironmentSettings {
   /** Key set documents (JSON), when set in the environment itself (local stack, benches, tests). */
   readonly joinTokenKeys?: string;
   readonly mediaTokenKeys?: string;
+  /** The TURN secret document (JSON), when set in the environment itself (local stack, tests). */
+  readonly turnSecret?: string;
+  /** Where the serving region's relay answers; set it wherever TURN_SECRET is given. */
+  readonly turn?: LbTurnSettings;
+}
+
+/** How join answers name the serving region's relay (see the header). */
+export interface LbTurnSettings {
+  /** Prepended to the serving region's API host: `turn.` on AWS, '' locally. */
+  readonly hostPrefix: string;
+  /** TURN over UDP and TCP. */
+  readonly port: number;
+  /** TURN over TLS: 443 on AWS (the relay's load balancer), 5349 locally. */
+  readonly tlsPort: number;
+  /** Credential lifetime (runtime/lb/turnCredentials.ts bounds it). */
+  readonly ttlSeconds: number;
 }
 
 /** The LB's environment for `settings`; key sets only when given (AWS injects them as secrets). */
@@ -57,6 +91,11 @@ export function lbEnvironment(settings: LbEnvironmentSettings): Record<string, s
     CORS_ORIGINS: settings.corsOrigins?.length ? settings.corsOrigins.join(',') : undefined,
     [LB_SECRET_VARIABLES.joinTokenKeys]: settings.joinTokenKeys,
     [LB_SECRET_VARIABLES.mediaTokenKeys]: settings.mediaTokenKeys,
+    [LB_SECRET_VARIABLES.turnSecret]: settings.turnSecret,
+    TURN_HOST_PREFIX: settings.turn?.hostPrefix,
+    TURN_PORT: settings.turn?.port,
+    TURN_TLS_PORT: settings.turn?.tlsPort,
+    TURN_TTL_SECONDS: settings.turn?.ttlSeconds,
   });
 }
 
@@ -64,6 +103,8 @@ const httpUrl = z
   .string()
   .url()
   .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' });
+
+const portVariable = z.coerce.number().int().min(1).max(65535);
 
 const schema = z.object({
   REGION: z.string().refine(isAwsRegion, { message: 'must be an AWS region name such as "eu-west-1"' }),
@@ -86,6 +127,20 @@ const schema = z.object({
     .pipe(z.array(httpUrl)),
   LOG_LEVEL: logLevelVariable,
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(5).default(0),
+  [LB_SECRET_VARIABLES.turnSecret]: keySetVariable('the TURN secret').optional(),
+  // A DNS label or labels ending in a dot, or nothing: what goes before the region's API host.
+  TURN_HOST_PREFIX: z
+    .string()
+    .regex(/^([a-z0-9-]{1,63}\.)*$/, 'must be empty or DNS labels ending in "." such as "turn."')
+    .default(''),
+  TURN_PORT: portVariable.default(TURN_PORT),
+  TURN_TLS_PORT: portVariable.default(TURN_TLS_PORT_DEFAULT),
+  TURN_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(TURN_CREDENTIAL_MIN_TTL_S)
+    .max(TURN_CREDENTIAL_MAX_TTL_S)
+    .default(TURN_CREDENTIAL_TTL_S),
 });
 
 export interface LbEnvironment {
@@ -100,6 +155,8 @@ export interface LbEnvironment {
   readonly logLevel: LogLevel;
   readonly joinTokenKeys: KeySet;
   readonly mediaTokenKeys: KeySet;
+  /** The TURN secret and relay settings; undefined when TURN_SECRET is unset (no relay). */
+  readonly turn: (LbTurnSettings & { readonly secret: KeySet }) | undefined;
 }
 
 /** Reads and checks the LB's environment; throws EnvironmentError naming every bad variable. */
@@ -117,5 +174,12 @@ export function readLbEnvironment(env: Readonly<Record<string, string | undefine
     logLevel: e.LOG_LEVEL,
     joinTokenKeys: e.JOIN_TOKEN_KEYS,
     mediaTokenKeys: e.MEDIA_TOKEN_KEYS,
+    turn: e.TURN_SECRET && {
+      secret: e.TURN_SECRET,
+      hostPrefix: e.TURN_HOST_PREFIX,
+      port: e.TURN_PORT,
+      tlsPort: e.TURN_TLS_PORT,
+      ttlSeconds: e.TURN_TTL_SECONDS,
+    },
   };
 }

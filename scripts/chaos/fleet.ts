@@ -2,7 +2,9 @@
  * The chaos run's simulated clients: real client SDK sessions (signaling kept alive with pings), each
  * "located" near one region by its source address 127.0.<n>.<100+k>, which is also how the DNS
  * emulator routes it. Half use the dual-URL config (api, api-backup, then ranked region URLs), half are
- * DNS-only (api alone). A few carry real media (@roamhq/wrtc synthetic video) to time media recovery.
+ * DNS-only (api alone). A few carry real media (@roamhq/wrtc synthetic video) to time media recovery;
+ * some of those are forced through the TURN relay of the region serving them (`iceTransportPolicy:
+ * 'relay'`), as clients on networks that allow nothing else, so the relay's failover is measured too.
  *
  * Besides its session, every client makes a join API call every PROBE_INTERVAL_MS, the steady request
  * load a platform sees; each attempt's outcome is recorded, so "zero failed requests" is measured on
@@ -68,8 +70,11 @@ export class SimulatedClient {
     readonly room: string,
     readonly withMedia: boolean,
     private readonly opts: FleetOptions,
+    /** Media only through the TURN relay (client config `iceTransportPolicy: 'relay'`). */
+    readonly forcedRelay = false,
   ) {
-    this.id = `c${String(index).padStart(2, '0')}-${location.name}-${kind}${withMedia ? '-media' : ''}`;
+    const suffix = withMedia ? (forcedRelay ? '-media-relay' : '-media') : '';
+    this.id = `c${String(index).padStart(2, '0')}-${location.name}-${kind}${suffix}`;
     const localAddress = location.address.replace(/\.\d+$/, `.${100 + index}`);
     const api = `http://api.${opts.domain}:${opts.lbPort}`;
     const backup = `http://api-backup.${opts.domain}:${opts.lbPort}`;
@@ -88,6 +93,7 @@ export class SimulatedClient {
         maxCacheSeconds: opts.dnsTtlSeconds,
       },
       localAddress,
+      iceTransportPolicy: forcedRelay ? 'relay' : 'all',
     });
     this.client.api.on('served', (e) => {
       if (this.injectionAt === null) return;
@@ -186,6 +192,7 @@ export class SimulatedClient {
       location: this.location.name,
       kind: this.kind,
       withMedia: this.withMedia,
+      forcedRelay: this.forcedRelay,
       apiRegionBefore: this.before.apiRegion,
       serverRegionBefore: this.before.serverRegion,
       requestsAfterInjection: this.requests,

@@ -313,12 +313,23 @@ function buildFleet(target: LocalTarget, runId: string, opts: LocalRunOptions): 
       new SimulatedClient(i, location, kind, `chaos-${runId}-r${Math.floor(i / 2)}`, false, fleetOpts),
     );
   }
-  // Media clients sit near the failed region, in one room, so their media recovery is measured.
+  // Media clients sit near the failed region, in one room, so their media recovery is measured. The
+  // second pair (one of each kind) is forced through the TURN relay: its recovery needs the surviving
+  // region's relay, with the credential of the rejoin's answer.
   const mediaLocation = regions.find((r) => r.name === opts.region)!;
   for (let k = 0; k < opts.mediaClients; k++) {
     const kind = k % 2 === 0 ? 'dual-url' : 'dns-only';
+    const forcedRelay = Math.floor(k / 2) % 2 === 1;
     clients.push(
-      new SimulatedClient(signalingOnly + k, mediaLocation, kind, `chaos-${runId}-media`, true, fleetOpts),
+      new SimulatedClient(
+        signalingOnly + k,
+        mediaLocation,
+        kind,
+        `chaos-${runId}-media`,
+        true,
+        fleetOpts,
+        forcedRelay,
+      ),
     );
   }
   return clients;

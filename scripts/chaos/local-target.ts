@@ -141,11 +141,11 @@ export class LocalTarget {
     await postJson(`${this.state.controlUrl}/api/regions/${region}/${mode}`);
     return mode === 'kill'
       ? [
-          `SIGKILL ${region}'s LB and media servers`,
+          `SIGKILL ${region}'s LB, media servers and TURN relay`,
           `partition ${region}'s DynamoDB replica and refuse its endpoint`,
         ]
       : [
-          `SIGSTOP ${region}'s LB and media servers (sockets stay open)`,
+          `SIGSTOP ${region}'s LB, media servers and TURN relay (sockets stay open)`,
           `partition ${region}'s DynamoDB replica and silence its endpoint`,
         ];
   }

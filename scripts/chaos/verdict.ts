@@ -17,6 +17,8 @@ export interface ClientOutcome {
   readonly location: string;
   readonly kind: ClientKind;
   readonly withMedia: boolean;
+  /** Its media went only through the TURN relay of the region serving it. */
+  readonly forcedRelay: boolean;
   /** Region of the LB that answered its last join before the injection, and of its media server. */
   readonly apiRegionBefore: string;
   readonly serverRegionBefore: string;

@@ -38,7 +38,8 @@ beforeAll(async () => {
     region: 'us-east-1',
     mode: 'kill',
     clients: 8,
-    mediaClients: 2,
+    // The second pair is forced through the TURN relay (scripts/chaos/local-run.ts).
+    mediaClients: 4,
     durationS: 40,
     log: () => undefined,
     aborted: () => false,
@@ -79,8 +80,12 @@ describe('chaos: kill us-east-1 on the local stack', () => {
       expect(c.serverRegionAfter).not.toBe('us-east-1');
     }
     const media = report.clients.filter((c) => c.withMedia);
-    expect(media).toHaveLength(2);
-    expect(media.every((c) => c.mediaAtMs !== null)).toBe(true);
+    expect(media).toHaveLength(4);
+    expect(media.map((c) => [c.id, c.mediaAtMs !== null])).toEqual(media.map((c) => [c.id, true]));
+    // The relayed ones lost us-east-1's relay with the region and got media back through another's.
+    const relayed = media.filter((c) => c.forcedRelay);
+    expect(relayed).toHaveLength(2);
+    expect(relayed.every((c) => c.detectedAtMs !== null && c.serverRegionAfter !== 'us-east-1')).toBe(true);
     expect(report.groups.find((g) => g.group === 'affected / dual-url')!.recovered).toBeGreaterThan(0);
   });
 

@@ -87,6 +87,7 @@ export async function startInProcessMediaServer(opts: {
     signalingPort: 0,
     privateEndpoint: `ws://${address}:0`,
     publicIp: address,
+    privateIp: undefined,
     rtcListenIp: address,
     rtcMinPort: opts.rtcMinPort,
     rtcMaxPort: opts.rtcMaxPort,

@@ -98,6 +98,8 @@ describe('construct validation', () => {
       table: f.table,
       joinTokenKeys: f.secret,
       mediaTokenKeys: f.secret,
+      turnSecret: f.secret,
+      turn: { hostPrefix: 'turn.', port: 3478, tlsPort: 443, ttlSeconds: 3600 },
       publicApiUrl: 'https://eu-west-1.api.example.com',
       containerPort: 8080,
       desiredCount: 4,
@@ -115,6 +117,10 @@ describe('construct validation', () => {
     const f = fixture();
     expect(() => new LbService(f.stack, 'Lb', { ...lbProps(f), joinTokenKeys: f.secretByName })).toThrow(
       /joinTokenKeys "app\/secret" has no full ARN; ECS reads anything else as an SSM parameter/,
+    );
+    const g = fixture();
+    expect(() => new LbService(g.stack, 'Lb', { ...lbProps(g), turnSecret: g.secretByName })).toThrow(
+      /turnSecret "app\/secret" has no full ARN/,
     );
     expect(
       () =>
@@ -265,6 +271,7 @@ describe('construct validation', () => {
             maxCapacity: 1,
             relayPortMin: 49152,
             relayPortMax: 65535,
+            credentialTtlSeconds: 3600,
           },
           sourceDirectory: `${__dirname}/../..`,
         }),

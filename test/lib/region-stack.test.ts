@@ -205,10 +205,16 @@ describe('region stack: LB service', () => {
             { Name: 'PUBLIC_API_URL', Value: 'https://eu-west-1.api.rtc.example.org' },
             { Name: 'TRUST_PROXY_HOPS', Value: '1' },
             { Name: 'CORS_ORIGINS', Value: 'https://meet.rtc.example.org,http://localhost:5173' },
+            // Join answers name `turn.` + the serving region's API host: the relay's record and certificate.
+            { Name: 'TURN_HOST_PREFIX', Value: 'turn.' },
+            { Name: 'TURN_PORT', Value: '3478' },
+            { Name: 'TURN_TLS_PORT', Value: '443' },
+            { Name: 'TURN_TTL_SECONDS', Value: String(8 * 3600) },
           ]),
           Secrets: [
             { Name: 'JOIN_TOKEN_KEYS', ValueFrom: Match.anyValue() },
             { Name: 'MEDIA_TOKEN_KEYS', ValueFrom: Match.anyValue() },
+            { Name: 'TURN_SECRET', ValueFrom: Match.anyValue() },
           ],
         }),
       ],
@@ -228,6 +234,22 @@ describe('region stack: LB service', () => {
     for (const arn of Object.values(resolved)) expect(arn).toMatch(pattern);
     expect(resolved.JOIN_TOKEN_KEYS).toContain(':secret:rtcdemo/join-token-keys-');
     expect(resolved.MEDIA_TOKEN_KEYS).toContain(':secret:rtcdemo/media-token-keys-');
+    expect(resolved.TURN_SECRET).toMatch(pattern);
+    expect(resolved.TURN_SECRET).toContain(`:${REGION}:`);
+    expect(resolved.TURN_SECRET).toContain(':secret:rtcdemo/turn-secret-');
+  });
+
+  it('signs TURN credentials with the very secret replica its relay hosts read', () => {
+    const lbSecret = (
+      Object.values(resourcesOfType(raw, 'AWS::ECS::TaskDefinition'))[0].Properties.ContainerDefinitions[0]
+        .Secrets as Json[]
+    ).find((s) => s.Name === 'TURN_SECRET')!.ValueFrom;
+    // One lookup of the TURN secret in this region feeds both the LB and the relay's boot script.
+    const lookups = Object.entries(raw.Resources as Record<string, Json>).filter(
+      ([, r]) => String(r.Type).startsWith('Custom::') && r.Properties.Create.includes('turn-secret'),
+    );
+    expect(lookups).toHaveLength(1);
+    expect(JSON.stringify(lbSecret)).toContain(lookups[0]![0]);
   });
 
   it('looks the ARNs up in its own region, by name, with no reference to another stack', () => {

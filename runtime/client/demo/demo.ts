@@ -49,6 +49,8 @@ const params = new URLSearchParams(location.search);
 ui.room.value = params.get('room') ?? 'demo';
 ui.name.value = params.get('name') ?? `guest-${Math.random().toString(36).slice(2, 6)}`;
 const near = params.get('near');
+/** `?relay=1`: media only through the region's TURN relay, as on a network that allows nothing else. */
+const forceRelay = params.get('relay') === '1';
 
 let client: Client | undefined;
 let session: Session | undefined;
@@ -88,7 +90,8 @@ async function ensureClient(): Promise<Client> {
   const config = await fetchJson<ClientConfigInput>(
     `config.json${near ? `?near=${encodeURIComponent(near)}` : ''}`,
   );
-  const created = new Client(config);
+  const created = new Client(forceRelay ? { ...config, iceTransportPolicy: 'relay' } : config);
+  if (forceRelay) log('media forced through the TURN relay (iceTransportPolicy relay)');
   created.api.on('switched', ({ from, to, reason }) =>
     log(`API moved from ${from} to ${to} (${reason.replace('_', ' ')})`, 'warn'),
   );

@@ -9,7 +9,8 @@ import { ApiError } from '../apiError';
 import { chooseAlternates } from '../alternates';
 import { authenticateJoin, joinAuth, joinRateLimitKey } from '../joinAuth';
 import type { JoinOutcome } from '../LbMetrics';
-import { regionApiUrl, signalingUrl } from '../regionUrls';
+import { regionApiUrl, signalingUrl, turnHost } from '../regionUrls';
+import { turnIceServers } from '../turnCredentials';
 import { joinAnswer, joinBody, noQuery, roomParams, type JoinBody } from '../schemas';
 
 function outcomeOfError(err: unknown): JoinOutcome {
@@ -23,7 +24,7 @@ function outcomeOfError(err: unknown): JoinOutcome {
 }
 
 export async function joinRoutes(app: FastifyInstance): Promise<void> {
-  const { joinTokenKeys, mediaTokenKeys, region, publicApiUrl, limits } = app.lbConfig;
+  const { joinTokenKeys, mediaTokenKeys, region, publicApiUrl, limits, turn } = app.lbConfig;
   const own = { region, publicApiUrl };
   await app.register(joinAuth);
 
@@ -57,14 +58,25 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
         regions: new Set(body.exclude?.regions ?? []),
       };
       const { server, outcome, snapshot } = await app.placement.assign(roomId, exclude);
+      const peerId = randomUUID();
       const media = await signMediaToken(mediaTokenKeys, {
-        peerId: randomUUID(),
+        peerId,
         identity: claims.sub,
         room: roomId,
         server: server.id,
       });
       // Placement only answers servers of regions with a known URL.
       const apiUrl = regionApiUrl(snapshot, server.region, own)!;
+      // The serving region's relay, with a credential bound to this join's peer: a client that rejoins
+      // elsewhere gets that region's relay and a fresh credential with the answer.
+      const relay = turn
+        ? turnIceServers({
+            secret: turn.secret.current.key,
+            peerId,
+            endpoint: { host: turnHost(apiUrl, turn.hostPrefix), port: turn.port, tlsPort: turn.tlsPort },
+            ttlSeconds: turn.ttlSeconds,
+          })
+        : undefined;
       const alternates = chooseAlternates(snapshot, {
         own,
         servingRegion: server.region,
@@ -83,6 +95,7 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
         serverId: server.id,
         signalingUrl: signalingUrl(apiUrl, roomId),
         mediaToken: media.token,
+        ...(relay && { iceServers: relay.iceServers }),
         alternates,
         expiresAt: media.expiresAt,
       };

@@ -38,9 +38,24 @@ export async function createCurrentWorker(
     announcedAddress: settings.announcedIp,
     port,
   });
+  // The private address (for the TURN relay) needs sockets of its own: the next port of the worker's slice.
+  const privateAddress = settings.privateAnnouncedIp;
+  if (privateAddress && settings.rtcMaxPort <= port) {
+    worker.close();
+    throw new Error(
+      `worker ${settings.index}: announcing the private address ${privateAddress} needs two ports per worker; ` +
+        'widen RTC_MIN_PORT..RTC_MAX_PORT to twice the number of workers',
+    );
+  }
+  const listenInfos = [listen('udp'), listen('tcp')];
+  if (privateAddress) {
+    for (const protocol of ['udp', 'tcp'] as const) {
+      listenInfos.push({ protocol, ip: settings.listenIp, announcedAddress: privateAddress, port: port + 1 });
+    }
+  }
   let webRtcServer;
   try {
-    webRtcServer = await worker.createWebRtcServer({ listenInfos: [listen('udp'), listen('tcp')] });
+    webRtcServer = await worker.createWebRtcServer({ listenInfos });
   } catch (err) {
     worker.close();
     throw new Error(

@@ -15,6 +15,11 @@ export interface WorkerSettings {
   readonly listenIp: string;
   /** Address clients send media to (the instance's public IP). */
   readonly announcedIp: string;
+  /**
+   * Also announced, on the same listen address: the instance's private IP, which the region's TURN relay
+   * reaches inside the VPC (it relays to nothing public). @default none
+   */
+  readonly privateAnnouncedIp?: string;
 }
 
 export interface TransportSettings {

@@ -30,7 +30,13 @@ export async function createLegacyWorker(
     ...baseWorker(settings.index, worker),
     createWebRtcTransport: (router, transport) =>
       router.createWebRtcTransport({
-        listenIps: [{ ip: settings.listenIp, announcedIp: settings.announcedIp }],
+        // A second listen entry (its own port) announces the private address for the TURN relay.
+        listenIps: [
+          { ip: settings.listenIp, announcedIp: settings.announcedIp },
+          ...(settings.privateAnnouncedIp
+            ? [{ ip: settings.listenIp, announcedIp: settings.privateAnnouncedIp }]
+            : []),
+        ],
         ...TRANSPORT_PROTOCOLS,
         initialAvailableOutgoingBitrate: transport.initialAvailableOutgoingBitrate,
       }),

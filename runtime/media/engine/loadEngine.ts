@@ -126,7 +126,8 @@ function currentEngine(candidate: Candidate): MediaEngine {
     version: mediasoup.version,
     workerBin,
     usesWebRtcServer: true,
-    portsPerWorker: () => 1,
+    // Two: the public address's UDP/TCP sockets, and the private address's for the TURN relay.
+    portsPerWorker: (rangeSize, numWorkers) => (rangeSize >= 2 * numWorkers ? 2 : 1),
     createWorker: (settings) => createCurrentWorker(mediasoup, workerBin, settings),
   };
 }

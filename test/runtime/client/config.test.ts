@@ -80,6 +80,17 @@ describe('client config', () => {
     ]);
   });
 
+  it('takes the ICE transport policy: all by default, relay to force the TURN relay', () => {
+    expect(parseClientConfig({ apiUrls: ['https://a.example.com'] }).iceTransportPolicy).toBe('all');
+    expect(
+      parseClientConfig({ apiUrls: ['https://a.example.com'], iceTransportPolicy: 'relay' })
+        .iceTransportPolicy,
+    ).toBe('relay');
+    expect(problems({ apiUrls: ['https://a.example.com'], iceTransportPolicy: 'turn' })).toEqual([
+      expect.stringMatching(/^iceTransportPolicy: .*"all".*"relay"/),
+    ]);
+  });
+
   it('requires at least one API URL', () => {
     expect(problems({ apiUrls: [] })).toEqual([
       expect.stringMatching(/^apiUrls: must list at least one API base URL/),

@@ -1,4 +1,5 @@
 import { readLbEnv } from '../../../runtime/lb/env';
+import { lbEnvironment } from '../../../runtime/protocol/lbEnvironment';
 
 const valid = {
   REGION: 'eu-west-1',
@@ -66,5 +67,54 @@ describe('LB environment', () => {
     expect(() => readLbEnv({})).toThrow(
       /REGION[\s\S]*TABLE_NAME[\s\S]*JOIN_TOKEN_KEYS[\s\S]*MEDIA_TOKEN_KEYS[\s\S]*PUBLIC_API_URL/,
     );
+  });
+});
+
+describe('LB environment: TURN', () => {
+  const TURN_SECRET = JSON.stringify({ kid: 't1', secret: 't'.repeat(40) });
+
+  it('has no relay without TURN_SECRET', () => {
+    expect(readLbEnv(valid).config.turn).toBeUndefined();
+  });
+
+  it('reads the secret and the relay settings, with the AWS defaults', () => {
+    const aws = readLbEnv({ ...valid, TURN_SECRET, TURN_HOST_PREFIX: 'turn.' }).config.turn!;
+    expect(aws).toMatchObject({ hostPrefix: 'turn.', port: 3478, tlsPort: 443, ttlSeconds: 8 * 3600 });
+    expect(aws.secret.current.kid).toBe('t1');
+    const local = readLbEnv({
+      ...valid,
+      TURN_SECRET,
+      TURN_PORT: '3478',
+      TURN_TLS_PORT: '5349',
+      TURN_TTL_SECONDS: '600',
+    }).config.turn!;
+    expect(local).toMatchObject({ hostPrefix: '', tlsPort: 5349, ttlSeconds: 600 });
+  });
+
+  it('round-trips through the writer', () => {
+    const written = lbEnvironment({
+      region: 'eu-west-1',
+      tableName: 'mrwebrtc-rooms',
+      publicApiUrl: 'http://127.0.2.1:8080',
+      joinTokenKeys: valid.JOIN_TOKEN_KEYS,
+      mediaTokenKeys: valid.MEDIA_TOKEN_KEYS,
+      turnSecret: TURN_SECRET,
+      turn: { hostPrefix: '', port: 3478, tlsPort: 5349, ttlSeconds: 3600 },
+    });
+    expect(readLbEnv(written).config.turn).toMatchObject({ port: 3478, tlsPort: 5349, ttlSeconds: 3600 });
+  });
+
+  it('names bad TURN variables and never echoes the secret', () => {
+    const attempt = () =>
+      readLbEnv({
+        ...valid,
+        TURN_SECRET: JSON.stringify({ kid: 't1', secret: 'hunter2' }),
+        TURN_HOST_PREFIX: 'turn',
+        TURN_TTL_SECONDS: '60',
+      });
+    expect(attempt).toThrow(/TURN_SECRET: secret is 7 bytes.*\(set, not shown\)/);
+    expect(attempt).toThrow(/TURN_HOST_PREFIX: must be empty or DNS labels ending in "."/);
+    expect(attempt).toThrow(/TURN_TTL_SECONDS: .*\(got "60"\)/);
+    expect(attempt).not.toThrow(/hunter2/);
   });
 });

@@ -1,4 +1,5 @@
-import { verifyMediaToken } from '../../../runtime/protocol/tokens';
+import { parseKeySet, verifyMediaToken } from '../../../runtime/protocol/tokens';
+import { turnPassword } from '../../../runtime/lb/turnCredentials';
 import { DEFAULT_SERVER_LIVENESS_MS } from '../../../runtime/store';
 import {
   join,
@@ -272,5 +273,87 @@ describe('cost of the warm path', () => {
     h.commands.length = 0;
     expect((await join(h, 'warm', { token })).statusCode).toBe(200);
     expect(h.commands).toEqual(['GetItemCommand']);
+  });
+});
+
+describe('TURN relay in the answer', () => {
+  const TURN_DOC = {
+    kid: 't2',
+    secret: 'current-turn-secret-0123456789abcdef01',
+    verify: [{ kid: 't1', secret: 'previous-turn-secret-0123456789abcdef0' }],
+  };
+  let t: LbHarness;
+
+  beforeEach(async () => {
+    t = await startLb({
+      region: 'eu-west-1',
+      dynamo: h.dynamo,
+      config: {
+        publicApiUrl: 'https://eu-west-1.api.example.com',
+        turn: {
+          secret: parseKeySet(TURN_DOC),
+          hostPrefix: 'turn.',
+          port: 3478,
+          tlsPort: 443,
+          ttlSeconds: 3600,
+        },
+      },
+    });
+  });
+
+  afterEach(async () => {
+    await t.close();
+  });
+
+  it("carries the serving region's relay URLs and a credential bound to the peer, signed with the current secret", async () => {
+    await t.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await t.app.fleet.refresh();
+    const before = Math.floor(Date.now() / 1000);
+    const res = await join(t, 'turn-room');
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.iceServers).toHaveLength(1);
+    const [server] = body.iceServers;
+    expect(server.urls).toEqual([
+      'turn:turn.eu-west-1.api.example.com:3478?transport=udp',
+      'turn:turn.eu-west-1.api.example.com:3478?transport=tcp',
+      'turns:turn.eu-west-1.api.example.com:443?transport=tcp',
+    ]);
+    const claims = await verifyMediaToken(MEDIA_KEYS, body.mediaToken, {
+      roomId: 'turn-room',
+      serverId: 'eu-a',
+    });
+    const [expiry, peerId] = server.username.split(':');
+    expect(peerId).toBe(claims.sub);
+    expect(Number(expiry) - before).toBeGreaterThanOrEqual(3600);
+    expect(Number(expiry) - before).toBeLessThanOrEqual(3601);
+    expect(server.credential).toBe(turnPassword(TURN_DOC.secret, server.username));
+    expect(server.credential).not.toBe(turnPassword(TURN_DOC.verify[0]!.secret, server.username));
+    // Each join its own credential.
+    const again = (await join(t, 'turn-room')).json();
+    expect(again.iceServers[0].username).not.toBe(server.username);
+  });
+
+  it("points at another region's relay when that region serves the peer", async () => {
+    await t.admin.regions.putSummary({
+      region: 'us-east-1',
+      apiUrl: 'https://us-east-1.api.example.com',
+      liveServers: 1,
+      load: 0,
+      capacity: 100,
+      reportedAt: T0,
+    });
+    await t.admin.servers.put(mediaServer('eu-full', 'eu-west-1', { load: 100, capacity: 100 }));
+    await t.admin.servers.put(mediaServer('us-a', 'us-east-1'));
+    await t.app.fleet.refresh();
+    const body = (await join(t, 'turn-elsewhere')).json();
+    expect(body.region).toBe('us-east-1');
+    expect(body.iceServers[0].urls[0]).toBe('turn:turn.us-east-1.api.example.com:3478?transport=udp');
+  });
+
+  it('carries no iceServers when the LB has no TURN secret', async () => {
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.app.fleet.refresh();
+    expect((await join(h, 'no-turn')).json().iceServers).toBeUndefined();
   });
 });

@@ -16,6 +16,8 @@ test('every region has its LB on its own address and media servers whose ports n
     lbPort: 8080,
     mediaPortBase: 9000,
     mediaPerRegion: 3,
+    turnPort: 3478,
+    turnTlsPort: 5349,
     dynamoEndpoints: Object.fromEntries(regions.map((r) => [r.name, `http://${r.address}:8000`])),
   });
   const [first] = layout;
@@ -24,6 +26,7 @@ test('every region has its LB on its own address and media servers whose ports n
     address: regions[0]!.address,
     lbUrl: `http://${regions[0]!.address}:8080`,
     dynamoEndpoint: `http://${regions[0]!.address}:8000`,
+    turn: { host: regions[0]!.address, port: 3478, tlsPort: 5349 },
   });
   expect(first!.media.map((m) => m.id)).toEqual([0, 1, 2].map((i) => `${regions[0]!.name}-m${i}`));
   expect(first!.media.map((m) => m.signalingPort)).toEqual([9000, 9001, 9002]);

@@ -7,12 +7,15 @@ import { readMediaEnvironment } from '../../../runtime/protocol/mediaEnvironment
 import { freshKeySets } from '../../../runtime/local/devKeys';
 import type { LocalRegion } from '../../../runtime/local/layout';
 import { localLogLevel, regionProcesses } from '../../../runtime/local/processes';
+import type { PreparedTurnRelay } from '../../../runtime/local/TurnRelay';
+import { turnPassword } from '../../../runtime/lb/turnCredentials';
 
 const region: LocalRegion = {
   name: 'eu-west-1',
   address: '127.0.2.1',
   lbUrl: 'http://127.0.2.1:8080',
   dynamoEndpoint: 'http://127.0.2.1:8000',
+  turn: { host: '127.0.2.1', port: 3478, tlsPort: 5349 },
   media: [
     { id: 'eu-west-1-m0', signalingPort: 9000, rtcMinPort: 10000, rtcMaxPort: 10999 },
     { id: 'eu-west-1-m1', signalingPort: 9001, rtcMinPort: 11000, rtcMaxPort: 11999 },
@@ -25,6 +28,22 @@ const settings = {
   corsOrigin: 'http://127.0.0.1:3000',
   logLevel: 'warn' as const,
   keys,
+  turnCredentialTtlSeconds: 3600,
+};
+const relay: PreparedTurnRelay = {
+  region: 'eu-west-1',
+  endpoint: { host: '127.0.2.1', port: 3478, tlsPort: 5349 },
+  files: {
+    config: '/tmp/relay/turnserver.conf',
+    log: '/tmp/relay/turnserver.log',
+    pid: '/tmp/relay/turnserver.pid',
+    database: '/tmp/relay/turndb',
+    cert: undefined,
+    key: undefined,
+  },
+  command: { file: 'turnserver', args: ['-c', '/tmp/relay/turnserver.conf'] },
+  startTimeoutMs: 10_000,
+  removeSecrets: () => undefined,
 };
 
 test("a region's children are its media servers, then its LB", () => {
@@ -76,4 +95,29 @@ test("LOG_LEVEL sets the children's level only when it names one", () => {
   expect(localLogLevel('debug')).toBe('debug');
   expect(localLogLevel('loud')).toBe('info');
   expect(localLogLevel(undefined)).toBe('info');
+});
+
+test("with its relay, a region starts coturn itself first, and its LB signs that relay's credentials", () => {
+  const children = regionProcesses(region, settings, relay);
+  expect(children.map((c) => [c.name, c.role])).toEqual([
+    ['eu-west-1-turn', 'turn'],
+    ['eu-west-1-m0', 'media'],
+    ['eu-west-1-m1', 'media'],
+    ['eu-west-1-lb', 'lb'],
+  ]);
+  // coturn is the child (no wrapper), so a chaos signal to the region's processes reaches the relay.
+  expect(children[0]!.entry).toEqual({ file: 'turnserver', args: ['-c', '/tmp/relay/turnserver.conf'] });
+  const env = readLbEnvironment(children.find((c) => c.role === 'lb')!.env);
+  expect(env.turn).toMatchObject({ hostPrefix: '', port: 3478, tlsPort: 5349, ttlSeconds: 3600 });
+  // The LB signs with this run's secret, the one the relay's config holds.
+  expect(turnPassword(env.turn!.secret.current.key, '1:p')).toBe(turnPassword(keys.turnSecret.secret, '1:p'));
+  // Media servers never get the TURN secret.
+  for (const media of children.filter((c) => c.role === 'media')) {
+    expect(Object.values(media.env).join('\n')).not.toContain(keys.turnSecret.secret);
+  }
+});
+
+test('without a relay the LB hands out none', () => {
+  const lb = regionProcesses(region, settings).find((c) => c.role === 'lb')!;
+  expect(readLbEnvironment(lb.env).turn).toBeUndefined();
 });

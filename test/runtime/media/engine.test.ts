@@ -76,7 +76,10 @@ describe('engine choice', () => {
   test('Node 22 with a current worker runs the current engine, with a WebRtcServer per worker', () => {
     const engine = loadMediaEngine(environment({ node: 'v22.12.0', current: true, legacy: true }));
     expect(engine).toMatchObject({ flavour: 'current', version: '3.27.1', usesWebRtcServer: true });
-    expect(engine.portsPerWorker(100, 4)).toBe(1);
+    // Two ports per worker: the public address's sockets, and the private address's (the TURN relay's
+    // way in); one when the range has no room for that.
+    expect(engine.portsPerWorker(100, 4)).toBe(2);
+    expect(engine.portsPerWorker(4, 4)).toBe(1);
   });
 
   test('Node 22 without a current worker falls back to the legacy build', () => {
@@ -160,6 +163,42 @@ describe('the engine installed here', () => {
         expect(candidate.port).toBeLessThanOrEqual(21_209);
       }
       expect(await worker.cpuTimeMs()).toBeGreaterThanOrEqual(0);
+      transport.close();
+      router.close();
+    } finally {
+      worker.close();
+    }
+  });
+
+  test("also announces the private address when given, for the region's TURN relay", async () => {
+    const engine = loadMediaEngine();
+    const worker = await engine.createWorker({
+      index: 0,
+      logLevel: 'warn',
+      rtcMinPort: 21_210,
+      rtcMaxPort: 21_219,
+      listenIp: '127.0.0.1',
+      announcedIp: '127.0.0.42',
+      privateAnnouncedIp: '127.0.0.43',
+    });
+    try {
+      const router = await worker.createRouter(ROOM_MEDIA_CODECS);
+      const transport = await worker.createWebRtcTransport(router, {
+        initialAvailableOutgoingBitrate: 1_000_000,
+      });
+      const candidates = transport.iceCandidates as Array<{
+        ip?: string;
+        address?: string;
+        protocol: string;
+      }>;
+      const byAddress = (address: string) =>
+        candidates
+          .filter((c) => (c.ip ?? c.address) === address)
+          .map((c) => c.protocol)
+          .sort();
+      expect(byAddress('127.0.0.42')).toEqual(['tcp', 'udp']);
+      expect(byAddress('127.0.0.43')).toEqual(['tcp', 'udp']);
+      expect(candidates).toHaveLength(4);
       transport.close();
       router.close();
     } finally {

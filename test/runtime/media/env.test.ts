@@ -17,6 +17,15 @@ const valid = {
 };
 
 describe('media server environment', () => {
+  test('announces no private address when PRIVATE_ENDPOINT is on the public one (the local stack)', () => {
+    const local = readMediaServerConfig({
+      ...valid,
+      PUBLIC_IP: '127.0.2.1',
+      PRIVATE_ENDPOINT: 'ws://127.0.2.1:7000',
+    });
+    expect(local.privateIp).toBeUndefined();
+  });
+
   test('a complete environment becomes a typed config with defaults', () => {
     const config = readMediaServerConfig(valid);
     expect(config).toMatchObject({
@@ -36,6 +45,8 @@ describe('media server environment', () => {
       // A room holds 100 peers; a live room's item TTL is pushed forward every hour.
       room: { maxPeers: 100 },
       roomRefreshIntervalMs: 3_600_000,
+      // The private address of PRIVATE_ENDPOINT is announced too: the TURN relay reaches only that one.
+      privateIp: '10.0.1.5',
     });
     expect(config.mediaTokenKeys.current.kid).toBe('m1');
     expect(config.mediaTokenKeys.current.key).toMatchObject({

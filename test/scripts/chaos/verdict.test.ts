@@ -12,6 +12,7 @@ function client(overrides: Partial<ClientOutcome>): ClientOutcome {
     location: 'eu-west-1',
     kind: 'dual-url',
     withMedia: false,
+    forcedRelay: false,
     apiRegionBefore: 'eu-west-1',
     serverRegionBefore: 'eu-west-1',
     requestsAfterInjection: 10,
