@@ -21,6 +21,7 @@ export function readLbEnv(env: Readonly<Record<string, string | undefined>>): Lb
     config: lbConfig({
       region: e.region,
       publicApiUrl: e.publicApiUrl,
+      ...(e.backupApiUrl ? { backupApiUrl: e.backupApiUrl, backupDomain: e.backupDomain } : {}),
       joinTokenKeys: e.joinTokenKeys,
       mediaTokenKeys: e.mediaTokenKeys,
       corsOrigins: e.corsOrigins,

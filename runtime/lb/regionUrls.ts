@@ -2,17 +2,61 @@
  * Public URLs of regions as this LB knows them: its own from its config, the others from the summary
  * items their LBs write. A region never lists the others in its config (see DESIGN.md), so a region
  * whose LB has not reported yet has no URL and cannot be offered to clients.
+ *
+ * Every region has a URL in each of two name families: primary (`<region>.api.<domain>`) and backup
+ * (`<region>.api-backup.<backupDomain>`). An answer stays in the family its request came in on (the
+ * request's Host), because a client that reached us through a backup name may have no working primary
+ * zone at all: sending it back there to signal would undo the backup family's whole point.
  */
 import type { FleetSnapshot } from './FleetCache';
 
+export type NameFamily = 'primary' | 'backup';
+
+export interface OwnUrls {
+  readonly region: string;
+  readonly publicApiUrl: string;
+  /** This region in the backup family; undefined when the deployment has none. */
+  readonly backupApiUrl?: string;
+}
+
+/** The region's API base in `family`, or null when it is not known (yet). */
 export function regionApiUrl(
   snap: FleetSnapshot,
   region: string,
-  own: { region: string; publicApiUrl: string },
+  own: OwnUrls,
+  family: NameFamily = 'primary',
 ): string | null {
-  if (region === own.region) return own.publicApiUrl;
-  const url = snap.regions.get(region)?.summary?.apiUrl;
+  const url =
+    region === own.region
+      ? family === 'primary'
+        ? own.publicApiUrl
+        : own.backupApiUrl
+      : family === 'primary'
+        ? snap.regions.get(region)?.summary?.apiUrl
+        : snap.regions.get(region)?.summary?.backupApiUrl;
   return url ? url.replace(/\/+$/, '') : null;
+}
+
+/**
+ * The family of a request's Host header: backup when its name is the backup domain or under it;
+ * primary otherwise (the primary names, an IP literal, an unknown or missing Host).
+ */
+export function familyOfHost(host: string | undefined, backupDomain: string | undefined): NameFamily {
+  if (!host || !backupDomain) return 'primary';
+  const name = hostnameOf(host);
+  const domain = backupDomain.toLowerCase().replace(/\.$/, '');
+  return name === domain || name.endsWith(`.${domain}`) ? 'backup' : 'primary';
+}
+
+/** `Host` without its port (and without an IPv6 literal's brackets), lowercase, no trailing dot. */
+function hostnameOf(host: string): string {
+  const h = host.trim().toLowerCase();
+  const name = h.startsWith('[') ? h.slice(1, h.indexOf(']')) : h.replace(/:\d*$/, '');
+  return name.replace(/\.$/, '');
+}
+
+export function otherFamily(family: NameFamily): NameFamily {
+  return family === 'primary' ? 'backup' : 'primary';
 }
 
 /**

@@ -51,7 +51,12 @@ export const lbServices = fp(
       maxAgeMs: config.fleetMaxAgeMs,
       onBackgroundError: backgroundError('fleet refresh'),
     });
-    const own = { region: config.region, publicApiUrl: config.publicApiUrl, clock };
+    const own = {
+      region: config.region,
+      publicApiUrl: config.publicApiUrl,
+      backupApiUrl: config.backupApiUrl,
+      clock,
+    };
     const reporter = new RegionReporter({
       store,
       fleet,

@@ -32,6 +32,21 @@ export interface LbEnvironmentSettings {
   readonly port?: number;
   /** This region's public API base, written to the region summary for other regions. */
   readonly publicApiUrl: string;
+  /**
+   * This region's API base in the backup name family (`<region>.api-backup.<backupDomain>`). With it,
+   * a join that came in on a backup name is answered in backup names. @default none: primary only
+   */
+  readonly backupApiUrl?: string;
+  /**
+   * The backup zone's domain: a request whose Host is in it is answered in the backup family.
+   * Set together with `backupApiUrl`. @default none
+   */
+  readonly backupDomain?: string;
+  /**
+   * DNS servers the LB resolves other regions' names through, zone → `ipv4:port` (the local stack's
+   * emulators); names in no listed zone use the system resolver. @default none: the system resolver
+   */
+  readonly dnsServers?: Readonly<Record<string, string>>;
   /** Browser origins allowed cross-origin. @default none */
   readonly corsOrigins?: readonly string[];
   /** Proxies whose X-Forwarded-For is trusted: 1 behind an ALB. @default 0 */
@@ -52,6 +67,13 @@ export function lbEnvironment(settings: LbEnvironmentSettings): Record<string, s
     HOST: settings.host,
     PORT: settings.port,
     PUBLIC_API_URL: settings.publicApiUrl,
+    BACKUP_API_URL: settings.backupApiUrl,
+    BACKUP_DOMAIN: settings.backupDomain,
+    DNS_SERVERS: settings.dnsServers
+      ? Object.entries(settings.dnsServers)
+          .map(([zone, server]) => `${zone}=${server}`)
+          .join(',')
+      : undefined,
     TRUST_PROXY_HOPS: settings.trustProxyHops,
     LOG_LEVEL: settings.logLevel,
     CORS_ORIGINS: settings.corsOrigins?.length ? settings.corsOrigins.join(',') : undefined,
@@ -65,6 +87,32 @@ const httpUrl = z
   .url()
   .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' });
 
+const DOMAIN = /^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/;
+const DNS_SERVER = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$/;
+
+/** `zone=ipv4:port,zone=ipv4:port` → { zone: 'ipv4:port' }. */
+const dnsServersVariable = z
+  .string()
+  .default('')
+  .transform((s, ctx) => {
+    const servers: Record<string, string> = {};
+    for (const entry of s
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)) {
+      const [zone = '', server = ''] = entry.split('=');
+      if (!DOMAIN.test(zone.toLowerCase()) || !DNS_SERVER.test(server)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${entry}" must be zone=ipv4:port such as "mr.test=127.0.0.1:5353"`,
+        });
+        return z.NEVER;
+      }
+      servers[zone.toLowerCase()] = server;
+    }
+    return servers;
+  });
+
 const schema = z.object({
   REGION: z.string().refine(isAwsRegion, { message: 'must be an AWS region name such as "eu-west-1"' }),
   TABLE_NAME: z.string().min(3).max(255),
@@ -74,6 +122,13 @@ const schema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: z.coerce.number().int().min(1).max(65535).default(8080),
   PUBLIC_API_URL: httpUrl,
+  BACKUP_API_URL: httpUrl.optional(),
+  BACKUP_DOMAIN: z
+    .string()
+    .toLowerCase()
+    .refine((d) => DOMAIN.test(d), { message: 'must be a domain name such as "example.net"' })
+    .optional(),
+  DNS_SERVERS: dnsServersVariable,
   CORS_ORIGINS: z
     .string()
     .default('')
@@ -95,6 +150,10 @@ export interface LbEnvironment {
   readonly host: string;
   readonly port: number;
   readonly publicApiUrl: string;
+  /** Both set or both undefined. */
+  readonly backupApiUrl: string | undefined;
+  readonly backupDomain: string | undefined;
+  readonly dnsServers: Readonly<Record<string, string>>;
   readonly corsOrigins: readonly string[];
   readonly trustProxyHops: number;
   readonly logLevel: LogLevel;
@@ -104,7 +163,15 @@ export interface LbEnvironment {
 
 /** Reads and checks the LB's environment; throws EnvironmentError naming every bad variable. */
 export function readLbEnvironment(env: Readonly<Record<string, string | undefined>>): LbEnvironment {
-  const e = readEnvironment('LB', schema, env, new Set(Object.values(LB_SECRET_VARIABLES)));
+  const e = readEnvironment(
+    'LB',
+    schema.refine((v) => (v.BACKUP_API_URL === undefined) === (v.BACKUP_DOMAIN === undefined), {
+      path: ['BACKUP_DOMAIN'],
+      message: 'BACKUP_API_URL and BACKUP_DOMAIN are set together (the backup family needs both)',
+    }),
+    env,
+    new Set(Object.values(LB_SECRET_VARIABLES)),
+  );
   return {
     region: e.REGION,
     tableName: e.TABLE_NAME,
@@ -112,6 +179,9 @@ export function readLbEnvironment(env: Readonly<Record<string, string | undefine
     host: e.HOST,
     port: e.PORT,
     publicApiUrl: e.PUBLIC_API_URL,
+    backupApiUrl: e.BACKUP_API_URL,
+    backupDomain: e.BACKUP_DOMAIN,
+    dnsServers: e.DNS_SERVERS,
     corsOrigins: e.CORS_ORIGINS,
     trustProxyHops: e.TRUST_PROXY_HOPS,
     logLevel: e.LOG_LEVEL,

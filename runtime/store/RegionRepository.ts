@@ -114,6 +114,7 @@ function toRegionSummary(item: Item): RegionSummary {
   return {
     region: String(item.region),
     apiUrl: String(item.apiUrl),
+    ...(typeof item.backupApiUrl === 'string' ? { backupApiUrl: item.backupApiUrl } : {}),
     liveServers: Number(item.liveServers),
     load: Number(item.load),
     capacity: Number(item.capacity),

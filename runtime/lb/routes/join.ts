@@ -9,7 +9,7 @@ import { ApiError } from '../apiError';
 import { chooseAlternates } from '../alternates';
 import { authenticateJoin, joinAuth, joinRateLimitKey } from '../joinAuth';
 import type { JoinOutcome } from '../LbMetrics';
-import { regionApiUrl, signalingUrl } from '../regionUrls';
+import { familyOfHost, otherFamily, regionApiUrl, signalingUrl } from '../regionUrls';
 import { joinAnswer, joinBody, noQuery, roomParams, type JoinBody } from '../schemas';
 
 function outcomeOfError(err: unknown): JoinOutcome {
@@ -23,8 +23,9 @@ function outcomeOfError(err: unknown): JoinOutcome {
 }
 
 export async function joinRoutes(app: FastifyInstance): Promise<void> {
-  const { joinTokenKeys, mediaTokenKeys, region, publicApiUrl, limits } = app.lbConfig;
-  const own = { region, publicApiUrl };
+  const { joinTokenKeys, mediaTokenKeys, region, publicApiUrl, backupApiUrl, backupDomain, limits } =
+    app.lbConfig;
+  const own = { region, publicApiUrl, backupApiUrl };
   await app.register(joinAuth);
 
   app.post<{ Params: { roomId: string }; Body: JoinBody }>(
@@ -63,10 +64,15 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
         room: roomId,
         server: server.id,
       });
-      // Placement only answers servers of regions with a known URL.
-      const apiUrl = regionApiUrl(snapshot, server.region, own)!;
+      // Answers stay in the name family the request came in on (regionUrls.ts); placement only answers
+      // servers of regions with a known primary URL, the fallback when the family has none.
+      const family = familyOfHost(request.headers.host, backupDomain);
+      const apiUrl =
+        regionApiUrl(snapshot, server.region, own, family) ?? regionApiUrl(snapshot, server.region, own)!;
+      const otherUrl = regionApiUrl(snapshot, server.region, own, otherFamily(family));
       const alternates = chooseAlternates(snapshot, {
         own,
+        family,
         servingRegion: server.region,
         excludedRegions: exclude.regions,
         rtt: body.rtt,
@@ -74,7 +80,7 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
       stopTimer();
       app.metrics.joins.inc({ outcome });
       request.log.info(
-        { room: roomId, server: server.id, serverRegion: server.region, outcome },
+        { room: roomId, server: server.id, serverRegion: server.region, outcome, family },
         'join answered',
       );
       return {
@@ -82,6 +88,7 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
         region: server.region,
         serverId: server.id,
         signalingUrl: signalingUrl(apiUrl, roomId),
+        ...(otherUrl && otherUrl !== apiUrl ? { fallbackSignalingUrl: signalingUrl(otherUrl, roomId) } : {}),
         mediaToken: media.token,
         alternates,
         expiresAt: media.expiresAt,
