@@ -18,6 +18,8 @@ export interface RegionReporterOptions {
   readonly publicApiUrl: string;
   /** The same in the backup name family, when the deployment has one. */
   readonly backupApiUrl?: string;
+  /** The same by address (the local stack only). */
+  readonly addressApiUrl?: string;
   readonly clock: Clock;
   /** Called with each failed background report. */
   readonly onBackgroundError: (err: unknown) => void;
@@ -41,6 +43,7 @@ export class RegionReporter {
       region,
       apiUrl: this.opts.publicApiUrl,
       ...(this.opts.backupApiUrl ? { backupApiUrl: this.opts.backupApiUrl } : {}),
+      ...(this.opts.addressApiUrl ? { addressApiUrl: this.opts.addressApiUrl } : {}),
       liveServers: live.length,
       load: live.reduce((sum, s) => sum + s.load, 0),
       capacity: live.reduce((sum, s) => sum + s.capacity, 0),

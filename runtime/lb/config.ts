@@ -54,6 +54,8 @@ export interface LbConfig {
   readonly backupApiUrl?: string;
   /** The backup zone's domain: a request whose Host is under it is answered in the backup family. */
   readonly backupDomain?: string;
+  /** This region by IP address, answered to IP-literal Hosts (the local stack's browser demo only). */
+  readonly addressApiUrl?: string;
   /** Keys app backends sign join tokens with; the LB only verifies with them. */
   readonly joinTokenKeys: KeySet;
   /** Keys the LB signs media tokens with (the current one) and media servers verify. */
@@ -112,6 +114,7 @@ export function lbConfig(input: LbConfigInput): LbConfig {
     ...input,
     publicApiUrl: input.publicApiUrl.replace(/\/+$/, ''),
     ...(input.backupApiUrl ? { backupApiUrl: input.backupApiUrl.replace(/\/+$/, '') } : {}),
+    ...(input.addressApiUrl ? { addressApiUrl: input.addressApiUrl.replace(/\/+$/, '') } : {}),
     limits: { ...DEFAULT_LIMITS, ...input.limits },
   };
 }

@@ -22,6 +22,7 @@ export function readLbEnv(env: Readonly<Record<string, string | undefined>>): Lb
       region: e.region,
       publicApiUrl: e.publicApiUrl,
       ...(e.backupApiUrl ? { backupApiUrl: e.backupApiUrl, backupDomain: e.backupDomain } : {}),
+      ...(e.addressApiUrl ? { addressApiUrl: e.addressApiUrl } : {}),
       joinTokenKeys: e.joinTokenKeys,
       mediaTokenKeys: e.mediaTokenKeys,
       corsOrigins: e.corsOrigins,

@@ -7,17 +7,35 @@
  * (`<region>.api-backup.<backupDomain>`). An answer stays in the family its request came in on (the
  * request's Host), because a client that reached us through a backup name may have no working primary
  * zone at all: sending it back there to signal would undo the backup family's whole point.
+ *
+ * The local stack adds a third family, `address` (`http://<region address>:<port>`), for requests whose
+ * Host is an IP literal: its browser demo cannot resolve the emulated zones. AWS deployments have no
+ * address family, so there an IP-literal Host gets primary names like any other unknown Host.
  */
+import * as net from 'node:net';
 import type { FleetSnapshot } from './FleetCache';
 
-export type NameFamily = 'primary' | 'backup';
+export type NameFamily = 'primary' | 'backup' | 'address';
 
 export interface OwnUrls {
   readonly region: string;
   readonly publicApiUrl: string;
   /** This region in the backup family; undefined when the deployment has none. */
   readonly backupApiUrl?: string;
+  /** This region by address (the local stack only). */
+  readonly addressApiUrl?: string;
 }
+
+const OWN_URL = {
+  primary: 'publicApiUrl',
+  backup: 'backupApiUrl',
+  address: 'addressApiUrl',
+} as const satisfies Record<NameFamily, keyof OwnUrls>;
+const SUMMARY_URL = {
+  primary: 'apiUrl',
+  backup: 'backupApiUrl',
+  address: 'addressApiUrl',
+} as const;
 
 /** The region's API base in `family`, or null when it is not known (yet). */
 export function regionApiUrl(
@@ -27,24 +45,24 @@ export function regionApiUrl(
   family: NameFamily = 'primary',
 ): string | null {
   const url =
-    region === own.region
-      ? family === 'primary'
-        ? own.publicApiUrl
-        : own.backupApiUrl
-      : family === 'primary'
-        ? snap.regions.get(region)?.summary?.apiUrl
-        : snap.regions.get(region)?.summary?.backupApiUrl;
+    region === own.region ? own[OWN_URL[family]] : snap.regions.get(region)?.summary?.[SUMMARY_URL[family]];
   return url ? url.replace(/\/+$/, '') : null;
 }
 
 /**
  * The family of a request's Host header: backup when its name is the backup domain or under it;
- * primary otherwise (the primary names, an IP literal, an unknown or missing Host).
+ * address when it is an IP literal and this LB has an address family (the local stack); primary
+ * otherwise (the primary names, an unknown or missing Host).
  */
-export function familyOfHost(host: string | undefined, backupDomain: string | undefined): NameFamily {
-  if (!host || !backupDomain) return 'primary';
+export function familyOfHost(
+  host: string | undefined,
+  families: { readonly backupDomain?: string; readonly addressApiUrl?: string },
+): NameFamily {
+  if (!host) return 'primary';
   const name = hostnameOf(host);
-  const domain = backupDomain.toLowerCase().replace(/\.$/, '');
+  if (families.addressApiUrl && net.isIP(name)) return 'address';
+  if (!families.backupDomain) return 'primary';
+  const domain = families.backupDomain.toLowerCase().replace(/\.$/, '');
   return name === domain || name.endsWith(`.${domain}`) ? 'backup' : 'primary';
 }
 
@@ -55,8 +73,9 @@ function hostnameOf(host: string): string {
   return name.replace(/\.$/, '');
 }
 
-export function otherFamily(family: NameFamily): NameFamily {
-  return family === 'primary' ? 'backup' : 'primary';
+/** The family a client falls back to when it cannot reach a name of `family`; none for addresses. */
+export function otherFamily(family: NameFamily): NameFamily | null {
+  return family === 'primary' ? 'backup' : family === 'backup' ? 'primary' : null;
 }
 
 /**

@@ -27,7 +27,10 @@ export interface LocalStackState {
   readonly joinTokenKeys: KeySetDocument;
   readonly mediaTokenKeys: KeySetDocument;
   readonly tableName: string;
+  /** Primary zone (`api.<domain>`, `<region>.api.<domain>`). */
   readonly domain: string;
+  /** Backup zone (`api-backup.<backupDomain>`, `<region>.api-backup.<backupDomain>`). */
+  readonly backupDomain: string;
   readonly controlUrl: string;
   readonly dashboardUrl: string;
   readonly dns: { readonly primary: string; readonly backup: string };
@@ -64,6 +67,7 @@ export function stackStateSource(input: StackStateInput): () => LocalStackState 
     mediaTokenKeys: keys.mediaTokenKeys,
     tableName: config.tableName,
     domain: local.domain,
+    backupDomain: local.backupDomain,
     controlUrl: controlOrigin,
     dashboardUrl: `${controlOrigin}/`,
     dns: {

@@ -43,10 +43,11 @@ export interface LbEnvironmentSettings {
    */
   readonly backupDomain?: string;
   /**
-   * DNS servers the LB resolves other regions' names through, zone → `ipv4:port` (the local stack's
-   * emulators); names in no listed zone use the system resolver. @default none: the system resolver
+   * This region's API base by IP address, answered to requests whose Host is an IP literal. The local
+   * stack only: its browser demo cannot resolve the emulated zones, so it talks to addresses and must
+   * get addresses back. @default none: an IP-literal Host gets primary names, like any unknown Host
    */
-  readonly dnsServers?: Readonly<Record<string, string>>;
+  readonly addressApiUrl?: string;
   /** Browser origins allowed cross-origin. @default none */
   readonly corsOrigins?: readonly string[];
   /** Proxies whose X-Forwarded-For is trusted: 1 behind an ALB. @default 0 */
@@ -69,11 +70,7 @@ export function lbEnvironment(settings: LbEnvironmentSettings): Record<string, s
     PUBLIC_API_URL: settings.publicApiUrl,
     BACKUP_API_URL: settings.backupApiUrl,
     BACKUP_DOMAIN: settings.backupDomain,
-    DNS_SERVERS: settings.dnsServers
-      ? Object.entries(settings.dnsServers)
-          .map(([zone, server]) => `${zone}=${server}`)
-          .join(',')
-      : undefined,
+    ADDRESS_API_URL: settings.addressApiUrl,
     TRUST_PROXY_HOPS: settings.trustProxyHops,
     LOG_LEVEL: settings.logLevel,
     CORS_ORIGINS: settings.corsOrigins?.length ? settings.corsOrigins.join(',') : undefined,
@@ -88,31 +85,6 @@ const httpUrl = z
   .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' });
 
 const DOMAIN = /^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/;
-const DNS_SERVER = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$/;
-
-/** `zone=ipv4:port,zone=ipv4:port` → { zone: 'ipv4:port' }. */
-const dnsServersVariable = z
-  .string()
-  .default('')
-  .transform((s, ctx) => {
-    const servers: Record<string, string> = {};
-    for (const entry of s
-      .split(',')
-      .map((e) => e.trim())
-      .filter(Boolean)) {
-      const [zone = '', server = ''] = entry.split('=');
-      if (!DOMAIN.test(zone.toLowerCase()) || !DNS_SERVER.test(server)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `"${entry}" must be zone=ipv4:port such as "mr.test=127.0.0.1:5353"`,
-        });
-        return z.NEVER;
-      }
-      servers[zone.toLowerCase()] = server;
-    }
-    return servers;
-  });
-
 const schema = z.object({
   REGION: z.string().refine(isAwsRegion, { message: 'must be an AWS region name such as "eu-west-1"' }),
   TABLE_NAME: z.string().min(3).max(255),
@@ -128,7 +100,7 @@ const schema = z.object({
     .toLowerCase()
     .refine((d) => DOMAIN.test(d), { message: 'must be a domain name such as "example.net"' })
     .optional(),
-  DNS_SERVERS: dnsServersVariable,
+  ADDRESS_API_URL: httpUrl.optional(),
   CORS_ORIGINS: z
     .string()
     .default('')
@@ -153,7 +125,7 @@ export interface LbEnvironment {
   /** Both set or both undefined. */
   readonly backupApiUrl: string | undefined;
   readonly backupDomain: string | undefined;
-  readonly dnsServers: Readonly<Record<string, string>>;
+  readonly addressApiUrl: string | undefined;
   readonly corsOrigins: readonly string[];
   readonly trustProxyHops: number;
   readonly logLevel: LogLevel;
@@ -181,7 +153,7 @@ export function readLbEnvironment(env: Readonly<Record<string, string | undefine
     publicApiUrl: e.PUBLIC_API_URL,
     backupApiUrl: e.BACKUP_API_URL,
     backupDomain: e.BACKUP_DOMAIN,
-    dnsServers: e.DNS_SERVERS,
+    addressApiUrl: e.ADDRESS_API_URL,
     corsOrigins: e.CORS_ORIGINS,
     trustProxyHops: e.TRUST_PROXY_HOPS,
     logLevel: e.LOG_LEVEL,

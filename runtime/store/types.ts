@@ -52,6 +52,8 @@ export interface RegionSummary {
   readonly apiUrl: string;
   /** The same in the backup name family, e.g. `https://eu-west-1.api-backup.example.net`; absent if none. */
   readonly backupApiUrl?: string;
+  /** The same by IP address: the local stack's only (runtime/lb/regionUrls.ts); absent on AWS. */
+  readonly addressApiUrl?: string;
   readonly liveServers: number;
   readonly load: number;
   readonly capacity: number;

@@ -23,9 +23,9 @@ function outcomeOfError(err: unknown): JoinOutcome {
 }
 
 export async function joinRoutes(app: FastifyInstance): Promise<void> {
-  const { joinTokenKeys, mediaTokenKeys, region, publicApiUrl, backupApiUrl, backupDomain, limits } =
+  const { joinTokenKeys, mediaTokenKeys, region, publicApiUrl, backupApiUrl, addressApiUrl, limits } =
     app.lbConfig;
-  const own = { region, publicApiUrl, backupApiUrl };
+  const own = { region, publicApiUrl, backupApiUrl, addressApiUrl };
   await app.register(joinAuth);
 
   app.post<{ Params: { roomId: string }; Body: JoinBody }>(
@@ -66,10 +66,11 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
       });
       // Answers stay in the name family the request came in on (regionUrls.ts); placement only answers
       // servers of regions with a known primary URL, the fallback when the family has none.
-      const family = familyOfHost(request.headers.host, backupDomain);
+      const family = familyOfHost(request.headers.host, app.lbConfig);
       const apiUrl =
         regionApiUrl(snapshot, server.region, own, family) ?? regionApiUrl(snapshot, server.region, own)!;
-      const otherUrl = regionApiUrl(snapshot, server.region, own, otherFamily(family));
+      const other = otherFamily(family);
+      const otherUrl = other && regionApiUrl(snapshot, server.region, own, other);
       const alternates = chooseAlternates(snapshot, {
         own,
         family,

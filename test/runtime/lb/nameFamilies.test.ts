@@ -104,6 +104,40 @@ describe('join answers in the family of the Host', () => {
   });
 });
 
+describe("the local stack's address family", () => {
+  it('answers addresses to an IP-literal Host, and names to everything else', async () => {
+    await h.close();
+    h = await startLb({
+      region: 'eu-west-1',
+      config: {
+        publicApiUrl: PRIMARY('eu-west-1'),
+        backupApiUrl: BACKUP('eu-west-1'),
+        backupDomain: 'mr-backup.test',
+        addressApiUrl: 'http://127.0.2.1:8080',
+      },
+    });
+    await h.admin.regions.putSummary({
+      region: 'us-east-1',
+      apiUrl: PRIMARY('us-east-1'),
+      backupApiUrl: BACKUP('us-east-1'),
+      addressApiUrl: 'http://127.0.1.1:8080',
+      liveServers: 1,
+      load: 0,
+      capacity: 100,
+      reportedAt: T0,
+    });
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.app.fleet.refresh();
+    const byAddress = (await join(h, 'r1', { headers: { host: '127.0.2.1:8080' } })).json();
+    expect(byAddress.signalingUrl).toBe('ws://127.0.2.1:8080/v1/rooms/r1/signal');
+    expect(byAddress).not.toHaveProperty('fallbackSignalingUrl');
+    expect(byAddress.alternates).toEqual([{ region: 'us-east-1', apiUrl: 'http://127.0.1.1:8080' }]);
+    const byName = (await join(h, 'r1', { headers: { host: 'api.mr.test:8080' } })).json();
+    expect(byName.signalingUrl).toBe('ws://eu-west-1.api.mr.test:8080/v1/rooms/r1/signal');
+    expect(byName.alternates).toEqual([{ region: 'us-east-1', apiUrl: PRIMARY('us-east-1') }]);
+  });
+});
+
 describe('an LB without a backup family', () => {
   it('answers primary names and no fallback, even to a backup Host', async () => {
     await h.close();
