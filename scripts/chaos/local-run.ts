@@ -108,7 +108,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   const fleet = buildFleet(target, header.runId, opts);
   const dnsWatch = watchPrimaryDns(target.state);
   const backupWatch = watchBackupDns(target.state);
-  let injectedByMs = 0;
+  let injectedByMs: number | undefined;
   let injectedAt: number | null = null;
   let actions: string[];
   let data: DataCheck | null = null;
@@ -159,7 +159,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   await Promise.all(fleet.map((c) => c.stop()));
   const observation = observationSummary(dnsWatch, failed.address, bounds);
   if (dnsOutage) {
-    const dns = dnsOutageObservation(dnsWatch, backupWatch, injectedByMs);
+    const dns = dnsOutageObservation(dnsWatch, backupWatch, injectedByMs ?? 0);
     return {
       ...header,
       steadyState: { ok: true, detail: [], roomsByRegion },
