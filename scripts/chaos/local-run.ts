@@ -37,8 +37,12 @@ const PROGRESS_EVERY_MS = 5_000;
 const SCHEDULING_SLACK_MS = 2_000;
 /** How long a client joining during a DNS outage may take: a silent zone costs a hedge, not a join. */
 const OUTAGE_JOIN_TIMEOUT_MS = 20_000;
-/** After its last query is sent, how long a DNS watch may still receive an answer. */
-const DNS_QUERY_TIMEOUT_MS = 1_000;
+/**
+ * Queries of the last few seconds before the watch stops are left out of the dns-outage counts, and the
+ * rollback waits as long: on a loaded machine a query sent during the outage can sit unread in the
+ * (in-process) emulator's socket buffer and be answered once the zone is restored.
+ */
+const DNS_SETTLE_MS = 3_000;
 
 export interface LocalRunOptions {
   readonly region: string;
@@ -109,6 +113,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   const dnsWatch = watchPrimaryDns(target.state);
   const backupWatch = watchBackupDns(target.state);
   let injectedByMs: number | undefined;
+  let stoppedAtMs: number | undefined;
   let injectedAt: number | null = null;
   let actions: string[];
   let data: DataCheck | null = null;
@@ -134,8 +139,9 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
       await observeDnsOutage(target, fleet, header.runId, injectedAt, bounds.windowMs, opts);
       dnsWatch.stop();
       backupWatch.stop();
-      // A query sent just before the stop may still be answered; the rollback must not answer it.
-      await sleep(DNS_QUERY_TIMEOUT_MS + 200);
+      stoppedAtMs = Date.now() - injectedAt;
+      // A query sent just before the stop may still be in flight; the rollback must not answer it.
+      await sleep(DNS_SETTLE_MS);
     } else {
       await observe(fleet, dnsWatch, failed.address, injectedAt, bounds.windowMs, opts);
     }
@@ -159,7 +165,10 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   await Promise.all(fleet.map((c) => c.stop()));
   const observation = observationSummary(dnsWatch, failed.address, bounds);
   if (dnsOutage) {
-    const dns = dnsOutageObservation(dnsWatch, backupWatch, injectedByMs ?? 0);
+    const dns = dnsOutageObservation(dnsWatch, backupWatch, {
+      fromMs: injectedByMs ?? 0,
+      toMs: (stoppedAtMs ?? Infinity) - DNS_SETTLE_MS,
+    });
     return {
       ...header,
       steadyState: { ok: true, detail: [], roomsByRegion },
@@ -281,18 +290,21 @@ function watchBackupDns(state: LocalTarget['state']): DnsWatch {
   );
 }
 
-/** What each zone answered once the injection had taken effect. */
+/** What each zone answered between the injection taking effect and the end of the observation. */
 function dnsOutageObservation(
   primary: DnsWatch,
   backup: DnsWatch,
-  injectedByMs: number,
+  window: { fromMs: number; toMs: number },
 ): DnsOutageObservation {
-  const after = (w: DnsWatch) => w.samples.filter((s) => s.atMs >= injectedByMs);
+  const during = (w: DnsWatch) => w.samples.filter((s) => s.atMs >= window.fromMs && s.atMs <= window.toMs);
   return {
-    primaryQueries: after(primary).length,
-    primaryAnswered: after(primary).filter((s) => !s.error).length,
-    backupQueries: after(backup).length,
-    backupAnswered: after(backup).filter((s) => !s.error).length,
+    primaryQueries: during(primary).length,
+    primaryAnswered: during(primary).filter((s) => !s.error).length,
+    primaryAnsweredAtMs: during(primary)
+      .filter((s) => !s.error)
+      .map((s) => s.atMs),
+    backupQueries: during(backup).length,
+    backupAnswered: during(backup).filter((s) => !s.error).length,
   };
 }
 

@@ -212,6 +212,8 @@ export interface DnsOutageObservation {
   /** Queries of the primary name after the injection (each location, every sample) and those answered. */
   readonly primaryQueries: number;
   readonly primaryAnswered: number;
+  /** When (ms from the injection) the answered primary queries were sent: should be none. */
+  readonly primaryAnsweredAtMs?: readonly number[];
   /** The same for the backup name. */
   readonly backupQueries: number;
   readonly backupAnswered: number;

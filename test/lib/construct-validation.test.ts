@@ -55,6 +55,7 @@ describe('construct validation', () => {
       apiDomainName: 'api.example.com',
       regionApiDomainName: 'eu-west-1.api.example.com',
       backupApiDomainName: 'api-backup.example.com',
+      backupRegionApiDomainName: 'eu-west-1.api-backup.example.com',
       requestIntervalSeconds: 10,
       failureThreshold: 3,
     };
@@ -99,6 +100,8 @@ describe('construct validation', () => {
       joinTokenKeys: f.secret,
       mediaTokenKeys: f.secret,
       publicApiUrl: 'https://eu-west-1.api.example.com',
+      backupApiUrl: 'https://eu-west-1.api-backup.example.net',
+      backupDomain: 'example.net',
       containerPort: 8080,
       desiredCount: 4,
     };
