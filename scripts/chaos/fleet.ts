@@ -213,6 +213,7 @@ export class SimulatedClient {
       failedCallsAfterInjection: this.failedCalls,
       sessionDownAtMs: rel(this.sessionDownAt),
       startedAfterInjection: this.startedAt !== null,
+      startedAtMs: rel(this.startedAt),
       joinedAtMs: this.startedAt !== null ? rel(this.joinedAt) : null,
       signalingUrl: this.signalingUrl,
       detectedAtMs: rel(detectedAt),

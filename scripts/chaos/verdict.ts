@@ -30,7 +30,8 @@ export interface ClientOutcome {
   readonly sessionDownAtMs: number | null;
   /** Whether the client first joined after the injection, during the fault. */
   readonly startedAfterInjection: boolean;
-  /** For a client started after the injection: ms from the injection until it joined; null if it did not. */
+  /** For a client started after the injection: ms from the injection until it started, and joined. */
+  readonly startedAtMs: number | null;
   readonly joinedAtMs: number | null;
   /** The signaling URL its live connection uses (or last used). */
   readonly signalingUrl: string | null;

@@ -22,6 +22,7 @@ function client(overrides: Partial<ClientOutcome>): ClientOutcome {
     failedCallsAfterInjection: 0,
     sessionDownAtMs: null,
     startedAfterInjection: false,
+    startedAtMs: null,
     joinedAtMs: null,
     signalingUrl: 'ws://eu-west-1.api.mr.test:8080/v1/rooms/r/signal',
     detectedAtMs: null,
