@@ -300,9 +300,7 @@ function dnsOutageObservation(
   return {
     primaryQueries: during(primary).length,
     primaryAnswered: during(primary).filter((s) => !s.error).length,
-    primaryAnsweredAtMs: during(primary)
-      .filter((s) => !s.error)
-      .map((s) => s.atMs),
+    primaryAnsweredSamples: during(primary).filter((s) => !s.error),
     backupQueries: during(backup).length,
     backupAnswered: during(backup).filter((s) => !s.error).length,
   };

@@ -213,8 +213,13 @@ export interface DnsOutageObservation {
   /** Queries of the primary name after the injection (each location, every sample) and those answered. */
   readonly primaryQueries: number;
   readonly primaryAnswered: number;
-  /** When (ms from the injection) the answered primary queries were sent: should be none. */
-  readonly primaryAnsweredAtMs?: readonly number[];
+  /** The answered primary queries (should be none): when they were sent, from where, what they got. */
+  readonly primaryAnsweredSamples?: readonly {
+    readonly atMs: number;
+    readonly location: string;
+    readonly addresses: readonly string[];
+    readonly tookMs?: number;
+  }[];
   /** The same for the backup name. */
   readonly backupQueries: number;
   readonly backupAnswered: number;
