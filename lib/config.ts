@@ -139,8 +139,13 @@ const turnSchema = z
 
 const localSchema = z
   .object({
-    /** Zone the local DNS emulator serves: api.<domain>, <region>.api.<domain>, api-backup.<domain>. */
+    /** Primary zone the local DNS emulator serves: api.<domain>, <region>.api.<domain>. */
     domain: domainName.default('mr.test'),
+    /**
+     * Backup zone, served on its own port: api-backup.<backupDomain>, <region>.api-backup.<backupDomain>.
+     * A zone of its own, like the AWS backupDomain, so it can fail (or survive) alone.
+     */
+    backupDomain: domainName.default('mr-backup.test'),
     /** Loopback address per region; default 127.0.<n>.1 for the n-th configured region. */
     addresses: z.record(z.string(), z.string().regex(IPV4, 'must be an IPv4 loopback address')).default({}),
     lbPort: port.default(8080),
@@ -302,6 +307,14 @@ const configSchema = z
         code: 'custom',
         path: ['backupDomain'],
         message: "must differ from domain: the backup name must not share the primary zone's fate",
+      });
+    }
+    const localDomains = [cfg.local.domain, cfg.local.backupDomain];
+    if (localDomains.some((d, i) => d === localDomains[1 - i] || d.endsWith(`.${localDomains[1 - i]}`))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['local', 'backupDomain'],
+        message: `is ${JSON.stringify(cfg.local.backupDomain)}; it must be a zone of its own, neither local.domain (${JSON.stringify(cfg.local.domain)}) nor under or above it`,
       });
     }
   });

@@ -56,7 +56,10 @@ const NOT_FOUND_BODY = JSON.stringify({ error: { code: 'not_found', message: 'no
 
 export interface LbServiceProps {
   readonly vpc: ec2.IVpc;
-  /** Certificate covering api.<domain>, <region>.api.<domain> and api-backup.<backupDomain>. */
+  /**
+   * Certificate covering api.<domain>, <region>.api.<domain>, api-backup.<backupDomain> and
+   * <region>.api-backup.<backupDomain>.
+   */
   readonly certificate: acm.ICertificate;
   readonly image: ecs.ContainerImage;
   /** This region's replica of the global table. */
@@ -77,6 +80,10 @@ export interface LbServiceProps {
   readonly turn: LbTurnSettings;
   /** This region's own public base URL, written to the region summary item for other regions to read. */
   readonly publicApiUrl: string;
+  /** This region in the backup name family; joins through a backup name are answered in it. */
+  readonly backupApiUrl: string;
+  /** The backup zone's domain: a request whose Host is under it gets backup names back. */
+  readonly backupDomain: string;
   readonly containerPort: number;
   readonly desiredCount: number;
   /**
@@ -159,6 +166,8 @@ export class LbService extends Construct {
         host: '0.0.0.0',
         port: props.containerPort,
         publicApiUrl: props.publicApiUrl,
+        backupApiUrl: props.backupApiUrl,
+        backupDomain: props.backupDomain,
         // The ALB is the one proxy in front: trust its X-Forwarded-For so rate limits see client addresses.
         trustProxyHops: 1,
         logLevel: props.logLevel ?? 'info',

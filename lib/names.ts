@@ -40,9 +40,13 @@ export const REGION_OUTPUTS = {
   apiUrl: 'ApiUrl',
   backupApiUrl: 'BackupApiUrl',
   regionApiUrl: 'RegionApiUrl',
+  /** The region in the backup family, `https://<region>.api-backup.<backupDomain>`. */
+  backupRegionApiUrl: 'BackupRegionApiUrl',
   region: 'Region',
   loadBalancerDnsName: 'LoadBalancerDnsName',
   healthCheckId: 'HealthCheckId',
+  /** The backup family's health check (probes the region's backup name). */
+  backupHealthCheckId: 'BackupHealthCheckId',
   lbClusterName: 'LbClusterName',
   lbServiceName: 'LbServiceName',
   mediaAutoScalingGroupName: 'MediaAutoScalingGroupName',

@@ -148,19 +148,27 @@ export class RegionStack extends Stack {
 
     const network = new RegionNetwork(this, 'Network', { cidr: props.vpcCidr });
 
-    // Each name validates in the zone that holds it; the backup name may sit at another DNS provider's
-    // delegation, so its zone is passed separately.
+    // The region in the backup family: `<region>.api-backup.<backupDomain>`.
+    const backupRegionApiDomainName = `${region}.${props.dns.backupApiDomainName}`;
+    // Each name validates in the zone that holds it: a backup name validated through the primary zone
+    // could not be renewed while the primary zone is down, the very outage the backup family is for.
     const certificate = new acm.Certificate(this, 'ApiCertificate', {
       domainName: props.dns.regionApiDomainName,
-      subjectAlternativeNames: [props.dns.apiDomainName, props.dns.backupApiDomainName],
+      subjectAlternativeNames: [
+        props.dns.apiDomainName,
+        props.dns.backupApiDomainName,
+        backupRegionApiDomainName,
+      ],
       validation: acm.CertificateValidation.fromDnsMultiZone({
         [props.dns.regionApiDomainName]: primaryZone,
         [props.dns.apiDomainName]: primaryZone,
         [props.dns.backupApiDomainName]: backupZone,
+        [backupRegionApiDomainName]: backupZone,
       }),
     });
 
     const publicApiUrl = `https://${props.dns.regionApiDomainName}`;
+    const backupRegionApiUrl = `https://${backupRegionApiDomainName}`;
     this.lbService = new LbService(this, 'LbService', {
       vpc: network.vpc,
       certificate,
@@ -182,6 +190,8 @@ export class RegionStack extends Stack {
         ttlSeconds: props.turn.credentialTtlSeconds,
       },
       publicApiUrl,
+      backupApiUrl: backupRegionApiUrl,
+      backupDomain: props.dns.backupDomain,
       containerPort: props.lb.containerPort,
       desiredCount: props.lb.desiredCount,
       corsOrigins: props.lb.corsOrigins,
@@ -209,7 +219,7 @@ export class RegionStack extends Stack {
     // under api-backup.<backupDomain> and validates in the backup zone, like every backup name.
     const turnNames = turnRelayDomainNames({
       regionApiDomainName: props.dns.regionApiDomainName,
-      backupRegionApiDomainName: `${region}.${props.dns.backupApiDomainName}`,
+      backupRegionApiDomainName,
     });
     const turnCertificate = new acm.Certificate(this, 'TurnCertificate', {
       domainName: turnNames.primary,
@@ -259,6 +269,7 @@ export class RegionStack extends Stack {
       apiDomainName: props.dns.apiDomainName,
       regionApiDomainName: props.dns.regionApiDomainName,
       backupApiDomainName: props.dns.backupApiDomainName,
+      backupRegionApiDomainName,
       requestIntervalSeconds: props.healthCheck.requestIntervalSeconds,
       failureThreshold: props.healthCheck.failureThreshold,
     });
@@ -302,6 +313,8 @@ export class RegionStack extends Stack {
       region,
       loadBalancerDnsName: this.lbService.loadBalancer.loadBalancerDnsName,
       healthCheckId: this.dns.healthCheck.healthCheckId,
+      backupRegionApiUrl,
+      backupHealthCheckId: this.dns.backupHealthCheck.healthCheckId,
       lbClusterName: this.lbService.cluster.clusterName,
       lbServiceName: this.lbService.service.serviceName,
       mediaAutoScalingGroupName: this.mediaFleet.autoScalingGroup.autoScalingGroupName,

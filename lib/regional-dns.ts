@@ -3,10 +3,13 @@
  * region stack, so each stack adds only its own record (SetIdentifier = its region) and never lists
  * the others: deploying or deleting one region changes exactly one record in each name.
  *
- * One health check per region probes `https://<region>.api.<domain>/health`. It gates both the latency
- * record and the backup record, so a region that answers 503 (evacuated, no media servers, replica
- * unreachable) leaves both names within `failureThreshold` probes. The backup name lives in another
- * hosted zone with weighted routing, sharing nothing with the latency set but that health check.
+ * Two name families, each complete on its own: primary (`api.<domain>`, `<region>.api.<domain>`) in the
+ * primary zone and backup (`api-backup.<backupDomain>`, `<region>.api-backup.<backupDomain>`) in the
+ * backup zone. Each family has its own health check, probing `/health` through the family's own region
+ * name: a backup record gated by a probe of a primary name would turn unhealthy exactly when the
+ * primary zone fails, and Route 53 would then fail open to every region, dead ones included. A region
+ * that answers 503 (evacuated, no media servers, replica unreachable) leaves both families within
+ * `failureThreshold` probes.
  */
 import { Duration, Tags } from 'aws-cdk-lib';
 import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -23,11 +26,13 @@ export interface RegionalDnsProps {
   readonly loadBalancer: elbv2.ILoadBalancerV2;
   /** Zone of `domain`, holding `api.<domain>` and `<region>.api.<domain>`. */
   readonly primaryZone: route53.IHostedZone;
-  /** Zone of `backupDomain`, holding `api-backup.<backupDomain>`. */
+  /** Zone of `backupDomain`, holding `api-backup.<backupDomain>` and `<region>.api-backup.<backupDomain>`. */
   readonly backupZone: route53.IHostedZone;
   readonly apiDomainName: string;
   readonly regionApiDomainName: string;
   readonly backupApiDomainName: string;
+  /** `<region>.api-backup.<backupDomain>`: the region in the backup family, and its health check's name. */
+  readonly backupRegionApiDomainName: string;
   /** Route 53 probes every 10 or 30 seconds. */
   readonly requestIntervalSeconds: number;
   /** Consecutive failed probes before the region leaves DNS (1-10). */
@@ -35,7 +40,10 @@ export interface RegionalDnsProps {
 }
 
 export class RegionalDns extends Construct {
+  /** Probes the region through its primary name; gates the latency record. */
   readonly healthCheck: route53.HealthCheck;
+  /** Probes the region through its backup name; gates the backup record. */
+  readonly backupHealthCheck: route53.HealthCheck;
 
   constructor(scope: Construct, id: string, props: RegionalDnsProps) {
     super(scope, id);
@@ -52,16 +60,22 @@ export class RegionalDns extends Construct {
       );
     }
 
-    this.healthCheck = new route53.HealthCheck(this, 'HealthCheck', {
-      type: route53.HealthCheckType.HTTPS,
-      fqdn: props.regionApiDomainName,
-      port: 443,
-      resourcePath: '/health',
-      enableSNI: true,
-      requestInterval: Duration.seconds(props.requestIntervalSeconds),
-      failureThreshold: props.failureThreshold,
-    });
-    Tags.of(this.healthCheck).add('Name', props.regionApiDomainName);
+    const healthCheck = (id: string, fqdn: string) => {
+      const check = new route53.HealthCheck(this, id, {
+        type: route53.HealthCheckType.HTTPS,
+        fqdn,
+        port: 443,
+        resourcePath: '/health',
+        // The name goes in the TLS client_hello too, so the ALB answers with the certificate naming it.
+        enableSNI: true,
+        requestInterval: Duration.seconds(props.requestIntervalSeconds),
+        failureThreshold: props.failureThreshold,
+      });
+      Tags.of(check).add('Name', fqdn);
+      return check;
+    };
+    this.healthCheck = healthCheck('HealthCheck', props.regionApiDomainName);
+    this.backupHealthCheck = healthCheck('BackupHealthCheck', props.backupRegionApiDomainName);
 
     // Evaluating target health as well catches an ALB with no live task before the probes do.
     const alias = route53.RecordTarget.fromAlias(
@@ -83,13 +97,19 @@ export class RegionalDns extends Construct {
       healthCheck: this.healthCheck,
     });
 
+    new route53.ARecord(this, 'BackupRegionRecord', {
+      zone: props.backupZone,
+      recordName: props.backupRegionApiDomainName,
+      target: alias,
+    });
+
     new route53.ARecord(this, 'BackupRecord', {
       zone: props.backupZone,
       recordName: props.backupApiDomainName,
       target: alias,
       weight: BACKUP_RECORD_WEIGHT,
       setIdentifier: props.region,
-      healthCheck: this.healthCheck,
+      healthCheck: this.backupHealthCheck,
     });
   }
 }

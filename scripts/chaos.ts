@@ -1,7 +1,8 @@
 /**
- * The region-failure chaos script: proves and measures "losing a region removes only that region".
+ * The region-failure chaos script: proves and measures "losing a region removes only that region", and
+ * (`--mode dns-outage`) "losing the primary DNS zone removes nothing from dual-URL clients".
  *
- *   npm run chaos -- --target local --region us-east-1 [--mode kill|blackhole|evacuate] [--clients N]
+ *   npm run chaos -- --target local --region us-east-1 [--mode kill|blackhole|evacuate|dns-outage] [--clients N]
  *                    [--media N] [--duration S] [--json] [--out DIR]
  *   npm run chaos -- --target aws --region us-east-1 [--mode evacuate|scale-to-zero|blackhole] [--execute]
  *
@@ -40,12 +41,15 @@ function forcedRelaySummary(report: ChaosReport): string[] {
 }
 
 const USAGE = `usage: npm run chaos -- --target local|aws --region <region> [options]
-  --mode M           local: kill | blackhole | evacuate (default kill); aws: evacuate | scale-to-zero |
-                     blackhole (the region stack's FIS experiment; needs the AWS CLI)
+  --mode M           local: kill | blackhole | evacuate | dns-outage (default kill); aws: evacuate |
+                     scale-to-zero | blackhole (the region stack's FIS experiment; needs the AWS CLI).
+                     dns-outage: the primary zone drops every query while every region stays up
+                     (--region then only places the media clients)
   --clients N        simulated clients (default 30; half dual-URL, half DNS-only)
   --media N          of those, clients with real media, in pairs of one kind; the second pair is
                      forced through the TURN relay (default 4)
-  --duration S       observation window in seconds (default: the DNS bound + TTL + 20 s)
+  --duration S       observation window in seconds (default: the DNS bound + TTL + 20 s; dns-outage:
+                     TTL + 30 s)
   --regions N        regions of a stack this run starts when none runs (default: all)
   --health-interval S  health-check interval of a stack this run starts (default: the config's)
   --json             print the report as one JSON document on stdout
@@ -93,7 +97,7 @@ function parseCli() {
       `--target must be "local" or "aws"${values.target ? `, got "${values.target}"` : ''}`,
     );
   if (!values.region) throw new UsageError('--region is required (the region to fail)');
-  const localModes = ['kill', 'blackhole', 'evacuate'];
+  const localModes = ['kill', 'blackhole', 'evacuate', 'dns-outage'];
   const awsModes: readonly string[] = AWS_MODES;
   const mode = values.mode ?? (values.target === 'local' ? 'kill' : 'evacuate');
   const modes = values.target === 'local' ? localModes : awsModes;
@@ -131,7 +135,42 @@ function fmtMs(ms: number | null): string {
   return ms === null ? '—' : `${(ms / 1000).toFixed(2)} s`;
 }
 
+/** The dns-outage table: connected clients and the wave that joined during the outage, by kind. */
+function summarizeDnsOutage(report: ChaosReport): string {
+  const { groups, dns } = report.dnsOutage!;
+  const lines = [
+    `Chaos: dns-outage (primary zone ${report.config.dnsTtlSeconds} s TTL; local, run ${report.runId}) — ${report.verdict.pass ? 'PASS' : 'FAIL'}`,
+    '',
+    'group                              clients  calls  failed  failed att.  lost  joined  backup names  join p95  recovery p95  media p95',
+    ...groups.map((g) =>
+      [
+        g.group.padEnd(34),
+        String(g.clients).padEnd(8),
+        String(g.calls).padEnd(6),
+        String(g.failedCalls).padEnd(7),
+        String(g.failedAttempts).padEnd(12),
+        String(g.sessionsLost).padEnd(5),
+        `${g.joined}/${g.clients}`.padEnd(7),
+        String(g.onBackupNames).padEnd(13),
+        fmtMs(g.joinMs.p95).padEnd(9),
+        fmtMs(g.recoveryMs.p95).padEnd(13),
+        fmtMs(g.mediaMs.p95),
+      ].join(' '),
+    ),
+    '',
+    `DNS during the outage: primary answered ${dns.primaryAnswered}/${dns.primaryQueries} queries, backup ${dns.backupAnswered}/${dns.backupQueries}`,
+    report.data
+      ? `Data: ${report.data.itemsBefore} items before, ${report.data.itemsLost} lost; replicas ${report.data.replicasConverged ? 'converged' : 'DIFFER'} after rollback`
+      : 'Data: not checked',
+    `Rollback: ${report.rollback.ok ? `steady state again after ${fmtMs(report.rollback.steadyStateAfterMs)}` : `FAILED (${report.rollback.detail.join('; ')})`}`,
+    '',
+    ...report.verdict.checks.map((c) => `  ${c.pass ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}`),
+  ];
+  return lines.join('\n');
+}
+
 export function summarize(report: ChaosReport): string {
+  if (report.dnsOutage) return summarizeDnsOutage(report);
   const lines = [
     `Chaos: ${report.mode} ${report.region} (local, run ${report.runId}) — ${report.verdict.pass ? 'PASS' : 'FAIL'}`,
     '',
@@ -166,7 +205,9 @@ export function timelineSvg(report: ChaosReport): string {
   const byGroup = new Map<string, ChaosReport['clients'][number][]>();
   for (const c of report.clients) {
     const affected = c.apiRegionBefore === report.region || c.serverRegionBefore === report.region;
-    const key = `${affected ? 'affected' : 'survivors'} / ${c.kind}`;
+    const key = report.dnsOutage
+      ? `${c.startedAfterInjection ? 'joined during outage' : 'connected'} / ${c.kind}`
+      : `${affected ? 'affected' : 'survivors'} / ${c.kind}`;
     byGroup.set(key, [...(byGroup.get(key) ?? []), c]);
   }
   const lastEvent = Math.max(

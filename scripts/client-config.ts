@@ -3,9 +3,10 @@
  *
  *   npm run client-config -- [--target local|aws] [--outputs cdk-outputs.json] [--out file] [--cdk-json path]
  *
- * - local (default): the local stack's names and addresses: `http://api.<local.domain>:<lbPort>` then
- *   `http://api-backup.<local.domain>:<lbPort>`, each region's loopback address, and the DNS emulator
- *   per zone (the backup zone has its own server, as it would at another DNS provider).
+ * - local (default): the local stack's names: `http://api.<local.domain>:<lbPort>` then
+ *   `http://api-backup.<local.backupDomain>:<lbPort>`, each region's `<region>.api.<local.domain>`, and
+ *   the DNS emulator per zone (the backup zone has its own server, as it would at another DNS
+ *   provider). Node clients only: a browser cannot use the emulator (the demo page uses addresses).
  * - aws: what `cdk deploy --all --outputs-file cdk-outputs.json` recorded: every region stack
  *   `<appName>-<region>` must carry `RegionApiUrl`; `ApiUrl` / `BackupApiUrl` (when present) override
  *   the names derived from the config, because the deployed names are what clients must use.
@@ -58,13 +59,14 @@ export function parseArgs(argv: readonly string[]): CliOptions {
 }
 
 export function localClientConfig(cfg: DeploymentConfig): ClientConfigInput {
-  const { domain, lbPort, dnsAddress, dnsPort, backupDnsPort, regions, dnsTtlSeconds } = cfg.local;
+  const { domain, backupDomain, lbPort, dnsAddress, dnsPort, backupDnsPort, regions, dnsTtlSeconds } =
+    cfg.local;
   return {
-    apiUrls: [`http://api.${domain}:${lbPort}`, `http://api-backup.${domain}:${lbPort}`],
-    regionUrls: Object.fromEntries(regions.map((r) => [r.name, `http://${r.address}:${lbPort}`])),
+    apiUrls: [`http://api.${domain}:${lbPort}`, `http://api-backup.${backupDomain}:${lbPort}`],
+    regionUrls: Object.fromEntries(regions.map((r) => [r.name, `http://${r.name}.api.${domain}:${lbPort}`])),
     dns: {
       servers: {
-        [`api-backup.${domain}`]: `${dnsAddress}:${backupDnsPort}`,
+        [backupDomain]: `${dnsAddress}:${backupDnsPort}`,
         [domain]: `${dnsAddress}:${dnsPort}`,
       },
       // Never cache past the emulator's TTL: the chaos runs measure DNS failover at that TTL.

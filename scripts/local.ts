@@ -112,12 +112,12 @@ async function main(): Promise<void> {
   );
   console.log(
     table([
-      ['region', 'address', 'LB', 'DNS name', 'DynamoDB', 'TURN relay', 'media servers'],
+      ['region', 'address', 'LB', 'DNS names', 'DynamoDB', 'TURN relay', 'media servers'],
       ...state.regions.map((r) => [
         r.name,
         r.address,
         r.lbUrl,
-        `${r.name}.api.${domain}`,
+        `${new URL(r.apiUrl).hostname}, ${new URL(r.backupApiUrl).hostname}`,
         r.dynamoEndpoint,
         `${r.turn.host}:${r.turn.port} udp/tcp, :${r.turn.tlsPort} tls`,
         r.media.map((m) => `${m.id} :${m.signalingPort}`).join(', '),
@@ -129,12 +129,13 @@ async function main(): Promise<void> {
 Dashboard        ${state.dashboardUrl}
 Browser demo     ${state.dashboardUrl}demo/
 DNS (primary)    dig @${state.dns.primary.replace(':', ' -p ')} api.${domain}
-DNS (backup)     dig @${state.dns.backup.replace(':', ' -p ')} api-backup.${domain}
+DNS (backup)     dig @${state.dns.backup.replace(':', ' -p ')} api-backup.${state.backupDomain}
+Zone outage      curl -s -X POST -H 'content-type: application/json' -d '{}' ${state.controlUrl}/api/dns/zones/primary/fail   (…/restore undoes it)
 Join (room demo) curl -s -X POST -H "authorization: Bearer ${token}" -H 'content-type: application/json' -d '{}' ${state.regions[0]!.lbUrl}/v1/rooms/demo/join
 TURN (coturn)    every join answer's iceServers: the serving region's relay, a credential for that peer
                  turnutils_uclient -u <username> -w <credential> -e ${state.regions[0]!.address} ${state.regions[0]!.turn.host}
 More tokens      npm run token -- --room <room> --sub <name>
-Chaos            npm run chaos -- --target local --region ${state.regions[0]!.name} --mode kill
+Chaos            npm run chaos -- --target local --region ${state.regions[0]!.name} --mode kill|blackhole|evacuate|dns-outage
 State            .local/state.json   Logs: .local/logs/
 
 Ctrl-C stops everything.`);

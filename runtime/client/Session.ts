@@ -50,6 +50,8 @@ export interface JoinedEvent {
   readonly peerId: string;
   /** API base URL that answered the join. */
   readonly apiUrl: string;
+  /** Where the signaling socket went: the answer's `signalingUrl`, or its fallback in the other family. */
+  readonly signalingUrl: string;
 }
 
 export interface ReconnectingEvent extends AttemptSchedule {
@@ -291,7 +293,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.state = 'connected';
     this.election?.watch(conn.answer.region);
     const { region, serverId } = conn.answer;
-    return { region, serverId, peerId: conn.peerId, apiUrl: conn.apiUrl };
+    return { region, serverId, peerId: conn.peerId, apiUrl: conn.apiUrl, signalingUrl: conn.channel.url };
   }
 
   /**

@@ -73,14 +73,18 @@ export class SignalingChannel extends TypedEmitter<SignalingChannelEvents> {
   private pingInFlight = false;
   private state: 'opening' | 'open' | 'closed' = 'opening';
 
-  private constructor(private readonly options: SignalingTimeouts) {
+  private constructor(
+    private readonly options: SignalingTimeouts,
+    /** The URL this channel was opened to (the answer's `signalingUrl` or its fallback). */
+    readonly url: string,
+  ) {
     super();
   }
 
   /** Opens `url`, presenting `mediaToken` as a subprotocol (never in the URL: see subprotocol.ts). */
   static open(options: SignalingChannelOptions): Promise<SignalingChannel> {
     const { openSocket, url, mediaToken, signal, ...timeouts } = options;
-    const channel = new SignalingChannel(timeouts);
+    const channel = new SignalingChannel(timeouts, url);
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(abortReason(signal));
       const fail = (err: Error) => {
@@ -110,7 +114,7 @@ export class SignalingChannel extends TypedEmitter<SignalingChannelEvents> {
         onMessage: (text) => channel.onFrame(text),
         onClose: (code, reason) => {
           if (channel.state === 'opening')
-            fail(new SignalingOpenError(url, `closed with ${code}${reason ? ` (${reason})` : ''}`));
+            fail(new SignalingOpenError(url, `closed with ${code}${reason ? ` (${reason})` : ''}`, code));
           else
             channel.lose(
               'signaling_closed',

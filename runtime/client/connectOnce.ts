@@ -10,6 +10,11 @@
  * - The answer's alternates join the API client's fallback chain before the socket is even tried: the
  *   platform's own view of where else to go helps precisely when this server, its region or every
  *   configured name fails next.
+ * - The signaling name is treated like the API names: when the socket to `signalingUrl` cannot be
+ *   opened at all (the name does not resolve, nothing answers), the same region's signaling URL in
+ *   the other name family (`fallbackSignalingUrl`) is tried with the same media token before the
+ *   attempt fails, because a dead DNS zone is not a dead region. A socket the edge closed with a code
+ *   of its own is an answer, not an unreachable name: no fallback then.
  * - A failure says what it proved dead (AttemptFailure, read by outage.ts): a socket the region's edge
  *   would not even open blames the region; a server that failed the join or the media setup, or broke
  *   during it, blames that server; a refused media token (expired on the way, already used) blames
@@ -88,12 +93,12 @@ async function openConnection(ctx: AttemptContext, { exclude, signal }: AttemptI
   }
   let channel: SignalingChannel;
   try {
-    channel = await SignalingChannel.open({
-      openSocket: ctx.platform.openSocket,
-      url: answer.signalingUrl,
-      mediaToken: answer.mediaToken,
-      ...ctx.signaling,
-      signal,
+    channel = await openSignaling(ctx, answer.signalingUrl, answer.mediaToken, signal).catch((err) => {
+      if (!answer.fallbackSignalingUrl || !unreachable(err)) throw err;
+      ctx.onWarning(
+        `signaling ${answer.signalingUrl} unreachable (${(err as Error).message}); trying ${answer.fallbackSignalingUrl}`,
+      );
+      return openSignaling(ctx, answer.fallbackSignalingUrl, answer.mediaToken, signal);
     });
   } catch (err) {
     // The region's edge did not even take a socket: the region looks dead, not just the server.
@@ -110,6 +115,31 @@ async function openConnection(ctx: AttemptContext, { exclude, signal }: AttemptI
   ctx.onConnection(conn);
   return conn;
 }
+
+function openSignaling(
+  ctx: AttemptContext,
+  url: string,
+  mediaToken: string,
+  signal: AbortSignal,
+): Promise<SignalingChannel> {
+  return SignalingChannel.open({
+    openSocket: ctx.platform.openSocket,
+    url,
+    mediaToken,
+    ...ctx.signaling,
+    signal,
+  });
+}
+
+/** No socket at all (timeout, or the abnormal close a failed connection or lookup reports). */
+function unreachable(err: unknown): boolean {
+  return (
+    err instanceof SignalingOpenError && (err.closeCode === undefined || err.closeCode === CLOSE_ABNORMAL)
+  );
+}
+
+/** The close code a WebSocket reports when no connection was made or it broke without a close frame. */
+const CLOSE_ABNORMAL = 1006;
 
 /** The server-side join and the media setup; the connection is closed if either fails. */
 async function joinServer(ctx: AttemptContext, conn: Connection, signal: AbortSignal): Promise<void> {

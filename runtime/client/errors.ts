@@ -85,6 +85,8 @@ export class SignalingOpenError extends Error {
   constructor(
     readonly url: string,
     readonly detail: string,
+    /** The close code when the socket closed while opening; undefined when it timed out. */
+    readonly closeCode?: number,
   ) {
     super(`could not open the signaling socket: ${detail}`);
     this.name = 'SignalingOpenError';

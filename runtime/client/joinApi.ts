@@ -70,6 +70,17 @@ export async function requestJoin(
   if (secure && !parsed.data.signalingUrl.startsWith('wss:')) {
     throw new BadJoinAnswerError(url, 'signalingUrl: must be wss:// when the API is https://');
   }
+  // A fallback that would downgrade a secure API to plain ws:// is dropped, not followed.
+  const fallback = parsed.data.fallbackSignalingUrl;
+  if (fallback !== undefined && secure && !fallback.startsWith('wss:')) {
+    const { fallbackSignalingUrl: _dropped, ...rest } = parsed.data;
+    const { alternates, ignored } = usableAlternates(rest.alternates, secure);
+    return {
+      answer: { ...rest, alternates },
+      apiUrl: url,
+      ignoredAlternates: [...ignored, 'fallbackSignalingUrl: must be wss:// when the API is https://'],
+    };
+  }
   const { alternates, ignored } = usableAlternates(parsed.data.alternates, secure);
   return { answer: { ...parsed.data, alternates }, apiUrl: url, ignoredAlternates: ignored };
 }

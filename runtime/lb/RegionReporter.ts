@@ -16,6 +16,10 @@ export interface RegionReporterOptions {
   readonly region: string;
   /** Where clients reach this region's API; other regions' LBs offer it as an alternate. */
   readonly publicApiUrl: string;
+  /** The same in the backup name family, when the deployment has one. */
+  readonly backupApiUrl?: string;
+  /** The same by address (the local stack only). */
+  readonly addressApiUrl?: string;
   readonly clock: Clock;
   /** Called with each failed background report. */
   readonly onBackgroundError: (err: unknown) => void;
@@ -38,6 +42,8 @@ export class RegionReporter {
     const summary: RegionSummary = {
       region,
       apiUrl: this.opts.publicApiUrl,
+      ...(this.opts.backupApiUrl ? { backupApiUrl: this.opts.backupApiUrl } : {}),
+      ...(this.opts.addressApiUrl ? { addressApiUrl: this.opts.addressApiUrl } : {}),
       liveServers: live.length,
       load: live.reduce((sum, s) => sum + s.load, 0),
       capacity: live.reduce((sum, s) => sum + s.capacity, 0),

@@ -9,7 +9,9 @@
  *
  *   - a server of this region: `GET <private endpoint>/health`, the path the LB relays signaling over;
  *   - a server of another region: that region's LB, `GET <region api>/v1/servers/<id>/health`, which
- *     asks the server the same way (this LB has no route into another region's network).
+ *     asks the server the same way (this LB has no route into another region's network). The region's
+ *     URLs are tried in turn while the previous one could not even be reached (its name does not
+ *     resolve: a failed primary zone); a timeout or an answer ends the probe.
  *
  * The server must answer 200 with its own id (an address reused by a replacement host is not the
  * server). Anything else within the deadline (refused, reset, timeout, 503) counts as gone. Results are
@@ -35,8 +37,8 @@ export interface ProbeResult {
 
 export interface ServerProbeOptions {
   readonly region: string;
-  /** The public API base of another region (from the fleet's region summaries), or null if unknown. */
-  readonly regionApiUrl: (region: string) => string | null;
+  /** The API bases of another region (from the fleet's region summaries), best first; [] if unknown. */
+  readonly regionApiUrls: (region: string) => readonly string[];
   /** Wall clock for the cache. @default performance.now */
   readonly now?: () => number;
   readonly fetch?: typeof fetch;
@@ -71,15 +73,20 @@ export class ServerProbe {
   }
 
   private async probeRemote(server: MediaServerRecord): Promise<ProbeResult> {
-    const base = this.opts.regionApiUrl(server.region);
+    const bases = this.opts.regionApiUrls(server.region);
     // A region that never reported a URL cannot be asked, and none of its clients can reach it either.
-    if (!base) return { verdict: 'gone', detail: `no API URL known for ${server.region}` };
-    const url = `${base}/v1/servers/${encodeURIComponent(server.id)}/health`;
-    return this.ask(
-      url,
-      REMOTE_PROBE_TIMEOUT_MS,
-      (body) => body.serverId === server.id && body.alive === true,
-    );
+    if (bases.length === 0) return { verdict: 'gone', detail: `no API URL known for ${server.region}` };
+    let result: ProbeResult = { verdict: 'gone', detail: 'unreachable' };
+    for (const base of bases) {
+      const url = `${base}/v1/servers/${encodeURIComponent(server.id)}/health`;
+      result = await this.ask(
+        url,
+        REMOTE_PROBE_TIMEOUT_MS,
+        (body) => body.serverId === server.id && body.alive === true,
+      );
+      if (result.detail !== 'unreachable') return result;
+    }
+    return result;
   }
 
   private async ask(

@@ -2,13 +2,14 @@
  * Alternate regions a client may fall back to when the region serving it fails: active regions with
  * a public URL, other than the serving one and those the client excluded. Ordered by the client's own
  * RTT measurements when it sent them (measured beats modelled), regions it did not measure after those,
- * and by the static distance from this LB's region otherwise.
+ * and by the static distance from this LB's region otherwise. URLs are in the family the join came in on;
+ * a region without a URL in that family (it has no backup name) is offered by its primary URL.
  */
 import { regionDistanceKm } from '../protocol/regions';
 import { MAX_ALTERNATES } from '../protocol/join';
 import type { FleetSnapshot } from './FleetCache';
 import { regionIsActive } from './Placement';
-import { regionApiUrl } from './regionUrls';
+import { regionApiUrl, type NameFamily, type OwnUrls } from './regionUrls';
 
 export interface Alternate {
   readonly region: string;
@@ -18,7 +19,9 @@ export interface Alternate {
 export function chooseAlternates(
   snap: FleetSnapshot,
   args: {
-    readonly own: { region: string; publicApiUrl: string };
+    readonly own: OwnUrls;
+    /** @default 'primary' */
+    readonly family?: NameFamily;
     readonly servingRegion: string;
     readonly excludedRegions: ReadonlySet<string>;
     readonly rtt?: Readonly<Record<string, number>>;
@@ -29,7 +32,7 @@ export function chooseAlternates(
   for (const region of names) {
     if (region === args.servingRegion || args.excludedRegions.has(region) || !regionIsActive(snap, region))
       continue;
-    const apiUrl = regionApiUrl(snap, region, args.own);
+    const apiUrl = regionApiUrl(snap, region, args.own, args.family) ?? regionApiUrl(snap, region, args.own);
     if (apiUrl) candidates.push({ region, apiUrl });
   }
   const rtt = args.rtt ?? {};

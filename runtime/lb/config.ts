@@ -48,6 +48,15 @@ export interface LbConfig {
   readonly region: string;
   /** This region's public API base, e.g. `https://eu-west-1.api.example.com` or `http://127.0.2.1:8080`. */
   readonly publicApiUrl: string;
+  /**
+   * This region's API base in the backup name family, e.g. `https://eu-west-1.api-backup.example.net`;
+   * with `backupDomain`, joins that came in on a backup name are answered in backup names.
+   */
+  readonly backupApiUrl?: string;
+  /** The backup zone's domain: a request whose Host is under it is answered in the backup family. */
+  readonly backupDomain?: string;
+  /** This region by IP address, answered to IP-literal Hosts (the local stack's browser demo only). */
+  readonly addressApiUrl?: string;
   /** Keys app backends sign join tokens with; the LB only verifies with them. */
   readonly joinTokenKeys: KeySet;
   /** Keys the LB signs media tokens with (the current one) and media servers verify. */
@@ -116,6 +125,8 @@ export function lbConfig(input: LbConfigInput): LbConfig {
     healthCacheMs: 1_000,
     ...input,
     publicApiUrl: input.publicApiUrl.replace(/\/+$/, ''),
+    ...(input.backupApiUrl ? { backupApiUrl: input.backupApiUrl.replace(/\/+$/, '') } : {}),
+    ...(input.addressApiUrl ? { addressApiUrl: input.addressApiUrl.replace(/\/+$/, '') } : {}),
     limits: { ...DEFAULT_LIMITS, ...input.limits },
   };
 }

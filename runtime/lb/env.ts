@@ -21,6 +21,8 @@ export function readLbEnv(env: Readonly<Record<string, string | undefined>>): Lb
     config: lbConfig({
       region: e.region,
       publicApiUrl: e.publicApiUrl,
+      ...(e.backupApiUrl ? { backupApiUrl: e.backupApiUrl, backupDomain: e.backupDomain } : {}),
+      ...(e.addressApiUrl ? { addressApiUrl: e.addressApiUrl } : {}),
       joinTokenKeys: e.joinTokenKeys,
       mediaTokenKeys: e.mediaTokenKeys,
       corsOrigins: e.corsOrigins,

@@ -51,7 +51,13 @@ export const lbServices = fp(
       maxAgeMs: config.fleetMaxAgeMs,
       onBackgroundError: backgroundError('fleet refresh'),
     });
-    const own = { region: config.region, publicApiUrl: config.publicApiUrl, clock };
+    const own = {
+      region: config.region,
+      publicApiUrl: config.publicApiUrl,
+      backupApiUrl: config.backupApiUrl,
+      addressApiUrl: config.addressApiUrl,
+      clock,
+    };
     const reporter = new RegionReporter({
       store,
       fleet,
@@ -66,9 +72,14 @@ export const lbServices = fp(
     app.decorate('fleet', fleet);
     const serverProbe = new ServerProbe({
       region: config.region,
-      regionApiUrl: (region) => {
+      regionApiUrls: (region) => {
         const snap = fleet.current();
-        return snap ? regionApiUrl(snap, region, own) : null;
+        if (!snap) return [];
+        // By address first where there is one (the local stack, whose names this LB cannot resolve),
+        // then by name in each family: a failed primary zone must not blind the probe.
+        return (['address', 'primary', 'backup'] as const)
+          .map((family) => regionApiUrl(snap, region, own, family))
+          .filter((url): url is string => url !== null);
       },
     });
     app.decorate('serverProbe', serverProbe);

@@ -41,6 +41,12 @@ export interface DnsServerOptions {
 export class DnsServer {
   private readonly sockets = new Set<net.Socket>();
   private closed = false;
+  /**
+   * A failed server drops every query, over UDP and TCP, without a word: what clients of a DNS
+   * provider in an outage see (their resolver times out). Refusing or answering SERVFAIL would let
+   * them give up at once, which is kinder than any real outage.
+   */
+  failed = false;
 
   static async start(opts: DnsServerOptions): Promise<DnsServer> {
     for (let attempt = 1; ; attempt++) {
@@ -73,6 +79,7 @@ export class DnsServer {
     readonly port: number,
   ) {
     udp.on('message', (msg, rinfo) => {
+      if (this.failed) return;
       const reply = this.respond(msg, rinfo.address, 'udp');
       if (reply) udp.send(reply, rinfo.port, rinfo.address);
     });
@@ -109,6 +116,8 @@ export class DnsServer {
       while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
         const message = pending.subarray(2, 2 + pending.readUInt16BE(0));
         pending = pending.subarray(2 + message.length);
+        // The connection is taken (a failing provider's edge may still accept) and the query read, unanswered.
+        if (this.failed) continue;
         const reply = this.respond(message, socket.remoteAddress ?? '', 'tcp');
         if (!reply) {
           socket.destroy();

@@ -8,6 +8,7 @@
  *   POST /api/regions/:region/blackhole  SIGSTOP them (sockets stay open, nothing answers) and partition
  *   POST /api/regions/:region/restore    undo either: resume or restart the processes, heal the partition
  *   POST /api/processes/:name/(kill|restore)  one process (a single media server, for rejoin tests)
+ *   POST /api/dns/zones/:zone/(fail|restore)  one DNS zone (primary|backup) drops every query, or answers again
  *
  * It answers only its own pages. A web page the developer visits must not be able to drive it:
  *   - the Host must be this server's own loopback address (a DNS-rebinding name is refused);
@@ -114,20 +115,24 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
         };
       }),
     );
-    const dnsAnswers = await Promise.all(
-      clientLocations(state).map(async (loc) => {
-        const answers = opts.dns.resolveFor(loc.source, `api.${state.domain}`);
-        return {
-          ...loc,
-          answers,
-          regions: answers.map((a) => state.regions.find((r) => r.address === a)?.name ?? '?'),
-        };
-      }),
-    );
+    const regionOf = (a: string) => state.regions.find((r) => r.address === a)?.name ?? '?';
+    const dnsAnswers = clientLocations(state).map((loc) => {
+      const answers = opts.dns.resolveFor(loc.source, `api.${state.domain}`);
+      const backupAnswers = opts.dns.resolveFor(loc.source, `api-backup.${state.backupDomain}`);
+      return {
+        ...loc,
+        answers,
+        regions: answers.map(regionOf),
+        backupAnswers,
+        backupRegions: backupAnswers.map(regionOf),
+      };
+    });
     return {
       tableName: state.tableName,
       domain: state.domain,
+      backupDomain: state.backupDomain,
       dns: state.dns,
+      dnsZones: dnsStatus.zones,
       healthCheck: state.healthCheck,
       dnsTtlSeconds: state.dnsTtlSeconds,
       regions: regions.map(({ rooms: _rooms, ...r }) => r),
@@ -211,6 +216,28 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       else if (req.params.action === 'freeze') opts.supervisor.freeze(name);
       else opts.supervisor.release(name);
       return { name, action: req.params.action, at: Date.now() };
+    },
+  );
+
+  app.post<{ Params: { zone: 'primary' | 'backup'; action: 'fail' | 'restore' } }>(
+    '/api/dns/zones/:zone/:action',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          properties: {
+            zone: { type: 'string', enum: ['primary', 'backup'] },
+            action: { type: 'string', enum: ['fail', 'restore'] },
+          },
+          required: ['zone', 'action'],
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req) => {
+      const { zone, action } = req.params;
+      opts.dns.setZoneFailed(zone, action === 'fail');
+      return { zone, action, at: Date.now(), zones: opts.dns.status().zones };
     },
   );
 

@@ -1,10 +1,11 @@
 /**
  * The local Route 53: the primary zone (`api.<domain>` latency records, `<region>.api.<domain>`) and the
- * backup zone (`api-backup.<domain>` weighted records) on their own servers, both answering from one set
- * of health checks that probe each region's LB `/health`.
+ * backup zone (`api-backup.<backupDomain>` weighted records, `<region>.api-backup.<backupDomain>`) on
+ * their own servers, both answering from one set of health checks that probe each region's LB
+ * `/health` by address (the ALB's own name on AWS), never through either zone.
  *
- * The two servers share the health view but nothing else: closing the primary (`closeZone`) leaves the
- * backup answering, as a second DNS provider would.
+ * The two servers share the health view but nothing else: failing one zone (`setZoneFailed`) makes its
+ * server drop every query, as a DNS provider in an outage does, while the other keeps answering.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -64,16 +65,28 @@ export interface DnsAnswerLog {
   readonly addresses: string[];
 }
 
+export interface ZoneStatus {
+  readonly apex: string;
+  readonly address: string;
+  readonly port: number;
+  /** False while the zone is failed: its server drops every query. */
+  readonly serving: boolean;
+}
+
+/** What each family's global name answers a client at one location; null while its zone is failed. */
+export interface LocationAnswers {
+  readonly location: string;
+  readonly address: string | null;
+  readonly backupAddress: string | null;
+}
+
 export interface DnsEmulatorStatus {
-  readonly zones: Record<
-    ZoneName,
-    { readonly address: string; readonly port: number; readonly serving: boolean }
-  >;
+  readonly zones: Record<ZoneName, ZoneStatus>;
   readonly healthCheck: { readonly intervalMs: number; readonly failureThreshold: number };
   readonly regions: RegionHealth[];
   readonly transitions: HealthTransition[];
-  /** What `api.<domain>` answers right now for a client in each region. */
-  readonly apiAnswers: { readonly location: string; readonly address: string }[];
+  /** What `api.<domain>` and `api-backup.<backupDomain>` answer right now for a client in each region. */
+  readonly apiAnswers: LocationAnswers[];
   /** The most recent answers to real queries, oldest first. */
   readonly recentAnswers: DnsAnswerLog[];
 }
@@ -81,10 +94,13 @@ export interface DnsEmulatorStatus {
 export interface DnsEmulator {
   readonly ports: { readonly primary: number; readonly backup: number; readonly status?: number };
   status(): DnsEmulatorStatus;
-  /** The A addresses a client at `sourceAddress` gets for `name` now ([] for NXDOMAIN or no data). */
+  /**
+   * The A addresses a client at `sourceAddress` gets for `name` now ([] for NXDOMAIN or no data, and for
+   * every name of a failed zone).
+   */
   resolveFor(sourceAddress: string, name: string, type?: string): string[];
-  /** Stops one zone's server (a DNS provider outage); the other keeps answering. */
-  closeZone(zone: ZoneName): Promise<void>;
+  /** Fails one zone (a DNS provider outage: queries dropped, over UDP and TCP) or restores it. */
+  setZoneFailed(zone: ZoneName, failed: boolean): void;
   close(): Promise<void>;
 }
 
@@ -93,15 +109,10 @@ export async function startDnsEmulator(opts: DnsEmulatorOptions): Promise<DnsEmu
   const local = config.local;
   const regions = selectRegions(config, opts.regions);
   const address = opts.address ?? local.dnsAddress;
-  const zoneOptions = {
-    domain: local.domain,
-    ttlSeconds: local.dnsTtlSeconds,
-    regions,
-    serverAddress: address,
-  };
+  const zoneOptions = { ttlSeconds: local.dnsTtlSeconds, regions, serverAddress: address };
   const zones: Record<ZoneName, Zone> = {
-    primary: primaryZone(zoneOptions),
-    backup: backupZone(zoneOptions),
+    primary: primaryZone({ ...zoneOptions, domain: local.domain }),
+    backup: backupZone({ ...zoneOptions, domain: local.backupDomain }),
   };
   const defaultLocation = opts.defaultLocation ?? regions[0]!.name;
   const random = opts.random ?? Math.random;
@@ -163,22 +174,35 @@ export async function startDnsEmulator(opts: DnsEmulatorOptions): Promise<DnsEmu
       statusServer && closeHttp(statusServer),
     ]);
   };
-  const serving: Record<ZoneName, boolean> = { primary: false, backup: false };
+  const serving = (zone: ZoneName): boolean => servers[zone] !== undefined && !servers[zone].failed;
+  const globalName: Record<ZoneName, string> = {
+    primary: `api.${zones.primary.apex}`,
+    backup: `api-backup.${zones.backup.apex}`,
+  };
+  const answerAt = (zone: ZoneName, source: string): string | null =>
+    serving(zone)
+      ? (addressesOf(
+          resolve(zone, { name: globalName[zone], type: 'A', source, transport: 'udp' }).answer.answers,
+        )[0] ?? null)
+      : null;
 
   const status = (): DnsEmulatorStatus => ({
     zones: {
-      primary: { address, port: servers.primary!.port, serving: serving.primary },
-      backup: { address, port: servers.backup!.port, serving: serving.backup },
+      primary: {
+        apex: zones.primary.apex,
+        address,
+        port: servers.primary!.port,
+        serving: serving('primary'),
+      },
+      backup: { apex: zones.backup.apex, address, port: servers.backup!.port, serving: serving('backup') },
     },
     healthCheck: { intervalMs, failureThreshold },
     regions: checker.status(),
     transitions: checker.transitions(),
     apiAnswers: regions.map((r) => ({
       location: r.name,
-      address: addressesOf(
-        resolve('primary', { name: `api.${local.domain}`, type: 'A', source: r.address, transport: 'udp' })
-          .answer.answers,
-      )[0]!,
+      address: answerAt('primary', r.address),
+      backupAddress: answerAt('backup', r.address),
     })),
     recentAnswers: [...recent],
   });
@@ -193,7 +217,6 @@ export async function startDnsEmulator(opts: DnsEmulatorOptions): Promise<DnsEmu
         answer: answerer(zone),
         onError: (err) => onError(err, `${zone} zone server`),
       });
-      serving[zone] = true;
     }
     if (opts.statusPort !== undefined)
       statusServer = await startStatusServer(address, opts.statusPort, status);
@@ -210,14 +233,15 @@ export async function startDnsEmulator(opts: DnsEmulatorOptions): Promise<DnsEmu
       status: statusServer ? (statusServer.address() as AddressInfo).port : undefined,
     },
     status,
-    resolveFor: (sourceAddress, name, type = 'A') =>
-      addressesOf(
-        resolve(zoneOfName(name, local.domain), { name, type, source: sourceAddress, transport: 'udp' })
-          .answer.answers,
-      ),
-    closeZone: async (zone) => {
-      serving[zone] = false;
-      await servers[zone]!.close();
+    resolveFor: (sourceAddress, name, type = 'A') => {
+      const zone = zoneOfName(name, zones.backup.apex);
+      if (!serving(zone)) return [];
+      return addressesOf(
+        resolve(zone, { name, type, source: sourceAddress, transport: 'udp' }).answer.answers,
+      );
+    },
+    setZoneFailed: (zone, failed) => {
+      servers[zone]!.failed = failed;
     },
     close: closeAll,
   };
@@ -235,10 +259,9 @@ function selectRegions(config: LocalStackConfig, names: readonly string[] | unde
   return config.local.regions.filter((r) => names.includes(r.name));
 }
 
-function zoneOfName(name: string, domain: string): ZoneName {
+function zoneOfName(name: string, backupApex: string): ZoneName {
   const n = name.toLowerCase().replace(/\.$/, '');
-  const backupName = `api-backup.${domain}`;
-  return n === backupName || n.endsWith(`.${backupName}`) ? 'backup' : 'primary';
+  return n === backupApex || n.endsWith(`.${backupApex}`) ? 'backup' : 'primary';
 }
 
 function addressesOf(answers: readonly { type: string; data?: unknown }[]): string[] {

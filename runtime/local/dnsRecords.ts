@@ -9,8 +9,8 @@
  *   - when every record of a set is unhealthy, all count as healthy and the policy picks among them;
  *   - negative answers carry the zone's SOA, whose minimum is the negative-caching TTL.
  *
- * Both zones have the local domain as apex (locally `domain` and `backupDomain` are one name); they are
- * separate zones on separate servers, so neither knows the other's names.
+ * The two zones have their own apexes (`domain`, `backupDomain`) and their own servers, so neither
+ * knows the other's names and either can fail alone.
  */
 import type { Answer } from 'dns-packet';
 import { byDistanceFrom } from '../protocol/regions';
@@ -69,7 +69,11 @@ export function primaryZone(opts: ZoneOptions): Zone {
   };
 }
 
-/** `api-backup.<domain>` weighted records, equal weights, one per region. */
+/**
+ * `api-backup.<domain>` weighted records, equal weights, one per region, and
+ * `<region>.api-backup.<domain>` simple records: the backup family names every region too, so a client
+ * that has only this zone can still signal and rejoin by name.
+ */
 export function backupZone(opts: ZoneOptions): Zone {
   const apex = normalize(opts.domain);
   return {
@@ -84,6 +88,11 @@ export function backupZone(opts: ZoneOptions): Zone {
         policy: 'weighted',
         targets: opts.regions.map((r) => ({ ...r, weight: 1 })),
       },
+      ...opts.regions.map((r) => ({
+        name: `${r.name}.api-backup.${apex}`,
+        policy: 'simple' as const,
+        address: r.address,
+      })),
     ],
   };
 }

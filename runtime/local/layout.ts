@@ -18,7 +18,15 @@ export interface LocalMediaServer {
 export interface LocalRegion {
   readonly name: string;
   readonly address: string;
+  /**
+   * The LB by address: for the stack's own health probes and the browser demo (a browser cannot use
+   * the DNS emulator). Node clients use the names below, resolved through the emulator.
+   */
   readonly lbUrl: string;
+  /** The LB by its primary name, `http://<region>.api.<domain>:<port>`. */
+  readonly apiUrl: string;
+  /** The LB by its backup name, `http://<region>.api-backup.<backupDomain>:<port>`. */
+  readonly backupApiUrl: string;
   readonly dynamoEndpoint: string;
   /** The region's TURN relay (runtime/local/TurnRelay.ts), on the region's address. */
   readonly turn: { readonly host: string; readonly port: number; readonly tlsPort: number };
@@ -28,6 +36,9 @@ export interface LocalRegion {
 export interface RegionLayoutInput {
   readonly regions: readonly LocalRegionAddress[];
   readonly lbPort: number;
+  /** The primary and backup zones (the DNS emulator's). */
+  readonly domain: string;
+  readonly backupDomain: string;
   readonly mediaPortBase: number;
   readonly mediaPerRegion: number;
   readonly turnPort: number;
@@ -46,6 +57,8 @@ export function regionLayout(input: RegionLayoutInput): LocalRegion[] {
     name: r.name,
     address: r.address,
     lbUrl: `http://${r.address}:${input.lbPort}`,
+    apiUrl: `http://${r.name}.api.${input.domain}:${input.lbPort}`,
+    backupApiUrl: `http://${r.name}.api-backup.${input.backupDomain}:${input.lbPort}`,
     dynamoEndpoint: input.dynamoEndpoints[r.name]!,
     turn: { host: r.address, port: input.turnPort, tlsPort: input.turnTlsPort },
     media: mediaServers(r.name, input.mediaPerRegion, input.mediaPortBase),

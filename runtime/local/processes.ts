@@ -31,6 +31,8 @@ const PROCESS_ENV = {
 export interface RegionProcessSettings {
   readonly tableName: string;
   readonly lbPort: number;
+  /** The backup zone: requests whose Host is under it are answered in backup names. */
+  readonly backupDomain: string;
   /** The dashboard's origin: the browser demo calls the LBs from it. */
   readonly corsOrigin: string;
   readonly logLevel: LogLevel;
@@ -143,7 +145,11 @@ function lbProcess(region: LocalRegion, settings: RegionProcessSettings, withTur
         dynamoEndpoint: region.dynamoEndpoint,
         host: region.address,
         port: settings.lbPort,
-        publicApiUrl: region.lbUrl,
+        // Names in both families, as on AWS; by address only for IP-literal Hosts (the browser demo).
+        publicApiUrl: region.apiUrl,
+        backupApiUrl: region.backupApiUrl,
+        backupDomain: settings.backupDomain,
+        addressApiUrl: region.lbUrl,
         corsOrigins: [settings.corsOrigin],
         logLevel: settings.logLevel,
         joinTokenKeys: JSON.stringify(settings.keys.joinTokenKeys),

@@ -85,6 +85,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   const layout = regionLayout({
     regions,
     lbPort: local.lbPort,
+    domain: local.domain,
+    backupDomain: local.backupDomain,
     mediaPortBase: local.mediaPortBase,
     mediaPerRegion: opts.mediaPerRegion ?? local.mediaServersPerRegion,
     turnPort: local.turnPort,
@@ -107,6 +109,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     settings: {
       tableName: config.tableName,
       lbPort: local.lbPort,
+      backupDomain: local.backupDomain,
       corsOrigin: controlOrigin,
       logLevel: localLogLevel(process.env.LOG_LEVEL),
       keys,

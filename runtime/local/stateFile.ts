@@ -29,7 +29,10 @@ export interface LocalStackState {
   /** The TURN relays' shared secret of this run (tools can mint or forge credentials to test a relay). */
   readonly turnSecret: KeySetDocument;
   readonly tableName: string;
+  /** Primary zone (`api.<domain>`, `<region>.api.<domain>`). */
   readonly domain: string;
+  /** Backup zone (`api-backup.<backupDomain>`, `<region>.api-backup.<backupDomain>`). */
+  readonly backupDomain: string;
   readonly controlUrl: string;
   readonly dashboardUrl: string;
   readonly dns: { readonly primary: string; readonly backup: string };
@@ -67,6 +70,7 @@ export function stackStateSource(input: StackStateInput): () => LocalStackState 
     turnSecret: keys.turnSecret,
     tableName: config.tableName,
     domain: local.domain,
+    backupDomain: local.backupDomain,
     controlUrl: controlOrigin,
     dashboardUrl: `${controlOrigin}/`,
     dns: {

@@ -12,8 +12,10 @@ export interface LocalRegionAddress {
 }
 
 export interface LocalTopology {
-  /** Zone the DNS emulator serves: api.<domain>, <region>.api.<domain>. */
+  /** Primary zone the DNS emulator serves: api.<domain>, <region>.api.<domain>. */
   readonly domain: string;
+  /** Backup zone, on its own port: api-backup.<backupDomain>, <region>.api-backup.<backupDomain>. */
+  readonly backupDomain: string;
   readonly regions: readonly LocalRegionAddress[];
   readonly lbPort: number;
   readonly dynamoPort: number;

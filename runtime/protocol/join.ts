@@ -47,6 +47,15 @@ export const joinAnswerSchema = z.object({
   serverId: z.string().min(1),
   /** The region's signaling WebSocket; the media token is presented as a subprotocol (subprotocol.ts). */
   signalingUrl: z.string().regex(/^wss?:\/\//, 'must be a ws:// or wss:// URL'),
+  /**
+   * The same region's signaling WebSocket in the other name family (backup when the join came in on a
+   * primary name, and the other way round): the client tries it when it cannot connect to
+   * `signalingUrl`, before rejoining elsewhere, so one failed zone does not cost a working region.
+   */
+  fallbackSignalingUrl: z
+    .string()
+    .regex(/^wss?:\/\//, 'must be a ws:// or wss:// URL')
+    .optional(),
   mediaToken: z.string().min(1),
   iceServers: z.array(iceServerSchema).optional(),
   alternates: z.array(alternateSchema).max(MAX_ALTERNATES),

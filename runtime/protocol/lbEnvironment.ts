@@ -50,6 +50,22 @@ export interface LbEnvironmentSettings {
   readonly port?: number;
   /** This region's public API base, written to the region summary for other regions. */
   readonly publicApiUrl: string;
+  /**
+   * This region's API base in the backup name family (`<region>.api-backup.<backupDomain>`). With it,
+   * a join that came in on a backup name is answered in backup names. @default none: primary only
+   */
+  readonly backupApiUrl?: string;
+  /**
+   * The backup zone's domain: a request whose Host is in it is answered in the backup family.
+   * Set together with `backupApiUrl`. @default none
+   */
+  readonly backupDomain?: string;
+  /**
+   * This region's API base by IP address, answered to requests whose Host is an IP literal. The local
+   * stack only: its browser demo cannot resolve the emulated zones, so it talks to addresses and must
+   * get addresses back. @default none: an IP-literal Host gets primary names, like any unknown Host
+   */
+  readonly addressApiUrl?: string;
   /** Browser origins allowed cross-origin. @default none */
   readonly corsOrigins?: readonly string[];
   /** Proxies whose X-Forwarded-For is trusted: 1 behind an ALB. @default 0 */
@@ -86,6 +102,9 @@ export function lbEnvironment(settings: LbEnvironmentSettings): Record<string, s
     HOST: settings.host,
     PORT: settings.port,
     PUBLIC_API_URL: settings.publicApiUrl,
+    BACKUP_API_URL: settings.backupApiUrl,
+    BACKUP_DOMAIN: settings.backupDomain,
+    ADDRESS_API_URL: settings.addressApiUrl,
     TRUST_PROXY_HOPS: settings.trustProxyHops,
     LOG_LEVEL: settings.logLevel,
     CORS_ORIGINS: settings.corsOrigins?.length ? settings.corsOrigins.join(',') : undefined,
@@ -106,6 +125,7 @@ const httpUrl = z
 
 const portVariable = z.coerce.number().int().min(1).max(65535);
 
+const DOMAIN = /^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/;
 const schema = z.object({
   REGION: z.string().refine(isAwsRegion, { message: 'must be an AWS region name such as "eu-west-1"' }),
   TABLE_NAME: z.string().min(3).max(255),
@@ -115,6 +135,13 @@ const schema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: z.coerce.number().int().min(1).max(65535).default(8080),
   PUBLIC_API_URL: httpUrl,
+  BACKUP_API_URL: httpUrl.optional(),
+  BACKUP_DOMAIN: z
+    .string()
+    .toLowerCase()
+    .refine((d) => DOMAIN.test(d), { message: 'must be a domain name such as "example.net"' })
+    .optional(),
+  ADDRESS_API_URL: httpUrl.optional(),
   CORS_ORIGINS: z
     .string()
     .default('')
@@ -150,6 +177,10 @@ export interface LbEnvironment {
   readonly host: string;
   readonly port: number;
   readonly publicApiUrl: string;
+  /** Both set or both undefined. */
+  readonly backupApiUrl: string | undefined;
+  readonly backupDomain: string | undefined;
+  readonly addressApiUrl: string | undefined;
   readonly corsOrigins: readonly string[];
   readonly trustProxyHops: number;
   readonly logLevel: LogLevel;
@@ -161,7 +192,15 @@ export interface LbEnvironment {
 
 /** Reads and checks the LB's environment; throws EnvironmentError naming every bad variable. */
 export function readLbEnvironment(env: Readonly<Record<string, string | undefined>>): LbEnvironment {
-  const e = readEnvironment('LB', schema, env, new Set(Object.values(LB_SECRET_VARIABLES)));
+  const e = readEnvironment(
+    'LB',
+    schema.refine((v) => (v.BACKUP_API_URL === undefined) === (v.BACKUP_DOMAIN === undefined), {
+      path: ['BACKUP_DOMAIN'],
+      message: 'BACKUP_API_URL and BACKUP_DOMAIN are set together (the backup family needs both)',
+    }),
+    env,
+    new Set(Object.values(LB_SECRET_VARIABLES)),
+  );
   return {
     region: e.REGION,
     tableName: e.TABLE_NAME,
@@ -169,6 +208,9 @@ export function readLbEnvironment(env: Readonly<Record<string, string | undefine
     host: e.HOST,
     port: e.PORT,
     publicApiUrl: e.PUBLIC_API_URL,
+    backupApiUrl: e.BACKUP_API_URL,
+    backupDomain: e.BACKUP_DOMAIN,
+    addressApiUrl: e.ADDRESS_API_URL,
     corsOrigins: e.CORS_ORIGINS,
     trustProxyHops: e.TRUST_PROXY_HOPS,
     logLevel: e.LOG_LEVEL,

@@ -114,6 +114,8 @@ function toRegionSummary(item: Item): RegionSummary {
   return {
     region: String(item.region),
     apiUrl: String(item.apiUrl),
+    ...(typeof item.backupApiUrl === 'string' ? { backupApiUrl: item.backupApiUrl } : {}),
+    ...(typeof item.addressApiUrl === 'string' ? { addressApiUrl: item.addressApiUrl } : {}),
     liveServers: Number(item.liveServers),
     load: Number(item.load),
     capacity: Number(item.capacity),

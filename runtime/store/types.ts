@@ -50,6 +50,10 @@ export interface RegionSummary {
   readonly region: string;
   /** Public API base of the region, e.g. `https://eu-west-1.api.example.com`. */
   readonly apiUrl: string;
+  /** The same in the backup name family, e.g. `https://eu-west-1.api-backup.example.net`; absent if none. */
+  readonly backupApiUrl?: string;
+  /** The same by IP address: the local stack's only (runtime/lb/regionUrls.ts); absent on AWS. */
+  readonly addressApiUrl?: string;
   readonly liveServers: number;
   readonly load: number;
   readonly capacity: number;

@@ -4,6 +4,10 @@
  * time to media, for dual-URL clients vs DNS-only clients. DNS-only clients are bounded by the
  * health-check settings plus the TTL; that bound is reported next to them.
  *
+ * `dns-outage` (the primary zone silent, every region up) is the third row: there "recovery" is how long
+ * a client that joins during the outage takes from its start to joined (and to media), and the
+ * DNS-only column shows how many of those joined at all (the baseline: none is expected to).
+ *
  * The bench starts its own three-region stack (addresses 127.0.4x.1, other ports: it runs beside a
  * developer's `npm start`) with a 2 s health-check interval, so a run takes seconds rather than the
  * minute the AWS interval (10 s x 3) needs; the bound scales with the interval, the dual-URL path does not.
@@ -16,11 +20,12 @@ import { LocalTarget } from '../chaos/local-target';
 import { runLocalChaos, type ChaosReport } from '../chaos/local-run';
 import { benchHeader, emit, percentileOf, progress, round, type BenchResult } from './report';
 
-const MODES = ['kill', 'blackhole'] as const;
+const MODES = ['kill', 'blackhole', 'dns-outage'] as const;
 const HEALTH_INTERVAL_S = 2;
 const DNS_TTL_S = 2;
 /** Targets for dual-URL clients on the local stack (issue 9). */
 const TARGET_P95_MS = { kill: 2_000, blackhole: 6_000 } as const;
+type RegionMode = keyof typeof TARGET_P95_MS;
 
 interface Sample {
   readonly mode: Mode;
@@ -114,20 +119,45 @@ async function repeatChaos(
   return reports;
 }
 
-/** Recovery (and, for media clients, media) times of the affected clients that recovered. */
+/**
+ * Recovery (and, for media clients, media) times of the affected clients that recovered; for a DNS
+ * outage, the join (and media) times of the clients that joined during it, from their own start.
+ */
 function recoverySamples(reports: readonly ChaosReport[]): Sample[] {
   return reports.flatMap((r) =>
-    r.clients
-      .filter(
-        (c) =>
-          c.recoveredAtMs !== null && (c.apiRegionBefore === r.region || c.serverRegionBefore === r.region),
-      )
-      .flatMap((c) => [
-        { mode: r.mode as Mode, kind: c.kind, recoveryMs: c.recoveredAtMs!, media: false },
-        ...(c.mediaAtMs !== null
-          ? [{ mode: r.mode as Mode, kind: c.kind, recoveryMs: c.mediaAtMs, media: true }]
-          : []),
-      ]),
+    r.mode === 'dns-outage'
+      ? r.clients
+          .filter((c) => c.startedAtMs !== null && c.joinedAtMs !== null)
+          .flatMap((c) => [
+            {
+              mode: 'dns-outage' as const,
+              kind: c.kind,
+              recoveryMs: c.joinedAtMs! - c.startedAtMs!,
+              media: false,
+            },
+            ...(c.mediaAtMs !== null
+              ? [
+                  {
+                    mode: 'dns-outage' as const,
+                    kind: c.kind,
+                    recoveryMs: c.mediaAtMs - c.startedAtMs!,
+                    media: true,
+                  },
+                ]
+              : []),
+          ])
+      : r.clients
+          .filter(
+            (c) =>
+              c.recoveredAtMs !== null &&
+              (c.apiRegionBefore === r.region || c.serverRegionBefore === r.region),
+          )
+          .flatMap((c) => [
+            { mode: r.mode as Mode, kind: c.kind, recoveryMs: c.recoveredAtMs!, media: false },
+            ...(c.mediaAtMs !== null
+              ? [{ mode: r.mode as Mode, kind: c.kind, recoveryMs: c.mediaAtMs, media: true }]
+              : []),
+          ]),
   );
 }
 
@@ -162,6 +192,24 @@ function modeResults(reports: readonly ChaosReport[], dnsBoundMs: number) {
         (sum, r) => sum + r.groups.filter((g) => !g.affected).reduce((s, g) => s + g.failedRequests, 0),
         0,
       ),
+    /** dns-outage: failed calls of dual-URL clients, and joins during the outage per kind (joined/started). */
+    dualUrlFailedCalls: reports
+      .filter((r) => r.mode === mode)
+      .flatMap((r) => r.clients)
+      .filter((c) => c.kind === 'dual-url')
+      .reduce((sum, c) => sum + c.failedCallsAfterInjection, 0),
+    joinsDuringOutage: Object.fromEntries(
+      (['dual-url', 'dns-only'] as const).map((kind) => {
+        const joiners = reports
+          .filter((r) => r.mode === mode)
+          .flatMap((r) => r.clients)
+          .filter((c) => c.kind === kind && c.startedAfterInjection);
+        return [
+          kind,
+          { started: joiners.length, joined: joiners.filter((c) => c.joinedAtMs !== null).length },
+        ];
+      }),
+    ),
   }));
 }
 
@@ -170,12 +218,30 @@ function seconds(ms: number): string {
 }
 
 function failoverTargets(r: ModeResult, dnsBoundMs: number): BenchResult['targets'] {
+  if (r.mode === 'dns-outage') {
+    const dual = r.joinsDuringOutage['dual-url']!;
+    return [
+      {
+        name: 'dual-URL failed requests during a primary-zone outage',
+        target: '0',
+        measured: String(r.dualUrlFailedCalls),
+        met: r.dualUrlFailedCalls === 0,
+      },
+      {
+        name: 'dual-URL joins during a primary-zone outage',
+        target: '100%',
+        measured: `${dual.joined}/${dual.started}`,
+        met: dual.started > 0 && dual.joined === dual.started,
+      },
+    ];
+  }
+  const mode: RegionMode = r.mode;
   return [
     {
       name: `dual-URL p95 recovery after ${r.mode}`,
-      target: `<= ${TARGET_P95_MS[r.mode] / 1000} s`,
+      target: `<= ${TARGET_P95_MS[mode] / 1000} s`,
       measured: seconds(r.dualUrl.recovery.p95Ms),
-      met: r.dualUrl.recovery.p95Ms <= TARGET_P95_MS[r.mode],
+      met: r.dualUrl.recovery.p95Ms <= TARGET_P95_MS[mode],
     },
     {
       name: `DNS-only p95 recovery after ${r.mode}`,
@@ -205,16 +271,30 @@ function summaryRows(results: readonly ModeResult[], dnsBoundMs: number): (strin
       'media p95',
       'DNS bound',
     ],
-    ...results.map((r) => [
-      r.mode,
-      `${r.runs} (${r.passed})`,
-      seconds(r.dualUrl.recovery.p50Ms),
-      seconds(r.dualUrl.recovery.p95Ms),
-      seconds(r.dualUrl.media.p95Ms),
-      seconds(r.dnsOnly.recovery.p50Ms),
-      seconds(r.dnsOnly.recovery.p95Ms),
-      seconds(r.dnsOnly.media.p95Ms),
-      seconds(dnsBoundMs),
-    ]),
+    ...results.map((r) =>
+      r.mode === 'dns-outage'
+        ? [
+            `${r.mode} (join)`,
+            `${r.runs} (${r.passed})`,
+            seconds(r.dualUrl.recovery.p50Ms),
+            seconds(r.dualUrl.recovery.p95Ms),
+            seconds(r.dualUrl.media.p95Ms),
+            `joined ${r.joinsDuringOutage['dns-only']!.joined}/${r.joinsDuringOutage['dns-only']!.started}`,
+            '—',
+            '—',
+            '—',
+          ]
+        : [
+            r.mode,
+            `${r.runs} (${r.passed})`,
+            seconds(r.dualUrl.recovery.p50Ms),
+            seconds(r.dualUrl.recovery.p95Ms),
+            seconds(r.dualUrl.media.p95Ms),
+            seconds(r.dnsOnly.recovery.p50Ms),
+            seconds(r.dnsOnly.recovery.p95Ms),
+            seconds(r.dnsOnly.media.p95Ms),
+            seconds(dnsBoundMs),
+          ],
+    ),
   ];
 }

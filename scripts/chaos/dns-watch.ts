@@ -12,6 +12,8 @@ export interface DnsSample {
   readonly location: string;
   readonly addresses: readonly string[];
   readonly error?: string;
+  /** How long the query took, ms. */
+  readonly tookMs?: number;
 }
 
 const SAMPLE_INTERVAL_MS = 500;
@@ -61,11 +63,18 @@ export class DnsWatch {
     const atMs = Date.now() - this.injectionAt;
     await Promise.all(
       this.resolvers.map(async ({ location, resolver }) => {
+        const started = Date.now();
         try {
           const addresses = await resolver.resolve4(this.name);
-          this.samples.push({ atMs, location, addresses });
+          this.samples.push({ atMs, location, addresses, tookMs: Date.now() - started });
         } catch (err) {
-          this.samples.push({ atMs, location, addresses: [], error: (err as Error).message });
+          this.samples.push({
+            atMs,
+            location,
+            addresses: [],
+            error: (err as Error).message,
+            tookMs: Date.now() - started,
+          });
         }
       }),
     );

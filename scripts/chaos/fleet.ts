@@ -5,6 +5,8 @@
  * DNS-only (api alone). A few carry real media (@roamhq/wrtc synthetic video) to time media recovery;
  * some of those are forced through the TURN relay of the region serving them (`iceTransportPolicy:
  * 'relay'`), as clients on networks that allow nothing else, so the relay's failover is measured too.
+ * Every client reaches the platform by name only (`api.<domain>`, `api-backup.<backupDomain>`, the
+ * region names), resolved through the emulator's two zones as an AWS client resolves Route 53's.
  *
  * Besides its session, every client makes a join API call every PROBE_INTERVAL_MS, the steady request
  * load a platform sees; each attempt's outcome is recorded, so "zero failed requests" is measured on
@@ -27,6 +29,7 @@ export interface FleetRegion {
 export interface FleetOptions {
   readonly regions: readonly FleetRegion[];
   readonly domain: string;
+  readonly backupDomain: string;
   readonly lbPort: number;
   readonly dns: { readonly primary: string; readonly backup: string };
   readonly dnsTtlSeconds: number;
@@ -57,6 +60,13 @@ export class SimulatedClient {
   private mediaAt: number | null = null;
   private requests = 0;
   private failed = 0;
+  /** Calls (each maybe several attempts) after the injection, and those no URL answered. */
+  private calls = 0;
+  private failedCalls = 0;
+  /** Set when the client was started after the injection (it joins during the fault). */
+  private startedAt: number | null = null;
+  private joinedAt: number | null = null;
+  private signalingUrl: string | null = null;
   private probeTimer: NodeJS.Timeout | undefined;
   private media: MediaProbe | undefined;
   private framesAtRejoin = 0;
@@ -77,11 +87,15 @@ export class SimulatedClient {
     this.id = `c${String(index).padStart(2, '0')}-${location.name}-${kind}${suffix}`;
     const localAddress = location.address.replace(/\.\d+$/, `.${100 + index}`);
     const api = `http://api.${opts.domain}:${opts.lbPort}`;
-    const backup = `http://api-backup.${opts.domain}:${opts.lbPort}`;
+    const backup = `http://api-backup.${opts.backupDomain}:${opts.lbPort}`;
     this.client = createNodeClient({
       apiUrls: kind === 'dual-url' ? [api, backup] : [api],
       regionUrls:
-        kind === 'dual-url' ? Object.fromEntries(opts.regions.map((r) => [r.name, r.lbUrl])) : undefined,
+        kind === 'dual-url'
+          ? Object.fromEntries(
+              opts.regions.map((r) => [r.name, `http://${r.name}.api.${opts.domain}:${opts.lbPort}`]),
+            )
+          : undefined,
       rttElection: kind === 'dual-url' ? { samples: 2 } : false,
       // A DNS-only client has nothing but the primary name: no region URLs from join answers either.
       followAlternates: kind === 'dual-url',
@@ -89,7 +103,7 @@ export class SimulatedClient {
       timeouts: { attemptMs: 1_500, hedgeMs: 400, signalingPingMs: 1_000, signalingPongTimeoutMs: 2_000 },
       backoff: { baseMs: 200, capMs: 3_000, maxAttempts: 60, joinAttempts: 5 },
       dns: {
-        servers: { [`api-backup.${opts.domain}`]: opts.dns.backup, [opts.domain]: opts.dns.primary },
+        servers: { [opts.backupDomain]: opts.dns.backup, [opts.domain]: opts.dns.primary },
         maxCacheSeconds: opts.dnsTtlSeconds,
       },
       localAddress,
@@ -99,6 +113,7 @@ export class SimulatedClient {
       if (this.injectionAt === null) return;
       const failures = e.attempts.filter((a) => a.outcome !== 'ok' && a.outcome !== 'client_error').length;
       this.countRequests(e.attempts.length, failures);
+      this.calls++;
       // The call was answered (perhaps by a fallback URL): the API works again for this client.
       if (this.apiDownAt !== null && this.apiUpAt === null) this.apiUpAt = this.now;
     });
@@ -109,6 +124,7 @@ export class SimulatedClient {
   }
 
   async start(joinTimeoutMs: number): Promise<void> {
+    if (this.injectionAt !== null) this.startedAt = this.now;
     const tokenFor = () => this.opts.token(this.room, this.id);
     let produce: { video: MediaStreamTrack } | undefined;
     if (this.withMedia) {
@@ -129,14 +145,17 @@ export class SimulatedClient {
       this.session = this.client.joinRoom(this.room, tokenFor, { consume: false });
     }
     const session = this.session;
-    session.on('joined', (e) => this.onJoined(e.apiUrl, e.region, e.serverId));
+    session.on('joined', (e) => {
+      this.joinedAt = this.now;
+      this.onJoined(e.apiUrl, e.region, e.serverId, e.signalingUrl);
+    });
     session.on('reconnecting', (e) => {
       this.events.push({ at: this.now, what: `reconnecting (${e.reason}, attempt ${e.attempt})` });
       if (this.injectionAt !== null && this.sessionDownAt === null) this.sessionDownAt = this.now;
     });
     session.on('reconnected', (e) => {
       this.events.push({ at: this.now, what: `reconnected to ${e.serverId} after ${e.downtimeMs} ms` });
-      this.onJoined(e.apiUrl, e.region, e.serverId);
+      this.onJoined(e.apiUrl, e.region, e.serverId, e.signalingUrl);
       if (this.injectionAt !== null && this.sessionDownAt !== null) {
         this.rejoinedAt = this.now;
         this.framesAtRejoin = this.media?.frames() ?? 0;
@@ -197,6 +216,13 @@ export class SimulatedClient {
       serverRegionBefore: this.before.serverRegion,
       requestsAfterInjection: this.requests,
       failedRequestsAfterInjection: this.failed,
+      callsAfterInjection: this.calls,
+      failedCallsAfterInjection: this.failedCalls,
+      sessionDownAtMs: rel(this.sessionDownAt),
+      startedAfterInjection: this.startedAt !== null,
+      startedAtMs: rel(this.startedAt),
+      joinedAtMs: this.startedAt !== null ? rel(this.joinedAt) : null,
+      signalingUrl: this.signalingUrl,
       detectedAtMs: rel(detectedAt),
       recoveredAtMs: rel(recoveredAt),
       mediaAtMs: rel(this.mediaAt),
@@ -222,21 +248,27 @@ export class SimulatedClient {
     this.client.close();
   }
 
-  private onJoined(apiUrl: string, region: string, serverId: string): void {
+  private onJoined(apiUrl: string, region: string, serverId: string, signalingUrl: string): void {
     this.apiRegion = this.regionOfApiUrl(apiUrl);
     this.serverRegion = region;
     this.serverId = serverId;
+    this.signalingUrl = signalingUrl;
   }
 
   /**
-   * Which region's LB answered. Region URLs name it directly; `api.<domain>` is latency-routed, and in
-   * the steady state (every region healthy, which the run checks before it injects) it answers the
-   * client's own location; `api-backup.<domain>` is weighted, so ask the backup zone what it gives
-   * this client now.
+   * Which region's LB answered. Region names (either family) name it directly; `api.<domain>` is
+   * latency-routed, and in the steady state (every region healthy, which the run checks before it
+   * injects) it answers the client's own location; `api-backup.<backupDomain>` is weighted, so which
+   * region answered is not known from the name.
    */
   private regionOfApiUrl(apiUrl: string): string {
     const host = new URL(apiUrl).hostname;
-    const direct = this.opts.regions.find((r) => r.address === host);
+    const direct = this.opts.regions.find(
+      (r) =>
+        r.address === host ||
+        host === `${r.name}.api.${this.opts.domain}` ||
+        host === `${r.name}.api-backup.${this.opts.backupDomain}`,
+    );
     if (direct) return direct.name;
     if (host === `api.${this.opts.domain}`) return this.location.name;
     return 'backup';
@@ -252,6 +284,8 @@ export class SimulatedClient {
       if (this.injectionAt !== null && (err as Error).name === 'ApiUnavailableError') {
         const attempts = (err as { attempts?: unknown[] }).attempts?.length ?? 1;
         this.countRequests(attempts, attempts);
+        this.calls++;
+        this.failedCalls++;
       }
     }
   }
@@ -261,7 +295,13 @@ export class SimulatedClient {
    * again once new frames arrive on its (new) remote video track.
    */
   pollMedia(): void {
-    if (!this.withMedia || this.rejoinedAt === null || this.mediaAt !== null) return;
+    if (!this.withMedia || this.mediaAt !== null) return;
+    // A client that joined during the fault has media once its first frames arrive.
+    if (this.startedAt !== null) {
+      if ((this.media?.frames() ?? 0) >= MEDIA_FRAMES_TO_COUNT) this.mediaAt = this.now;
+      return;
+    }
+    if (this.rejoinedAt === null) return;
     const frames = this.media?.frames() ?? 0;
     // A new consumer starts from zero; an old counter keeps counting from where it was.
     if (

@@ -8,17 +8,25 @@
  *   4. verify data on the surviving replicas;
  *   5. roll back, always (also on failure or Ctrl-C), and wait for steady state again;
  *   6. judge.
+ *
+ * `dns-outage` follows the same steps with another fault: the primary DNS zone drops every query while
+ * every region stays up. Besides the clients connected at the injection, a second wave joins once
+ * every cached primary answer has expired, so "joins during the outage" is measured, not assumed.
  */
 import { randomBytes } from 'node:crypto';
 import { DnsWatch } from './dns-watch';
-import { SimulatedClient } from './fleet';
+import { SimulatedClient, type FleetOptions } from './fleet';
 import type { FaultMode, LocalTarget, ReplicaItem } from './local-target';
 import {
+  groupDnsOutage,
   groupOutcomes,
   judge,
+  judgeDnsOutage,
   type Check,
   type ClientOutcome,
   type DataCheck,
+  type DnsOutageGroup,
+  type DnsOutageObservation,
   type GroupOutcome,
 } from './verdict';
 
@@ -27,6 +35,14 @@ const SETTLE_AFTER_RECOVERY_MS = 3_000;
 const JOIN_BATCH = 6;
 const PROGRESS_EVERY_MS = 5_000;
 const SCHEDULING_SLACK_MS = 2_000;
+/** How long a client joining during a DNS outage may take: a silent zone costs a hedge, not a join. */
+const OUTAGE_JOIN_TIMEOUT_MS = 20_000;
+/**
+ * Queries of the last few seconds before the watch stops are left out of the dns-outage counts, and the
+ * rollback waits as long: on a loaded machine a query sent during the outage can sit unread in the
+ * (in-process) emulator's socket buffer and be answered once the zone is restored.
+ */
+const DNS_SETTLE_MS = 3_000;
 
 export interface LocalRunOptions {
   readonly region: string;
@@ -66,6 +82,8 @@ export interface ChaosReport {
     readonly dnsBoundMs: number;
   };
   readonly groups: readonly GroupOutcome[];
+  /** `dns-outage` only: the groups that mode judges (connected / joined during the outage, by kind). */
+  readonly dnsOutage?: { readonly groups: readonly DnsOutageGroup[]; readonly dns: DnsOutageObservation };
   readonly clients: readonly ClientOutcome[];
   readonly data: DataCheck | null;
   readonly rollback: {
@@ -80,7 +98,7 @@ export interface ChaosReport {
 export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions): Promise<ChaosReport> {
   const { log } = opts;
   const failed = target.region(opts.region);
-  const bounds = observationBounds(target.state, opts.durationS);
+  const bounds = observationBounds(target.state, opts.durationS, opts.mode);
   const header = reportHeader(target.state, opts, bounds.windowMs);
 
   log(`steady state: checking every region (${target.regionNames.join(', ')})`);
@@ -90,8 +108,12 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     return notInjected(header, steady.detail, bounds);
   }
 
+  const dnsOutage = opts.mode === 'dns-outage';
   const fleet = buildFleet(target, header.runId, opts);
   const dnsWatch = watchPrimaryDns(target.state);
+  const backupWatch = watchBackupDns(target.state);
+  let injectedByMs: number | undefined;
+  let stoppedAtMs: number | undefined;
   let injectedAt: number | null = null;
   let actions: string[];
   let data: DataCheck | null = null;
@@ -101,15 +123,28 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   try {
     roomsByRegion = await joinFleet(target, fleet, opts);
     dnsWatch.start();
-    const survivors = target.regionNames.filter((r) => r !== opts.region);
+    if (dnsOutage) backupWatch.start();
+    // A DNS outage takes no region down: every replica is a survivor.
+    const survivors = dnsOutage ? target.regionNames : target.regionNames.filter((r) => r !== opts.region);
     const before = await settledItems(target, survivors[0]!);
 
     // Recorded before the fault is injected, so a half-done injection is still rolled back below.
     injectedAt = markInjection(fleet, dnsWatch);
+    backupWatch.markInjection(injectedAt);
     actions = await target.inject(opts.region, opts.mode);
-    log(`injected ${opts.mode} into ${opts.region}: ${actions.join('; ')}`);
+    injectedByMs = Date.now() - injectedAt;
+    log(`injected ${opts.mode}${dnsOutage ? '' : ` into ${opts.region}`}: ${actions.join('; ')}`);
 
-    await observe(fleet, dnsWatch, failed.address, injectedAt, bounds.windowMs, opts);
+    if (dnsOutage) {
+      await observeDnsOutage(target, fleet, header.runId, injectedAt, bounds.windowMs, opts);
+      dnsWatch.stop();
+      backupWatch.stop();
+      stoppedAtMs = Date.now() - injectedAt;
+      // A query sent just before the stop may still be in flight; the rollback must not answer it.
+      await sleep(DNS_SETTLE_MS);
+    } else {
+      await observe(fleet, dnsWatch, failed.address, injectedAt, bounds.windowMs, opts);
+    }
     dnsWatch.stop();
     data = await checkSurvivorData(target, survivors, before);
   } catch (err) {
@@ -119,6 +154,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     return notInjected(header, [err.message], bounds);
   } finally {
     dnsWatch.stop();
+    backupWatch.stop();
     if (injectedAt !== null) {
       rollback = await rollBack(target, opts, log);
       if (data) data = { ...data, replicasConverged: await replicasConverge(target) };
@@ -128,6 +164,30 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   const outcomes = fleet.map((c) => c.outcome());
   await Promise.all(fleet.map((c) => c.stop()));
   const observation = observationSummary(dnsWatch, failed.address, bounds);
+  if (dnsOutage) {
+    const dns = dnsOutageObservation(dnsWatch, backupWatch, {
+      fromMs: injectedByMs ?? 0,
+      toMs: (stoppedAtMs ?? Infinity) - DNS_SETTLE_MS,
+    });
+    return {
+      ...header,
+      steadyState: { ok: true, detail: [], roomsByRegion },
+      injection: { at: new Date(injectedAt!).toISOString(), actions },
+      observation: { ...observation, dnsDroppedAfterMs: null },
+      groups: [],
+      dnsOutage: { groups: groupDnsOutage(outcomes, target.state.backupDomain), dns },
+      clients: outcomes,
+      data,
+      rollback,
+      verdict: judgeDnsOutage({
+        clients: outcomes,
+        backupDomain: target.state.backupDomain,
+        dns,
+        data: data!,
+        rollbackOk: rollback.ok,
+      }),
+    };
+  }
   const verdict = judge({
     failedRegion: opts.region,
     clients: outcomes,
@@ -168,7 +228,11 @@ interface ObservationBounds {
   readonly windowMs: number;
 }
 
-function observationBounds(state: LocalTarget['state'], durationS: number | null): ObservationBounds {
+function observationBounds(
+  state: LocalTarget['state'],
+  durationS: number | null,
+  mode: FaultMode,
+): ObservationBounds {
   const hc = state.healthCheck;
   // Route 53 semantics: `threshold` failed probes one interval apart, plus one interval of phase and
   // one probe timeout (a blackholed LB fails a probe only when it times out), plus scheduling slack
@@ -177,7 +241,13 @@ function observationBounds(state: LocalTarget['state'], durationS: number | null
   const dnsBoundMs =
     hc.intervalSeconds * 1_000 * (hc.failureThreshold + 1) + probeTimeoutMs + SCHEDULING_SLACK_MS;
   const windowMs =
-    (durationS ?? Math.ceil((dnsBoundMs + state.dnsTtlSeconds * 1_000 + 20_000) / 1_000)) * 1_000;
+    (durationS ??
+      Math.ceil(
+        (mode === 'dns-outage'
+          ? // Long enough for cached answers to expire, a wave of joins and their media, and quiet after.
+            state.dnsTtlSeconds * 1_000 + 30_000
+          : dnsBoundMs + state.dnsTtlSeconds * 1_000 + 20_000) / 1_000,
+      )) * 1_000;
   return { dnsBoundMs, windowMs };
 }
 
@@ -209,6 +279,120 @@ function observationSummary(
     dnsDroppedAfterMs: dnsWatch.droppedAfterMs(failedAddress),
     dnsBoundMs: bounds.dnsBoundMs,
   };
+}
+
+/** Watches what the backup name answers from a client location near each region. */
+function watchBackupDns(state: LocalTarget['state']): DnsWatch {
+  return new DnsWatch(
+    `api-backup.${state.backupDomain}`,
+    state.dns.backup,
+    state.regions.map((r) => ({ location: r.name, source: r.address.replace(/\.\d+$/, '.99') })),
+  );
+}
+
+/** What each zone answered between the injection taking effect and the end of the observation. */
+function dnsOutageObservation(
+  primary: DnsWatch,
+  backup: DnsWatch,
+  window: { fromMs: number; toMs: number },
+): DnsOutageObservation {
+  const during = (w: DnsWatch) => w.samples.filter((s) => s.atMs >= window.fromMs && s.atMs <= window.toMs);
+  return {
+    primaryQueries: during(primary).length,
+    primaryAnswered: during(primary).filter((s) => !s.error).length,
+    primaryAnsweredSamples: during(primary).filter((s) => !s.error),
+    backupQueries: during(backup).length,
+    backupAnswered: during(backup).filter((s) => !s.error).length,
+  };
+}
+
+/**
+ * The DNS outage's observation: the connected clients keep running; once every primary answer they
+ * may have cached has expired, a second wave of clients joins (half dual-URL, half DNS-only, and a
+ * dual-URL media pair), then the run watches until the window ends.
+ */
+async function observeDnsOutage(
+  target: LocalTarget,
+  fleet: SimulatedClient[],
+  runId: string,
+  injectedAt: number,
+  windowMs: number,
+  opts: LocalRunOptions,
+): Promise<void> {
+  const joinAt = injectedAt + target.state.dnsTtlSeconds * 1_000 + 1_000;
+  while (Date.now() < joinAt && !opts.aborted()) {
+    await sleep(250);
+    fleet.forEach((c) => c.pollMedia());
+  }
+  const wave = buildOutageWave(target, runId, opts, fleet.length);
+  fleet.push(...wave);
+  wave.forEach((c) => c.markInjection(injectedAt));
+  opts.log(
+    `t+${((Date.now() - injectedAt) / 1000).toFixed(0)}s: ${wave.length} clients join during the outage (cached primary answers expired)`,
+  );
+  await Promise.all(
+    wave.map((c) =>
+      c.start(OUTAGE_JOIN_TIMEOUT_MS).catch((err: Error) => opts.log(`  ${c.id}: ${err.message}`)),
+    ),
+  );
+  let lastProgress = 0;
+  while (Date.now() - injectedAt < windowMs && !opts.aborted()) {
+    await sleep(250);
+    fleet.forEach((c) => c.pollMedia());
+    const now = Date.now();
+    if (now - lastProgress >= PROGRESS_EVERY_MS) {
+      lastProgress = now;
+      const outcomes = fleet.map((c) => c.outcome());
+      const dual = outcomes.filter((c) => c.kind === 'dual-url');
+      const joined = dual.filter((c) => c.startedAfterInjection && c.joinedAtMs !== null).length;
+      opts.log(
+        `t+${((now - injectedAt) / 1000).toFixed(0)}s: dual-URL failed calls ${dual.reduce((s, c) => s + c.failedCallsAfterInjection, 0)}, ` +
+          `sessions lost ${dual.filter((c) => c.sessionDownAtMs !== null).length}, joined during outage ${joined}/${dual.filter((c) => c.startedAfterInjection).length}`,
+      );
+    }
+  }
+}
+
+/** The clients that join during a DNS outage, numbered after the fleet's. */
+function buildOutageWave(
+  target: LocalTarget,
+  runId: string,
+  opts: LocalRunOptions,
+  firstIndex: number,
+): SimulatedClient[] {
+  const fleetOpts = fleetOptions(target);
+  const regions = fleetOpts.regions;
+  const signalingOnly = Math.max(4, Math.round(opts.clients / 4));
+  const wave: SimulatedClient[] = [];
+  for (let i = 0; i < signalingOnly; i++) {
+    const location = regions[i % regions.length]!;
+    const kind = i % 2 === 0 ? 'dual-url' : 'dns-only';
+    wave.push(
+      new SimulatedClient(
+        firstIndex + i,
+        location,
+        kind,
+        `chaos-${runId}-outage-r${Math.floor(i / 2)}`,
+        false,
+        fleetOpts,
+      ),
+    );
+  }
+  if (opts.mediaClients > 0) {
+    for (let k = 0; k < 2; k++) {
+      wave.push(
+        new SimulatedClient(
+          firstIndex + signalingOnly + k,
+          regions[k % regions.length]!,
+          'dual-url',
+          `chaos-${runId}-outage-media`,
+          true,
+          fleetOpts,
+        ),
+      );
+    }
+  }
+  return wave;
 }
 
 /** Watches what the primary name answers from a client location near each region. */
@@ -291,17 +475,22 @@ async function checkSurvivorData(
 
 class SteadyStateError extends Error {}
 
-function buildFleet(target: LocalTarget, runId: string, opts: LocalRunOptions): SimulatedClient[] {
+function fleetOptions(target: LocalTarget): FleetOptions {
   const state = target.state;
-  const regions = state.regions.map((r) => ({ name: r.name, address: r.address, lbUrl: r.lbUrl }));
-  const fleetOpts = {
-    regions,
+  return {
+    regions: state.regions.map((r) => ({ name: r.name, address: r.address, lbUrl: r.lbUrl })),
     domain: state.domain,
+    backupDomain: state.backupDomain,
     lbPort: state.lbPort,
     dns: state.dns,
     dnsTtlSeconds: state.dnsTtlSeconds,
     token: (room: string, sub: string) => target.token(room, sub),
   };
+}
+
+function buildFleet(target: LocalTarget, runId: string, opts: LocalRunOptions): SimulatedClient[] {
+  const fleetOpts = fleetOptions(target);
+  const regions = fleetOpts.regions;
   const clients: SimulatedClient[] = [];
   const signalingOnly = opts.clients - opts.mediaClients;
   for (let i = 0; i < signalingOnly; i++) {

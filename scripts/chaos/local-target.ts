@@ -16,7 +16,11 @@ import { startLocalStack, type LocalStack } from '../../runtime/local/stack';
 import { stateFilePath, type LocalStackState } from '../../runtime/local/stateFile';
 import type { Store } from '../../runtime/store';
 
-export type FaultMode = 'kill' | 'blackhole' | 'evacuate';
+/**
+ * kill / blackhole / evacuate fail one region; dns-outage fails the primary DNS zone instead (every
+ * region stays up), the outage the backup name family exists for.
+ */
+export type FaultMode = 'kill' | 'blackhole' | 'evacuate' | 'dns-outage';
 
 export interface ReplicaItem {
   readonly key: string;
@@ -105,9 +109,12 @@ export class LocalTarget {
   /** Whether every region's LB answers /health 200 and DNS routes to it. */
   async steadyState(): Promise<{ ok: boolean; detail: string[] }> {
     const detail: string[] = [];
-    const control = await getJson<{ regions: { name: string; dnsHealthy: boolean; status: string }[] }>(
-      `${this.state.controlUrl}/api/state`,
-    );
+    const control = await getJson<{
+      regions: { name: string; dnsHealthy: boolean; status: string }[];
+      dnsZones?: Record<string, { serving: boolean }>;
+    }>(`${this.state.controlUrl}/api/state`);
+    for (const [zone, z] of Object.entries(control?.dnsZones ?? {}))
+      if (!z.serving) detail.push(`the ${zone} DNS zone does not answer`);
     for (const r of this.state.regions) {
       const health = await fetch(`${r.lbUrl}/health`, { signal: AbortSignal.timeout(2_000) }).then(
         (res) => res.status,
@@ -132,6 +139,10 @@ export class LocalTarget {
   }
 
   async inject(region: string, mode: FaultMode): Promise<string[]> {
+    if (mode === 'dns-outage') {
+      await postJson(`${this.state.controlUrl}/api/dns/zones/primary/fail`);
+      return [`the primary zone ${this.state.domain} drops every query (UDP and TCP); every region stays up`];
+    }
     if (mode === 'evacuate') {
       const via = this.regionNames.find((r) => r !== region);
       if (!via) throw new Error('evacuating needs a second region to write through');
@@ -151,6 +162,10 @@ export class LocalTarget {
   }
 
   async rollback(region: string, mode: FaultMode): Promise<string[]> {
+    if (mode === 'dns-outage') {
+      await postJson(`${this.state.controlUrl}/api/dns/zones/primary/restore`);
+      return [`the primary zone ${this.state.domain} answers again`];
+    }
     if (mode === 'evacuate') {
       const via = this.regionNames.find((r) => r !== region)!;
       await this.storeFor(via).regions.setStatus(region, 'active', 'chaos rollback');

@@ -22,8 +22,21 @@ export interface ClientOutcome {
   /** Region of the LB that answered its last join before the injection, and of its media server. */
   readonly apiRegionBefore: string;
   readonly serverRegionBefore: string;
+  /** Attempts after the injection (a call may make several: hedges, fallbacks) and the failed ones. */
   readonly requestsAfterInjection: number;
   readonly failedRequestsAfterInjection: number;
+  /** API calls after the injection, and those that no URL answered (what the client's user saw fail). */
+  readonly callsAfterInjection: number;
+  readonly failedCallsAfterInjection: number;
+  /** Ms from the injection until its session lost signaling; null if it never did. */
+  readonly sessionDownAtMs: number | null;
+  /** Whether the client first joined after the injection, during the fault. */
+  readonly startedAfterInjection: boolean;
+  /** For a client started after the injection: ms from the injection until it started, and joined. */
+  readonly startedAtMs: number | null;
+  readonly joinedAtMs: number | null;
+  /** The signaling URL its live connection uses (or last used). */
+  readonly signalingUrl: string | null;
   /** Ms from the injection to its first failure (session lost or API call failed); null if none. */
   readonly detectedAtMs: number | null;
   /** Ms from the injection until everything that failed works again; null if not (yet). */
@@ -182,6 +195,163 @@ export function judge(input: {
       name: 'rollback restored steady state',
       pass: input.rollbackOk,
       detail: input.rollbackOk ? 'every region healthy again' : 'steady state not restored',
+    },
+  ];
+  return { pass: checks.every((c) => c.pass), checks };
+}
+
+/**
+ * `--mode dns-outage`: the primary zone stops answering while every region stays up. The hypothesis:
+ * the backup name family alone carries dual-URL clients.
+ *   - dual-URL clients see zero failed calls (a call a fallback answered is not a failure to its user);
+ *   - every dual-URL client connected at the injection stays connected (its sockets need no DNS);
+ *   - every dual-URL client that joins during the outage joins, and signals through a backup name;
+ *     those with media get media;
+ *   - the primary zone really was silent and the backup zone kept answering;
+ *   - no item is lost, and the rollback restores steady state.
+ * DNS-only clients have nothing but the primary name: they are the baseline, reported and not judged.
+ */
+export interface DnsOutageObservation {
+  /** Queries of the primary name after the injection (each location, every sample) and those answered. */
+  readonly primaryQueries: number;
+  readonly primaryAnswered: number;
+  /** The answered primary queries (should be none): when they were sent, from where, what they got. */
+  readonly primaryAnsweredSamples?: readonly {
+    readonly atMs: number;
+    readonly location: string;
+    readonly addresses: readonly string[];
+    readonly tookMs?: number;
+  }[];
+  /** The same for the backup name. */
+  readonly backupQueries: number;
+  readonly backupAnswered: number;
+}
+
+export interface DnsOutageGroup {
+  readonly group: string;
+  readonly kind: ClientKind;
+  /** Connected before the injection, or joined during the outage. */
+  readonly phase: 'connected' | 'joined during outage';
+  readonly clients: number;
+  readonly calls: number;
+  readonly failedCalls: number;
+  /** Attempts that failed inside calls (a primary name that timed out before the backup answered). */
+  readonly failedAttempts: number;
+  readonly sessionsLost: number;
+  /** Joined (phase "joined during outage"), or still connected (phase "connected"). */
+  readonly joined: number;
+  /** Signaling through a backup name. */
+  readonly onBackupNames: number;
+  /** Ms from the injection: the join of a client started during the outage. */
+  readonly joinMs: Distribution;
+  /** Ms from the injection until its API worked again after its first failed attempt. */
+  readonly recoveryMs: Distribution;
+  readonly mediaMs: Distribution;
+}
+
+function onBackupName(c: ClientOutcome, backupDomain: string): boolean {
+  if (!c.signalingUrl) return false;
+  const host = new URL(c.signalingUrl).hostname;
+  return host === backupDomain || host.endsWith(`.${backupDomain}`);
+}
+
+export function groupDnsOutage(clients: readonly ClientOutcome[], backupDomain: string): DnsOutageGroup[] {
+  const groups: DnsOutageGroup[] = [];
+  for (const phase of ['connected', 'joined during outage'] as const) {
+    for (const kind of ['dual-url', 'dns-only'] as const) {
+      const members = clients.filter(
+        (c) => c.kind === kind && c.startedAfterInjection === (phase === 'joined during outage'),
+      );
+      const numbers = (pick: (c: ClientOutcome) => number | null) =>
+        members.map(pick).filter((v): v is number => v !== null);
+      groups.push({
+        group: `${phase} / ${kind}`,
+        kind,
+        phase,
+        clients: members.length,
+        calls: members.reduce((s, c) => s + c.callsAfterInjection, 0),
+        failedCalls: members.reduce((s, c) => s + c.failedCallsAfterInjection, 0),
+        failedAttempts: members.reduce((s, c) => s + c.failedRequestsAfterInjection, 0),
+        sessionsLost: members.filter((c) => c.sessionDownAtMs !== null).length,
+        joined: members.filter((c) =>
+          phase === 'connected' ? c.sessionDownAtMs === null : c.joinedAtMs !== null,
+        ).length,
+        onBackupNames: members.filter((c) => onBackupName(c, backupDomain)).length,
+        joinMs: distribution(numbers((c) => c.joinedAtMs)),
+        recoveryMs: distribution(numbers((c) => c.recoveredAtMs)),
+        mediaMs: distribution(numbers((c) => c.mediaAtMs)),
+      });
+    }
+  }
+  return groups;
+}
+
+export function judgeDnsOutage(input: {
+  readonly clients: readonly ClientOutcome[];
+  readonly backupDomain: string;
+  readonly dns: DnsOutageObservation;
+  readonly data: DataCheck;
+  readonly rollbackOk: boolean;
+}): { pass: boolean; checks: Check[] } {
+  const dual = input.clients.filter((c) => c.kind === 'dual-url');
+  const connected = dual.filter((c) => !c.startedAfterInjection);
+  const joiners = dual.filter((c) => c.startedAfterInjection);
+  const failedCalls = dual.filter((c) => c.failedCallsAfterInjection > 0);
+  const lost = connected.filter((c) => c.sessionDownAtMs !== null);
+  const notJoined = joiners.filter((c) => c.joinedAtMs === null || !onBackupName(c, input.backupDomain));
+  const noMedia = joiners.filter((c) => c.withMedia && c.mediaAtMs === null);
+  const { dns } = input;
+  const checks: Check[] = [
+    {
+      name: 'dual-URL clients saw zero failed requests',
+      pass: failedCalls.length === 0,
+      detail:
+        failedCalls.length === 0
+          ? `${dual.length} clients, ${dual.reduce((s, c) => s + c.callsAfterInjection, 0)} calls, 0 failed`
+          : `${failedCalls.length} of ${dual.length} had failed calls: ${failedCalls.map((c) => `${c.id} (${c.failedCallsAfterInjection})`).join(', ')}`,
+    },
+    {
+      name: 'connected dual-URL clients stayed connected',
+      pass: lost.length === 0,
+      detail:
+        lost.length === 0
+          ? `${connected.length} of ${connected.length} kept their signaling`
+          : `${lost.length} of ${connected.length} lost signaling: ${lost.map((c) => c.id).join(', ')}`,
+    },
+    {
+      name: 'every dual-URL client that joined during the outage joined and signals by backup names',
+      pass: joiners.length > 0 && notJoined.length === 0,
+      detail:
+        joiners.length === 0
+          ? 'no client joined during the outage'
+          : notJoined.length === 0
+            ? `${joiners.length} of ${joiners.length} joined (100%), all signaling through ${input.backupDomain}`
+            : `${notJoined.length} of ${joiners.length} did not: ${notJoined.map((c) => `${c.id} (${c.signalingUrl ?? 'not joined'})`).join(', ')}`,
+    },
+    {
+      name: 'dual-URL media clients that joined during the outage get media',
+      pass: noMedia.length === 0,
+      detail:
+        noMedia.length === 0
+          ? `${joiners.filter((c) => c.withMedia).length} media clients receive video`
+          : `no media for ${noMedia.map((c) => c.id).join(', ')}`,
+    },
+    {
+      name: 'the primary zone stayed silent and the backup zone kept answering',
+      pass: dns.primaryQueries > 0 && dns.primaryAnswered === 0 && dns.backupAnswered === dns.backupQueries,
+      detail: `primary answered ${dns.primaryAnswered} of ${dns.primaryQueries} queries, backup ${dns.backupAnswered} of ${dns.backupQueries}`,
+    },
+    {
+      name: 'no item was lost',
+      pass: input.data.itemsLost === 0 && input.data.replicasConverged,
+      detail: `${input.data.itemsBefore} items before, ${input.data.itemsLost} lost; replicas ${input.data.replicasConverged ? 'converged' : 'differ'}`,
+    },
+    {
+      name: 'rollback restored steady state',
+      pass: input.rollbackOk,
+      detail: input.rollbackOk
+        ? 'the primary zone answers again, every region healthy'
+        : 'steady state not restored',
     },
   ];
   return { pass: checks.every((c) => c.pass), checks };

@@ -10,7 +10,7 @@ import { parseDeploymentConfig } from '../../lib/config';
 import { LocalTarget } from '../../scripts/chaos/local-target';
 import { runLocalChaos, type ChaosReport } from '../../scripts/chaos/local-run';
 
-jest.setTimeout(240_000);
+jest.setTimeout(420_000);
 
 const config = parseDeploymentConfig({
   local: {
@@ -30,6 +30,7 @@ const config = parseDeploymentConfig({
 
 let target: LocalTarget;
 let report: ChaosReport;
+let outage: ChaosReport;
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chaos-e2e-'));
 
 beforeAll(async () => {
@@ -41,6 +42,16 @@ beforeAll(async () => {
     // The second pair is forced through the TURN relay (scripts/chaos/local-run.ts).
     mediaClients: 4,
     durationS: 40,
+    log: () => undefined,
+    aborted: () => false,
+  });
+  // The same stack again, with the primary DNS zone failing instead of a region.
+  outage = await runLocalChaos(target, {
+    region: 'us-east-1',
+    mode: 'dns-outage',
+    clients: 8,
+    mediaClients: 2,
+    durationS: 25,
     log: () => undefined,
     aborted: () => false,
   });
@@ -104,5 +115,39 @@ describe('chaos: kill us-east-1 on the local stack', () => {
     expect(report.rollback.ok).toBe(true);
     expect(report.verdict.checks.filter((c) => !c.pass)).toEqual([]);
     expect(report.verdict.pass).toBe(true);
+  });
+});
+
+describe('chaos: dns-outage (the primary zone silent, every region up) on the local stack', () => {
+  it('failed the primary zone and restored it, with every region up throughout', () => {
+    expect(outage.steadyState.ok).toBe(true);
+    expect(outage.injection.actions.join(' ')).toMatch(/primary zone mr\.test drops every query/);
+    expect(outage.dnsOutage!.dns.primaryQueries).toBeGreaterThan(0);
+    expect(outage.dnsOutage!.dns.primaryAnswered).toBe(0);
+    expect(outage.dnsOutage!.dns.backupAnswered).toBe(outage.dnsOutage!.dns.backupQueries);
+    expect(outage.rollback.ok).toBe(true);
+  });
+
+  it('cost dual-URL clients no failed request and no session', () => {
+    const dual = outage.clients.filter((c) => c.kind === 'dual-url');
+    expect(dual.every((c) => c.callsAfterInjection > 0 || c.startedAfterInjection)).toBe(true);
+    expect(dual.map((c) => [c.id, c.failedCallsAfterInjection, c.sessionDownAtMs])).toEqual(
+      dual.map((c) => [c.id, 0, null]),
+    );
+  });
+
+  it('let every dual-URL client that joined during the outage join, signal by backup names and get media', () => {
+    const joiners = outage.clients.filter((c) => c.kind === 'dual-url' && c.startedAfterInjection);
+    expect(joiners.length).toBeGreaterThan(0);
+    for (const c of joiners) {
+      expect({ id: c.id, joined: c.joinedAtMs !== null }).toEqual({ id: c.id, joined: true });
+      expect(new URL(c.signalingUrl!).hostname).toMatch(/\.api-backup\.mr-backup\.test$/);
+    }
+    expect(joiners.filter((c) => c.withMedia).every((c) => c.mediaAtMs !== null)).toBe(true);
+  });
+
+  it('passed', () => {
+    expect(outage.verdict.checks.filter((c) => !c.pass)).toEqual([]);
+    expect(outage.verdict.pass).toBe(true);
   });
 });

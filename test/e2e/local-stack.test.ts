@@ -2,7 +2,9 @@
  * The local stack end to end, reduced to two regions with one media server each: every LB healthy,
  * the Route 53 emulator answering by the client's location, joins through `api.mr.test` resolved by
  * that emulator, and DNS failover when a region's LB dies (after `failureThreshold` failed probes in a
- * row, one interval apart, as Route 53 does) and failback when it returns.
+ * row, one interval apart, as Route 53 does) and failback when it returns. The backup family by name:
+ * a join through `api-backup.mr-backup.test` is answered and signalled in backup names, also while the
+ * primary zone drops every query.
  */
 import type { Client } from '../../runtime/client/Client';
 import { createNodeClient } from '../../runtime/client/node';
@@ -38,12 +40,22 @@ async function apiAnswerFor(region: E2eRegion): Promise<string[]> {
   return addressesIn(reply);
 }
 
-function clientIn(region: E2eRegion): Client {
+function clientIn(
+  region: E2eRegion,
+  apiUrls = [`http://api.mr.test:${stack().config.local.lbPort}`],
+): Client {
   const s = stack();
   const client = createNodeClient({
-    apiUrls: [`http://api.mr.test:${s.config.local.lbPort}`],
-    dns: { server: `${s.dnsServer}:${s.dnsPort}`, maxCacheSeconds: 0 },
+    apiUrls,
+    dns: {
+      servers: {
+        'mr.test': `${s.dnsServer}:${s.dnsPort}`,
+        'mr-backup.test': `${s.dnsServer}:${s.config.local.backupDnsPort}`,
+      },
+      maxCacheSeconds: 0,
+    },
     localAddress: s.clientAddress(region),
+    rttElection: false,
   });
   clients.push(client);
   return client;
@@ -82,7 +94,7 @@ describe('local stack (2 regions, 1 media server each)', () => {
     expect(addressesIn(regional)).toEqual([s.address('us-east-1')]);
     const backup = await queryUdp(
       { server: s.dnsServer, port: s.config.local.backupDnsPort, from: s.clientAddress('us-east-1') },
-      'api-backup.mr.test',
+      'api-backup.mr-backup.test',
     );
     expect(backup.flags! & 0x400).toBeTruthy(); // authoritative
     expect(addressesIn(backup).length).toBeGreaterThan(0);
@@ -138,6 +150,72 @@ describe('local stack (2 regions, 1 media server each)', () => {
       ]),
     );
     await Promise.all([alice.leave(), bob.leave(), carol.leave()]);
+  });
+
+  it('a join through the backup name is answered, signalled and kept in backup names', async () => {
+    const s = stack();
+    const port = s.config.local.lbPort;
+    const backupOnly = clientIn('eu-west-1', [`http://api-backup.mr-backup.test:${port}`]);
+    const dave = backupOnly.joinRoom('e2e-backup', await s.stack.devToken('e2e-backup', 'dave'), {
+      consume: false,
+    });
+    const joined = await dave.ready;
+    expect(joined.apiUrl).toBe(`http://api-backup.mr-backup.test:${port}`);
+    expect(joined.signalingUrl).toBe(
+      `ws://${joined.region}.api-backup.mr-backup.test:${port}/v1/rooms/e2e-backup/signal`,
+    );
+    // The answer itself, straight from the LB by name: alternates in the backup family too.
+    const token = await s.stack.devToken('e2e-backup', 'erin');
+    const { data } = await backupOnly.api.call<{
+      signalingUrl: string;
+      fallbackSignalingUrl: string;
+      alternates: { region: string; apiUrl: string }[];
+    }>('/v1/rooms/e2e-backup/join', { body: {}, token });
+    expect(data.signalingUrl).toMatch(/^ws:\/\/[a-z0-9-]+\.api-backup\.mr-backup\.test:/);
+    expect(data.fallbackSignalingUrl).toMatch(/^ws:\/\/[a-z0-9-]+\.api\.mr\.test:/);
+    expect(data.alternates.length).toBeGreaterThan(0);
+    for (const a of data.alternates)
+      expect(a.apiUrl).toBe(`http://${a.region}.api-backup.mr-backup.test:${port}`);
+    await dave.leave();
+  });
+
+  it('while the primary zone drops every query, a dual-URL client joins and signals by backup names alone', async () => {
+    const s = stack();
+    const port = s.config.local.lbPort;
+    const zones = await s.control('POST', '/api/dns/zones/primary/fail');
+    expect(zones).toMatchObject({ zones: { primary: { serving: false }, backup: { serving: true } } });
+    try {
+      await expect(
+        queryUdp(
+          { server: s.dnsServer, port: s.dnsPort, from: s.clientAddress('us-east-1') },
+          'api.mr.test',
+          'A',
+          500,
+        ),
+      ).rejects.toThrow(/no UDP answer/);
+      const state = (await s.control('GET', '/api/state')) as {
+        dnsAnswers: { location: string; answers: string[]; backupAnswers: string[] }[];
+      };
+      expect(state.dnsAnswers.every((a) => a.answers.length === 0 && a.backupAnswers.length === 1)).toBe(
+        true,
+      );
+
+      const dual = clientIn('us-east-1', [
+        `http://api.mr.test:${port}`,
+        `http://api-backup.mr-backup.test:${port}`,
+      ]);
+      const frank = dual.joinRoom('e2e-outage', await s.stack.devToken('e2e-outage', 'frank'), {
+        consume: false,
+      });
+      const joined = await frank.ready;
+      expect(joined.apiUrl).toBe(`http://api-backup.mr-backup.test:${port}`);
+      expect(joined.signalingUrl).toMatch(/^ws:\/\/[a-z0-9-]+\.api-backup\.mr-backup\.test:/);
+      expect(frank.connectionState).toBe('connected');
+      await frank.leave();
+    } finally {
+      await s.control('POST', '/api/dns/zones/primary/restore');
+    }
+    expect(await apiAnswerFor('us-east-1')).toEqual([s.address('us-east-1')]);
   });
 
   it('drops a region from DNS after failureThreshold failed probes when its LB dies, and brings it back', async () => {

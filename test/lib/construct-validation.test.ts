@@ -55,6 +55,7 @@ describe('construct validation', () => {
       apiDomainName: 'api.example.com',
       regionApiDomainName: 'eu-west-1.api.example.com',
       backupApiDomainName: 'api-backup.example.com',
+      backupRegionApiDomainName: 'eu-west-1.api-backup.example.com',
       requestIntervalSeconds: 10,
       failureThreshold: 3,
     };
@@ -101,6 +102,8 @@ describe('construct validation', () => {
       turnSecret: f.secret,
       turn: { hostPrefix: 'turn.', port: 3478, tlsPort: 443, ttlSeconds: 3600 },
       publicApiUrl: 'https://eu-west-1.api.example.com',
+      backupApiUrl: 'https://eu-west-1.api-backup.example.net',
+      backupDomain: 'example.net',
       containerPort: 8080,
       desiredCount: 4,
     };

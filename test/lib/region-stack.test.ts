@@ -63,13 +63,6 @@ beforeAll(() => {
 });
 afterAll(() => project.dispose());
 
-function logicalIdOf(type: string, props: Record<string, unknown> = {}): string {
-  const found = template.findResources(type, { Properties: Match.objectLike(props) });
-  const ids = Object.keys(found);
-  expect(ids).toHaveLength(1);
-  return ids[0]!;
-}
-
 /** The media hosts' launch template's user data with tokens shown as `<token>`. */
 function userDataText(): string {
   const lt = Object.entries(resourcesOfType(raw, 'AWS::EC2::LaunchTemplate')).find(([id]) =>
@@ -79,28 +72,56 @@ function userDataText(): string {
   return parts.map((p) => (typeof p === 'string' ? p : '<token>')).join('');
 }
 
+const PRIMARY_DOMAIN = 'rtc.example.org';
+const PRIMARY_ZONE = 'Z1111111111111PRIMARY';
+const BACKUP_ZONE = 'Z2222222222222BACKUP';
+
+/** Every record set of the API (the TURN relay's two are asserted in test/lib/turn-relay.test.ts). */
+function apiRecords(): Json[] {
+  return Object.values(resourcesOfType(raw, 'AWS::Route53::RecordSet')).filter(
+    (r) => !String(r.Properties.Name).startsWith('turn.'),
+  );
+}
+
+function healthCheckFor(name: string): [string, Json] {
+  const found = Object.entries(resourcesOfType(raw, 'AWS::Route53::HealthCheck')).filter(
+    ([, hc]) => hc.Properties.HealthCheckConfig.FullyQualifiedDomainName === name,
+  );
+  expect(found).toHaveLength(1);
+  return found[0]!;
+}
+
+function underDomain(name: string, domain: string): boolean {
+  const n = name.replace(/\.$/, '');
+  return n === domain || n.endsWith(`.${domain}`);
+}
+
 describe('region stack: DNS', () => {
-  it('has an HTTPS health check of its own region name with the configured interval and threshold', () => {
-    template.resourceCountIs('AWS::Route53::HealthCheck', 1);
-    template.hasResourceProperties('AWS::Route53::HealthCheck', {
-      HealthCheckConfig: {
-        Type: 'HTTPS',
-        FullyQualifiedDomainName: 'eu-west-1.api.rtc.example.org',
-        Port: 443,
-        ResourcePath: '/health',
-        EnableSNI: true,
-        RequestInterval: 30,
-        FailureThreshold: 5,
-      },
-    });
+  it('has one HTTPS health check per name family, each probing its own region name', () => {
+    template.resourceCountIs('AWS::Route53::HealthCheck', 2);
+    for (const fqdn of ['eu-west-1.api.rtc.example.org', 'eu-west-1.api-backup.rtc-fallback.example.com']) {
+      template.hasResourceProperties('AWS::Route53::HealthCheck', {
+        HealthCheckConfig: {
+          Type: 'HTTPS',
+          FullyQualifiedDomainName: fqdn,
+          Port: 443,
+          ResourcePath: '/health',
+          // Route 53 sends the FQDN in the client_hello only with SNI enabled; without it the ALB may
+          // answer a certificate that does not name the FQDN (Route 53 HealthCheckConfig.EnableSNI).
+          EnableSNI: true,
+          RequestInterval: 30,
+          FailureThreshold: 5,
+        },
+      });
+    }
   });
 
-  it('adds its latency record to api.<domain> with Region, SetIdentifier, the health check and target health', () => {
-    const healthCheckId = logicalIdOf('AWS::Route53::HealthCheck');
+  it('adds its latency record to api.<domain> with Region, SetIdentifier, the primary health check and target health', () => {
+    const [healthCheckId] = healthCheckFor('eu-west-1.api.rtc.example.org');
     template.hasResourceProperties('AWS::Route53::RecordSet', {
       Name: 'api.rtc.example.org.',
       Type: 'A',
-      HostedZoneId: 'Z1111111111111PRIMARY',
+      HostedZoneId: PRIMARY_ZONE,
       Region: REGION,
       SetIdentifier: REGION,
       HealthCheckId: { Ref: healthCheckId },
@@ -108,38 +129,59 @@ describe('region stack: DNS', () => {
     });
   });
 
-  it('names the region directly with a simple alias record', () => {
-    const record = Object.values(resourcesOfType(raw, 'AWS::Route53::RecordSet')).find(
-      (r) => r.Properties.Name === 'eu-west-1.api.rtc.example.org.',
-    );
+  it.each([
+    ['eu-west-1.api.rtc.example.org.', PRIMARY_ZONE],
+    ['eu-west-1.api-backup.rtc-fallback.example.com.', BACKUP_ZONE],
+  ])('names the region directly in each family with a simple alias record (%s)', (name, zone) => {
+    const record = apiRecords().find((r) => r.Properties.Name === name);
     expect(record).toBeDefined();
-    expect(record.Properties.HostedZoneId).toBe('Z1111111111111PRIMARY');
+    expect(record.Properties.HostedZoneId).toBe(zone);
     expect(record.Properties.AliasTarget).toBeDefined();
     for (const routing of ['Region', 'Weight', 'SetIdentifier', 'GeoLocation', 'Failover']) {
       expect(record.Properties).not.toHaveProperty(routing);
     }
   });
 
-  it('adds a weighted backup record in the backup zone gated by the same health check', () => {
-    const healthCheckId = logicalIdOf('AWS::Route53::HealthCheck');
+  it('adds a weighted api-backup record in the backup zone gated by the backup health check', () => {
+    const [healthCheckId] = healthCheckFor('eu-west-1.api-backup.rtc-fallback.example.com');
     template.hasResourceProperties('AWS::Route53::RecordSet', {
       Name: 'api-backup.rtc-fallback.example.com.',
       Type: 'A',
-      HostedZoneId: 'Z2222222222222BACKUP',
+      HostedZoneId: BACKUP_ZONE,
       SetIdentifier: REGION,
       Weight: Match.anyValue(),
       HealthCheckId: { Ref: healthCheckId },
       AliasTarget: Match.objectLike({ EvaluateTargetHealth: true }),
       Region: Match.absent(),
     });
-    const apiRecords = Object.values(resourcesOfType(raw, 'AWS::Route53::RecordSet')).filter(
-      (r) => !String(r.Properties.Name).startsWith('turn.'),
-    );
-    // The TURN relay's own two records are asserted in test/lib/turn-relay.test.ts.
-    expect(apiRecords).toHaveLength(3);
+    expect(apiRecords()).toHaveLength(4);
   });
 
-  it('validates one certificate for all three names, each in the zone that holds it', () => {
+  it('keeps the backup family in the backup zone only, and the primary family in the primary zone only', () => {
+    for (const record of apiRecords()) {
+      const backupName = underDomain(record.Properties.Name, CONFIG.backupDomain);
+      expect([record.Properties.Name, record.Properties.HostedZoneId]).toEqual([
+        record.Properties.Name,
+        backupName ? BACKUP_ZONE : PRIMARY_ZONE,
+      ]);
+      if (!backupName) expect(underDomain(record.Properties.Name, PRIMARY_DOMAIN)).toBe(true);
+    }
+    expect(apiRecords().filter((r) => r.Properties.HostedZoneId === BACKUP_ZONE)).toHaveLength(2);
+  });
+
+  it('gates no backup record by a health check that names the primary domain', () => {
+    const checks = resourcesOfType(raw, 'AWS::Route53::HealthCheck');
+    const backupRecords = apiRecords().filter((r) => r.Properties.HostedZoneId === BACKUP_ZONE);
+    for (const record of backupRecords.filter((r) => r.Properties.HealthCheckId)) {
+      const check = checks[record.Properties.HealthCheckId.Ref];
+      expect(check).toBeDefined();
+      const config = check.Properties.HealthCheckConfig;
+      expect(underDomain(String(config.FullyQualifiedDomainName ?? ''), PRIMARY_DOMAIN)).toBe(false);
+      expect(JSON.stringify(check)).not.toContain(PRIMARY_DOMAIN);
+    }
+  });
+
+  it('validates one certificate for both families, each name in the zone that holds it', () => {
     // The TURN relay has a certificate of its own (test/lib/turn-relay.test.ts).
     const cert = Object.entries(resourcesOfType(raw, 'AWS::CertificateManager::Certificate'))
       .filter(([id]) => id.startsWith('ApiCertificate'))
@@ -152,14 +194,37 @@ describe('region stack: DNS', () => {
     expect([...cert[0].Properties.SubjectAlternativeNames].sort()).toEqual([
       'api-backup.rtc-fallback.example.com',
       'api.rtc.example.org',
+      'eu-west-1.api-backup.rtc-fallback.example.com',
     ]);
-    expect(cert[0].Properties.DomainValidationOptions).toEqual(
+    const options: { DomainName: string; HostedZoneId: string }[] =
+      cert[0].Properties.DomainValidationOptions;
+    expect(options).toEqual(
       expect.arrayContaining([
-        { DomainName: 'api.rtc.example.org', HostedZoneId: 'Z1111111111111PRIMARY' },
-        { DomainName: 'eu-west-1.api.rtc.example.org', HostedZoneId: 'Z1111111111111PRIMARY' },
-        { DomainName: 'api-backup.rtc-fallback.example.com', HostedZoneId: 'Z2222222222222BACKUP' },
+        { DomainName: 'api.rtc.example.org', HostedZoneId: PRIMARY_ZONE },
+        { DomainName: 'eu-west-1.api.rtc.example.org', HostedZoneId: PRIMARY_ZONE },
+        { DomainName: 'api-backup.rtc-fallback.example.com', HostedZoneId: BACKUP_ZONE },
+        { DomainName: 'eu-west-1.api-backup.rtc-fallback.example.com', HostedZoneId: BACKUP_ZONE },
       ]),
     );
+    // ACM DNS validation writes each name's CNAME in the HostedZoneId given for it: no backup name may
+    // validate through the primary zone, or renewing it would need the zone whose outage it covers.
+    for (const o of options)
+      expect(o.HostedZoneId).toBe(
+        underDomain(o.DomainName, CONFIG.backupDomain) ? BACKUP_ZONE : PRIMARY_ZONE,
+      );
+  });
+
+  it('tells the LB its backup name and domain, so joins through backup names stay in them', () => {
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({
+          Environment: Match.arrayWith([
+            { Name: 'BACKUP_API_URL', Value: 'https://eu-west-1.api-backup.rtc-fallback.example.com' },
+            { Name: 'BACKUP_DOMAIN', Value: 'rtc-fallback.example.com' },
+          ]),
+        }),
+      ],
+    });
   });
 });
 
@@ -820,6 +885,9 @@ describe('region stack: network, IAM and outputs', () => {
     template.hasOutput('ApiUrl', { Value: 'https://api.rtc.example.org' });
     template.hasOutput('BackupApiUrl', { Value: 'https://api-backup.rtc-fallback.example.com' });
     template.hasOutput('RegionApiUrl', { Value: 'https://eu-west-1.api.rtc.example.org' });
+    template.hasOutput('BackupRegionApiUrl', {
+      Value: 'https://eu-west-1.api-backup.rtc-fallback.example.com',
+    });
     template.hasOutput('Region', { Value: REGION });
     for (const output of Object.values(raw.Outputs as Record<string, Json>))
       expect(output.Export).toBeUndefined();

@@ -33,17 +33,17 @@ describe('npm run client-config', () => {
     return file;
   }
 
-  it('writes the local stack config: api then api-backup, region addresses, DNS per zone', () => {
+  it('writes the local stack config: api then api-backup, region names, DNS per zone', () => {
     const { status, stdout } = run(['--cdk-json', path.join(root, 'cdk.json')]);
     expect(status).toBe(0);
     const cfg = JSON.parse(stdout);
-    expect(cfg.apiUrls).toEqual(['http://api.mr.test:8080', 'http://api-backup.mr.test:8080']);
+    expect(cfg.apiUrls).toEqual(['http://api.mr.test:8080', 'http://api-backup.mr-backup.test:8080']);
     expect(cfg.regionUrls).toEqual({
-      'us-east-1': 'http://127.0.1.1:8080',
-      'eu-west-1': 'http://127.0.2.1:8080',
-      'ap-southeast-1': 'http://127.0.3.1:8080',
+      'us-east-1': 'http://us-east-1.api.mr.test:8080',
+      'eu-west-1': 'http://eu-west-1.api.mr.test:8080',
+      'ap-southeast-1': 'http://ap-southeast-1.api.mr.test:8080',
     });
-    expect(cfg.dns.servers).toEqual({ 'api-backup.mr.test': '127.0.0.1:5354', 'mr.test': '127.0.0.1:5353' });
+    expect(cfg.dns.servers).toEqual({ 'mr-backup.test': '127.0.0.1:5354', 'mr.test': '127.0.0.1:5353' });
     // What it writes is a valid client config, as is.
     expect(parseClientConfig(cfg)).toEqual(cfg);
   });
@@ -53,6 +53,7 @@ describe('npm run client-config', () => {
       regions: ['eu-west-1', 'ap-southeast-1'],
       local: {
         domain: 'lab.test',
+        backupDomain: 'lab-backup.test',
         lbPort: 9090,
         dnsPort: 6053,
         backupDnsPort: 6054,
@@ -64,13 +65,13 @@ describe('npm run client-config', () => {
     expect(status).toBe(0);
     expect(stderr).toContain(out);
     const cfg = JSON.parse(fs.readFileSync(out, 'utf8'));
-    expect(cfg.apiUrls).toEqual(['http://api.lab.test:9090', 'http://api-backup.lab.test:9090']);
+    expect(cfg.apiUrls).toEqual(['http://api.lab.test:9090', 'http://api-backup.lab-backup.test:9090']);
     expect(cfg.regionUrls).toEqual({
-      'eu-west-1': 'http://127.0.9.1:9090',
-      'ap-southeast-1': 'http://127.0.2.1:9090',
+      'eu-west-1': 'http://eu-west-1.api.lab.test:9090',
+      'ap-southeast-1': 'http://ap-southeast-1.api.lab.test:9090',
     });
     expect(cfg.dns.servers).toEqual({
-      'api-backup.lab.test': '127.0.0.1:6054',
+      'lab-backup.test': '127.0.0.1:6054',
       'lab.test': '127.0.0.1:6053',
     });
   });

@@ -9,7 +9,7 @@ import { ApiError } from '../apiError';
 import { chooseAlternates } from '../alternates';
 import { authenticateJoin, joinAuth, joinRateLimitKey } from '../joinAuth';
 import type { JoinOutcome } from '../LbMetrics';
-import { regionApiUrl, signalingUrl, turnHost } from '../regionUrls';
+import { familyOfHost, otherFamily, regionApiUrl, signalingUrl, turnHost } from '../regionUrls';
 import { turnIceServers } from '../turnCredentials';
 import { joinAnswer, joinBody, noQuery, roomParams, type JoinBody } from '../schemas';
 
@@ -24,8 +24,9 @@ function outcomeOfError(err: unknown): JoinOutcome {
 }
 
 export async function joinRoutes(app: FastifyInstance): Promise<void> {
-  const { joinTokenKeys, mediaTokenKeys, region, publicApiUrl, limits, turn } = app.lbConfig;
-  const own = { region, publicApiUrl };
+  const { joinTokenKeys, mediaTokenKeys, region, publicApiUrl, backupApiUrl, addressApiUrl, limits, turn } =
+    app.lbConfig;
+  const own = { region, publicApiUrl, backupApiUrl, addressApiUrl };
   await app.register(joinAuth);
 
   app.post<{ Params: { roomId: string }; Body: JoinBody }>(
@@ -65,20 +66,29 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
         room: roomId,
         server: server.id,
       });
-      // Placement only answers servers of regions with a known URL.
-      const apiUrl = regionApiUrl(snapshot, server.region, own)!;
+      // Answers stay in the name family the request came in on (regionUrls.ts); placement only answers
+      // servers of regions with a known primary URL, the fallback when the family has none.
+      const family = familyOfHost(request.headers.host, app.lbConfig);
+      const apiUrl =
+        regionApiUrl(snapshot, server.region, own, family) ?? regionApiUrl(snapshot, server.region, own)!;
+      const other = otherFamily(family);
+      const otherUrl = other && regionApiUrl(snapshot, server.region, own, other);
       // The serving region's relay, with a credential bound to this join's peer: a client that rejoins
-      // elsewhere gets that region's relay and a fresh credential with the answer.
+      // elsewhere gets that region's relay and a fresh credential with the answer. The relay is named in
+      // the answer's family; where the LB has an address family (the local stack), by address, because
+      // WebRTC stacks resolve TURN names through the system resolver, which cannot see emulated zones.
+      const relayBase = (addressApiUrl && regionApiUrl(snapshot, server.region, own, 'address')) || apiUrl;
       const relay = turn
         ? turnIceServers({
             secret: turn.secret.current.key,
             peerId,
-            endpoint: { host: turnHost(apiUrl, turn.hostPrefix), port: turn.port, tlsPort: turn.tlsPort },
+            endpoint: { host: turnHost(relayBase, turn.hostPrefix), port: turn.port, tlsPort: turn.tlsPort },
             ttlSeconds: turn.ttlSeconds,
           })
         : undefined;
       const alternates = chooseAlternates(snapshot, {
         own,
+        family,
         servingRegion: server.region,
         excludedRegions: exclude.regions,
         rtt: body.rtt,
@@ -86,7 +96,7 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
       stopTimer();
       app.metrics.joins.inc({ outcome });
       request.log.info(
-        { room: roomId, server: server.id, serverRegion: server.region, outcome },
+        { room: roomId, server: server.id, serverRegion: server.region, outcome, family },
         'join answered',
       );
       return {
@@ -94,6 +104,7 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
         region: server.region,
         serverId: server.id,
         signalingUrl: signalingUrl(apiUrl, roomId),
+        ...(otherUrl && otherUrl !== apiUrl ? { fallbackSignalingUrl: signalingUrl(otherUrl, roomId) } : {}),
         mediaToken: media.token,
         ...(relay && { iceServers: relay.iceServers }),
         alternates,

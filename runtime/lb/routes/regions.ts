@@ -23,6 +23,7 @@ export async function regionRoutes(app: FastifyInstance): Promise<void> {
         status: view?.status ?? 'active',
         reason: view?.reason ?? '',
         apiUrl: name === ownRegion ? app.lbConfig.publicApiUrl : (view?.summary?.apiUrl ?? null),
+        backupApiUrl: (name === ownRegion ? app.lbConfig.backupApiUrl : view?.summary?.backupApiUrl) ?? null,
         liveServers: servers.length,
         load: servers.reduce((sum, s) => sum + s.load, 0),
         capacity: servers.reduce((sum, s) => sum + s.capacity, 0),

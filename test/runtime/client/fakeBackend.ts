@@ -213,8 +213,11 @@ export interface JoinCall {
  */
 export class FakeLb {
   readonly joins: JoinCall[] = [];
-  /** Servers in placement order; `{ serverId, region, url }` entries may point at nothing. */
-  servers: Array<{ serverId: string; region: string; url: string }> = [];
+  /**
+   * Servers in placement order; `{ serverId, region, url }` entries may point at nothing. `fallbackUrl`
+   * is the same server in the other name family (the answer's `fallbackSignalingUrl`).
+   */
+  servers: Array<{ serverId: string; region: string; url: string; fallbackUrl?: string }> = [];
   /** The `alternates` of every answer, as given (tests put malformed entries here too). */
   alternates: unknown[] = [];
   private server!: TestHttpServer;
@@ -251,6 +254,9 @@ export class FakeLb {
         region: server.region,
         serverId: server.serverId,
         signalingUrl: `${server.url}/v1/rooms/${encodeURIComponent(room)}/signal`,
+        ...(server.fallbackUrl
+          ? { fallbackSignalingUrl: `${server.fallbackUrl}/v1/rooms/${encodeURIComponent(room)}/signal` }
+          : {}),
         mediaToken,
         alternates: this.alternates,
         expiresAt: Date.now() + 120_000,

@@ -57,6 +57,7 @@ describe('Session join and rejoin', () => {
       serverId: 'server-a',
       peerId: 'server-a-peer-1',
       apiUrl: lb.url,
+      signalingUrl: `${a.url}/v1/rooms/room-1/signal`,
     });
     expect(events).toEqual([{ name: 'joined', payload: joined }]);
     expect(lb.joins).toEqual([{ auth: 'Bearer join-token', body: {} }]);
@@ -154,6 +155,39 @@ describe('Session join and rejoin', () => {
     ];
     const session = client().joinRoom('room-1', 'join-token', { consume: false });
     expect(await session.ready).toMatchObject({ serverId: 'server-b', region: 'eu-west-1' });
+    expect(lb.joins.map((j) => j.body)).toEqual([
+      {},
+      { exclude: { serverIds: ['server-x'], regions: ['us-east-1'] } },
+    ]);
+  });
+
+  it("tries the same server's other name family when the signaling name is unreachable", async () => {
+    const deadName = (await refusedUrl()).replace('http:', 'ws:');
+    lb.servers = [
+      { serverId: a.serverId, region: a.region, url: deadName, fallbackUrl: a.url },
+      ...lb.servers,
+    ];
+    const session = client().joinRoom('room-1', 'join-token', { consume: false });
+    const events = record(session);
+    expect(await session.ready).toMatchObject({
+      serverId: 'server-a',
+      signalingUrl: `${a.url}/v1/rooms/room-1/signal`,
+    });
+    // One join: the fallback name reached the same server with the same media token, no rejoin.
+    expect(lb.joins).toHaveLength(1);
+    expect(a.upgrades.map((u) => u.token)).toEqual(['media-server-a-1']);
+    expect(events.map((e) => e.name)).toEqual(['joined']);
+  });
+
+  it('rejoins elsewhere when neither name family of the signaling server answers', async () => {
+    const deadName = (await refusedUrl()).replace('http:', 'ws:');
+    const deadOther = (await refusedUrl()).replace('http:', 'ws:');
+    lb.servers = [
+      { serverId: 'server-x', region: 'us-east-1', url: deadName, fallbackUrl: deadOther },
+      { serverId: b.serverId, region: b.region, url: b.url },
+    ];
+    const session = client().joinRoom('room-1', 'join-token', { consume: false });
+    expect(await session.ready).toMatchObject({ serverId: 'server-b' });
     expect(lb.joins.map((j) => j.body)).toEqual([
       {},
       { exclude: { serverIds: ['server-x'], regions: ['us-east-1'] } },

@@ -43,6 +43,25 @@ describe('LB environment', () => {
     expect(env.dynamoEndpoint).toBe('http://127.0.2.1:8000');
   });
 
+  it('reads both name families, and refuses half a backup family', () => {
+    const env = readLbEnv({
+      ...valid,
+      BACKUP_API_URL: 'https://eu-west-1.api-backup.example.net/',
+      BACKUP_DOMAIN: 'Example.NET',
+    });
+    expect(env.config).toMatchObject({
+      backupApiUrl: 'https://eu-west-1.api-backup.example.net',
+      backupDomain: 'example.net',
+    });
+    expect(readLbEnv(valid).config).not.toHaveProperty('backupApiUrl');
+    expect(() => readLbEnv({ ...valid, BACKUP_API_URL: 'https://eu-west-1.api-backup.example.net' })).toThrow(
+      /BACKUP_DOMAIN: BACKUP_API_URL and BACKUP_DOMAIN are set together/,
+    );
+    expect(() =>
+      readLbEnv({ ...valid, BACKUP_API_URL: 'https://x.example.net', BACKUP_DOMAIN: 'not a domain' }),
+    ).toThrow(/BACKUP_DOMAIN: must be a domain name/);
+  });
+
   it('names every bad variable, and never echoes the secret', () => {
     const attempt = () =>
       readLbEnv({

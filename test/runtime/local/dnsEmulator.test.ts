@@ -125,8 +125,10 @@ test('the zone apex, missing names, other types and other zones get proper answe
   expect(outside.flag_aa).toBe(false);
 
   // Each server serves its own zone only.
+  expect((await queryUdp(from, 'api-backup.mr-backup.test')).rcode).toBe('NXDOMAIN');
   expect((await queryUdp(from, 'api-backup.mr.test')).rcode).toBe('NXDOMAIN');
   expect((await queryUdp(backup(EU.client), 'api.mr.test')).rcode).toBe('NXDOMAIN');
+  expect((await queryUdp(backup(EU.client), 'eu-west-1.api.mr.test')).rcode).toBe('NXDOMAIN');
   expect((await queryUdp(primary(EU.client), 'API.MR.TEST.')).rcode).toBe('NOERROR');
 });
 
@@ -185,7 +187,7 @@ test('when every region is unhealthy, all count as healthy again (Route 53 rule)
   for (const r of REGIONS) expect(await api(r.client)).toEqual([r.address]);
   const seen = new Set<string>();
   for (let i = 0; i < 60 && seen.size < REGIONS.length; i++) {
-    addressesIn(await queryUdp(backup(US.client), 'api-backup.mr.test')).forEach((a) => seen.add(a));
+    addressesIn(await queryUdp(backup(US.client), 'api-backup.mr-backup.test')).forEach((a) => seen.add(a));
   }
   expect([...seen].sort()).toEqual(REGIONS.map((r) => r.address).sort());
 
@@ -194,29 +196,59 @@ test('when every region is unhealthy, all count as healthy again (Route 53 rule)
   for (const r of REGIONS) expect(await api(r.client)).toEqual([AP.address]);
 });
 
-test('the backup zone answers one healthy region by weight, and keeps answering without the primary', async () => {
+test('the backup zone answers one healthy region by weight, and names every region on its own', async () => {
   lbs[AP.name]!.respondWith(503);
   await waitFor('ap-southeast-1 unhealthy, others healthy', () =>
     dns.status().regions.every((r) => r.state === (r.region === AP.name ? 'unhealthy' : 'healthy')),
   );
   const seen = new Map<string, number>();
   for (let i = 0; i < 40; i++) {
-    const answer = await queryUdp(backup(AP.client), 'api-backup.mr.test');
+    const answer = await queryUdp(backup(AP.client), 'api-backup.mr-backup.test');
     expect(answer.answers).toHaveLength(1);
     expect(answer.answers![0]).toMatchObject({ ttl: TTL });
     const [address] = addressesIn(answer);
     seen.set(address!, (seen.get(address!) ?? 0) + 1);
   }
   expect([...seen.keys()].sort()).toEqual([US.address, EU.address]);
-  const soa = await queryTcp(backup(AP.client), 'mr.test', 'SOA');
+  const soa = await queryTcp(backup(AP.client), 'mr-backup.test', 'SOA');
   expect(soa.answers).toEqual([
-    expect.objectContaining({ data: expect.objectContaining({ mname: 'ns-backup.mr.test' }) }),
+    expect.objectContaining({ data: expect.objectContaining({ mname: 'ns-backup.mr-backup.test' }) }),
   ]);
+  // Region names in the backup family are simple records, like the primary ones.
+  for (const r of REGIONS) {
+    expect(addressesIn(await queryUdp(backup(US.client), `${r.name}.api-backup.mr-backup.test`))).toEqual([
+      r.address,
+    ]);
+  }
+});
 
-  await dns.closeZone('primary');
+test('a failed zone drops queries over UDP and TCP while the other keeps answering, until restored', async () => {
+  await waitFor('every region healthy', () => dns.status().regions.every((r) => r.healthy));
+  dns.setZoneFailed('primary', true);
+  // Silence, not NXDOMAIN or a refusal: a client's resolver times out, as in a real provider outage.
   await expect(queryUdp(primary(AP.client), 'api.mr.test', 'A', 300)).rejects.toThrow(/no UDP answer/);
-  expect(addressesIn(await queryTcp(backup(AP.client), 'api-backup.mr.test'))).toHaveLength(1);
+  await expect(queryTcp(primary(AP.client), 'ap-southeast-1.api.mr.test', 'A', 300)).rejects.toThrow();
+  expect(addressesIn(await queryTcp(backup(AP.client), 'api-backup.mr-backup.test'))).toHaveLength(1);
+  expect(addressesIn(await queryUdp(backup(AP.client), 'ap-southeast-1.api-backup.mr-backup.test'))).toEqual([
+    AP.address,
+  ]);
   expect(dns.status().zones).toMatchObject({ primary: { serving: false }, backup: { serving: true } });
+  expect(dns.resolveFor(AP.client, 'api.mr.test')).toEqual([]);
+  expect(dns.status().apiAnswers).toContainEqual({
+    location: AP.name,
+    address: null,
+    backupAddress: expect.any(String),
+  });
+
+  dns.setZoneFailed('primary', false);
+  dns.setZoneFailed('backup', true);
+  expect(addressesIn(await queryUdp(primary(AP.client), 'api.mr.test'))).toEqual([AP.address]);
+  await expect(queryUdp(backup(AP.client), 'api-backup.mr-backup.test', 'A', 300)).rejects.toThrow(
+    /no UDP answer/,
+  );
+  expect(dns.status().zones).toMatchObject({ primary: { serving: true }, backup: { serving: false } });
+  dns.setZoneFailed('backup', false);
+  expect(addressesIn(await queryUdp(backup(AP.client), 'api-backup.mr-backup.test'))).toHaveLength(1);
 });
 
 test('health, transitions and recent answers are visible through status() and GET /status', async () => {
@@ -224,7 +256,7 @@ test('health, transitions and recent answers are visible through status() and GE
   await api(EU.client);
   expect(dns.resolveFor(AP.client, 'api.mr.test')).toEqual([AP.address]);
   expect(dns.resolveFor(AP.client, 'api.mr.test', 'AAAA')).toEqual([]);
-  expect(dns.resolveFor(AP.client, 'api-backup.mr.test')).toHaveLength(1);
+  expect(dns.resolveFor(AP.client, 'api-backup.mr-backup.test')).toHaveLength(1);
 
   const res = await fetch(`http://${DNS_ADDRESS}:${dns.ports.status}/status`);
   expect(res.status).toBe(200);
@@ -234,7 +266,9 @@ test('health, transitions and recent answers are visible through status() and GE
     REGIONS.map((r) => [r.name, `http://${r.address}:${lbs[US.name]!.port}/health`, true]),
   );
   expect(body.transitions.filter((t) => t.to === 'healthy')).toHaveLength(REGIONS.length);
-  expect(body.apiAnswers).toEqual(REGIONS.map((r) => ({ location: r.name, address: r.address })));
+  expect(body.apiAnswers).toEqual(
+    REGIONS.map((r) => ({ location: r.name, address: r.address, backupAddress: expect.any(String) })),
+  );
   expect(body.recentAnswers).toContainEqual(
     expect.objectContaining({
       zone: 'primary',

@@ -12,9 +12,9 @@ const regions = [
   { name: 'eu-west-1', address: '127.0.2.1' },
   { name: 'ap-southeast-1', address: '127.0.3.1' },
 ];
-const zoneOptions = { domain: 'mr.test', ttlSeconds: 5, regions, serverAddress: '127.0.0.1' };
-const primary = primaryZone(zoneOptions);
-const backup = backupZone(zoneOptions);
+const zoneOptions = { ttlSeconds: 5, regions, serverAddress: '127.0.0.1' };
+const primary = primaryZone({ ...zoneOptions, domain: 'mr.test' });
+const backup = backupZone({ ...zoneOptions, domain: 'mr-backup.test' });
 
 function ctx(location: string, unhealthy: string[] = [], random = () => 0): QueryContext {
   return { location, isHealthy: (r) => !unhealthy.includes(r), random };
@@ -47,7 +47,7 @@ test('latency records answer the nearest healthy region only', () => {
 });
 
 test('weighted records pick one healthy record by weight', () => {
-  const q = { name: 'api-backup.mr.test', type: 'A' };
+  const q = { name: 'api-backup.mr-backup.test', type: 'A' };
   expect(
     addresses(
       answerQuestion(
@@ -114,4 +114,17 @@ test('negative answers: NODATA for other types, NXDOMAIN for missing names, unau
   // ANY at the apex: the SOA and the NS.
   const any = answerQuestion(primary, { name: 'MR.test.', type: 'ANY' }, ctx('us-east-1'));
   expect(any.answers.map((a) => a.type)).toEqual(['SOA', 'NS']);
+});
+
+test('the backup zone names every region itself, without health checks, and knows nothing of the primary', () => {
+  for (const r of regions) {
+    const q = { name: `${r.name}.api-backup.mr-backup.test`, type: 'A' };
+    expect(addresses(answerQuestion(backup, q, ctx('us-east-1', [r.name])))).toEqual([r.address]);
+  }
+  expect(
+    answerQuestion(backup, { name: 'us-east-1.api.mr.test', type: 'A' }, ctx('us-east-1')),
+  ).toMatchObject({
+    rcode: 'NXDOMAIN',
+    authoritative: false,
+  });
 });

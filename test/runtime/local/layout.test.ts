@@ -14,6 +14,8 @@ test('every region has its LB on its own address and media servers whose ports n
   const layout = regionLayout({
     regions,
     lbPort: 8080,
+    domain: 'mr.test',
+    backupDomain: 'mr-backup.test',
     mediaPortBase: 9000,
     mediaPerRegion: 3,
     turnPort: 3478,
@@ -25,6 +27,8 @@ test('every region has its LB on its own address and media servers whose ports n
     name: regions[0]!.name,
     address: regions[0]!.address,
     lbUrl: `http://${regions[0]!.address}:8080`,
+    apiUrl: `http://${regions[0]!.name}.api.mr.test:8080`,
+    backupApiUrl: `http://${regions[0]!.name}.api-backup.mr-backup.test:8080`,
     dynamoEndpoint: `http://${regions[0]!.address}:8000`,
     turn: { host: regions[0]!.address, port: 3478, tlsPort: 5349 },
   });

@@ -14,6 +14,8 @@ const region: LocalRegion = {
   name: 'eu-west-1',
   address: '127.0.2.1',
   lbUrl: 'http://127.0.2.1:8080',
+  apiUrl: 'http://eu-west-1.api.mr.test:8080',
+  backupApiUrl: 'http://eu-west-1.api-backup.mr-backup.test:8080',
   dynamoEndpoint: 'http://127.0.2.1:8000',
   turn: { host: '127.0.2.1', port: 3478, tlsPort: 5349 },
   media: [
@@ -25,6 +27,7 @@ const keys = freshKeySets();
 const settings = {
   tableName: 'mr-local',
   lbPort: 8080,
+  backupDomain: 'mr-backup.test',
   corsOrigin: 'http://127.0.0.1:3000',
   logLevel: 'warn' as const,
   keys,
@@ -76,7 +79,7 @@ test("a media server's environment passes its reader, on the region's address an
   expect(Object.values(m1!.env)).not.toContain(JSON.stringify(keys.joinTokenKeys));
 });
 
-test("the LB's environment passes its reader, with both key sets and the dashboard as CORS origin", () => {
+test("the LB's environment passes its reader: both key sets, both name families, the dashboard as CORS origin", () => {
   const lb = regionProcesses(region, settings).find((c) => c.role === 'lb')!;
   const env = readLbEnvironment(lb.env);
   expect(env).toMatchObject({
@@ -84,7 +87,11 @@ test("the LB's environment passes its reader, with both key sets and the dashboa
     dynamoEndpoint: 'http://127.0.2.1:8000',
     host: '127.0.2.1',
     port: 8080,
-    publicApiUrl: 'http://127.0.2.1:8080',
+    publicApiUrl: 'http://eu-west-1.api.mr.test:8080',
+    backupApiUrl: 'http://eu-west-1.api-backup.mr-backup.test:8080',
+    backupDomain: 'mr-backup.test',
+    // Only IP-literal Hosts (the browser demo) get addresses back.
+    addressApiUrl: 'http://127.0.2.1:8080',
     corsOrigins: ['http://127.0.0.1:3000'],
   });
   expect([...env.joinTokenKeys.byKid.keys()]).toEqual([keys.joinTokenKeys.kid]);

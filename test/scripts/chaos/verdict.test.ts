@@ -1,7 +1,9 @@
 import {
   distribution,
+  groupDnsOutage,
   groupOutcomes,
   judge,
+  judgeDnsOutage,
   percentile,
   type ClientOutcome,
 } from '../../../scripts/chaos/verdict';
@@ -17,6 +19,13 @@ function client(overrides: Partial<ClientOutcome>): ClientOutcome {
     serverRegionBefore: 'eu-west-1',
     requestsAfterInjection: 10,
     failedRequestsAfterInjection: 0,
+    callsAfterInjection: 10,
+    failedCallsAfterInjection: 0,
+    sessionDownAtMs: null,
+    startedAfterInjection: false,
+    startedAtMs: null,
+    joinedAtMs: null,
+    signalingUrl: 'ws://eu-west-1.api.mr.test:8080/v1/rooms/r/signal',
     detectedAtMs: null,
     recoveredAtMs: null,
     mediaAtMs: null,
@@ -189,5 +198,74 @@ describe('chaos verdict', () => {
     });
     expect(byName['survivors / dns-only']).toMatchObject({ clients: 1, detected: 0, failedRequests: 0 });
     expect(byName['survivors / dual-url']).toMatchObject({ clients: 0 });
+  });
+});
+
+describe('dns-outage verdict', () => {
+  const BACKUP_SIGNAL = 'ws://eu-west-1.api-backup.mr-backup.test:8080/v1/rooms/r/signal';
+  const dns = { primaryQueries: 30, primaryAnswered: 0, backupQueries: 30, backupAnswered: 30 };
+  const fleet = [
+    // Connected at the injection: its primary attempts failed, the backup answered every call.
+    client({ id: 'a', failedRequestsAfterInjection: 3, detectedAtMs: 5_100, recoveredAtMs: 5_500 }),
+    client({ id: 'b', kind: 'dns-only', failedCallsAfterInjection: 4, failedRequestsAfterInjection: 4 }),
+    client({ id: 'c', startedAfterInjection: true, joinedAtMs: 7_000, signalingUrl: BACKUP_SIGNAL }),
+    client({
+      id: 'd',
+      withMedia: true,
+      startedAfterInjection: true,
+      joinedAtMs: 7_200,
+      mediaAtMs: 9_000,
+      signalingUrl: BACKUP_SIGNAL,
+    }),
+    client({ id: 'e', kind: 'dns-only', startedAfterInjection: true, joinedAtMs: null, signalingUrl: null }),
+  ];
+  const verdict = (clients = fleet, d = dns) =>
+    judgeDnsOutage({ clients, backupDomain: 'mr-backup.test', dns: d, data: okData, rollbackOk: true });
+
+  it('passes when dual-URL clients lose nothing, whatever the DNS-only baseline suffers', () => {
+    const v = verdict();
+    expect(v.checks.filter((c) => !c.pass)).toEqual([]);
+    expect(v.pass).toBe(true);
+    expect(v.checks[2]!.detail).toMatch(/2 of 2 joined \(100%\)/);
+  });
+
+  it('fails on a failed dual-URL call, a lost session, a join through primary names, or missing media', () => {
+    const withFleet = (id: string, over: Partial<ClientOutcome>) =>
+      verdict(fleet.map((c) => (c.id === id ? { ...c, ...over } : c)));
+    expect(withFleet('a', { failedCallsAfterInjection: 1 }).checks[0]).toMatchObject({ pass: false });
+    expect(withFleet('a', { sessionDownAtMs: 4_000 }).checks[1]).toMatchObject({ pass: false });
+    expect(
+      withFleet('c', { signalingUrl: 'ws://eu-west-1.api.mr.test:8080/v1/rooms/r/signal' }).checks[2],
+    ).toMatchObject({ pass: false, detail: expect.stringContaining('c (ws://eu-west-1.api.mr.test') });
+    expect(withFleet('c', { joinedAtMs: null }).checks[2]).toMatchObject({ pass: false });
+    expect(withFleet('d', { mediaAtMs: null }).checks[3]).toMatchObject({ pass: false });
+    // Nobody joined during the outage: the hypothesis was not tested, so it does not pass.
+    expect(verdict(fleet.filter((c) => !c.startedAfterInjection)).checks[2]).toMatchObject({ pass: false });
+  });
+
+  it('fails when the primary zone answered during the outage or the backup zone did not', () => {
+    expect(verdict(fleet, { ...dns, primaryAnswered: 1 }).pass).toBe(false);
+    expect(verdict(fleet, { ...dns, backupAnswered: 29 }).pass).toBe(false);
+    expect(verdict(fleet, { ...dns, primaryQueries: 0 }).pass).toBe(false);
+  });
+
+  it('groups connected clients and the wave that joined during the outage, by kind', () => {
+    const groups = Object.fromEntries(groupDnsOutage(fleet, 'mr-backup.test').map((g) => [g.group, g]));
+    expect(groups['connected / dual-url']).toMatchObject({
+      clients: 1,
+      failedCalls: 0,
+      failedAttempts: 3,
+      joined: 1,
+      recoveryMs: { max: 5_500 },
+    });
+    expect(groups['connected / dns-only']).toMatchObject({ clients: 1, failedCalls: 4 });
+    expect(groups['joined during outage / dual-url']).toMatchObject({
+      clients: 2,
+      joined: 2,
+      onBackupNames: 2,
+      joinMs: { p50: 7_000, max: 7_200 },
+      mediaMs: { max: 9_000 },
+    });
+    expect(groups['joined during outage / dns-only']).toMatchObject({ clients: 1, joined: 0 });
   });
 });
