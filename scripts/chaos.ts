@@ -46,8 +46,9 @@ const USAGE = `usage: npm run chaos -- --target local|aws --region <region> [opt
                      dns-outage: the primary zone drops every query while every region stays up
                      (--region then only places the media clients)
   --clients N        simulated clients (default 30; half dual-URL, half DNS-only)
-  --media N          of those, clients with real media, in pairs of one kind; the second pair is
-                     forced through the TURN relay (default 4)
+  --media N          of those, clients with real media, all in one room: one near each other region
+                     (their media from each other is media.survivors), the rest near --region in pairs
+                     of one kind, the second pair forced through the TURN relay (default 6)
   --duration S       observation window in seconds (default: the DNS bound + TTL + 20 s; dns-outage:
                      TTL + 30 s)
   --regions N        regions of a stack this run starts when none runs (default: all)
@@ -107,7 +108,7 @@ function parseCli() {
     );
   if (values.execute && values.target !== 'aws') throw new UsageError('--execute is only for --target aws');
   const clients = num('clients', values.clients, 2, 200) ?? 30;
-  const media = num('media', values.media, 0, 8) ?? 4;
+  const media = num('media', values.media, 0, 10) ?? 6;
   if (media > clients) throw new UsageError(`--media (${media}) cannot exceed --clients (${clients})`);
   const healthInterval =
     values['health-interval'] === undefined ? undefined : Number(values['health-interval']);
@@ -194,11 +195,22 @@ export function summarize(report: ChaosReport): string {
       ? `Data: ${report.data.itemsBefore} items before on the survivors, ${report.data.itemsLost} lost; rooms ${report.data.roomsBefore} → ${report.data.roomsAfter}; replicas ${report.data.replicasConverged ? 'converged' : 'DIFFER'} after rollback`
       : 'Data: not checked',
     ...forcedRelaySummary(report),
+    ...survivorMediaSummary(report),
     `Rollback: ${report.rollback.ok ? `steady state again after ${fmtMs(report.rollback.steadyStateAfterMs)}` : `FAILED (${report.rollback.detail.join('; ')})`}`,
     '',
     ...report.verdict.checks.map((c) => `  ${c.pass ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}`),
   ];
   return lines.join('\n');
+}
+
+/** One line on the media between clients outside the failed region (their rooms span regions). */
+function survivorMediaSummary(report: ChaosReport): string[] {
+  const s = report.media?.survivors;
+  if (!s || s.pairs === 0) return [];
+  return [
+    `Media between survivors: ${s.pairs} pairs, longest gap ${fmtMs(s.maxGapMs)}, p95 ${fmtMs(s.p95GapMs)} ` +
+      `(${s.byPair.map((p) => `${p.a} ↔ ${p.b} ${fmtMs(p.gapMs)}`).join(', ')})`,
+  ];
 }
 
 export function timelineSvg(report: ChaosReport): string {

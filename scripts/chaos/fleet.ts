@@ -13,6 +13,7 @@
  * real traffic and not inferred.
  */
 import { createNodeClient, type Client, type Session } from '../../runtime/client/node';
+import { RemoteFrames, type MediaWitness } from './survivors';
 import type { ClientKind, ClientOutcome } from './verdict';
 
 /** Period of each client's background join API call. */
@@ -35,11 +36,6 @@ export interface FleetOptions {
   readonly dnsTtlSeconds: number;
   readonly token: (room: string, sub: string) => Promise<string>;
   readonly now?: () => number;
-}
-
-interface MediaProbe {
-  frames: () => number;
-  stop: () => void;
 }
 
 export class SimulatedClient {
@@ -68,7 +64,11 @@ export class SimulatedClient {
   private joinedAt: number | null = null;
   private signalingUrl: string | null = null;
   private probeTimer: NodeJS.Timeout | undefined;
-  private media: MediaProbe | undefined;
+  /** Remote video frames decoded, per sender peer id, and the counters that see them (per consumer). */
+  readonly remoteFrames = new RemoteFrames();
+  private readonly counters = new Map<string, { stop(): void }>();
+  /** Every peer id this client's sessions had: a rejoin brings a new one. */
+  readonly peerIds: string[] = [];
   private framesAtRejoin = 0;
   private mediaStop: (() => void) | undefined;
   private readonly events: { at: number; what: string }[] = [];
@@ -136,9 +136,15 @@ export class SimulatedClient {
       const session = this.client.joinRoom(this.room, tokenFor, { produce, consume: true });
       session.on('remoteTrack', (t) => {
         if (t.kind !== 'video') return;
-        this.media?.stop();
-        const counter = new wrtc.VideoFrameCounter(t.track);
-        this.media = { frames: () => counter.frames, stop: () => counter.stop() };
+        this.counters.get(t.consumerId)?.stop();
+        this.counters.set(
+          t.consumerId,
+          new wrtc.VideoFrameCounter(t.track, () => this.remoteFrames.record(t.peerId, this.now)),
+        );
+      });
+      session.on('trackEnded', (t) => {
+        this.counters.get(t.consumerId)?.stop();
+        this.counters.delete(t.consumerId);
       });
       this.session = session;
     } else {
@@ -147,7 +153,7 @@ export class SimulatedClient {
     const session = this.session;
     session.on('joined', (e) => {
       this.joinedAt = this.now;
-      this.onJoined(e.apiUrl, e.region, e.serverId, e.signalingUrl);
+      this.onJoined(e);
     });
     session.on('reconnecting', (e) => {
       this.events.push({ at: this.now, what: `reconnecting (${e.reason}, attempt ${e.attempt})` });
@@ -155,10 +161,10 @@ export class SimulatedClient {
     });
     session.on('reconnected', (e) => {
       this.events.push({ at: this.now, what: `reconnected to ${e.serverId} after ${e.downtimeMs} ms` });
-      this.onJoined(e.apiUrl, e.region, e.serverId, e.signalingUrl);
+      this.onJoined(e);
       if (this.injectionAt !== null && this.sessionDownAt !== null) {
         this.rejoinedAt = this.now;
-        this.framesAtRejoin = this.media?.frames() ?? 0;
+        this.framesAtRejoin = this.remoteFrames.frames;
       }
     });
     session.on('error', (e) => this.events.push({ at: this.now, what: `error: ${e.error.message}` }));
@@ -178,7 +184,17 @@ export class SimulatedClient {
   async mediaFlowing(timeoutMs: number): Promise<boolean> {
     const deadline = this.now + timeoutMs;
     while (this.now < deadline) {
-      if ((this.media?.frames() ?? 0) >= MEDIA_FRAMES_TO_COUNT) return true;
+      if (this.remoteFrames.frames >= MEDIA_FRAMES_TO_COUNT) return true;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return false;
+  }
+
+  /** True once video frames arrived from each of `others` (by any of their peer ids). */
+  async receivesFrom(others: readonly SimulatedClient[], timeoutMs: number): Promise<boolean> {
+    const deadline = this.now + timeoutMs;
+    while (this.now < deadline) {
+      if (others.every((o) => this.remoteFrames.framesFrom(o.peerIds) >= MEDIA_FRAMES_TO_COUNT)) return true;
       await new Promise((r) => setTimeout(r, 250));
     }
     return false;
@@ -186,6 +202,17 @@ export class SimulatedClient {
 
   markInjection(at: number): void {
     this.injectionAt = at;
+    this.remoteFrames.trim(at);
+  }
+
+  /** This media client for the survivors' gap measurement (scripts/chaos/survivors.ts). */
+  witness(): MediaWitness {
+    return {
+      id: this.id,
+      serverRegionBefore: this.before.serverRegion,
+      peerIds: [...this.peerIds],
+      frames: this.remoteFrames,
+    };
   }
 
   private countRequests(total: number, failures: number): void {
@@ -242,13 +269,22 @@ export class SimulatedClient {
 
   async stop(): Promise<void> {
     clearInterval(this.probeTimer);
-    this.media?.stop();
+    for (const counter of this.counters.values()) counter.stop();
+    this.counters.clear();
     this.mediaStop?.();
     await this.session?.leave().catch(() => undefined);
     this.client.close();
   }
 
-  private onJoined(apiUrl: string, region: string, serverId: string, signalingUrl: string): void {
+  private onJoined(e: {
+    apiUrl: string;
+    region: string;
+    serverId: string;
+    signalingUrl: string;
+    peerId: string;
+  }): void {
+    const { apiUrl, region, serverId, signalingUrl } = e;
+    if (!this.peerIds.includes(e.peerId)) this.peerIds.push(e.peerId);
     this.apiRegion = this.regionOfApiUrl(apiUrl);
     this.serverRegion = region;
     this.serverId = serverId;
@@ -298,11 +334,11 @@ export class SimulatedClient {
     if (!this.withMedia || this.mediaAt !== null) return;
     // A client that joined during the fault has media once its first frames arrive.
     if (this.startedAt !== null) {
-      if ((this.media?.frames() ?? 0) >= MEDIA_FRAMES_TO_COUNT) this.mediaAt = this.now;
+      if (this.remoteFrames.frames >= MEDIA_FRAMES_TO_COUNT) this.mediaAt = this.now;
       return;
     }
     if (this.rejoinedAt === null) return;
-    const frames = this.media?.frames() ?? 0;
+    const frames = this.remoteFrames.frames;
     // A new consumer starts from zero; an old counter keeps counting from where it was.
     if (
       frames >= MEDIA_FRAMES_TO_COUNT &&

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { DnsWatch } from './dns-watch';
 import { SimulatedClient, type FleetOptions } from './fleet';
 import type { FaultMode, LocalTarget, ReplicaItem } from './local-target';
+import { survivorMedia, type SurvivorMedia } from './survivors';
 import {
   groupDnsOutage,
   groupOutcomes,
@@ -82,6 +83,8 @@ export interface ChaosReport {
     readonly dnsBoundMs: number;
   };
   readonly groups: readonly GroupOutcome[];
+  /** Media between the clients outside the failed region (scripts/chaos/survivors.ts). */
+  readonly media?: { readonly survivors: SurvivorMedia };
   /** `dns-outage` only: the groups that mode judges (connected / joined during the outage, by kind). */
   readonly dnsOutage?: { readonly groups: readonly DnsOutageGroup[]; readonly dns: DnsOutageObservation };
   readonly clients: readonly ClientOutcome[];
@@ -119,6 +122,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   let data: DataCheck | null = null;
   let rollback = ROLLBACK_NOT_RUN;
   let roomsByRegion: Record<string, number>;
+  let observedUntil: number;
 
   try {
     roomsByRegion = await joinFleet(target, fleet, opts);
@@ -145,6 +149,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     } else {
       await observe(fleet, dnsWatch, failed.address, injectedAt, bounds.windowMs, opts);
     }
+    observedUntil = Date.now();
     dnsWatch.stop();
     data = await checkSurvivorData(target, survivors, before);
   } catch (err) {
@@ -162,6 +167,13 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   }
 
   const outcomes = fleet.map((c) => c.outcome());
+  const media = {
+    survivors: survivorMedia(
+      fleet.filter((c) => c.withMedia).map((c) => c.witness()),
+      dnsOutage ? '' : opts.region,
+      { from: injectedAt!, to: observedUntil },
+    ),
+  };
   await Promise.all(fleet.map((c) => c.stop()));
   const observation = observationSummary(dnsWatch, failed.address, bounds);
   if (dnsOutage) {
@@ -175,6 +187,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
       injection: { at: new Date(injectedAt!).toISOString(), actions },
       observation: { ...observation, dnsDroppedAfterMs: null },
       groups: [],
+      media,
       dnsOutage: { groups: groupDnsOutage(outcomes, target.state.backupDomain), dns },
       clients: outcomes,
       data,
@@ -194,6 +207,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     data: data!,
     dns: { droppedAfterMs: observation.dnsDroppedAfterMs, boundMs: bounds.dnsBoundMs },
     rollbackOk: rollback.ok,
+    survivorMedia: media.survivors,
   });
   return {
     ...header,
@@ -201,6 +215,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     injection: { at: new Date(injectedAt!).toISOString(), actions },
     observation,
     groups: groupOutcomes(outcomes, opts.region),
+    media,
     clients: outcomes,
     data,
     rollback,
@@ -420,14 +435,20 @@ async function joinFleet(
   for (let i = 0; i < fleet.length; i += JOIN_BATCH) {
     await Promise.all(fleet.slice(i, i + JOIN_BATCH).map((c) => c.start(20_000)));
   }
-  for (const c of fleet.filter((x) => x.withMedia)) {
-    if (!(await c.mediaFlowing(20_000))) throw new SteadyStateError(`${c.id} receives no media`);
+  // Every media client receives every other media client of its room, whichever region each is in.
+  const media = fleet.filter((x) => x.withMedia);
+  for (const c of media) {
+    const peers = media.filter((o) => o !== c && o.room === c.room);
+    if (!(await c.receivesFrom(peers, 20_000))) {
+      const missing = peers.filter((o) => c.remoteFrames.framesFrom(o.peerIds) === 0).map((o) => o.id);
+      throw new SteadyStateError(`${c.id} receives no media from ${missing.join(', ') || 'some peers'}`);
+    }
   }
-  // Peers of a room that joined at the same moment through different regions may start on two
-  // servers; the media servers converge them within seconds. Steady state means converged.
+  // Peers of a room that joined at the same moment through the same region may start on two servers;
+  // the media servers converge them within seconds, to one leg per region. Steady state means converged.
   const splitRooms = await waitRoomsConverged(fleet, 20_000);
   if (splitRooms.length > 0)
-    throw new SteadyStateError(`rooms still split over servers: ${splitRooms.join(', ')}`);
+    throw new SteadyStateError(`rooms still split over servers of one region: ${splitRooms.join(', ')}`);
   const roomsByRegion = countRoomsByRegion(fleet);
   const hosting = Object.keys(roomsByRegion).length;
   if (hosting < Math.min(2, target.regionNames.length)) {
@@ -502,24 +523,24 @@ function buildFleet(target: LocalTarget, runId: string, opts: LocalRunOptions): 
       new SimulatedClient(i, location, kind, `chaos-${runId}-r${Math.floor(i / 2)}`, false, fleetOpts),
     );
   }
-  // Media clients sit near the failed region, in one room, so their media recovery is measured. The
-  // second pair (one of each kind) is forced through the TURN relay: its recovery needs the surviving
-  // region's relay, with the credential of the rejoin's answer.
+  // Media clients share one room, cascaded across regions: one near each other region (the survivors,
+  // whose media from each other must not stop: media.survivors), the rest near the failed region, whose
+  // recovery is timed. Near the failed region kinds alternate, and the second pair there is forced
+  // through the TURN relay: its recovery needs a surviving region's relay, with the rejoin's credential.
+  const others = regions.filter((r) => r.name !== opts.region);
+  const witnesses = opts.mediaClients >= others.length + 2 ? others : [];
   const mediaLocation = regions.find((r) => r.name === opts.region)!;
   for (let k = 0; k < opts.mediaClients; k++) {
-    const kind = k % 2 === 0 ? 'dual-url' : 'dns-only';
-    const forcedRelay = Math.floor(k / 2) % 2 === 1;
-    clients.push(
-      new SimulatedClient(
-        signalingOnly + k,
-        mediaLocation,
-        kind,
-        `chaos-${runId}-media`,
-        true,
-        fleetOpts,
-        forcedRelay,
-      ),
-    );
+    const index = signalingOnly + k;
+    const room = `chaos-${runId}-media`;
+    if (k < witnesses.length) {
+      clients.push(new SimulatedClient(index, witnesses[k]!, 'dual-url', room, true, fleetOpts));
+      continue;
+    }
+    const n = k - witnesses.length;
+    const kind = n % 2 === 0 ? 'dual-url' : 'dns-only';
+    const forcedRelay = Math.floor(n / 2) % 2 === 1;
+    clients.push(new SimulatedClient(index, mediaLocation, kind, room, true, fleetOpts, forcedRelay));
   }
   return clients;
 }
@@ -527,9 +548,13 @@ function buildFleet(target: LocalTarget, runId: string, opts: LocalRunOptions): 
 async function waitRoomsConverged(fleet: readonly SimulatedClient[], timeoutMs: number): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    // A room has at most one leg (one server) per region.
     const servers = new Map<string, Set<string>>();
-    for (const c of fleet) servers.set(c.room, (servers.get(c.room) ?? new Set()).add(c.serverId));
-    const split = [...servers.entries()].filter(([, ids]) => ids.size > 1).map(([room]) => room);
+    for (const c of fleet) {
+      const leg = `${c.room} in ${c.serverRegion}`;
+      servers.set(leg, (servers.get(leg) ?? new Set()).add(c.serverId));
+    }
+    const split = [...servers.entries()].filter(([, ids]) => ids.size > 1).map(([leg]) => leg);
     if (split.length === 0 || Date.now() > deadline) return split;
     await sleep(250);
   }

@@ -6,8 +6,10 @@
  *   - clients whose API region and room server were both outside the failed region see zero failed requests;
  *   - every affected client recovers (dual-URL clients fast; DNS-only ones within the DNS bound);
  *   - no item that reached a surviving replica is lost, and the replicas converge after the rollback;
- *   - DNS stops answering the failed region within interval x threshold (+ TTL and slack).
+ *   - DNS stops answering the failed region within interval x threshold (+ TTL and slack);
+ *   - media clients outside the failed region keep receiving each other (no gap of 500 ms or more).
  */
+import { SURVIVOR_GAP_LIMIT_MS, type SurvivorMedia } from './survivors';
 
 export type ClientKind = 'dual-url' | 'dns-only';
 
@@ -148,6 +150,8 @@ export function judge(input: {
   readonly data: DataCheck;
   readonly dns: DnsCheck;
   readonly rollbackOk: boolean;
+  /** Media between the clients outside the failed region; judged when given. */
+  readonly survivorMedia?: SurvivorMedia;
 }): { pass: boolean; checks: Check[] } {
   const { clients, failedRegion } = input;
   const survivors = clients.filter((c) => !isAffected(c, failedRegion));
@@ -191,6 +195,7 @@ export function judge(input: {
           ? `still answered after the observation window (bound ${input.dns.boundMs} ms)`
           : `dropped after ${input.dns.droppedAfterMs} ms (bound ${input.dns.boundMs} ms)`,
     },
+    ...(input.survivorMedia ? [survivorMediaCheck(input.survivorMedia, failedRegion)] : []),
     {
       name: 'rollback restored steady state',
       pass: input.rollbackOk,
@@ -355,4 +360,20 @@ export function judgeDnsOutage(input: {
     },
   ];
   return { pass: checks.every((c) => c.pass), checks };
+}
+
+/**
+ * Media clients outside the failed region kept receiving each other: at least one such pair, and no gap
+ * of SURVIVOR_GAP_LIMIT_MS or more in either direction after the injection.
+ */
+export function survivorMediaCheck(media: SurvivorMedia, failedRegion: string): Check {
+  const worst = [...media.byPair].sort((a, b) => b.gapMs - a.gapMs)[0];
+  return {
+    name: `media between peers outside the failed region never stopped for ${SURVIVOR_GAP_LIMIT_MS} ms`,
+    pass: media.pairs > 0 && media.maxGapMs !== null && media.maxGapMs < SURVIVOR_GAP_LIMIT_MS,
+    detail:
+      media.pairs === 0
+        ? `no pair of media clients outside ${failedRegion} to measure`
+        : `${media.pairs} pairs, longest gap ${media.maxGapMs} ms (${worst!.a} ↔ ${worst!.b}), p95 ${media.p95GapMs} ms`,
+  };
 }

@@ -121,10 +121,12 @@ export class VideoFrameCounter {
   lastHeight = 0;
   private readonly sink: InstanceType<typeof wrtc.nonstandard.RTCVideoSink>;
 
-  constructor(track: MediaStreamTrack) {
+  /** `onFrame` runs at each decoded frame (for gap measurements that polling would blur). */
+  constructor(track: MediaStreamTrack, onFrame?: () => void) {
     this.sink = new wrtc.nonstandard.RTCVideoSink(track as never);
     this.sink.onframe = (event: { frame: { width: number; height: number } }) => {
       this.frames++;
+      onFrame?.();
       this.lastWidth = event.frame.width;
       this.lastHeight = event.frame.height;
     };

@@ -39,8 +39,9 @@ beforeAll(async () => {
     region: 'us-east-1',
     mode: 'kill',
     clients: 8,
-    // The second pair is forced through the TURN relay (scripts/chaos/local-run.ts).
-    mediaClients: 4,
+    // One near each other region (the survivors), four near us-east-1, the second pair of those forced
+    // through the TURN relay (scripts/chaos/local-run.ts); all six in one room, cascaded.
+    mediaClients: 6,
     durationS: 40,
     log: () => undefined,
     aborted: () => false,
@@ -90,7 +91,7 @@ describe('chaos: kill us-east-1 on the local stack', () => {
       expect({ id: c.id, recovered: c.recoveredAtMs !== null }).toEqual({ id: c.id, recovered: true });
       expect(c.serverRegionAfter).not.toBe('us-east-1');
     }
-    const media = report.clients.filter((c) => c.withMedia);
+    const media = report.clients.filter((c) => c.withMedia && c.serverRegionBefore === 'us-east-1');
     expect(media).toHaveLength(4);
     expect(media.map((c) => [c.id, c.mediaAtMs !== null])).toEqual(media.map((c) => [c.id, true]));
     // The relayed ones lost us-east-1's relay with the region and got media back through another's.
@@ -98,6 +99,15 @@ describe('chaos: kill us-east-1 on the local stack', () => {
     expect(relayed).toHaveLength(2);
     expect(relayed.every((c) => c.detectedAtMs !== null && c.serverRegionAfter !== 'us-east-1')).toBe(true);
     expect(report.groups.find((g) => g.group === 'affected / dual-url')!.recovered).toBeGreaterThan(0);
+  });
+
+  it('kept media flowing between the peers outside us-east-1 (one room, cascaded across regions)', () => {
+    const survivors = report.clients.filter((c) => c.withMedia && c.serverRegionBefore !== 'us-east-1');
+    expect(survivors.map((c) => c.serverRegionBefore).sort()).toEqual(['ap-southeast-1', 'eu-west-1']);
+    expect(survivors.every((c) => c.detectedAtMs === null)).toBe(true);
+    expect(report.media!.survivors.pairs).toBe(1);
+    expect(report.media!.survivors.maxGapMs).toBeLessThan(500);
+    expect(report.verdict.checks.find((c) => c.name.startsWith('media between peers'))!.pass).toBe(true);
   });
 
   it('lost no item of the surviving replicas, and every replica converged after the rollback', () => {
