@@ -104,3 +104,40 @@ it('names the known children when asked for an unknown one', () => {
   supervisor = new ProcessSupervisor(path.join(dir, 'logs-unknown'));
   expect(() => supervisor.kill('nope')).toThrow('no child named "nope"; known: ');
 });
+
+it('runs a program as the child itself, so a chaos signal reaches it (a relay is coturn, not a wrapper)', async () => {
+  supervisor = new ProcessSupervisor(path.join(dir, 'logs-program'));
+  supervisor.add({
+    name: 'prog',
+    region: 'r',
+    role: 'turn',
+    entry: { file: 'sleep', args: ['60'] },
+    env: {},
+  });
+  const pid = await until('the program to run', () => statusOf('prog').pid);
+  expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]).toBe('sleep');
+  supervisor.freeze('prog');
+  expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2]).toBe('T');
+  supervisor.release('prog');
+  supervisor.kill('prog');
+  await until('the kill', () => statusOf('prog').lastExit);
+  expect(statusOf('prog')).toMatchObject({ state: 'held', lastExit: { signal: 'SIGKILL' } });
+});
+
+it('counts a program that cannot start as a crash, with the reason in its log', async () => {
+  const logs = path.join(dir, 'logs-missing');
+  supervisor = new ProcessSupervisor(logs);
+  const delays: number[] = [];
+  supervisor.on('restart', (_s, delayMs) => delays.push(delayMs));
+  supervisor.add({
+    name: 'missing',
+    region: 'r',
+    role: 'turn',
+    entry: { file: '/nonexistent/turnserver', args: [] },
+    env: {},
+  });
+  await until('a restart', () => delays.length >= 1);
+  expect(fs.readFileSync(path.join(logs, 'missing.log'), 'utf8')).toMatch(
+    /cannot start: spawn \/nonexistent\/turnserver ENOENT/,
+  );
+});
