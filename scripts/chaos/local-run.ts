@@ -114,6 +114,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   const backupWatch = watchBackupDns(target.state);
   let injectedByMs: number | undefined;
   let stoppedAtMs: number | undefined;
+  let emulatorView: Awaited<ReturnType<LocalTarget['dnsEmulatorView']>> | undefined;
   let injectedAt: number | null = null;
   let actions: string[];
   let data: DataCheck | null = null;
@@ -140,6 +141,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
       dnsWatch.stop();
       backupWatch.stop();
       stoppedAtMs = Date.now() - injectedAt;
+      emulatorView = await target.dnsEmulatorView(injectedAt);
       // A query sent just before the stop may still be in flight; the rollback must not answer it.
       await sleep(DNS_SETTLE_MS);
     } else {
@@ -175,7 +177,10 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
       injection: { at: new Date(injectedAt!).toISOString(), actions },
       observation: { ...observation, dnsDroppedAfterMs: null },
       groups: [],
-      dnsOutage: { groups: groupDnsOutage(outcomes, target.state.backupDomain), dns },
+      dnsOutage: {
+        groups: groupDnsOutage(outcomes, target.state.backupDomain),
+        dns: { ...dns, emulator: emulatorView },
+      },
       clients: outcomes,
       data,
       rollback,
