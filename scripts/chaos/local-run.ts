@@ -118,6 +118,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   let injectedAt: number | null = null;
   let actions: string[];
   let data: DataCheck | null = null;
+  let observed: ClientOutcome[] | undefined;
   let rollback = ROLLBACK_NOT_RUN;
   let roomsByRegion: Record<string, number>;
 
@@ -148,6 +149,9 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
       await observe(fleet, dnsWatch, failed.address, injectedAt, bounds.windowMs, opts);
     }
     dnsWatch.stop();
+    // The verdict judges the fault's window: what the rollback later does to the clients (rooms that
+    // move back onto a resumed region's servers) is the rollback's doing, not the fault's.
+    observed = fleet.map((c) => c.outcome());
     data = await checkSurvivorData(target, survivors, before);
   } catch (err) {
     if (!(err instanceof SteadyStateError)) throw err;
@@ -163,7 +167,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     }
   }
 
-  const outcomes = fleet.map((c) => c.outcome());
+  const outcomes = observed ?? fleet.map((c) => c.outcome());
   await Promise.all(fleet.map((c) => c.stop()));
   const observation = observationSummary(dnsWatch, failed.address, bounds);
   if (dnsOutage) {
