@@ -85,6 +85,8 @@ export interface DnsEmulatorStatus {
   readonly healthCheck: { readonly intervalMs: number; readonly failureThreshold: number };
   readonly regions: RegionHealth[];
   readonly transitions: HealthTransition[];
+  /** Every time a zone was failed or restored. */
+  readonly zoneChanges: { readonly at: number; readonly zone: ZoneName; readonly failed: boolean }[];
   /** What `api.<domain>` and `api-backup.<backupDomain>` answer right now for a client in each region. */
   readonly apiAnswers: LocationAnswers[];
   /** The most recent answers to real queries, oldest first. */
@@ -138,6 +140,7 @@ export async function startDnsEmulator(opts: DnsEmulatorOptions): Promise<DnsEmu
   });
 
   const recent: DnsAnswerLog[] = [];
+  const zoneChanges: DnsEmulatorStatus['zoneChanges'] = [];
   const resolve = (zone: ZoneName, query: DnsQueryInfo) => {
     const location = locateClient(query.source, regions, defaultLocation);
     const answer = answerQuestion(zones[zone], query, {
@@ -199,6 +202,7 @@ export async function startDnsEmulator(opts: DnsEmulatorOptions): Promise<DnsEmu
     healthCheck: { intervalMs, failureThreshold },
     regions: checker.status(),
     transitions: checker.transitions(),
+    zoneChanges: [...zoneChanges],
     apiAnswers: regions.map((r) => ({
       location: r.name,
       address: answerAt('primary', r.address),
@@ -242,6 +246,7 @@ export async function startDnsEmulator(opts: DnsEmulatorOptions): Promise<DnsEmu
     },
     setZoneFailed: (zone, failed) => {
       servers[zone]!.failed = failed;
+      zoneChanges.push({ at: Date.now(), zone, failed });
     },
     close: closeAll,
   };

@@ -117,9 +117,11 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   const backupWatch = watchBackupDns(target.state);
   let injectedByMs: number | undefined;
   let stoppedAtMs: number | undefined;
+  let emulatorView: Awaited<ReturnType<LocalTarget['dnsEmulatorView']>> | undefined;
   let injectedAt: number | null = null;
   let actions: string[];
   let data: DataCheck | null = null;
+  let observed: ClientOutcome[] | undefined;
   let rollback = ROLLBACK_NOT_RUN;
   let roomsByRegion: Record<string, number>;
   let observedUntil: number;
@@ -144,6 +146,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
       dnsWatch.stop();
       backupWatch.stop();
       stoppedAtMs = Date.now() - injectedAt;
+      emulatorView = await target.dnsEmulatorView(injectedAt);
       // A query sent just before the stop may still be in flight; the rollback must not answer it.
       await sleep(DNS_SETTLE_MS);
     } else {
@@ -151,6 +154,9 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     }
     observedUntil = Date.now();
     dnsWatch.stop();
+    // The verdict judges the fault's window: what the rollback later does to the clients (rooms that
+    // move back onto a resumed region's servers) is the rollback's doing, not the fault's.
+    observed = fleet.map((c) => c.outcome());
     data = await checkSurvivorData(target, survivors, before);
   } catch (err) {
     if (!(err instanceof SteadyStateError)) throw err;
@@ -166,7 +172,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     }
   }
 
-  const outcomes = fleet.map((c) => c.outcome());
+  const outcomes = observed ?? fleet.map((c) => c.outcome());
   const media = {
     survivors: survivorMedia(
       fleet.filter((c) => c.withMedia).map((c) => c.witness()),
@@ -188,7 +194,10 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
       observation: { ...observation, dnsDroppedAfterMs: null },
       groups: [],
       media,
-      dnsOutage: { groups: groupDnsOutage(outcomes, target.state.backupDomain), dns },
+      dnsOutage: {
+        groups: groupDnsOutage(outcomes, target.state.backupDomain),
+        dns: { ...dns, emulator: emulatorView },
+      },
       clients: outcomes,
       data,
       rollback,

@@ -138,6 +138,30 @@ export class LocalTarget {
     return last;
   }
 
+  /** The DNS emulator's zone changes and recent primary-zone answers since `since` (ms from it). */
+  async dnsEmulatorView(since: number): Promise<{
+    zoneChanges: { atMs: number; zone: string; failed: boolean }[];
+    primaryAnswers: { atMs: number; source: string; name: string }[];
+  }> {
+    const state = await getJson<{
+      dnsHealth?: {
+        zoneChanges?: { at: number; zone: string; failed: boolean }[];
+        recentAnswers?: { at: number; zone: string; source: string; name: string }[];
+      };
+    }>(`${this.state.controlUrl}/api/state`);
+    const health = state?.dnsHealth;
+    return {
+      zoneChanges: (health?.zoneChanges ?? []).map((c) => ({
+        atMs: c.at - since,
+        zone: c.zone,
+        failed: c.failed,
+      })),
+      primaryAnswers: (health?.recentAnswers ?? [])
+        .filter((a) => a.zone === 'primary' && a.at >= since)
+        .map((a) => ({ atMs: a.at - since, source: a.source, name: a.name })),
+    };
+  }
+
   async inject(region: string, mode: FaultMode): Promise<string[]> {
     if (mode === 'dns-outage') {
       await postJson(`${this.state.controlUrl}/api/dns/zones/primary/fail`);

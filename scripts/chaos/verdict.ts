@@ -227,6 +227,19 @@ export interface DnsOutageObservation {
     readonly addresses: readonly string[];
     readonly tookMs?: number;
   }[];
+  /** The emulator's own record: zone changes and the primary zone's answers since the injection. */
+  readonly emulator?: {
+    readonly zoneChanges: readonly {
+      readonly atMs: number;
+      readonly zone: string;
+      readonly failed: boolean;
+    }[];
+    readonly primaryAnswers: readonly {
+      readonly atMs: number;
+      readonly source: string;
+      readonly name: string;
+    }[];
+  };
   /** The same for the backup name. */
   readonly backupQueries: number;
   readonly backupAnswered: number;

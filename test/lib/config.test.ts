@@ -124,6 +124,16 @@ describe('deployment config', () => {
     expect(problemsOf({ domain: 'a.com', backupDomain: 'a.com' })[0]).toMatch(
       /^backupDomain: got "a.com"; must differ from domain/,
     );
+    // The local stack's two zones fail alone only if neither contains the other.
+    expect(parseDeploymentConfig({}).local).toMatchObject({
+      domain: 'mr.test',
+      backupDomain: 'mr-backup.test',
+    });
+    for (const backupDomain of ['mr.test', 'b.mr.test']) {
+      expect(problemsOf({ local: { backupDomain } })[0]).toMatch(
+        /^local\.backupDomain: .*must be a zone of its own, neither local\.domain/,
+      );
+    }
   });
 
   it('takes browser origins for CORS and rejects anything that is not an exact origin', () => {
