@@ -157,16 +157,39 @@ export class Registrar {
     }
   }
 
+  /**
+   * One room's legs (cascading, store/LegRepository): this server must hold its region's leg. The
+   * room item naming another region's server in its first version and no leg item for this region
+   * is a creation race lost under replication lag (two regions placed the room at once): the room
+   * here becomes this region's leg (a conditional create, only this region writes it) and the
+   * cascade pipes it to the winner, so no peer moves. A room item taken over into another region
+   * (version > 1) or a leg of this region naming another server sends the peers there.
+   */
   private async checkRoom(roomId: string): Promise<void> {
     try {
-      const record = await this.store.rooms.get(roomId);
-      if (!record) return;
-      if (record.serverId === this.opts.serverId) {
-        await this.refreshIfDue(roomId);
+      const { legs } = await this.store.legs.ofRoom(roomId);
+      if (legs.size === 0) return;
+      const mine = legs.get(this.opts.region);
+      if (mine?.serverId === this.opts.serverId) {
+        await this.refreshIfDue(roomId, mine.home);
         return;
       }
+      const home = [...legs.values()].find((leg) => leg.home);
+      if (!mine && (!home || home.version === 1)) {
+        const adopted = await this.store.legs.place({
+          roomId,
+          region: this.opts.region,
+          serverId: this.opts.serverId,
+        });
+        this.logger.info(
+          { room: roomId, homeRegion: home?.region, adopted: adopted.outcome === 'placed' },
+          "room item is another region's: this room is this region's leg",
+        );
+        if (adopted.outcome === 'placed' || adopted.current?.serverId === this.opts.serverId) return;
+      }
+      const owner = mine ?? home!;
       this.logger.warn(
-        { room: roomId, owner: record.serverId, ownerRegion: record.region, version: record.version },
+        { room: roomId, owner: owner.serverId, ownerRegion: owner.region, version: owner.version },
         'room now belongs to another server: sending its peers there',
       );
       this.server.closeRoom(roomId, 'room_moved');
@@ -180,7 +203,7 @@ export class Registrar {
    * wrote a fresh TTL) is `roomRefreshIntervalMs` old. A lost condition means the room moved since the
    * read; the next check sends its peers after it.
    */
-  private async refreshIfDue(roomId: string): Promise<void> {
+  private async refreshIfDue(roomId: string, home: boolean): Promise<void> {
     const now = Date.now();
     const last = this.refreshedAt.get(roomId);
     if (last === undefined) {
@@ -190,7 +213,9 @@ export class Registrar {
     if (now - last < this.opts.roomRefreshIntervalMs) return;
     let refreshed: boolean;
     try {
-      refreshed = await this.store.rooms.refresh(roomId, this.opts.serverId);
+      refreshed = home
+        ? await this.store.rooms.refresh(roomId, this.opts.serverId)
+        : await this.store.legs.refresh(roomId, this.opts.region, this.opts.serverId);
     } catch (err) {
       // Hours of TTL are left; the next check tries again.
       this.logger.warn({ room: roomId, err: (err as Error).message }, 'cannot refresh the room item TTL');
