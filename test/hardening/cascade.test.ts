@@ -133,6 +133,9 @@ async function killRegion(region: string): Promise<void> {
     `http://${config.local.dnsAddress}:${config.local.dashboardPort}/api/regions/${region}/kill`,
     {
       method: 'POST',
+      // The control API takes state-changing requests as JSON only.
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
     },
   );
   expect(res.status).toBe(200);
