@@ -100,6 +100,7 @@ export async function buildSignalingApp(options: SignalingAppOptions): Promise<F
       rooms: server.rooms.size,
       load: server.loadUnits,
       capacity,
+      ...(options.cascade && { cascade: options.cascade.stats() }),
     });
   });
 
