@@ -59,6 +59,8 @@ interface Participant {
   readonly region: string;
   readonly session: Session;
   readonly frames: FrameLog;
+  /** Peer ids whose tracks ended at this participant, in order. */
+  readonly ended: string[];
 }
 
 beforeAll(async () => {
@@ -75,17 +77,19 @@ afterAll(async () => {
   fs.rmSync(stateDir, { recursive: true, force: true });
 }, 30_000);
 
-function join(region: string, apiUrls: string[]): Participant {
+function join(region: string, apiUrls: string[], room = ROOM): Participant {
   const client = createNodeClient({ apiUrls, rttElection: false });
   clients.push(client);
   const source = new SyntheticVideoSource(160, 120, 15);
   sources.push(source);
-  const session = client.joinRoom(ROOM, () => stack!.devToken(ROOM, `peer-${region}`), {
+  const session = client.joinRoom(room, () => stack!.devToken(room, `peer-${region}`), {
     produce: { video: source.track },
     consume: true,
     displayName: region,
   });
   const frames: FrameLog = new Map();
+  const ended: string[] = [];
+  session.on('trackEnded', (t) => ended.push(t.peerId));
   session.on('remoteTrack', (t) => {
     if (t.kind !== 'video') return;
     const sink = new wrtc.nonstandard.RTCVideoSink(t.track as never);
@@ -94,7 +98,7 @@ function join(region: string, apiUrls: string[]): Participant {
     frames.set(t.peerId, log);
     sink.onframe = () => log.push(Date.now());
   });
-  return { region, session, frames };
+  return { region, session, frames, ended };
 }
 
 async function waitFor(
@@ -128,9 +132,9 @@ function longestGap(receiver: Participant, sender: Participant, from: number, to
   return Math.max(gap, to - last);
 }
 
-async function killRegion(region: string): Promise<void> {
+async function regionAction(region: string, action: 'kill' | 'blackhole' | 'restore'): Promise<void> {
   const res = await fetch(
-    `http://${config.local.dnsAddress}:${config.local.dashboardPort}/api/regions/${region}/kill`,
+    `http://${config.local.dnsAddress}:${config.local.dashboardPort}/api/regions/${region}/${action}`,
     {
       method: 'POST',
       // The control API takes state-changing requests as JSON only.
@@ -168,7 +172,7 @@ test('three peers in three regions receive each other through pipes; killing one
   );
 
   const killedAt = Date.now();
-  await killRegion('us-east-1');
+  await regionAction('us-east-1', 'kill');
   await new Promise((r) => setTimeout(r, WATCH_AFTER_KILL_MS));
   const watchedTo = Date.now();
   const gaps = {
@@ -195,4 +199,85 @@ test('three peers in three regions receive each other through pipes; killing one
       receives(us, ap, rejoinedAt),
     30_000,
   );
+  await Promise.all(all.map((p) => p.session.leave()));
+});
+
+/** The cascade section of a media server's /health: channels, pipes and pipe producers. */
+async function cascadeOf(serverId: string): Promise<{ connected: number; pipeProducers: number }> {
+  const region = stack!.state().regions.find((r) => r.media.some((m) => m.id === serverId))!;
+  const media = region.media.find((m) => m.id === serverId)!;
+  const res = await fetch(`http://${region.address}:${media.signalingPort}/health`);
+  return ((await res.json()) as { cascade: { connected: number; pipeProducers: number } }).cascade;
+}
+
+test('a blackholed leg is cut off within about a second, the others go on, and once healed it reconciles without duplicate producers', async () => {
+  const s = stack!;
+  await regionAction('us-east-1', 'restore');
+  await s.waitHealthy(60_000);
+  const room = 'cascade-blackhole';
+  const lb = Object.fromEntries(s.state().regions.map((r) => [r.name, r.lbUrl]));
+  const us = join('us-east-1', [lb['us-east-1']!], room);
+  const eu = join('eu-west-1', [lb['eu-west-1']!], room);
+  const ap = join('ap-southeast-1', [lb['ap-southeast-1']!], room);
+  const all = [us, eu, ap];
+  const joined = await Promise.all(all.map((p) => p.session.ready));
+  expect(joined.map((j) => j.region)).toEqual(['us-east-1', 'eu-west-1', 'ap-southeast-1']);
+  const start = Date.now();
+  await waitFor(
+    'every peer to decode both others',
+    () => all.every((r) => all.every((snd) => snd === r || receives(r, snd, start))),
+    30_000,
+  );
+  const apPeer = ap.session.peerId!;
+
+  // ap-southeast-1 asks both other legs (its region sorts first): both of its channels go silent.
+  const blackholedAt = Date.now();
+  await regionAction('ap-southeast-1', 'blackhole');
+  await waitFor(
+    "both survivors to drop the blackholed leg's peer",
+    () => us.ended.includes(apPeer) && eu.ended.includes(apPeer),
+    5_000,
+  );
+  const detectedMs = Date.now() - blackholedAt;
+  await new Promise((r) => setTimeout(r, 1_500));
+  const gaps = {
+    euFromUs: longestGap(eu, us, blackholedAt, Date.now()),
+    usFromEu: longestGap(us, eu, blackholedAt, Date.now()),
+  };
+  console.log(
+    `cascade: blackholed leg dropped after ${detectedMs} ms; survivors' gaps ${JSON.stringify(gaps)}`,
+  );
+  expect(gaps.euFromUs).toBeLessThan(MAX_SURVIVOR_GAP_MS);
+  expect(gaps.usFromEu).toBeLessThan(MAX_SURVIVOR_GAP_MS);
+
+  // Healed: the leg's pipes come back and every producer is piped once: each server holds exactly
+  // one pipe producer per other leg's video, and each peer decodes the others again.
+  await regionAction('ap-southeast-1', 'restore');
+  const healedAt = Date.now();
+  await waitFor(
+    'every peer to decode both others again',
+    () =>
+      all.every(
+        (r) =>
+          r.session.connectionState === 'connected' &&
+          all.every((snd) => snd === r || receives(r, snd, healedAt)),
+      ),
+    60_000,
+  );
+  const servers = all.map((p) => p.session.serverId!);
+  let mesh: Array<{ connected: number; pipeProducers: number }> = [];
+  const fullMesh = servers.map(() => ({ connected: 2, pipeProducers: 2 }));
+  await waitFor(
+    'a full mesh',
+    async () => {
+      mesh = (await Promise.all(servers.map(cascadeOf))).map(({ connected, pipeProducers }) => ({
+        connected,
+        pipeProducers,
+      }));
+      return JSON.stringify(mesh) === JSON.stringify(fullMesh);
+    },
+    10_000,
+  ).catch(() => undefined);
+  expect(mesh).toEqual(fullMesh);
+  await Promise.all(all.map((p) => p.session.leave()));
 });
