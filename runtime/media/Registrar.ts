@@ -4,10 +4,13 @@
  *   - Registers on start and heartbeats every `heartbeatIntervalMs` with its status and load (a full
  *     put, so an item lost to a partition or a sweep comes back). A load crossing capacity is reported
  *     at once, not at the next beat, so placement stops choosing a full server quickly.
- *   - Re-reads its rooms' assignments every `roomCheckIntervalMs`. A room whose item names another
- *     server was placed elsewhere (a cross-region race lost under last-writer-wins, or a takeover after
- *     this server looked dead): its peers are told to rejoin and the room closes here, so a split room
- *     converges on the item's server. A missing item is left alone: it may not have replicated yet.
+ *   - Re-reads its rooms' legs every `roomCheckIntervalMs` (cascading: a room here is this region's
+ *     leg, the room item or this region's leg item). A room whose leg of this region names another
+ *     server, or whose room item was taken over into another region, was placed elsewhere: its peers
+ *     are told to rejoin and the room closes here, so a split converges. A room item of another region
+ *     in its first version with no leg item here is a creation race lost under last-writer-wins: the
+ *     room becomes this region's leg (see checkRoom) and is piped, no peer moves. Nothing at all is
+ *     left alone: it may not have replicated yet.
  *   - In the same pass keeps its live rooms' items from expiring: a room item carries a 24 h TTL from its
  *     placement, so a longer call would lose its item and the next joiner would be placed elsewhere (a
  *     split). Each room this server owns has its TTL pushed forward every `roomRefreshIntervalMs`

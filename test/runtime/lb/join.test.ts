@@ -234,6 +234,25 @@ describe('legs of a room that spans regions (cascading)', () => {
     expect(await h.admin.rooms.get('r1')).toMatchObject({ serverId: 'us-a', version: 1 });
   });
 
+  it("moves a draining server's leg within its region and leaves the other legs alone", async () => {
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1', { load: 50 }));
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1'));
+    await h.admin.servers.put(mediaServer('ap-a', 'ap-southeast-1'));
+    await h.admin.rooms.place({ roomId: 'r1', serverId: 'us-a', region: 'us-east-1' });
+    await h.admin.legs.place({ roomId: 'r1', region: 'eu-west-1', serverId: 'eu-a' });
+    await h.admin.legs.place({ roomId: 'r1', region: 'ap-southeast-1', serverId: 'ap-a' });
+    await h.admin.servers.setStatus('eu-a', 'draining');
+    await h.app.fleet.refresh();
+    expect((await join(h, 'r1')).json()).toMatchObject({ region: 'eu-west-1', serverId: 'eu-b' });
+    const legs = await h.admin.legs.ofRoom('r1');
+    expect(Object.fromEntries([...legs.legs].map(([r, l]) => [r, [l.serverId, l.version]]))).toEqual({
+      'us-east-1': ['us-a', 1],
+      'eu-west-1': ['eu-b', 2],
+      'ap-southeast-1': ['ap-a', 1],
+    });
+  });
+
   it("sends the peer to the room item's server when this region is excluded by the caller or draining", async () => {
     await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
     await h.admin.servers.put(mediaServer('us-a', 'us-east-1'));
