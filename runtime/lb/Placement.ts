@@ -25,9 +25,18 @@
  *   5. The write is conditional (new room: must not exist; takeover: version must match what we read).
  *      A lost race answers the winner when its server is usable, and otherwise tries once more from
  *      what the winner wrote. Two lost races in a row are a conflict the client retries.
+ *   6. Cascading (DESIGN "Cascading", store/LegRepository): a peer joins its own region's leg of the
+ *      room. When the room lives in another region and this LB's region can serve (active, with a URL,
+ *      not excluded by the caller), the peer goes to this region's leg (`leg#<region>`): joined while
+ *      its server keeps it (rule 1), taken over within this region when its server is gone (rules 3-5,
+ *      restricted to this region: a leg never leaves its region), created on the less loaded of two
+ *      servers of this region when there is none. Only this region's LBs write this region's leg, so
+ *      its conditional writes never race another region. A region that cannot serve (no capacity, no
+ *      live server) sends the peer to the room's own server, as before cascading; a room whose peers
+ *      all come through one region is one leg, its room item, exactly as before.
  */
 import { byDistanceFrom } from '../protocol/regions';
-import type { MediaServerRecord, PlaceRoomResult, RoomRecord, Store } from '../store';
+import type { LegRecord, MediaServerRecord, PlaceRoomResult, RoomRecord, Store } from '../store';
 import { NoCapacityError, PlacementConflictError, RoomRecoveringError, ServerFullError } from './apiError';
 import type { Clock } from './config';
 import type { FleetCache, FleetSnapshot } from './FleetCache';
@@ -53,6 +62,9 @@ export const NO_EXCLUSIONS: Exclusions = { serverIds: new Set(), regions: new Se
 
 export type AssignmentOutcome = 'assigned' | 'placed' | 'takeover' | 'lost_race';
 
+/** Which item the peer's server came from: the room item, or this region's leg of a cascaded room. */
+export type AssignmentItem = 'room' | 'leg';
+
 /** What convinced the LB that a room's server is gone. */
 export type GoneEvidence = 'no_item' | 'draining' | 'evacuated' | 'no_url' | 'heartbeat' | 'probe';
 
@@ -64,6 +76,8 @@ export interface Assignment {
   readonly snapshot: FleetSnapshot;
   /** Why the room left its old server, for a takeover. */
   readonly evidence?: GoneEvidence;
+  /** @default 'room' */
+  readonly item?: AssignmentItem;
 }
 
 export interface PlacementContext {
@@ -232,6 +246,8 @@ export interface PlacementOptions {
   readonly clock: Clock;
 }
 
+type PlaceLegResultOf = Awaited<ReturnType<Store['legs']['place']>>;
+
 type Judgement = { readonly keep: true } | { readonly keep: false; readonly evidence: GoneEvidence };
 
 export class Placement {
@@ -239,9 +255,27 @@ export class Placement {
 
   async assign(roomId: string, exclude: Exclusions): Promise<Assignment> {
     const { store, fleet } = this.deps;
-    let room = await store.rooms.get(roomId);
+    const room = await store.rooms.get(roomId);
     const snap = await fleet.get();
-    const ctx: PlacementContext = {
+    const ctx = this.context(snap, exclude);
+    // A room that does not exist yet starts as a room item: a new room costs no extra read. (A room
+    // item released while other regions' legs live is placed again; its server converges with this
+    // region's leg through the media servers' room checks.)
+    if (room && room.region !== ctx.region && this.canHostLeg(snap, ctx)) {
+      const leg = await store.legs.get(roomId, ctx.region);
+      // With no leg here yet, a room whose server the table already shows gone is taken over as
+      // before cascading (rule 3): its room item moves, and no dead region's item stays the room's.
+      if (leg || !(await this.tableShowsGone(room, snap, ctx))) {
+        const assigned = await this.assignLeg(roomId, leg, snap, ctx);
+        if (assigned) return assigned;
+      }
+    }
+    return this.assignRoom(roomId, room, snap, ctx);
+  }
+
+  private context(snap: FleetSnapshot, exclude: Exclusions): PlacementContext {
+    const { store, fleet } = this.deps;
+    return {
       region: this.deps.region,
       publicApiUrl: this.deps.publicApiUrl,
       now: this.deps.clock(),
@@ -250,6 +284,111 @@ export class Placement {
       exclude,
       random: Math.random,
     };
+  }
+
+  /** The table's own evidence that a room's server is gone (no probe: a client's claim is not asked). */
+  private async tableShowsGone(
+    room: RoomRecord,
+    snap: FleetSnapshot,
+    ctx: PlacementContext,
+  ): Promise<boolean> {
+    const server = await this.serverOf(room, snap);
+    const judgement = await this.judge(server, snap, { ...ctx, exclude: NO_EXCLUSIONS });
+    return !judgement.keep;
+  }
+
+  /** Whether this LB's region may hold a leg for its peers: usable and not excluded by the caller. */
+  private canHostLeg(snap: FleetSnapshot, ctx: PlacementContext): boolean {
+    return regionIsUsable(snap, ctx.region, ctx) && !ctx.exclude.regions.has(ctx.region);
+  }
+
+  /**
+   * This region's leg of a room that lives elsewhere (rule 6): kept, taken over within this region, or
+   * created. Null when this region has no server for it: the caller sends the peer to the room's server.
+   */
+  private async assignLeg(
+    roomId: string,
+    found: LegRecord | null,
+    snap: FleetSnapshot,
+    ctx: PlacementContext,
+  ): Promise<Assignment | null> {
+    let leg = found;
+    let lost = false;
+    const asRoom = (l: LegRecord): RoomRecord => ({
+      id: roomId,
+      serverId: l.serverId,
+      region: l.region,
+      version: l.version,
+      createdAt: l.createdAt,
+      updatedAt: l.updatedAt,
+    });
+    for (let attempt = 0; ; attempt++) {
+      let evidence: GoneEvidence | undefined;
+      let target: MediaServerRecord | null;
+      if (leg) {
+        const server = await this.serverOf(asRoom(leg), snap);
+        const judgement = await this.judge(server, snap, ctx);
+        if (judgement.keep) {
+          if (server!.load >= server!.capacity) throw new ServerFullError(roomId);
+          return {
+            room: asRoom(leg),
+            server: server!,
+            outcome: lost ? 'lost_race' : 'assigned',
+            snapshot: snap,
+            item: 'leg',
+          };
+        }
+        evidence = judgement.evidence;
+        if (evidence === 'probe' && leg.version > 1 && ctx.now - leg.updatedAt < TAKEOVER_COOLDOWN_MS) {
+          throw new RoomRecoveringError(roomId, TAKEOVER_COOLDOWN_MS - (ctx.now - leg.updatedAt));
+        }
+        // Deterministic within this region, whatever the caller excluded (see rule 3).
+        target = rendezvous(
+          roomId,
+          [...snap.servers.values()].filter(
+            (s) =>
+              s.region === ctx.region && s.id !== leg!.serverId && isTarget(s, snap, ctx) && hasCapacity(s),
+          ),
+        );
+      } else {
+        target = lessLoadedOfTwo(
+          [...snap.servers.values()].filter(
+            (s) =>
+              s.region === ctx.region &&
+              isTarget(s, snap, ctx) &&
+              hasCapacity(s) &&
+              !excludedBy(ctx.exclude, s),
+          ),
+          ctx.pendingLoad ?? (() => 0),
+          ctx.random,
+        );
+      }
+      if (!target) return null;
+      if (attempt === MAX_PLACEMENT_ATTEMPTS) throw new PlacementConflictError(roomId);
+      const result = await this.writeLeg(roomId, target, leg?.version);
+      if (result.outcome === 'placed') {
+        if (evidence) this.deps.metrics.takeovers.inc({ evidence });
+        return {
+          room: asRoom(result.leg),
+          server: target,
+          outcome: leg ? 'takeover' : 'placed',
+          snapshot: snap,
+          item: 'leg',
+          ...(evidence && { evidence }),
+        };
+      }
+      lost = true;
+      leg = result.current;
+    }
+  }
+
+  private async assignRoom(
+    roomId: string,
+    found: RoomRecord | null,
+    snap: FleetSnapshot,
+    ctx: PlacementContext,
+  ): Promise<Assignment> {
+    let room = found;
     let lost = false;
     for (let attempt = 0; ; attempt++) {
       let takeover: Takeover | undefined;
@@ -327,6 +466,29 @@ export class Placement {
         roomId,
         serverId: target.id,
         region: target.region,
+        expectedVersion,
+      });
+      placed = result.outcome === 'placed';
+      return result;
+    } finally {
+      fleet.notePlacingDone(target.id, placed);
+    }
+  }
+
+  /** The leg's conditional write, counted on its server like a room's (see write). */
+  private async writeLeg(
+    roomId: string,
+    target: MediaServerRecord,
+    expectedVersion: number | undefined,
+  ): Promise<PlaceLegResultOf> {
+    const { store, fleet } = this.deps;
+    fleet.notePlacing(target.id);
+    let placed = false;
+    try {
+      const result = await store.legs.place({
+        roomId,
+        region: target.region,
+        serverId: target.id,
         expectedVersion,
       });
       placed = result.outcome === 'placed';

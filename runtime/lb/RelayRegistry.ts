@@ -97,6 +97,11 @@ export class RelayRegistry {
     this.relays.add(relay);
   }
 
+  /** A relay that was tracked without an admission (cascade control channels) closed. */
+  untrack(relay: SignalingRelay): void {
+    this.relays.delete(relay);
+  }
+
   /** The relay closed (or the upgrade never happened): its caps are free again; its token stays used. */
   release(admission: RelayAdmission, relay?: SignalingRelay): void {
     if (relay) this.relays.delete(relay);

@@ -9,7 +9,7 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { MAX_SIGNALING_FRAME_BYTES, SIGNALING_CLOSE } from '../protocol/signaling';
-import { SIGNALING_SUBPROTOCOL } from '../protocol/subprotocol';
+import { CASCADE_SUBPROTOCOL, SIGNALING_SUBPROTOCOL } from '../protocol/subprotocol';
 import type { Store } from '../store';
 import { ApiError } from './apiError';
 import type { Clock, LbConfig } from './config';
@@ -21,6 +21,7 @@ import { metricsRoutes } from './routes/metrics';
 import { pingRoutes } from './routes/ping';
 import { regionRoutes } from './routes/regions';
 import { serverRoutes } from './routes/servers';
+import { cascadeRoutes } from './routes/cascade';
 import { signalRoutes } from './routes/signal';
 import { lbServices } from './services';
 
@@ -103,7 +104,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       maxPayload: MAX_SIGNALING_FRAME_BYTES,
       // The client offers the protocol and its token (runtime/protocol/subprotocol.ts); only the protocol
       // is selected, so the token is never echoed back.
-      handleProtocols: (offered) => (offered.has(SIGNALING_SUBPROTOCOL) ? SIGNALING_SUBPROTOCOL : false),
+      handleProtocols: (offered) =>
+        offered.has(SIGNALING_SUBPROTOCOL)
+          ? SIGNALING_SUBPROTOCOL
+          : offered.has(CASCADE_SUBPROTOCOL)
+            ? CASCADE_SUBPROTOCOL
+            : false,
     },
     // Socket errors (oversized frames, resets) are the client's; the relay closes both legs on them.
     errorHandler: (err, socket, request) => {
@@ -114,6 +120,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   await app.register(joinRoutes);
   await app.register(signalRoutes);
+  await app.register(cascadeRoutes);
   await app.register(healthRoutes);
   await app.register(regionRoutes);
   await app.register(serverRoutes);

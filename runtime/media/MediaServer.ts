@@ -52,6 +52,8 @@ type ServerEvents = {
 export interface MediaServerOptions {
   /** This server's id in the table: room items name it, media tokens are bound to it. */
   readonly serverId: string;
+  /** This server's region: its rooms are that region's legs (cascading). */
+  readonly region: string;
   readonly engine: MediaEngine;
   readonly workers: WorkerPoolSettings;
   readonly peerLimits: PeerLimits;
@@ -68,6 +70,7 @@ export class MediaServer extends EventEmitter<ServerEvents> {
   /** Which connection holds each media token's peer id, and which peer ids have joined. */
   readonly peerIds = new PeerIdRegistry();
   private readonly serverId: string;
+  private readonly region: string;
   private readonly peerLimits: PeerLimits;
   private readonly roomLimits: RoomLimits;
   private readonly store: Store;
@@ -85,6 +88,7 @@ export class MediaServer extends EventEmitter<ServerEvents> {
   ) {
     super();
     this.serverId = options.serverId;
+    this.region = options.region;
     this.pool = options.pool;
     this.peerLimits = options.peerLimits;
     this.roomLimits = options.roomLimits;
@@ -253,8 +257,13 @@ export class MediaServer extends EventEmitter<ServerEvents> {
     // peer re-created it here in the meantime.
     if (reason === 'empty' || reason === 'server_draining' || reason === 'worker_died') {
       if (!this.rooms.has(room.id) && !this.pendingRooms.has(room.id)) {
-        this.store.rooms.release(room.id, this.serverId).then(
-          (released) => room.logger.debug({ released }, 'room item released'),
+        // The room item if this server holds it, else this region's leg item if it does: each
+        // release is conditional on the server, so the one that is not ours is left alone.
+        Promise.all([
+          this.store.rooms.release(room.id, this.serverId),
+          this.store.legs.release(room.id, this.region, this.serverId),
+        ]).then(
+          ([released, legReleased]) => room.logger.debug({ released, legReleased }, 'room item released'),
           (err: Error) =>
             room.logger.warn({ err: err.message }, 'cannot release the room item; its TTL will'),
         );

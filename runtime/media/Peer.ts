@@ -49,6 +49,12 @@ type PeerEvents = {
 
 export type NotificationSink = <N extends NotificationName>(frame: NotificationFrame<N>) => void;
 
+/** Whose a consumable producer is: a peer of this leg, or a remote peer of another leg (cascading). */
+export interface ProducerOwner {
+  readonly id: string;
+  hasCarriedMedia(producerId: string): boolean;
+}
+
 export interface PeerOptions {
   /** The media token's peer id. */
   readonly id: string;
@@ -268,7 +274,7 @@ export class Peer extends EventEmitter<PeerEvents> {
    */
   async consume(
     transport: PeerTransport,
-    source: { readonly peer: Peer; readonly producer: MsProducer },
+    source: { readonly peer: ProducerOwner; readonly producer: MsProducer },
     rtpCapabilities: MediasoupObject,
   ): Promise<MsConsumer> {
     this.assertOpen();

@@ -4,10 +4,13 @@
  *   - Registers on start and heartbeats every `heartbeatIntervalMs` with its status and load (a full
  *     put, so an item lost to a partition or a sweep comes back). A load crossing capacity is reported
  *     at once, not at the next beat, so placement stops choosing a full server quickly.
- *   - Re-reads its rooms' assignments every `roomCheckIntervalMs`. A room whose item names another
- *     server was placed elsewhere (a cross-region race lost under last-writer-wins, or a takeover after
- *     this server looked dead): its peers are told to rejoin and the room closes here, so a split room
- *     converges on the item's server. A missing item is left alone: it may not have replicated yet.
+ *   - Re-reads its rooms' legs every `roomCheckIntervalMs` (cascading: a room here is this region's
+ *     leg, the room item or this region's leg item). A room whose leg of this region names another
+ *     server, or whose room item was taken over into another region, was placed elsewhere: its peers
+ *     are told to rejoin and the room closes here, so a split converges. A room item of another region
+ *     in its first version with no leg item here is a creation race lost under last-writer-wins: the
+ *     room becomes this region's leg (see checkRoom) and is piped, no peer moves. Nothing at all is
+ *     left alone: it may not have replicated yet.
  *   - In the same pass keeps its live rooms' items from expiring: a room item carries a 24 h TTL from its
  *     placement, so a longer call would lose its item and the next joiner would be placed elsewhere (a
  *     split). Each room this server owns has its TTL pushed forward every `roomRefreshIntervalMs`
@@ -157,16 +160,39 @@ export class Registrar {
     }
   }
 
+  /**
+   * One room's legs (cascading, store/LegRepository): this server must hold its region's leg. The
+   * room item naming another region's server in its first version and no leg item for this region
+   * is a creation race lost under replication lag (two regions placed the room at once): the room
+   * here becomes this region's leg (a conditional create, only this region writes it) and the
+   * cascade pipes it to the winner, so no peer moves. A room item taken over into another region
+   * (version > 1) or a leg of this region naming another server sends the peers there.
+   */
   private async checkRoom(roomId: string): Promise<void> {
     try {
-      const record = await this.store.rooms.get(roomId);
-      if (!record) return;
-      if (record.serverId === this.opts.serverId) {
-        await this.refreshIfDue(roomId);
+      const { legs } = await this.store.legs.ofRoom(roomId);
+      if (legs.size === 0) return;
+      const mine = legs.get(this.opts.region);
+      if (mine?.serverId === this.opts.serverId) {
+        await this.refreshIfDue(roomId, mine.home);
         return;
       }
+      const home = [...legs.values()].find((leg) => leg.home);
+      if (!mine && (!home || home.version === 1)) {
+        const adopted = await this.store.legs.place({
+          roomId,
+          region: this.opts.region,
+          serverId: this.opts.serverId,
+        });
+        this.logger.info(
+          { room: roomId, homeRegion: home?.region, adopted: adopted.outcome === 'placed' },
+          "room item is another region's: this room is this region's leg",
+        );
+        if (adopted.outcome === 'placed' || adopted.current?.serverId === this.opts.serverId) return;
+      }
+      const owner = mine ?? home!;
       this.logger.warn(
-        { room: roomId, owner: record.serverId, ownerRegion: record.region, version: record.version },
+        { room: roomId, owner: owner.serverId, ownerRegion: owner.region, version: owner.version },
         'room now belongs to another server: sending its peers there',
       );
       this.server.closeRoom(roomId, 'room_moved');
@@ -180,7 +206,7 @@ export class Registrar {
    * wrote a fresh TTL) is `roomRefreshIntervalMs` old. A lost condition means the room moved since the
    * read; the next check sends its peers after it.
    */
-  private async refreshIfDue(roomId: string): Promise<void> {
+  private async refreshIfDue(roomId: string, home: boolean): Promise<void> {
     const now = Date.now();
     const last = this.refreshedAt.get(roomId);
     if (last === undefined) {
@@ -190,7 +216,9 @@ export class Registrar {
     if (now - last < this.opts.roomRefreshIntervalMs) return;
     let refreshed: boolean;
     try {
-      refreshed = await this.store.rooms.refresh(roomId, this.opts.serverId);
+      refreshed = home
+        ? await this.store.rooms.refresh(roomId, this.opts.serverId)
+        : await this.store.legs.refresh(roomId, this.opts.region, this.opts.serverId);
     } catch (err) {
       // Hours of TTL are left; the next check tries again.
       this.logger.warn({ room: roomId, err: (err as Error).message }, 'cannot refresh the room item TTL');

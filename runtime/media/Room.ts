@@ -9,13 +9,19 @@
  * one peer's worth of the room whatever it does with its join token, and a client switching servers or
  * networks (make-before-break) takes its own place over. Beyond that, at most `maxPeers` peers; a
  * replacement never counts against it.
+ *
+ * Cascading (DESIGN "Cascading"): the room is this region's leg of a room that may span regions. The
+ * server's Cascade keeps one PipeLink per other live leg in `links` and hands the producers piped in
+ * from there to the room (`addRemoteProducer`): this leg's peers see them like local producers, their
+ * remote peers join and leave with them. Pipes and pipe producers count in the room's load.
  */
 import { EventEmitter } from 'node:events';
 import { ROOM_MEDIA_CODECS } from './codecs';
 import type { RoomLimits } from './config';
 import type { EngineWorker, MsProducer, MsRouter } from './engine';
 import type { Logger } from './logger';
-import type { Peer } from './Peer';
+import type { Peer, ProducerOwner } from './Peer';
+import type { PipeLink } from './PipeLink';
 import {
   ProtocolError,
   type Notifications,
@@ -31,7 +37,17 @@ type RoomEvents = {
   close: [reason: RoomCloseReason];
   /** A peer joined, left, or changed its transports/consumers. */
   loadChanged: [];
+  /** A local peer's producer was created: the cascade pipes it to the other legs. */
+  localProducer: [peer: Peer, producer: MsProducer];
 };
+
+/** A producer of another leg's peer, piped in over the link to `region`. */
+export interface RemoteProducer {
+  readonly producer: MsProducer;
+  readonly peerId: string;
+  readonly identity: string;
+  readonly region: string;
+}
 
 export interface RoomOptions {
   readonly id: string;
@@ -50,6 +66,10 @@ export class Room extends EventEmitter<RoomEvents> {
   readonly worker: EngineWorker;
   readonly logger: Logger;
   readonly peers = new Map<string, Peer>();
+  /** Pipe links to the room's other legs, by their region (kept by the server's Cascade). */
+  readonly links = new Map<string, PipeLink>();
+  /** Producers piped in from other legs, by producer id. */
+  readonly remoteProducers = new Map<string, RemoteProducer>();
   private readonly serverId: string;
   private readonly limits: RoomLimits;
   private closedFlag = false;
@@ -83,6 +103,10 @@ export class Room extends EventEmitter<RoomEvents> {
   get loadUnits(): number {
     let units = 0;
     for (const peer of this.peers.values()) units += peer.loadUnits;
+    for (const link of this.links.values()) {
+      const counts = link.counts;
+      units += counts.pipeTransports + counts.pipeConsumers + counts.pipeProducers;
+    }
     return units;
   }
 
@@ -112,9 +136,10 @@ export class Room extends EventEmitter<RoomEvents> {
     }
     this.peers.set(peer.id, peer);
     this.broadcast('peerJoined', { peerId: peer.id, identity: peer.identity }, peer.id);
-    peer.on('newProducer', (producer) =>
-      this.broadcast('newProducer', producerInfo(peer.id, producer), peer.id),
-    );
+    peer.on('newProducer', (producer) => {
+      this.broadcast('newProducer', producerInfo(peer.id, producer), peer.id);
+      this.emit('localProducer', peer, producer);
+    });
     peer.on('producerClosed', (producerId) =>
       this.broadcast('producerClosed', { producerId, peerId: peer.id }, peer.id),
     );
@@ -135,21 +160,58 @@ export class Room extends EventEmitter<RoomEvents> {
     this.emit('loadChanged');
   }
 
-  /** Every producer of the room, for a peer that joins after they were created. */
+  /** Every producer of the room, other legs' included, for a peer that joins after they were created. */
   listProducers(): ProducerInfo[] {
     const infos: ProducerInfo[] = [];
     for (const peer of this.peers.values()) {
       for (const producer of peer.producers.values()) infos.push(producerInfo(peer.id, producer));
     }
+    for (const remote of this.remoteProducers.values())
+      infos.push(producerInfo(remote.peerId, remote.producer));
     return infos;
   }
 
-  findProducer(producerId: string): { peer: Peer; producer: MsProducer } | undefined {
+  findProducer(producerId: string): { peer: ProducerOwner; producer: MsProducer } | undefined {
     for (const peer of this.peers.values()) {
       const producer = peer.producers.get(producerId);
       if (producer) return { peer, producer };
     }
+    const remote = this.remoteProducers.get(producerId);
+    // A pipe producer carries what its origin received: its consumers count from the start.
+    if (remote)
+      return { peer: { id: remote.peerId, hasCarriedMedia: () => true }, producer: remote.producer };
     return undefined;
+  }
+
+  /**
+   * A producer of another leg arrived over a pipe: this leg's peers see its peer join (with its first
+   * producer) and the producer appear. A producer id already known is ignored (a replayed message).
+   */
+  addRemoteProducer(remote: RemoteProducer): void {
+    if (this.closedFlag || this.remoteProducers.has(remote.producer.id)) return;
+    const firstOfPeer = ![...this.remoteProducers.values()].some((r) => r.peerId === remote.peerId);
+    this.remoteProducers.set(remote.producer.id, remote);
+    if (firstOfPeer) this.broadcast('peerJoined', { peerId: remote.peerId, identity: remote.identity });
+    this.broadcast('newProducer', producerInfo(remote.peerId, remote.producer));
+    this.emit('loadChanged');
+  }
+
+  /** A piped-in producer closed (its origin closed it, or its leg is gone); its peer leaves with its last. */
+  removeRemoteProducer(producerId: string): void {
+    const remote = this.remoteProducers.get(producerId);
+    if (!remote) return;
+    this.remoteProducers.delete(producerId);
+    if (this.closedFlag) return;
+    this.broadcast('producerClosed', { producerId, peerId: remote.peerId });
+    if (![...this.remoteProducers.values()].some((r) => r.peerId === remote.peerId)) {
+      this.broadcast('peerLeft', { peerId: remote.peerId });
+    }
+    this.emit('loadChanged');
+  }
+
+  /** A piped-in producer paused or resumed at its origin. */
+  remotePaused(producerId: string, paused: boolean): void {
+    if (this.remoteProducers.has(producerId)) this.broadcast('producerPaused', { producerId, paused });
   }
 
   /** Which peer holds an object, so a request for another peer's object is refused as such. */
@@ -182,6 +244,9 @@ export class Room extends EventEmitter<RoomEvents> {
     if (reason !== 'empty') this.broadcast('rejoin', { reason, serverId: this.serverId });
     for (const peer of [...this.peers.values()]) peer.close('room_closed');
     this.peers.clear();
+    for (const link of [...this.links.values()]) link.close('closed');
+    this.links.clear();
+    this.remoteProducers.clear();
     this.router.close();
     this.logger.info({ reason }, 'room closed');
     this.emit('close', reason);

@@ -16,6 +16,7 @@ import { LoadMeter } from './LoadMeter';
 import type { Logger } from './logger';
 import { MediaServer } from './MediaServer';
 import { MediaMetrics } from './MediaMetrics';
+import { Cascade } from './Cascade';
 import { Registrar } from './Registrar';
 import { buildSignalingApp } from './signaling/app';
 
@@ -49,6 +50,7 @@ export async function startMediaServer({
   });
   const server = await MediaServer.create({
     serverId: config.serverId,
+    region: config.region,
     engine,
     workers: {
       numWorkers: config.numWorkers,
@@ -66,7 +68,19 @@ export async function startMediaServer({
   });
   const metrics = new MediaMetrics({ region: config.region, server: config.serverId });
   metrics.observe(server, config.capacity);
+  const cascade = new Cascade({
+    serverId: config.serverId,
+    region: config.region,
+    store,
+    keys: config.mediaTokenKeys,
+    server,
+    // 3.8 pipes bind from their worker's RTC range; 3.27 pipes from this range (the same ports).
+    portRange: { min: config.rtcMinPort, max: config.rtcMaxPort },
+    capacity: config.capacity,
+    logger,
+  });
   const app = await buildSignalingApp({
+    cascade,
     serverId: config.serverId,
     region: config.region,
     capacity: config.capacity,
@@ -95,6 +109,7 @@ export async function startMediaServer({
   try {
     await app.listen({ host: config.listenHost, port: config.signalingPort });
     await registrar.start();
+    cascade.start();
   } catch (err) {
     server.close();
     await app.close();
@@ -117,6 +132,7 @@ export async function startMediaServer({
   const stop = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ reason, rooms: server.rooms.size }, 'media server stopping');
+      cascade.stop();
       server.close();
       await app.close();
       try {

@@ -46,3 +46,47 @@ export const pipeLinkDescriptionSchema = z
 
 export type PipedProducer = z.infer<typeof pipedProducerSchema>;
 export type PipeLinkDescription = z.infer<typeof pipeLinkDescriptionSchema>;
+
+/** A producer piped to another leg, with whose it is (a remote peer, for that leg's clients). */
+export const cascadeProducerSchema = z
+  .object({
+    piped: pipedProducerSchema,
+    peerId: id,
+    identity: z.string().min(1).max(256),
+  })
+  .strict();
+
+/**
+ * The control channel's messages, both ways, one JSON object per WebSocket text frame:
+ *   - `pipeOpen`: the asking leg's side of a new pipe; the asked leg answers with its own `pipeOpen`.
+ *     Each side connects to the other's description (PipeLink.connect).
+ *   - `producers`: every producer of the sender's leg, piped out, once the pipe is connected. It is
+ *     the whole set: the receiver closes what it holds from the sender and the set lacks (a healed
+ *     partition reconciles here, never duplicating a producer).
+ *   - `producerAdded`, `pipePaused`, `pipeClosed`: one producer of the sender's leg came, paused or
+ *     resumed, or closed.
+ *   - `heartbeat`: sent every CASCADE_HEARTBEAT_MS; a channel silent for CASCADE_DEAD_AFTER_MS is dead.
+ *   - `pipeClose`: the sender closes the pipe (its room closed, it is draining, it is full).
+ */
+export const cascadeMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('pipeOpen'), description: pipeLinkDescriptionSchema }).strict(),
+  z.object({ type: z.literal('producers'), producers: z.array(cascadeProducerSchema).max(1_000) }).strict(),
+  z.object({ type: z.literal('producerAdded'), producer: cascadeProducerSchema }).strict(),
+  z.object({ type: z.literal('pipePaused'), producerId: id, paused: z.boolean() }).strict(),
+  z.object({ type: z.literal('pipeClosed'), producerId: id }).strict(),
+  z.object({ type: z.literal('heartbeat') }).strict(),
+  z.object({ type: z.literal('pipeClose'), reason: z.string().max(200) }).strict(),
+]);
+
+/** Heartbeats on the control channel: four per dead window, so one late frame never kills a leg. */
+export const CASCADE_HEARTBEAT_MS = 250;
+/** A control channel that carried nothing for this long is dead (DESIGN: a dead leg within ~1 s). */
+export const CASCADE_DEAD_AFTER_MS = 1_000;
+/**
+ * A control frame's size limit: signaling's, which the LB relay and the media server's WebSocket
+ * server enforce on every frame. A `producers` list of about forty producers fits.
+ */
+export const MAX_CASCADE_FRAME_BYTES = 64 * 1024;
+
+export type CascadeProducer = z.infer<typeof cascadeProducerSchema>;
+export type CascadeMessage = z.infer<typeof cascadeMessageSchema>;

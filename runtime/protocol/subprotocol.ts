@@ -12,6 +12,16 @@
 /** The protocol the server selects; versioned so a later wire change can be told apart. */
 export const SIGNALING_SUBPROTOCOL = 'mrwebrtc.signal.v1';
 const TOKEN_PREFIX = 'mrwebrtc.token.';
+/**
+ * The protocol of cascading's control channel between two legs' media servers (through the remote
+ * leg's LB), which carries its cascade token the same way: `mrwebrtc.cascade.v1, mrwebrtc.token.<t>`.
+ */
+export const CASCADE_SUBPROTOCOL = 'mrwebrtc.cascade.v1';
+
+/** The subprotocols a media server offers for a cascade token. */
+export function cascadeSubprotocols(token: string): [string, string] {
+  return [CASCADE_SUBPROTOCOL, `${TOKEN_PREFIX}${token}`];
+}
 
 /** The subprotocols a client offers for `token`. */
 export function signalingSubprotocols(token: string): [string, string] {

@@ -22,11 +22,15 @@ import { MAX_IDENTITY_LENGTH } from './ids';
 const ALG = 'HS256';
 const JOIN_AUDIENCE = 'mrwebrtc:join';
 const MEDIA_AUDIENCE = 'mrwebrtc:media';
+/** Media server to media server (cascading's control channel), signed with the media keys. */
+const CASCADE_AUDIENCE = 'mrwebrtc:cascade';
 /** Minimum secret length: HS256 keys shorter than the hash output weaken it. */
 const MIN_SECRET_BYTES = 32;
 /** Clock skew tolerated between the token minter and this process. */
 const CLOCK_TOLERANCE_S = 5;
 export const MEDIA_TOKEN_TTL_S = 120;
+/** A cascade token opens one control channel; a channel that drops asks for a new one. */
+export const CASCADE_TOKEN_TTL_S = 60;
 
 export type TokenErrorCode =
   'token_missing' | 'token_invalid' | 'token_expired' | 'token_not_yet_valid' | 'token_wrong_scope';
@@ -291,6 +295,65 @@ export async function verifyMediaToken(
   return {
     sub: stringClaim(payload, 'sub'),
     identity: stringClaim(payload, 'identity'),
+    room,
+    server,
+    exp: payload.exp as number,
+  };
+}
+
+/**
+ * A cascade token: one leg's media server (`sub`, in `region`) asking to open the control channel of
+ * room `room` to another region's leg on server `server`. Minted by the asking media server with the
+ * media keys (which every media server and LB holds), under its own audience, so a media token can
+ * never open a control channel nor a cascade token join a room.
+ */
+export interface CascadeClaims {
+  /** The asking media server. */
+  readonly sub: string;
+  /** The asking server's region: its leg. */
+  readonly region: string;
+  readonly room: string;
+  /** The media server asked (the remote leg's). */
+  readonly server: string;
+  readonly exp: number;
+}
+
+export async function signCascadeToken(
+  keys: KeySet,
+  claims: { fromServer: string; fromRegion: string; room: string; server: string; ttlSeconds?: number },
+): Promise<string> {
+  const iat = nowSeconds();
+  return codecOf(keys.current).sign({
+    sub: claims.fromServer,
+    aud: CASCADE_AUDIENCE,
+    region: claims.fromRegion,
+    room: claims.room,
+    server: claims.server,
+    iat,
+    exp: iat + (claims.ttlSeconds ?? CASCADE_TOKEN_TTL_S),
+  });
+}
+
+/** Verifies a cascade token for `roomId`, and for `serverId` when the verifier is (or relays to) it. */
+export async function verifyCascadeToken(
+  keys: KeySet,
+  token: string | undefined,
+  expect: { roomId: string; serverId?: string },
+): Promise<CascadeClaims> {
+  const payload = await verify(keys, token, CASCADE_AUDIENCE);
+  const room = stringClaim(payload, 'room');
+  const server = stringClaim(payload, 'server');
+  if (room !== expect.roomId)
+    throw new TokenError(
+      'token_wrong_scope',
+      `the cascade token is for another room, not "${expect.roomId}"`,
+    );
+  if (expect.serverId !== undefined && server !== expect.serverId) {
+    throw new TokenError('token_wrong_scope', 'the cascade token is for another media server');
+  }
+  return {
+    sub: stringClaim(payload, 'sub'),
+    region: stringClaim(payload, 'region'),
     room,
     server,
     exp: payload.exp as number,

@@ -10,6 +10,7 @@
  * No TransactWriteItems: it is region-local in global tables and the local emulator lacks it.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LegRepository } from './LegRepository';
 import { RegionRepository } from './RegionRepository';
 import { RoomRepository } from './RoomRepository';
 import { ServerRepository, type ServerLivenessOptions } from './ServerRepository';
@@ -22,6 +23,8 @@ export interface StoreOptions extends TableOptions, ServerLivenessOptions {
 export class Store {
   readonly servers: ServerRepository;
   readonly rooms: RoomRepository;
+  /** Legs of rooms that span regions (cascading). */
+  readonly legs: LegRepository;
   readonly regions: RegionRepository;
   /** The SDK client underneath (tests count and shape requests through its middleware stack). */
   readonly client: DynamoDBClient;
@@ -38,6 +41,7 @@ export class Store {
       now,
     });
     this.rooms = new RoomRepository(this.table, now);
+    this.legs = new LegRepository(this.table, now);
     this.regions = new RegionRepository(this.table, now);
   }
 

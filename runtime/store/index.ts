@@ -1,4 +1,5 @@
 export * from './errors';
+export * from './LegRepository';
 export * from './RegionRepository';
 export * from './RoomRepository';
 export * from './schema';

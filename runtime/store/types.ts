@@ -72,3 +72,26 @@ export type PlaceRoomResult =
   | { readonly outcome: 'placed'; readonly room: RoomRecord }
   /** Someone else wrote the room first; `current` is what the local replica holds now (null if deleted since). */
   | { readonly outcome: 'lost'; readonly current: RoomRecord | null };
+
+/** One region's leg of a room (DESIGN "Cascading"): the room item for the room's first region, else a leg item. */
+export interface LegRecord {
+  readonly roomId: string;
+  readonly region: string;
+  readonly serverId: string;
+  /** Bumped by every placement of this leg; a takeover is conditional on the version it read. */
+  readonly version: number;
+  /** The room item (`meta`) rather than a `leg#<region>` item. */
+  readonly home: boolean;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** A room's legs by region, as one replica sees them. */
+export interface RoomLegs {
+  readonly roomId: string;
+  readonly legs: ReadonlyMap<string, LegRecord>;
+}
+
+export type PlaceLegResult =
+  | { readonly outcome: 'placed'; readonly leg: LegRecord }
+  | { readonly outcome: 'lost'; readonly current: LegRecord | null };

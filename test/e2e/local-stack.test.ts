@@ -103,7 +103,7 @@ describe('local stack (2 regions, 1 media server each)', () => {
     ).toBe(true);
   });
 
-  it('joins through api.mr.test via the SDK; a room lives in one region and peers from elsewhere reach it', async () => {
+  it("joins through api.mr.test via the SDK; a peer from elsewhere joins its own region's leg of the room", async () => {
     const s = stack();
     const nearUs = clientIn('us-east-1');
     const nearEu = clientIn('eu-west-1');
@@ -126,7 +126,11 @@ describe('local stack (2 regions, 1 media server each)', () => {
     const bob = nearEu.joinRoom('e2e-shared', await s.stack.devToken('e2e-shared', 'bob'), {
       consume: false,
     });
-    expect(await bob.ready).toMatchObject({ region: 'us-east-1', serverId: 'us-east-1-m0' });
+    // Cascading: Bob joins his own region's leg of the room, piped to Alice's (the room item stays hers).
+    expect(await bob.ready).toMatchObject({ region: 'eu-west-1', serverId: 'eu-west-1-m0' });
+    expect(await s.stack.storeFor('eu-west-1').legs.get('e2e-shared', 'eu-west-1')).toMatchObject({
+      serverId: 'eu-west-1-m0',
+    });
     // Bob's API call went to the EU LB: that is what the emulator answered him.
     const bobAnswers = s.stack.dns
       .status()

@@ -3,11 +3,13 @@
  * with replication lag raised to 2 s, and one room joined at the same moment through each region's LB
  * by an SDK client pinned to that region. Each LB places the room on its own region's server (its
  * replica has not seen the others' writes yet), so the room starts split three ways. Then the global
- * table settles the item (last writer wins), each losing server sees on its next room check that the
- * room is not its own and sends its peer to rejoin, and every client ends on the winner.
+ * table settles the room item (last writer wins); each losing server sees on its next room check that
+ * the room item is another region's and makes its room that region's leg (cascading: a leg item only
+ * its region writes), and the legs find each other through the table and pipe to each other. No peer
+ * moves: the room converges on one leg per region and a full pipe mesh.
  *
- * The bound this test states: LAG_MS (the item reaches every replica) + ROOM_CHECK_INTERVAL_MS (the
- * losers look) + REJOIN_SLACK_MS (backoff, a join and a signaling handshake per client).
+ * The bound this test states: LAG_MS (the room item reaches every replica) + ROOM_CHECK_INTERVAL_MS
+ * (the losers look) + REJOIN_SLACK_MS (the leg items replicate, the legs connect their pipes).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -67,7 +69,16 @@ async function peersOn(serverId: string): Promise<number> {
   return Number(/^media_peers\{[^}]*\} (\d+)$/m.exec(metrics)?.[1] ?? NaN);
 }
 
-test(`a room joined through all three regions at once converges on one server within ${CONVERGENCE_BOUND_MS} ms`, async () => {
+async function cascadeOf(serverId: string): Promise<{ channels: number; connected: number }> {
+  const region = stack!.state().regions.find((r) => r.media.some((m) => m.id === serverId))!;
+  const media = region.media.find((m) => m.id === serverId)!;
+  const health = (await (await fetch(`http://${region.address}:${media.signalingPort}/health`)).json()) as {
+    cascade: { channels: number; connected: number };
+  };
+  return health.cascade;
+}
+
+test(`a room joined through all three regions at once converges on one leg per region and a full pipe mesh within ${CONVERGENCE_BOUND_MS} ms`, async () => {
   const s = stack!;
   const regions = s.state().regions;
   s.dynamo.setLag(LAG_MS);
@@ -81,40 +92,44 @@ test(`a room joined through all three regions at once converges on one server wi
   }
   const joined = await Promise.all(sessions.map((session) => session.ready));
   const convergeFrom = Date.now();
-  // The split happened: each LB placed the room in its own region.
-  expect(new Set(joined.map((j) => j.serverId)).size).toBeGreaterThan(1);
+  // The split happened: each LB placed the room in its own region (each wrote a room item).
+  expect(new Set(joined.map((j) => j.serverId)).size).toBe(regions.length);
   expect(joined.map((j) => j.region).sort()).toEqual(regions.map((r) => r.name).sort());
+  const expectedLegs = new Map(joined.map((j) => [j.region, j.serverId]));
 
-  let converged: string | undefined;
-  while (Date.now() - convergeFrom < CONVERGENCE_BOUND_MS) {
-    const ids = sessions.map((session) =>
-      session.connectionState === 'connected' ? session.serverId : undefined,
+  // Converged: every replica shows one leg per region, on the server its peer joined, and every
+  // server has a connected pipe to both others. No peer moved.
+  const view = async () => {
+    const legs = await Promise.all(
+      regions.map(async (r) => {
+        const { legs } = await s.storeFor(r.name).legs.ofRoom(ROOM);
+        return new Map([...legs].map(([region, leg]) => [region, leg.serverId]));
+      }),
     );
-    if (ids[0] && ids.every((id) => id === ids[0]) && (await peersOn(ids[0])) === sessions.length) {
-      converged = ids[0];
-      break;
-    }
+    const mesh = await Promise.all(joined.map((j) => cascadeOf(j.serverId)));
+    const peers = await Promise.all(joined.map((j) => peersOn(j.serverId)));
+    return { legs, mesh: mesh.map((m) => m.connected), peers };
+  };
+  const want = {
+    legs: regions.map(() => expectedLegs),
+    mesh: joined.map(() => regions.length - 1),
+    peers: joined.map(() => 1),
+  };
+  let last = await view();
+  while (Date.now() - convergeFrom < CONVERGENCE_BOUND_MS) {
+    last = await view();
+    if (JSON.stringify(serializable(last)) === JSON.stringify(serializable(want))) break;
     await new Promise((r) => setTimeout(r, 200));
   }
   const tookMs = Date.now() - convergeFrom;
-  expect({
-    converged: converged !== undefined,
-    servers: sessions.map((session) => session.serverId),
-  }).toEqual({ converged: true, servers: sessions.map(() => converged) });
+  expect(serializable(last)).toEqual(serializable(want));
+  expect(sessions.map((session) => session.serverId)).toEqual(joined.map((j) => j.serverId));
   console.log(
-    `split brain: joined on ${joined.map((j) => j.serverId).join(', ')}; converged on ${converged} ${tookMs} ms after the joins (bound ${CONVERGENCE_BOUND_MS} ms)`,
+    `split brain: joined on ${joined.map((j) => j.serverId).join(', ')}; one leg per region and a full pipe mesh ${tookMs} ms after the joins (bound ${CONVERGENCE_BOUND_MS} ms)`,
   );
-
-  // The room item agrees on every replica, and the losing servers hold no room any more.
-  for (const region of regions) {
-    expect({ region: region.name, room: (await s.storeFor(region.name).rooms.get(ROOM))?.serverId }).toEqual({
-      region: region.name,
-      room: converged,
-    });
-    for (const media of region.media) {
-      if (media.id !== converged)
-        expect({ server: media.id, peers: await peersOn(media.id) }).toEqual({ server: media.id, peers: 0 });
-    }
-  }
   await Promise.all(sessions.map((session) => session.leave()));
 });
+
+function serializable(v: { legs: Map<string, string>[]; mesh: number[]; peers: number[] }) {
+  return { ...v, legs: v.legs.map((m) => Object.fromEntries([...m].sort())) };
+}

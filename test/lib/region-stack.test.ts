@@ -380,7 +380,16 @@ describe('region stack: LB service', () => {
     expect(forwarded.sort()).toEqual([...PUBLIC_PATH_PATTERNS].sort());
     // ALB path patterns: * matches any characters, ? one, case-sensitively.
     const reaches = (path: string) => forwarded.some((p) => iamResourceMatches(p, path));
-    for (const path of ['/v1/rooms/a/join', '/v1/rooms/a/signal', '/v1/ping', '/v1/regions', '/health']) {
+    // `/cascade`: cascading's control channel between two regions' media servers goes through the ALB
+    // (media hosts expose no control port).
+    for (const path of [
+      '/v1/rooms/a/join',
+      '/v1/rooms/a/signal',
+      '/v1/rooms/a/cascade',
+      '/v1/ping',
+      '/v1/regions',
+      '/health',
+    ]) {
       expect(reaches(path)).toBe(true);
     }
     for (const path of ['/metrics', '/metrics/', '/%6Detrics', '/Metrics', '/health/../metrics', '/']) {
@@ -431,6 +440,12 @@ describe('region stack: media fleet', () => {
       (sg.Properties.SecurityGroupIngress ?? []).some((rule: Json) => rule.FromPort === 41000),
     )!;
     const [mediaSgId, sg] = mediaSg;
+    // The RTC range carries cascading's pipes too (3.8 pipes bind from the worker's RTC ports, 3.27's
+    // are given the same range): other regions' media hosts send to it from their public addresses.
+    // Outbound is open: pipes to other regions and the control channel to their ALBs (HTTPS).
+    expect(sg.Properties.SecurityGroupEgress).toEqual([
+      expect.objectContaining({ CidrIp: '0.0.0.0/0', IpProtocol: '-1' }),
+    ]);
     expect(sg.Properties.SecurityGroupIngress).toEqual([
       expect.objectContaining({ CidrIp: '0.0.0.0/0', IpProtocol: 'udp', FromPort: 41000, ToPort: 41999 }),
       expect.objectContaining({ CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 41000, ToPort: 41999 }),

@@ -1,6 +1,6 @@
 /**
  * A tiny real WebSocket server that stands in for a media server's signaling endpoint in relay tests:
- * it serves `/v1/rooms/:roomId/signal`, echoes every frame (text stays text), and records what it saw.
+ * it serves `/v1/rooms/:roomId/signal` (and `/cascade`, the legs' control channel), echoes every frame (text stays text), and records what it saw.
  */
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -44,7 +44,8 @@ export async function startEchoServer(
       received.push(data.toString());
       socket.send(data, { binary: isBinary });
     });
-    if (!/^\/v1\/rooms\/[^/]+\/signal\?token=/.test(req.url ?? '')) socket.close(4404, 'wrong path');
+    if (!/^\/v1\/rooms\/[^/]+\/(signal|cascade)\?token=/.test(req.url ?? ''))
+      socket.close(4404, 'wrong path');
     if (opts.greeting) socket.send(opts.greeting);
     const conn: EchoConnection = { url: req.url ?? '', headers: req.headers, socket, received, closed };
     connections.push(conn);

@@ -5,7 +5,15 @@
  */
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { verifyMediaToken, TokenError, type KeySet, type MediaClaims } from '../../protocol/tokens';
+import {
+  verifyCascadeToken,
+  verifyMediaToken,
+  TokenError,
+  type CascadeClaims,
+  type KeySet,
+  type MediaClaims,
+} from '../../protocol/tokens';
+import type { Cascade } from '../Cascade';
 import type { SignalingLimits } from '../config';
 import type { Logger } from '../logger';
 import type { MediaServer } from '../MediaServer';
@@ -29,6 +37,8 @@ export interface SignalingAppOptions {
   readonly logger: Logger;
   /** What `/health` says about the engine, e.g. "mediasoup 3.8.4 (legacy ...)". */
   readonly engine: string;
+  /** Cascading: the other legs' control channels arrive at `/v1/rooms/:roomId/cascade`. @default - no route */
+  readonly cascade?: Cascade;
 }
 
 declare module 'fastify' {
@@ -38,6 +48,8 @@ declare module 'fastify' {
      * claimed it for this TCP connection; null without a token in the URL.
      */
     urlPeerId: string | null;
+    /** The cascade route's verified token, handed from its preHandler to the socket handler. */
+    cascadeClaims: CascadeClaims | null;
   }
 }
 
@@ -88,6 +100,7 @@ export async function buildSignalingApp(options: SignalingAppOptions): Promise<F
       rooms: server.rooms.size,
       load: server.loadUnits,
       capacity,
+      ...(options.cascade && { cascade: options.cascade.stats() }),
     });
   });
 
@@ -161,6 +174,44 @@ export async function buildSignalingApp(options: SignalingAppOptions): Promise<F
       });
     },
   );
+
+  const cascade = options.cascade;
+  if (cascade) {
+    app.decorateRequest('cascadeClaims', null);
+    // Another leg's media server, relayed by this region's LB (which checked the token too). The
+    // token is in the URL of the private hop only, like signaling's.
+    app.get<{ Params: { roomId: string }; Querystring: { token?: string } }>(
+      '/v1/rooms/:roomId/cascade',
+      {
+        websocket: true,
+        schema: {
+          params: {
+            type: 'object',
+            required: ['roomId'],
+            additionalProperties: false,
+            properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN } },
+          },
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } },
+          },
+        },
+        preHandler: async (req, reply) => {
+          try {
+            req.cascadeClaims = await verifyCascadeToken(mediaTokenKeys, req.query.token, {
+              roomId: req.params.roomId,
+              serverId,
+            });
+          } catch (err) {
+            if (!(err instanceof TokenError)) throw err;
+            return reply.code(401).send({ error: { code: 'unauthorized', message: err.message } });
+          }
+        },
+      },
+      (socket, req) => cascade.accept(req.cascadeClaims!, socket),
+    );
+  }
 
   return app;
 }

@@ -143,8 +143,8 @@ describe('placement of a fresh room', () => {
 });
 
 describe('placement of an assigned room', () => {
-  it('answers the live server of the room without writing, even in another region', async () => {
-    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+  it('answers the live server of the room without writing, even in another region when this one has no server', async () => {
+    await h.admin.servers.put(mediaServer('eu-full', 'eu-west-1', { load: 100 }));
     await h.admin.servers.put(mediaServer('us-a', 'us-east-1', { load: 99 }));
     await h.admin.rooms.place({ roomId: 'r1', serverId: 'us-a', region: 'us-east-1' });
     await h.app.fleet.refresh();
@@ -195,6 +195,76 @@ describe('placement of an assigned room', () => {
     await h.app.fleet.refresh();
     expect((await join(h, 'r1')).json().serverId).toBe('eu-a');
     expect((await h.admin.rooms.get('r1'))!.version).toBe(3);
+  });
+});
+
+describe('legs of a room that spans regions (cascading)', () => {
+  it("places a peer on its own region's leg, written as a leg item, and later peers of the region join it", async () => {
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1', { load: 40 }));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1', { load: 60 }));
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1'));
+    await h.admin.rooms.place({ roomId: 'r1', serverId: 'us-a', region: 'us-east-1' });
+    await h.app.fleet.refresh();
+    const first = (await join(h, 'r1')).json();
+    expect(first).toMatchObject({ region: 'eu-west-1' });
+    const leg = await h.admin.legs.get('r1', 'eu-west-1');
+    expect(leg).toMatchObject({ serverId: first.serverId, version: 1 });
+    // The room item is another region's and stays untouched.
+    expect(await h.admin.rooms.get('r1')).toMatchObject({
+      serverId: 'us-a',
+      region: 'us-east-1',
+      version: 1,
+    });
+    const before = await scanTable(h);
+    for (let i = 0; i < 3; i++) expect((await join(h, 'r1')).json().serverId).toBe(first.serverId);
+    expect(await scanTable(h)).toEqual(before);
+  });
+
+  it("takes a dead leg over within its region, never out of it, and the room item's region never moves", async () => {
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1'));
+    await h.admin.rooms.place({ roomId: 'r1', serverId: 'us-a', region: 'us-east-1' });
+    await h.admin.legs.place({ roomId: 'r1', region: 'eu-west-1', serverId: 'eu-a' });
+    await h.app.fleet.refresh();
+    h.clock.advance(DEFAULT_SERVER_LIVENESS_MS + 1);
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1', { heartbeatAt: h.clock.now() }));
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1', { heartbeatAt: h.clock.now() }));
+    const body = (await join(h, 'r1')).json();
+    expect(body).toMatchObject({ region: 'eu-west-1', serverId: 'eu-b' });
+    expect(await h.admin.legs.get('r1', 'eu-west-1')).toMatchObject({ serverId: 'eu-b', version: 2 });
+    expect(await h.admin.rooms.get('r1')).toMatchObject({ serverId: 'us-a', version: 1 });
+  });
+
+  it("moves a draining server's leg within its region and leaves the other legs alone", async () => {
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1', { load: 50 }));
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1'));
+    await h.admin.servers.put(mediaServer('ap-a', 'ap-southeast-1'));
+    await h.admin.rooms.place({ roomId: 'r1', serverId: 'us-a', region: 'us-east-1' });
+    await h.admin.legs.place({ roomId: 'r1', region: 'eu-west-1', serverId: 'eu-a' });
+    await h.admin.legs.place({ roomId: 'r1', region: 'ap-southeast-1', serverId: 'ap-a' });
+    await h.admin.servers.setStatus('eu-a', 'draining');
+    await h.app.fleet.refresh();
+    expect((await join(h, 'r1')).json()).toMatchObject({ region: 'eu-west-1', serverId: 'eu-b' });
+    const legs = await h.admin.legs.ofRoom('r1');
+    expect(Object.fromEntries([...legs.legs].map(([r, l]) => [r, [l.serverId, l.version]]))).toEqual({
+      'us-east-1': ['us-a', 1],
+      'eu-west-1': ['eu-b', 2],
+      'ap-southeast-1': ['ap-a', 1],
+    });
+  });
+
+  it("sends the peer to the room item's server when this region is excluded by the caller or draining", async () => {
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1'));
+    await h.admin.rooms.place({ roomId: 'r1', serverId: 'us-a', region: 'us-east-1' });
+    await h.app.fleet.refresh();
+    const excluded = (await join(h, 'r1', { body: { exclude: { regions: ['eu-west-1'] } } })).json();
+    expect(excluded).toMatchObject({ region: 'us-east-1', serverId: 'us-a' });
+    await h.admin.servers.setStatus('eu-a', 'draining');
+    await h.app.fleet.refresh();
+    expect((await join(h, 'r1')).json()).toMatchObject({ region: 'us-east-1', serverId: 'us-a' });
+    expect(await h.admin.legs.get('r1', 'eu-west-1')).toBeNull();
   });
 });
 

@@ -6,8 +6,10 @@ import { SignJWT } from 'jose';
 import {
   KeySetError,
   parseKeySet,
+  signCascadeToken,
   signJoinToken,
   signMediaToken,
+  verifyCascadeToken,
   verifyJoinToken,
   verifyMediaToken,
 } from '../../../runtime/protocol/tokens';
@@ -110,5 +112,36 @@ describe('key set documents', () => {
     // Whatever is wrong, no secret is ever part of the message.
     for (const s of [OLD.secret, NEW.secret, 'short', 'tiny'])
       expect((error as Error).message).not.toContain(s);
+  });
+});
+
+describe('cascade tokens', () => {
+  const keys = parseKeySet(OLD);
+  it('open one room to one media server, and are never a media token (nor a media token one)', async () => {
+    const token = await signCascadeToken(keys, {
+      fromServer: 'ap-1',
+      fromRegion: 'ap-southeast-1',
+      room: 'r',
+      server: 'eu-1',
+    });
+    expect(await verifyCascadeToken(keys, token, { roomId: 'r', serverId: 'eu-1' })).toMatchObject({
+      sub: 'ap-1',
+      region: 'ap-southeast-1',
+      room: 'r',
+      server: 'eu-1',
+    });
+    await expect(verifyCascadeToken(keys, token, { roomId: 'other' })).rejects.toMatchObject({
+      code: 'token_wrong_scope',
+    });
+    await expect(verifyCascadeToken(keys, token, { roomId: 'r', serverId: 'eu-2' })).rejects.toMatchObject({
+      code: 'token_wrong_scope',
+    });
+    await expect(verifyMediaToken(keys, token, { roomId: 'r' })).rejects.toMatchObject({
+      code: 'token_wrong_scope',
+    });
+    const media = await signMediaToken(keys, { peerId: 'p', identity: 'i', room: 'r', server: 'eu-1' });
+    await expect(verifyCascadeToken(keys, media.token, { roomId: 'r' })).rejects.toMatchObject({
+      code: 'token_wrong_scope',
+    });
   });
 });
