@@ -170,6 +170,7 @@ export class SignalingPath {
 /** Forwards datagrams between one client and one server port, each after a random delay. */
 class UdpJitterRelay {
   private client: { address: string; port: number } | undefined;
+  private closed = false;
 
   private constructor(
     private readonly socket: dgram.Socket,
@@ -183,7 +184,9 @@ class UdpJitterRelay {
       if (!fromServer) this.client = { address: from.address, port: from.port };
       const to = fromServer ? this.client : { address: serverHost, port: serverPort };
       if (!to) return;
-      setTimeout(() => socket.send(msg, to.port, to.address, () => undefined), random() * jitterMs);
+      setTimeout(() => {
+        if (!this.closed) socket.send(msg, to.port, to.address, () => undefined);
+      }, random() * jitterMs);
     });
   }
 
@@ -203,6 +206,8 @@ class UdpJitterRelay {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.socket.close();
   }
 }
