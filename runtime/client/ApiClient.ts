@@ -164,6 +164,7 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
             status: result.status,
             detail: outcome === 'bad_answer' && !result.detail ? 'answer is not JSON' : result.detail,
             elapsedMs: result.elapsedMs,
+            ...(result.retryAfterMs !== undefined ? { retryAfterMs: result.retryAfterMs } : {}),
           });
           return { url, result: { ...result, outcome }, parsed };
         }),

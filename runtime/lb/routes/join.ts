@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { signMediaToken, TokenError } from '../../protocol/tokens';
-import { ApiError } from '../apiError';
+import { ApiError, OverloadedError } from '../apiError';
 import { chooseAlternates } from '../alternates';
 import { authenticateJoin, joinAuth, joinRateLimitKey } from '../joinAuth';
 import type { JoinOutcome } from '../LbMetrics';
@@ -14,6 +14,7 @@ import { joinAnswer, joinBody, noQuery, roomParams, type JoinBody } from '../sch
 
 function outcomeOfError(err: unknown): JoinOutcome {
   if (err instanceof TokenError) return 'rejected';
+  if (err instanceof OverloadedError) return 'shed';
   if (err instanceof ApiError && err.code === 'no_capacity') return 'no_capacity';
   if (err instanceof ApiError && err.code === 'placement_conflict') return 'conflict';
   const status = (err as { statusCode?: number }).statusCode;
@@ -26,6 +27,8 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
   const { joinTokenKeys, mediaTokenKeys, region, publicApiUrl, limits } = app.lbConfig;
   const own = { region, publicApiUrl };
   await app.register(joinAuth);
+  /** Joins the shedder admitted and not yet answered (each releases its slot once). */
+  const admitted = new WeakSet<object>();
 
   app.post<{ Params: { roomId: string }; Body: JoinBody }>(
     '/v1/rooms/:roomId/join',
@@ -36,6 +39,18 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
           max: limits.joinsPerMinute,
           keyGenerator: (request) => joinRateLimitKey(request, joinTokenKeys),
         },
+      },
+      // Shedding comes first and costs nothing: the excess of a herd is told when to come back.
+      onRequest: async (request) => {
+        const shed = app.loadShedder.admit();
+        if (shed) throw new OverloadedError(app.loadShedder.retryAfterSeconds, shed.replaceAll('_', ' '));
+        admitted.add(request);
+      },
+      onResponse: async (request) => {
+        if (admitted.delete(request)) app.loadShedder.release();
+      },
+      onRequestAbort: async (request) => {
+        if (admitted.delete(request)) app.loadShedder.release();
       },
       // Authenticate before the body is validated: an anonymous caller learns nothing about the schema.
       preValidation: async (request) => {
