@@ -22,11 +22,12 @@
  * rejoins, and the survivors' ping RTT p99 and affected sessions.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { ApiClient } from '../../runtime/client/ApiClient';
-import { ApiUnavailableError } from '../../runtime/client/errors';
+import { ApiUnavailableError, type Attempt } from '../../runtime/client/errors';
 import { requestJoin } from '../../runtime/client/joinApi';
 import { nodePlatform } from '../../runtime/client/nodePlatform';
 import { outageAfterLoss, retryUntilConnected } from '../../runtime/client/outage';
@@ -96,26 +97,49 @@ interface JoinStats {
   readonly answers: Record<string, number>;
 }
 
+/**
+ * Each simulated client has its own source address (127.1.x.y; Linux answers the whole 127/8 on
+ * loopback), as real clients have: the LB caps relays per address, and one address for every client
+ * would measure that cap instead of the herd.
+ */
+function clientAddress(i: number): string {
+  return `127.1.${(i >> 8) & 255}.${(i & 255) + 1 > 254 ? 254 : (i & 255) + 1}`;
+}
+
 /** One simulated client: joins through `lbUrl` with the SDK's code and keeps its signaling open. */
 async function connectClient(opts: {
-  api: ApiClient;
-  platform: ReturnType<typeof nodePlatform>;
+  lbUrl: string;
+  index: number;
+  platforms: Array<ReturnType<typeof nodePlatform>>;
   room: string;
   token: string;
   exclude?: string;
   stats: JoinStats;
   signal: AbortSignal;
 }): Promise<SignalingChannel> {
+  const platform = nodePlatform({ localAddress: clientAddress(opts.index) });
+  opts.platforms.push(platform);
+  const api = new ApiClient({
+    http: platform.http,
+    apiUrls: [opts.lbUrl],
+    ...TIMEOUTS,
+    primaryReprobeMs: 60_000,
+  });
+  countServed(api, opts.stats);
   const attempt = async () => {
     const { answer } = await requestJoin(
-      opts.api,
+      api,
       opts.room,
       opts.token,
       opts.exclude ? { exclude: { serverIds: [opts.exclude] } } : {},
       opts.signal,
-    );
+    ).catch((err: unknown) => {
+      // No URL answered usably (a shed 503 among them): `served` is not emitted, count here.
+      if (err instanceof ApiUnavailableError) countAttempts(err.attempts, opts.stats);
+      throw err;
+    });
     const channel = await SignalingChannel.open({
-      openSocket: opts.platform.openSocket,
+      openSocket: platform.openSocket,
       url: answer.signalingUrl,
       mediaToken: answer.mediaToken,
       openTimeoutMs: TIMEOUTS.attemptMs,
@@ -140,13 +164,15 @@ async function connectClient(opts: {
 }
 
 function countServed(api: ApiClient, stats: JoinStats): void {
-  api.on('served', ({ attempts }) => {
-    for (const a of attempts) {
-      stats.latenciesMs.push(a.elapsedMs);
-      const key = a.status ? String(a.status) : a.outcome;
-      stats.answers[key] = (stats.answers[key] ?? 0) + 1;
-    }
-  });
+  api.on('served', ({ attempts }) => countAttempts(attempts, stats));
+}
+
+function countAttempts(attempts: readonly Attempt[], stats: JoinStats): void {
+  for (const a of attempts) {
+    stats.latenciesMs.push(a.elapsedMs);
+    const key = a.status ? String(a.status) : a.outcome;
+    stats.answers[key] = (stats.answers[key] ?? 0) + 1;
+  }
 }
 
 export async function run({ quick }: { quick: boolean }): Promise<void> {
@@ -158,8 +184,10 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
   const standIns: Array<Awaited<ReturnType<typeof startSignalingStandIn>>> = [];
   const fleets: FakeFleet[] = [];
   const lbs: LbProcess[] = [];
-  const platform = nodePlatform({});
+  const platforms: Array<ReturnType<typeof nodePlatform>> = [];
   const lifetime = new AbortController();
+  // Every simulated client listens on it.
+  setMaxListeners(0, lifetime.signal);
   const channels: SignalingChannel[] = [];
   try {
     for (const region of SURVIVORS) {
@@ -214,21 +242,12 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
         room: `local-${i >> 1}`,
       })),
     );
-    const survivorApis = SURVIVORS.map((_, r) => {
-      const api = new ApiClient({
-        http: platform.http,
-        apiUrls: [lbs[r]!.baseUrl],
-        ...TIMEOUTS,
-        primaryReprobeMs: 60_000,
-      });
-      countServed(api, survivorStats);
-      return api;
-    });
     const survivors = await Promise.all(
       survivorTokens.map((token, i) =>
         connectClient({
-          api: survivorApis[i % 2]!,
-          platform,
+          lbUrl: lbs[i % 2]!.baseUrl,
+          index: i,
+          platforms,
           room: `local-${i >> 1}`,
           token,
           stats: survivorStats,
@@ -263,16 +282,6 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
       BENCH_JOIN_KEYS,
       Array.from({ length: plan.herdClients }, (_, i) => ({ sub: `herd-${i}`, room: rooms[i >> 1]! })),
     );
-    const herdApis = SURVIVORS.map((_, r) => {
-      const api = new ApiClient({
-        http: platform.http,
-        apiUrls: [lbs[r]!.baseUrl],
-        ...TIMEOUTS,
-        primaryReprobeMs: 60_000,
-      });
-      countServed(api, herdStats);
-      return api;
-    });
     const herdStart = performance.now();
     const doneAt: number[] = [];
     let failed = 0;
@@ -290,8 +299,9 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
         await sleep(Math.random() * DETECTION_SPREAD_MS);
         try {
           const ch = await connectClient({
-            api: herdApis[i % 2]!,
-            platform,
+            lbUrl: lbs[i % 2]!.baseUrl,
+            index: plan.survivorClientsPerRegion * 2 + i,
+            platforms,
             room: rooms[i >> 1]!,
             token,
             exclude: deadServers[(i >> 1) % 2],
@@ -394,7 +404,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     for (const f of fleets) f.stop();
     await Promise.all(lbs.map((lb) => lb.stop()));
     await Promise.all(standIns.map((s) => s.close()));
-    platform.close();
+    for (const p of platforms) p.close();
     await dynamo.close();
   }
 }
