@@ -41,16 +41,15 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
         },
       },
       // Shedding comes first and costs nothing: the excess of a herd is told when to come back.
-      onRequest: async (request) => {
+      onRequest: async (request, reply) => {
         const shed = app.loadShedder.admit();
         if (shed) throw new OverloadedError(app.loadShedder.retryAfterSeconds, shed.replaceAll('_', ' '));
         admitted.add(request);
-      },
-      onResponse: async (request) => {
-        if (admitted.delete(request)) app.loadShedder.release();
-      },
-      onRequestAbort: async (request) => {
-        if (admitted.delete(request)) app.loadShedder.release();
+        // 'close' fires once whatever happens: answered, failed, or the client gone mid-way (a herd's
+        // clients time out and leave; a slot they held must come back).
+        reply.raw.once('close', () => {
+          if (admitted.delete(request)) app.loadShedder.release();
+        });
       },
       // Authenticate before the body is validated: an anonymous caller learns nothing about the schema.
       preValidation: async (request) => {
