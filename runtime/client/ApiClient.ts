@@ -59,6 +59,8 @@ export interface ApiCallOptions {
   readonly signal?: AbortSignal;
   /** Regions whose URLs are asked last, after every other URL of the chain. */
   readonly avoidRegions?: readonly string[];
+  /** Hedging delay for this call (a switch away from a suspected server hedges sooner). @default hedgeMs */
+  readonly hedgeMs?: number;
 }
 
 export interface ApiClientOptions {
@@ -162,10 +164,12 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
             status: result.status,
             detail: outcome === 'bad_answer' && !result.detail ? 'answer is not JSON' : result.detail,
             elapsedMs: result.elapsedMs,
+            ...(result.retryAfterMs !== undefined ? { retryAfterMs: result.retryAfterMs } : {}),
           });
           return { url, result: { ...result, outcome }, parsed };
         }),
       options.signal,
+      options.hedgeMs ?? this.timeouts.hedgeMs,
     ).catch((err: unknown) => {
       if (err instanceof NoUrlAnswered) throw new ApiUnavailableError(attempts);
       throw err;
@@ -207,7 +211,8 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
   private race<R extends { result: { outcome: string } }>(
     order: readonly string[],
     attempt: (url: string, signal: AbortSignal) => Promise<R>,
-    callerSignal?: AbortSignal,
+    callerSignal: AbortSignal | undefined,
+    hedgeMs: number,
   ): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       const abandon = new AbortController();
@@ -230,7 +235,7 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
         if (settled || next >= order.length) return;
         const url = order[next++]!;
         running++;
-        if (next < order.length) hedgeTimer = setTimeout(launch, this.timeouts.hedgeMs);
+        if (next < order.length) hedgeTimer = setTimeout(launch, hedgeMs);
         attempt(url, abandon.signal).then(
           (r) => {
             running--;

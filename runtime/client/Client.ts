@@ -19,6 +19,8 @@ export interface ClientOptions {
   readonly platform?: Platform;
   /** Random source for the rejoin backoff's jitter (tests and simulations seed it). @default Math.random */
   readonly random?: () => number;
+  /** The failure detector's clock (tests run it faster than the wall clock). @default performance.now */
+  readonly detectorClock?: () => number;
 }
 
 export class Client {
@@ -29,12 +31,14 @@ export class Client {
   private readonly sessions = new Set<Session>();
   private readonly electionReady: Promise<unknown> | undefined;
   private readonly random: (() => number) | undefined;
+  private readonly detectorClock: (() => number) | undefined;
 
   /** The config is the edge's: it is parsed here once, and each part gets the few values it needs. */
   constructor(config: ClientConfigInput | ClientConfig, options: ClientOptions = {}) {
     this.config = parseClientConfig(config);
     this.platform = options.platform ?? browserPlatform();
     this.random = options.random;
+    this.detectorClock = options.detectorClock;
     const { apiUrls, regionUrls, rttElection, timeouts } = this.config;
     this.api = new ApiClient({
       http: this.platform.http,
@@ -60,7 +64,7 @@ export class Client {
    * attached before anything is emitted; `session.ready` resolves at the first join.
    */
   joinRoom(roomId: string, token: TokenSource, options: JoinOptions = {}): Session {
-    const { timeouts, backoff, followAlternates, iceTransportPolicy } = this.config;
+    const { timeouts, backoff, followAlternates, iceTransportPolicy, detection } = this.config;
     const session = new Session({
       ...options,
       roomId,
@@ -79,6 +83,8 @@ export class Client {
       followAlternates,
       iceTransportPolicy,
       random: this.random,
+      detection,
+      detectorClock: this.detectorClock,
       beforeFirstJoin: this.electionReady
         ? () => Promise.race([this.electionReady, sleep(timeouts.attemptMs)]).then(() => undefined)
         : undefined,

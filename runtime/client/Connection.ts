@@ -20,6 +20,12 @@ import {
   type TrackEndedEvent,
 } from './MediaConnection';
 import type { Platform } from './platform';
+import {
+  type DetectionConfig,
+  type DetectionSignal,
+  FailureDetector,
+  type SuspectedEvent,
+} from './FailureDetector';
 import type { NotificationEvent, SignalingChannel } from './SignalingChannel';
 import { TypedEmitter } from './TypedEmitter';
 
@@ -33,7 +39,9 @@ export type RejoinReason =
   | 'server_draining'
   | 'region_evacuated'
   | 'worker_died'
-  | 'room_closed';
+  | 'room_closed'
+  // A make-before-break switch, named after the signal that detected the failure (FailureDetector.ts).
+  | DetectionSignal;
 
 export interface ConnectionEvents {
   lost: { reason: RejoinReason };
@@ -44,6 +52,10 @@ export interface ConnectionEvents {
   remotePaused: { peerId: string; producerId: string; kind: MediaKind; paused: boolean };
   /** Something odd that did not break the connection (an unconsumable producer, a malformed frame). */
   warning: { message: string };
+  /** The failure detector suspects this server (see FailureDetector.ts); only while watched. */
+  suspected: SuspectedEvent;
+  /** The suspicion cleared: the server answers again. */
+  cleared: { afterMs: number };
 }
 
 export interface ConnectionOptions {
@@ -67,6 +79,7 @@ export class Connection extends TypedEmitter<ConnectionEvents> {
   private mediaConnection: MediaConnection | undefined;
   private lost: RejoinReason | undefined;
   private closed = false;
+  private detector: FailureDetector | undefined;
   private readonly createDevice: Platform['createDevice'];
   private readonly consume: boolean;
   private readonly iceTransportPolicy: 'all' | 'relay' | undefined;
@@ -100,6 +113,38 @@ export class Connection extends TypedEmitter<ConnectionEvents> {
   get lostReason(): RejoinReason | undefined {
     return this.lost;
   }
+
+  /** Whether the failure detector suspects this server now (false when not watched). */
+  get suspected(): boolean {
+    return this.detector?.suspected ?? false;
+  }
+
+  /**
+   * Starts the failure detector on this connection (the live one is watched). Idempotent.
+   * `clock` is for tests that run the detector's time faster than the wall clock.
+   */
+  watch(config: DetectionConfig, clock?: () => number): void {
+    if (this.detector || this.closed) return;
+    const detector = new FailureDetector({
+      ...config,
+      clock,
+      sample: async () => this.mediaConnection?.inboundSample(),
+      pingNow: () => this.channel.pingNow(),
+    });
+    this.detector = detector;
+    this.channel.on('pingSent', () => detector.pingSent());
+    this.channel.on('pongReceived', () => detector.pongReceived());
+    const ice = new Map<string, boolean>();
+    this.onIce = ({ direction, disconnected }) => {
+      ice.set(direction, disconnected);
+      detector.iceState([...ice.values()].some(Boolean));
+    };
+    detector.on('suspected', (e) => this.emit('suspected', e));
+    detector.on('cleared', (e) => this.emit('cleared', e));
+    detector.start();
+  }
+
+  private onIce: ((e: { direction: string; disconnected: boolean }) => void) | undefined;
 
   /** Joins the room on the server with the answer's media token; the server now knows this peer. */
   async join(displayName?: string): Promise<void> {
@@ -136,6 +181,7 @@ export class Connection extends TypedEmitter<ConnectionEvents> {
       this.emit('warning', { message: `could not consume producer ${producerId}: ${error.message}` }),
     );
     media.on('iceFailed', () => this.lose('ice_failed'));
+    media.on('iceDisconnected', (e) => this.onIce?.(e));
     return media;
   }
 
@@ -143,6 +189,7 @@ export class Connection extends TypedEmitter<ConnectionEvents> {
   close(reason: 'reconnecting' | 'closed'): void {
     if (this.closed) return;
     this.closed = true;
+    this.detector?.stop();
     this.mediaConnection?.close(reason);
     this.channel.close(reason === 'closed' ? 'left' : 'rejoining');
   }
@@ -158,6 +205,7 @@ export class Connection extends TypedEmitter<ConnectionEvents> {
   private lose(reason: RejoinReason): void {
     if (this.lost !== undefined || this.closed) return;
     this.lost = reason;
+    this.detector?.stop();
     this.emit('lost', { reason });
   }
 

@@ -10,6 +10,7 @@
 import type { Device, types as ms } from 'mediasoup-client';
 import type { IceServer } from '../protocol/join';
 import type { ProducerInfo, TransportInfo } from '../protocol/signaling';
+import { type InboundSample, inboundBytes } from './FailureDetector';
 import { TypedEmitter } from './TypedEmitter';
 import { type Timer, unrefTimer } from './timers';
 import type { SignalingChannel, NotificationEvent } from './SignalingChannel';
@@ -39,6 +40,8 @@ export interface MediaConnectionEvents {
   trackEnded: TrackEndedEvent;
   remotePaused: { peerId: string; producerId: string; kind: MediaKind; paused: boolean };
   iceFailed: { direction: 'send' | 'recv' };
+  /** ICE on one transport went `disconnected` (true) or back to connected (false). */
+  iceDisconnected: { direction: 'send' | 'recv'; disconnected: boolean };
   /** A remote producer could not be consumed; the call goes on without it. */
   consumeFailed: { producerId: string; error: Error };
 }
@@ -120,6 +123,19 @@ export class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
 
   get remoteTracks(): RemoteTrackEvent[] {
     return [...this.consumers.values()].map(({ consumer, peerId }) => toRemoteTrack(consumer, peerId));
+  }
+
+  /**
+   * The inbound byte count of this server's transports (RTP, RTCP and STUN), for the failure
+   * detector; undefined while no transport exists.
+   */
+  async inboundSample(): Promise<InboundSample | undefined> {
+    const transports = [this.sendTransport, this.recvTransport].filter(
+      (t): t is ms.Transport => t !== undefined && !t.closed,
+    );
+    if (transports.length === 0 || this.closed) return undefined;
+    const reports = await Promise.all(transports.map((t) => t.getStats()));
+    return { bytesReceived: inboundBytes(reports) };
   }
 
   /** Makes the local `kind` track `track` (null: stop sending it), paused or not. Idempotent. */
@@ -296,6 +312,8 @@ export class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
     transport.on('connectionstatechange', (state) => {
       clearTimeout(disconnectedTimer);
       if (this.closed) return;
+      if (state === 'disconnected' || state === 'connected')
+        this.emit('iceDisconnected', { direction, disconnected: state === 'disconnected' });
       if (state === 'failed') this.emit('iceFailed', { direction });
       if (state === 'disconnected') {
         disconnectedTimer = unrefTimer(

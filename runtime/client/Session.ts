@@ -12,15 +12,33 @@
  *   move the state.
  * - `joined` and `reconnected` are emitted before the new server's remote tracks are consumed and the
  *   queued controls replayed, so apps see the new server first.
+ * - Make-before-break: when the failure detector (FailureDetector.ts) suspects the live server, a
+ *   switch starts beside it (`suspected`): a join excluding that server, hedged sooner across API
+ *   URLs, and the new server's signaling socket, while the old connection stays live. Once the socket
+ *   is open the switch decides: if the old server answers again it is dropped before the new server
+ *   ever saw this peer (`switchCancelled`); otherwise it joins, sets up media with the very same local
+ *   tracks, and goes live (`reconnected` with the detection signal as its reason). Joining the server
+ *   is the commit point: the same server closes the older session of the identity with 4003
+ *   `replaced`, which for a switch is its own completion, not another tab taking over. A hard loss
+ *   of the old connection during a switch lets the switch finish as the rejoin; a failed switch falls
+ *   back to the ordinary rejoin (with backoff) if the old connection is gone, else keeps it.
  * - `closed` is final: the app left, gave up (`error` with `fatal: true` first: attempts ran out or a
  *   failure was final), or another session of the same identity replaced this one; a replaced session
  *   ends quietly instead of rejoining, which would replace that session in turn.
  */
 import type { ApiClient } from './ApiClient';
 import type { BackoffConfig } from './config';
-import { type AttemptContext, connectOnce, type TokenSource } from './connectOnce';
+import type { DetectionOptions } from './config';
+import {
+  type AttemptContext,
+  connectOnce,
+  joinServer,
+  openConnection,
+  type TokenSource,
+} from './connectOnce';
 import type { Connection, RejoinReason } from './Connection';
 import { SessionClosedError, SignalingLostError } from './errors';
+import type { DetectionSignal } from './FailureDetector';
 import { LocalTracks } from './LocalTracks';
 import type { MediaKind, RemoteTrackEvent, TrackEndedEvent } from './MediaConnection';
 import { Outbox } from './Outbox';
@@ -65,6 +83,16 @@ export interface ReconnectedEvent extends JoinedEvent {
   readonly downtimeMs: number;
   /** Duration of the successful attempt alone (join API + signaling + producers), without backoff. */
   readonly rejoinMs: number;
+  /** `switch`: make-before-break after a suspicion (the old server stayed open until now). */
+  readonly mode: 'rejoin' | 'switch';
+}
+
+export interface SuspectedServerEvent {
+  readonly serverId: string;
+  readonly region: string;
+  /** The signal that went first: inbound media stall, missed ping, or ICE disconnected. */
+  readonly signal: DetectionSignal;
+  readonly evidence: readonly string[];
 }
 
 export interface SessionEvents {
@@ -74,6 +102,10 @@ export interface SessionEvents {
   remotePaused: { peerId: string; producerId: string; kind: MediaKind; paused: boolean };
   reconnecting: ReconnectingEvent;
   reconnected: ReconnectedEvent;
+  /** The failure detector suspects the live server; a make-before-break switch starts. */
+  suspected: SuspectedServerEvent;
+  /** The suspected server answered again before the switch committed; the new server was dropped. */
+  switchCancelled: { readonly serverId: string; readonly signal: DetectionSignal; readonly afterMs: number };
   /** `fatal: true` is followed by `closed`. */
   error: { error: Error; fatal: boolean };
   /**
@@ -111,6 +143,20 @@ export interface SessionOptions extends JoinOptions {
   readonly random?: () => number;
   /** Awaited before the first join (the client's initial RTT election, bounded). @default none */
   readonly beforeFirstJoin?: () => Promise<void>;
+  /** Failure detection and make-before-break switching. @default false (hard losses only) */
+  readonly detection?: DetectionOptions | false;
+  /** The failure detector's clock (tests run it faster than the wall clock). @default performance.now */
+  readonly detectorClock?: () => number;
+}
+
+/** A make-before-break switch in progress. */
+interface Switch {
+  readonly from: Connection;
+  readonly signal: DetectionSignal;
+  readonly startedAt: number;
+  readonly abort: AbortController;
+  /** The new server has been joined: the old one may close us with 4003 from now on. */
+  committed: boolean;
 }
 
 export class Session extends TypedEmitter<SessionEvents> {
@@ -129,6 +175,9 @@ export class Session extends TypedEmitter<SessionEvents> {
   private readonly backoff: BackoffConfig;
   private readonly random: (() => number) | undefined;
   private readonly beforeFirstJoin: (() => Promise<void>) | undefined;
+  private readonly detection: DetectionOptions | false;
+  private readonly detectorClock: (() => number) | undefined;
+  private switching: Switch | undefined;
 
   constructor(options: SessionOptions) {
     super();
@@ -139,6 +188,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.backoff = options.backoff;
     this.random = options.random;
     this.beforeFirstJoin = options.beforeFirstJoin;
+    this.detection = options.detection ?? false;
+    this.detectorClock = options.detectorClock;
     this.attemptContext = {
       roomId: options.roomId,
       token: options.token,
@@ -292,6 +343,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.conn = conn;
     this.state = 'connected';
     this.election?.watch(conn.answer.region);
+    if (this.detection) conn.watch(this.detection, this.detectorClock);
     const { region, serverId } = conn.answer;
     return { region, serverId, peerId: conn.peerId, apiUrl: conn.apiUrl, signalingUrl: conn.channel.url };
   }
@@ -317,6 +369,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   private listenTo(conn: Connection): void {
     conn.on('lost', ({ reason }) => this.onLost(conn, reason));
     conn.on('replaced', () => this.onReplaced(conn));
+    conn.on('suspected', (e) => this.onSuspected(conn, e.signal, e.evidence));
     conn.on('remoteTrack', (e) => this.emit('remoteTrack', e));
     conn.on('trackEnded', (e) => this.emit('trackEnded', e));
     conn.on('remotePaused', (e) => this.emit('remotePaused', e));
@@ -330,7 +383,13 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.conn = undefined;
     this.election?.watch(undefined);
     conn.close('reconnecting');
-    const outage = outageAfterLoss(reason, conn.answer.serverId);
+    // A switch away from this server is already under way: it is the rejoin (see runSwitch).
+    if (this.switching?.from === conn) return;
+    this.rejoin(reason, conn.answer.serverId);
+  }
+
+  private rejoin(reason: RejoinReason, serverId: string): void {
+    const outage = outageAfterLoss(reason, serverId);
     this.connectWithRetries(outage, this.backoff.maxAttempts, true).then(
       ({ joined, attempts, attemptMs }) => {
         this.emit('reconnected', {
@@ -339,6 +398,7 @@ export class Session extends TypedEmitter<SessionEvents> {
           attempts,
           downtimeMs: Math.round(nowMs() - outage.detectedAt),
           rejoinMs: attemptMs,
+          mode: 'rejoin',
         });
         this.afterLive();
       },
@@ -346,9 +406,80 @@ export class Session extends TypedEmitter<SessionEvents> {
     );
   }
 
+  private onSuspected(conn: Connection, signal: DetectionSignal, evidence: readonly string[]): void {
+    if (this.conn !== conn || this.state !== 'connected' || this.switching) return;
+    const { serverId, region } = conn.answer;
+    const abort = new AbortController();
+    const onSessionEnd = () => abort.abort(this.lifetime.signal.reason);
+    this.lifetime.signal.addEventListener('abort', onSessionEnd, { once: true });
+    const sw: Switch = { from: conn, signal, startedAt: nowMs(), abort, committed: false };
+    this.switching = sw;
+    this.emit('suspected', { serverId, region, signal, evidence });
+    void this.runSwitch(sw).finally(() => {
+      this.lifetime.signal.removeEventListener('abort', onSessionEnd);
+      if (this.switching === sw) this.switching = undefined;
+    });
+  }
+
+  /** One make-before-break switch (see the header): prepare, decide, commit, go live. */
+  private async runSwitch(sw: Switch): Promise<void> {
+    const { from, abort } = sw;
+    const serverId = from.answer.serverId;
+    const detection = this.detection as DetectionOptions;
+    let next: Connection | undefined;
+    try {
+      next = await openConnection(this.attemptContext, {
+        exclude: { serverIds: [serverId] },
+        signal: abort.signal,
+        hedgeMs: detection.switchHedgeMs,
+      });
+      // Decide: the old server answers again and still holds us, so the new one is not needed.
+      if (this.conn === from && !from.suspected && from.lostReason === undefined) {
+        next.close('closed');
+        this.emit('switchCancelled', {
+          serverId,
+          signal: sw.signal,
+          afterMs: Math.round(nowMs() - sw.startedAt),
+        });
+        return;
+      }
+      sw.committed = true;
+      const startedAt = nowMs();
+      await joinServer(this.attemptContext, next, abort.signal);
+      if ((this.state as SessionState) === 'closed') {
+        next.close('closed');
+        return;
+      }
+      const joined = this.goLive(next);
+      if (from !== next) from.close('reconnecting');
+      this.emit('reconnected', {
+        ...joined,
+        reason: sw.signal,
+        attempts: 1,
+        downtimeMs: Math.round(nowMs() - sw.startedAt),
+        rejoinMs: Math.round(nowMs() - startedAt),
+        mode: 'switch',
+      });
+      this.afterLive();
+    } catch (err) {
+      if (this.state === 'closed') return;
+      this.emit('warning', { message: `switch away from ${serverId} failed: ${(err as Error).message}` });
+      // The old connection is gone (lost, or closed by our own commit): rejoin the ordinary way.
+      if (this.conn === from && from.lostReason !== undefined) {
+        this.state = 'reconnecting';
+        this.conn = undefined;
+        this.election?.watch(undefined);
+        from.close('reconnecting');
+      }
+      if (this.state === 'reconnecting') this.rejoin(from.lostReason ?? sw.signal, serverId);
+    }
+  }
+
   /** A newer session of this identity took our place in the room: end quietly, never rejoin. */
   private onReplaced(conn: Connection): void {
     if (this.conn !== conn || this.state === 'closed') return;
+    // Our own switch joined the same server: the 4003 completes it (runSwitch goes live next).
+    if (this.switching?.from === conn && this.switching.committed) return;
     this.shutDown();
     conn.close('closed');
     this.emit('closed', { reason: 'replaced' });

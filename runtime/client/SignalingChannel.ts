@@ -56,6 +56,10 @@ export interface SignalingChannelEvents {
   lost: { reason: ChannelLossReason; detail: string; closeCode?: number };
   /** A frame the client could not make sense of (a server bug, not a reason to drop the call). */
   malformed: { detail: string };
+  /** An app-level ping left (the failure detector times the answer with its own clock). */
+  pingSent: Record<string, never>;
+  /** The outstanding ping was answered. */
+  pongReceived: Record<string, never>;
 }
 
 interface Pending {
@@ -160,14 +164,24 @@ export class SignalingChannel extends TypedEmitter<SignalingChannelEvents> {
     this.pingTimer = unrefTimer(setInterval(() => this.ping(), this.options.pingMs));
   }
 
+  /**
+   * Sends a ping now unless one is already out: the failure detector asks for one the moment media
+   * stalls, so the signaling evidence does not wait for the next period.
+   */
+  pingNow(): void {
+    this.ping();
+  }
+
   private ping(): void {
     if (this.pingInFlight || this.state !== 'open') return;
     this.pingInFlight = true;
+    this.emit('pingSent', {});
     const pongTimer = setTimeout(() => {
       this.lose('ping_timeout', `ping unanswered for ${this.options.pongTimeoutMs} ms`);
       this.socket.close(CLOSE_NORMAL, 'ping timeout');
     }, this.options.pongTimeoutMs);
     this.request('ping', {})
+      .then(() => this.emit('pongReceived', {}))
       .catch(() => undefined)
       .finally(() => {
         clearTimeout(pongTimer);

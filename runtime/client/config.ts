@@ -32,8 +32,12 @@ const timeoutsSchema = z
     hedgeMs: positiveMs(120_000).default(1_000),
     /** One signaling request (join, produce, consume...) before the session treats the server as lost. */
     requestMs: positiveMs(120_000).default(10_000),
-    /** Interval of the app-level `ping` on the signaling socket; it notices a dead server behind a live LB. */
-    signalingPingMs: positiveMs(600_000).default(2_000),
+    /**
+     * Interval of the app-level `ping` on the signaling socket; it notices a dead server behind a live
+     * LB. Short, because a missed ping is half of the failure detector's evidence (`detection`); two
+     * tiny frames a second per client are cheap next to the media.
+     */
+    signalingPingMs: positiveMs(600_000).default(500),
     /** How long one `ping` may stay unanswered before the server counts as gone. */
     signalingPongTimeoutMs: positiveMs(600_000).default(3_000),
     /** While served by a non-primary URL, how often to check whether the primary answers again. */
@@ -66,6 +70,26 @@ const rttSchema = z
     degradedFactor: z.number().min(1).max(100).default(2),
     /** ...and by at least this many ms, so loopback-scale jitter does not count as degradation. */
     degradedMarginMs: z.number().int().min(0).max(60_000).default(50),
+  })
+  .strict();
+
+/**
+ * The failure detector (FailureDetector.ts) and the make-before-break switch it starts. The defaults
+ * notice a frozen server within about a second while a muted room (RTCP and ICE answers only, gaps up
+ * to ~2 s) or 300 ms of network jitter never switch: both halves of the evidence must agree.
+ */
+const detectionSchema = z
+  .object({
+    statsIntervalMs: positiveMs(10_000).default(250),
+    /** No inbound byte on any transport of the server for this long: media stalled. */
+    mediaStallMs: positiveMs(60_000).default(600),
+    /** A ping unanswered this long is a miss (the pong timeout later declares the server lost). */
+    pingMissMs: positiveMs(60_000).default(700),
+    /**
+     * API hedging delay of a switch's join: the client already believes something is wrong, so a URL
+     * that stays silent (the suspected region's own LB behind the primary name) costs this, not `hedgeMs`.
+     */
+    switchHedgeMs: positiveMs(60_000).default(250),
   })
   .strict();
 
@@ -122,6 +146,8 @@ export const clientConfigSchema = z
      * configured names only: the DNS-only baseline the chaos script measures against.
      */
     followAlternates: z.boolean().default(true),
+    /** Failure detection and make-before-break switching; `false` leaves only the hard losses. */
+    detection: z.union([z.literal(false), detectionSchema]).prefault({}),
     /** RTT election over `regionUrls`; on by default when region URLs are configured. */
     rttElection: z.union([z.literal(false), rttSchema]).optional(),
     dns: dnsSchema.optional(),
@@ -142,6 +168,7 @@ type Parsed = z.output<typeof clientConfigSchema>;
 export type TimeoutsConfig = Parsed['timeouts'];
 export type BackoffConfig = Parsed['backoff'];
 export type RttElectionConfig = z.output<typeof rttSchema>;
+export type DetectionOptions = z.output<typeof detectionSchema>;
 export type DnsConfig = NonNullable<Parsed['dns']>;
 
 export type ClientConfig = Omit<Parsed, 'rttElection'> & {

@@ -64,6 +64,8 @@ export interface AttemptInput {
   readonly exclude: JoinExclusions;
   /** Aborting it ends the attempt with the signal's reason; a connection set up by then is closed. */
   readonly signal: AbortSignal;
+  /** API hedging delay for this attempt's join call. @default the API client's */
+  readonly hedgeMs?: number;
 }
 
 /**
@@ -76,8 +78,14 @@ export async function connectOnce(ctx: AttemptContext, input: AttemptInput): Pro
   return conn;
 }
 
-/** Placement and the signaling socket: the LB has chosen a server and its region's edge answers. */
-async function openConnection(ctx: AttemptContext, { exclude, signal }: AttemptInput): Promise<Connection> {
+/**
+ * Placement and the signaling socket: the LB has chosen a server and its region's edge answers. The
+ * server has not seen this peer yet (a make-before-break switch decides here whether to go on).
+ */
+export async function openConnection(
+  ctx: AttemptContext,
+  { exclude, signal, hedgeMs }: AttemptInput,
+): Promise<Connection> {
   const token = typeof ctx.token === 'function' ? await ctx.token() : ctx.token;
   const rtt = ctx.election?.rttReport();
   const { answer, apiUrl, ignoredAlternates } = await requestJoin(
@@ -86,6 +94,7 @@ async function openConnection(ctx: AttemptContext, { exclude, signal }: AttemptI
     token,
     { ...(rtt ? { rtt } : {}), ...(Object.keys(exclude).length ? { exclude } : {}) },
     signal,
+    hedgeMs,
   );
   if (ctx.followAlternates) ctx.api.setAlternates(answer.alternates);
   if (ctx.followAlternates && ignoredAlternates.length > 0) {
@@ -142,7 +151,7 @@ function unreachable(err: unknown): boolean {
 const CLOSE_ABNORMAL = 1006;
 
 /** The server-side join and the media setup; the connection is closed if either fails. */
-async function joinServer(ctx: AttemptContext, conn: Connection, signal: AbortSignal): Promise<void> {
+export async function joinServer(ctx: AttemptContext, conn: Connection, signal: AbortSignal): Promise<void> {
   try {
     await conn.join(ctx.displayName);
     if (ctx.consume || ctx.local.size > 0) await ctx.local.restoreOn(await conn.ensureMedia());

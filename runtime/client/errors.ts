@@ -31,6 +31,8 @@ export interface Attempt {
   readonly status?: number;
   readonly detail?: string;
   readonly elapsedMs: number;
+  /** The server asked to be retried after this long (`Retry-After`): it sheds load. */
+  readonly retryAfterMs?: number;
 }
 
 export class ApiUnavailableError extends Error {
@@ -43,6 +45,12 @@ export class ApiUnavailableError extends Error {
         .join('; ')}`,
     );
     this.name = 'ApiUnavailableError';
+  }
+
+  /** The longest `Retry-After` any URL answered with; undefined when none did. */
+  get retryAfterMs(): number | undefined {
+    const asked = this.attempts.map((a) => a.retryAfterMs).filter((ms): ms is number => ms !== undefined);
+    return asked.length > 0 ? Math.max(...asked) : undefined;
   }
 }
 

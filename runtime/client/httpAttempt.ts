@@ -12,6 +12,8 @@ export interface AttemptResult {
   readonly body?: string;
   readonly detail?: string;
   readonly elapsedMs: number;
+  /** The server's `Retry-After`, in ms (delta-seconds only; dates are ignored). */
+  readonly retryAfterMs?: number;
 }
 
 class AttemptTimeout extends Error {}
@@ -43,7 +45,14 @@ export async function attemptHttp(
           : status >= 500
             ? 'server_error'
             : 'bad_answer';
-    return { outcome, status, body: response.body, elapsedMs: elapsed() };
+    const retryAfterMs = parseRetryAfterMs(response.retryAfter);
+    return {
+      outcome,
+      status,
+      body: response.body,
+      elapsedMs: elapsed(),
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    };
   } catch (err) {
     // The caller's cancellation is not a property of the URL: stop trying altogether.
     if (callerSignal?.aborted) throw abortReason(callerSignal);
@@ -61,4 +70,13 @@ function describeNetworkError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const code = (err as { code?: string }).code ?? (err.cause as { code?: string } | undefined)?.code;
   return code ? `${code}: ${err.message}` : err.message;
+}
+
+/** Longest wait a server may ask for; beyond it the client's own backoff cap governs. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/** `Retry-After: <delta-seconds>` in ms; undefined for an absent or unparseable value. */
+export function parseRetryAfterMs(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\s*\d{1,6}\s*$/.test(value)) return undefined;
+  return Math.min(Number(value) * 1000, MAX_RETRY_AFTER_MS);
 }

@@ -33,6 +33,7 @@ export type { RemoteTrackEvent, TrackEndedEvent, MediaKind } from './MediaConnec
 export { browserPlatform, type Platform, type HttpTransport, type SocketFactory } from './platform';
 export { RttElection, type RegionRtt, type RttElectionOptions } from './RttElection';
 export type { RejoinReason } from './Connection';
+export { FailureDetector, type DetectionSignal, type SuspectedEvent } from './FailureDetector';
 export type { TokenSource } from './connectOnce';
 export {
   Session,
@@ -42,4 +43,5 @@ export {
   type ReconnectingEvent,
   type SessionEvents,
   type SessionState,
+  type SuspectedServerEvent,
 } from './Session';

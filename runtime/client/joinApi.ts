@@ -53,12 +53,14 @@ export async function requestJoin(
   token: string,
   body: JoinRequestBody,
   signal?: AbortSignal,
+  hedgeMs?: number,
 ): Promise<{ answer: JoinAnswer; apiUrl: string; ignoredAlternates: readonly string[] }> {
   const { data, url } = await api.call<unknown>(`/v1/rooms/${encodeURIComponent(roomId)}/join`, {
     method: 'POST',
     token,
     body,
     signal,
+    hedgeMs,
     // The join excludes these regions because their edge looked dead; their LB is the last to ask.
     avoidRegions: body.exclude?.regions,
   });

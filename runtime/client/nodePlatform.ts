@@ -60,9 +60,14 @@ export function nodePlatform(config: Pick<ClientConfig, 'dns' | 'localAddress'>)
             }
             chunks.push(chunk);
           });
-          response.on('end', () =>
-            resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
-          );
+          response.on('end', () => {
+            const retryAfter = response.headers['retry-after'];
+            resolve({
+              status: response.statusCode ?? 0,
+              body: Buffer.concat(chunks).toString('utf8'),
+              ...(retryAfter ? { retryAfter } : {}),
+            });
+          });
           response.on('error', reject);
         },
       );

@@ -9,7 +9,10 @@
  *   dropped (the LB knows more than one client does), and at a second such answer in a row the server
  *   exclusions too. The API URLs of excluded regions are asked last (joinApi.ts).
  * - Timing: exponential backoff with full jitter and a cap before every attempt (see backoff.ts), even
- *   the first one of an outage (its herd is the largest); a user's first join tries at once.
+ *   the first one of an outage (its herd is the largest); a user's first join tries at once. When
+ *   the API sheds the join (`503` + `Retry-After` from every URL asked), the next attempt waits at
+ *   least that long, jittered over [Retry-After, 2 x Retry-After] so the shed herd does not return as
+ *   one wave.
  *   `backoff.maxAttempts` per outage, `backoff.joinAttempts` for the first join.
  * - Retry classification: network-level and server-side failures are retried; a 4xx from the join API
  *   (bad token, unknown room) or a full room is final, since retrying cannot fix it, and so is
@@ -179,9 +182,14 @@ export async function retryUntilConnected<T>(
 ): Promise<{ result: T; attempts: number; attemptMs: number }> {
   const { outage, maxAttempts, backoffFirst, signal } = options;
   let lastError: unknown;
+  /** What the API asked for with `Retry-After` after the previous attempt. */
+  let askedMs = 0;
+  const random = options.random ?? Math.random;
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const backoffAttempt = backoffFirst ? attempt : attempt - 1;
-    const delayMs = backoffAttempt < 0 ? 0 : backoffDelayMs(backoffAttempt, options.backoff, options.random);
+    let delayMs = backoffAttempt < 0 ? 0 : backoffDelayMs(backoffAttempt, options.backoff, random);
+    if (askedMs > 0) delayMs = Math.max(delayMs, Math.floor(askedMs * (1 + random())));
+    askedMs = 0;
     options.onScheduled?.({
       attempt: attempt + 1,
       delayMs,
@@ -196,6 +204,7 @@ export async function retryUntilConnected<T>(
       if (signal.aborted) throw abortReason(signal);
       lastError = err instanceof AttemptFailure ? err.failure : err;
       if (!isRetryable(lastError)) throw lastError;
+      if (lastError instanceof ApiUnavailableError) askedMs = lastError.retryAfterMs ?? 0;
       if (learnFrom(outage, err).regionExcluded) options.onRegionExcluded?.();
     }
   }

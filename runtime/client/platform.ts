@@ -16,6 +16,8 @@ export interface HttpRequest {
 export interface HttpResponse {
   readonly status: number;
   readonly body: string;
+  /** The `Retry-After` header, when the server sent one (a shed join, a rate limit). */
+  readonly retryAfter?: string;
 }
 
 /** Performs one HTTP exchange; rejects on network errors and aborts, resolves for any status. */
@@ -55,7 +57,8 @@ export function browserPlatform(): Platform {
   return {
     http: async ({ method, url, headers, body, signal }) => {
       const response = await fetch(url, { method, headers, body, signal, cache: 'no-store' });
-      return { status: response.status, body: await response.text() };
+      const retryAfter = response.headers.get('retry-after') ?? undefined;
+      return { status: response.status, body: await response.text(), ...(retryAfter ? { retryAfter } : {}) };
     },
     openSocket: (url, protocols, handlers) => {
       const socket = new WebSocket(url, [...protocols]);

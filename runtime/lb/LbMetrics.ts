@@ -20,6 +20,7 @@ export type JoinOutcome =
   | 'conflict'
   | 'rejected'
   | 'rate_limited'
+  | 'shed'
   | 'bad_request'
   | 'error';
 

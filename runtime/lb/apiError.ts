@@ -52,3 +52,15 @@ export class RoomRecoveringError extends ApiError {
     );
   }
 }
+
+/** The LB is shedding joins to keep its latency (LoadShedder.ts); retry after `Retry-After`. */
+export class OverloadedError extends ApiError {
+  constructor(retryAfterSeconds: number, reason: string) {
+    super(
+      503,
+      'overloaded',
+      `this load balancer is shedding joins (${reason}); retry shortly`,
+      retryAfterSeconds,
+    );
+  }
+}

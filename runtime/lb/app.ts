@@ -85,7 +85,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     origin: config.corsOrigins.length > 0 ? [...config.corsOrigins] : false,
     methods: ['GET', 'POST'],
     allowedHeaders: ['authorization', 'content-type'],
-    exposedHeaders: ['x-region'],
+    // Retry-After: a browser client must read it to honour a shed join.
+    exposedHeaders: ['x-region', 'retry-after'],
     maxAge: 600,
   });
   await app.register(rateLimit, {

@@ -41,6 +41,12 @@ export interface LbLimits {
   readonly relaysPerAddress: number;
   /** Concurrent relays of one identity (a user in a few rooms, tabs or devices). */
   readonly relaysPerIdentity: number;
+  /** Joins answered at once; more are shed with 503 + Retry-After (LoadShedder.ts). */
+  readonly maxConcurrentJoins: number;
+  /** Event-loop delay (ms) above which joins are shed, so the relays of live calls keep their latency. */
+  readonly maxEventLoopDelayMs: number;
+  /** `Retry-After` of a shed join (s); the SDK adds jitter. */
+  readonly shedRetryAfterSeconds: number;
 }
 
 export interface LbConfig {
@@ -106,6 +112,13 @@ export const DEFAULT_LIMITS: LbLimits = {
   relayConnectTimeoutMs: 5_000,
   relaysPerAddress: 500,
   relaysPerIdentity: 8,
+  // A join costs a few table reads and one conditional write; 64 at once is far above a region's
+  // steady state and low enough that a herd's joins wait here in the client's jittered backoff
+  // rather than in this process's queue.
+  maxConcurrentJoins: 64,
+  // A loop that stalls 200 ms within a quarter second is saturated, not just collecting garbage.
+  maxEventLoopDelayMs: 200,
+  shedRetryAfterSeconds: 1,
 };
 
 type RequiredSettings = 'region' | 'publicApiUrl' | 'joinTokenKeys' | 'mediaTokenKeys';

@@ -10,6 +10,7 @@ import { StoreError } from '../store';
 import type { Clock, LbConfig } from './config';
 import { FleetCache } from './FleetCache';
 import type { LbMetrics } from './LbMetrics';
+import { LoadShedder } from './LoadShedder';
 import { Placement } from './Placement';
 import { RegionReporter } from './RegionReporter';
 import { regionApiUrl } from './regionUrls';
@@ -27,6 +28,7 @@ declare module 'fastify' {
     metrics: LbMetrics;
     regionReporter: RegionReporter;
     relayRegistry: RelayRegistry;
+    loadShedder: LoadShedder;
   }
 }
 
@@ -95,7 +97,15 @@ export const lbServices = fp(
       }),
     );
 
+    const shedder = new LoadShedder({
+      maxConcurrentJoins: config.limits.maxConcurrentJoins,
+      maxEventLoopDelayMs: config.limits.maxEventLoopDelayMs,
+      retryAfterSeconds: config.limits.shedRetryAfterSeconds,
+    });
+    app.decorate('loadShedder', shedder);
+
     app.addHook('onReady', async () => {
+      shedder.start();
       fleet.start(config.fleetRefreshMs);
       reporter.start(config.summaryIntervalMs);
     });
@@ -103,6 +113,7 @@ export const lbServices = fp(
       app.relayRegistry.closeAll('load balancer shutting down');
     });
     app.addHook('onClose', async () => {
+      shedder.stop();
       fleet.stop();
       reporter.stop();
     });

@@ -52,6 +52,8 @@ interface Child {
   consecutiveCrashes: number;
   startedAt: number;
   frozen: boolean;
+  /** The pids a freeze stopped (the process and its descendants), resumed together. */
+  frozenTree?: number[];
   lastExit: ChildStatus['lastExit'];
   restartTimer: NodeJS.Timeout | null;
 }
@@ -111,12 +113,18 @@ export class ProcessSupervisor extends EventEmitter<SupervisorEvents> {
     child.proc?.kill('SIGKILL');
   }
 
-  /** Chaos: SIGSTOP, so the process keeps its sockets open but answers nothing (a blackhole). */
+  /**
+   * Chaos: SIGSTOP, so the process keeps its sockets open but answers nothing (a blackhole). Its
+   * descendants too: a media server's mediasoup workers are its children, and a region whose workers
+   * kept forwarding media would not be blackholed at all.
+   */
   freeze(name: string): void {
     const child = this.get(name);
     this.hold(child);
     if (child.proc?.pid && !child.frozen) {
-      child.proc.kill('SIGSTOP');
+      const tree = [child.proc.pid, ...descendantsOf(child.proc.pid)];
+      child.frozenTree = tree;
+      for (const pid of tree) signalQuietly(pid, 'SIGSTOP');
       child.frozen = true;
     }
   }
@@ -125,7 +133,8 @@ export class ProcessSupervisor extends EventEmitter<SupervisorEvents> {
   release(name: string): void {
     const child = this.get(name);
     if (child.frozen && child.proc) {
-      child.proc.kill('SIGCONT');
+      for (const pid of child.frozenTree ?? [child.proc.pid!]) signalQuietly(pid, 'SIGCONT');
+      child.frozenTree = undefined;
       child.frozen = false;
       child.state = 'running';
       return;
@@ -229,5 +238,46 @@ export class ProcessSupervisor extends EventEmitter<SupervisorEvents> {
     const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_GRACE_MS);
     await exited;
     clearTimeout(timer);
+  }
+}
+
+/** Every descendant of `pid` (children first), read from /proc; empty where /proc is not there. */
+function descendantsOf(pid: number): number[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return [];
+  }
+  const parentOf = new Map<number, number>();
+  for (const entry of entries) {
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The command name may hold spaces and parentheses: the ppid follows the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parentOf.set(Number(entry), ppid);
+    } catch {
+      // The process exited while we read.
+    }
+  }
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const [child, ppid] of parentOf) {
+      if (ppid === parent) {
+        out.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return out;
+}
+
+function signalQuietly(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Gone already.
   }
 }

@@ -14,6 +14,7 @@ const BENCHES = {
   placement: () => import('./placement'),
   edge: () => import('./edge'),
   media: () => import('./media'),
+  herd: () => import('./herd'),
 } as const;
 
 type BenchName = keyof typeof BENCHES;

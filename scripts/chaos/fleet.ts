@@ -159,8 +159,20 @@ export class SimulatedClient {
       this.events.push({ at: this.now, what: `reconnecting (${e.reason}, attempt ${e.attempt})` });
       if (this.injectionAt !== null && this.sessionDownAt === null) this.sessionDownAt = this.now;
     });
+    // A make-before-break switch never goes through `reconnecting`: its suspicion is the detection.
+    session.on('suspected', (e) => {
+      this.events.push({ at: this.now, what: `suspected ${e.serverId} (${e.signal}): switching` });
+      if (this.injectionAt !== null && this.sessionDownAt === null) this.sessionDownAt = this.now;
+    });
+    session.on('switchCancelled', (e) => {
+      this.events.push({ at: this.now, what: `${e.serverId} answered again: switch dropped` });
+      if (this.injectionAt !== null && this.sessionDownAt !== null) this.rejoinedAt = this.now;
+    });
     session.on('reconnected', (e) => {
-      this.events.push({ at: this.now, what: `reconnected to ${e.serverId} after ${e.downtimeMs} ms` });
+      this.events.push({
+        at: this.now,
+        what: `reconnected to ${e.serverId} after ${e.downtimeMs} ms${e.mode === 'switch' ? ` (switch, ${e.reason})` : ''}`,
+      });
       this.onJoined(e);
       if (this.injectionAt !== null && this.sessionDownAt !== null) {
         this.rejoinedAt = this.now;

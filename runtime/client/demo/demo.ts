@@ -196,11 +196,23 @@ function watch(current: Session): void {
       'warn',
     );
   });
-  current.on('reconnected', ({ region, serverId, apiUrl, downtimeMs, attempts }) => {
+  current.on('suspected', ({ serverId, region, signal, evidence }) => {
+    log(
+      `failure detected by ${signal.replace(/_/g, ' ')} on ${serverId} (${region}): ${evidence.join(', ')}; switching`,
+      'warn',
+    );
+  });
+  current.on('switchCancelled', ({ serverId, afterMs }) =>
+    log(`${serverId} answered again after ${afterMs} ms: switch dropped`),
+  );
+  current.on('reconnected', ({ region, serverId, apiUrl, downtimeMs, attempts, mode, reason, rejoinMs }) => {
     showState('connected');
     showPlacement(region, serverId, apiUrl);
     log(
-      `reconnected on ${serverId} (${region}) after ${downtimeMs} ms, ${attempts} attempt${attempts === 1 ? '' : 's'}`,
+      `reconnected on ${serverId} (${region}) after ${downtimeMs} ms, ${attempts} attempt${attempts === 1 ? '' : 's'}` +
+        (mode === 'switch'
+          ? ` (make-before-break switch detected by ${reason.replace(/_/g, ' ')}; new server ready in ${rejoinMs} ms)`
+          : ''),
       'good',
     );
   });

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { signMediaToken, TokenError } from '../../protocol/tokens';
-import { ApiError } from '../apiError';
+import { ApiError, OverloadedError } from '../apiError';
 import { chooseAlternates } from '../alternates';
 import { authenticateJoin, joinAuth, joinRateLimitKey } from '../joinAuth';
 import type { JoinOutcome } from '../LbMetrics';
@@ -15,6 +15,7 @@ import { joinAnswer, joinBody, noQuery, roomParams, type JoinBody } from '../sch
 
 function outcomeOfError(err: unknown): JoinOutcome {
   if (err instanceof TokenError) return 'rejected';
+  if (err instanceof OverloadedError) return 'shed';
   if (err instanceof ApiError && err.code === 'no_capacity') return 'no_capacity';
   if (err instanceof ApiError && err.code === 'placement_conflict') return 'conflict';
   const status = (err as { statusCode?: number }).statusCode;
@@ -28,6 +29,8 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
     app.lbConfig;
   const own = { region, publicApiUrl, backupApiUrl, addressApiUrl };
   await app.register(joinAuth);
+  /** Joins the shedder admitted and not yet answered (each releases its slot once). */
+  const admitted = new WeakSet<object>();
 
   app.post<{ Params: { roomId: string }; Body: JoinBody }>(
     '/v1/rooms/:roomId/join',
@@ -38,6 +41,17 @@ export async function joinRoutes(app: FastifyInstance): Promise<void> {
           max: limits.joinsPerMinute,
           keyGenerator: (request) => joinRateLimitKey(request, joinTokenKeys),
         },
+      },
+      // Shedding comes first and costs nothing: the excess of a herd is told when to come back.
+      onRequest: async (request, reply) => {
+        const shed = app.loadShedder.admit();
+        if (shed) throw new OverloadedError(app.loadShedder.retryAfterSeconds, shed.replaceAll('_', ' '));
+        admitted.add(request);
+        // 'close' fires once whatever happens: answered, failed, or the client gone mid-way (a herd's
+        // clients time out and leave; a slot they held must come back).
+        reply.raw.once('close', () => {
+          if (admitted.delete(request)) app.loadShedder.release();
+        });
       },
       // Authenticate before the body is validated: an anonymous caller learns nothing about the schema.
       preValidation: async (request) => {

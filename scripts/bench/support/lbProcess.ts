@@ -95,6 +95,8 @@ export async function startLbProcess(
      * unless told otherwise. @default 'info'
      */
     logLevel?: LogLevel;
+    /** The LB's region (a survivor of a herd bench). @default the database's region */
+    region?: string;
   } = {},
 ): Promise<LbProcess> {
   const port = await freePort();
@@ -109,7 +111,7 @@ export async function startLbProcess(
       AWS_ACCESS_KEY_ID: EMULATOR_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: EMULATOR_CREDENTIALS.secretAccessKey,
       ...lbEnvironment({
-        region: dynamo.region,
+        region: opts.region ?? dynamo.region,
         tableName: dynamo.tableName,
         dynamoEndpoint: dynamo.endpoint,
         joinTokenKeys: JSON.stringify(BENCH_JOIN_KEYS_DOC),

@@ -41,6 +41,26 @@ describe('ApiClient fallback', () => {
     return s;
   }
 
+  it('reads a shed answer’s Retry-After (delta-seconds; a date or junk is ignored)', async () => {
+    const shedding = (value: string) =>
+      server((_q, _b, res) => {
+        res.setHeader('retry-after', value);
+        json(res, 503, { error: { code: 'overloaded', message: 'shedding joins' } });
+      });
+    const a = await shedding('2');
+    const b = await shedding('Wed, 21 Oct 2015 07:28:00 GMT');
+    const err = await client([a.url, b.url])
+      .call('/v1/rooms/r/join', { body: {} })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiUnavailableError);
+    const unavailable = err as ApiUnavailableError;
+    expect(unavailable.attempts.map((x) => [x.status, x.retryAfterMs])).toEqual([
+      [503, 2_000],
+      [503, undefined],
+    ]);
+    expect(unavailable.retryAfterMs).toBe(2_000);
+  });
+
   it('uses the primary while it answers', async () => {
     const primary = await server((_q, _b, res) => json(res, 200, { from: 'primary' }));
     const backup = await server((_q, _b, res) => json(res, 200, { from: 'backup' }));

@@ -20,13 +20,26 @@ describe('client config', () => {
       attemptMs: 3_000,
       hedgeMs: 1_000,
       requestMs: 10_000,
-      signalingPingMs: 2_000,
+      signalingPingMs: 500,
       signalingPongTimeoutMs: 3_000,
       primaryReprobeMs: 15_000,
+    });
+    expect(cfg.detection).toEqual({
+      statsIntervalMs: 250,
+      mediaStallMs: 600,
+      pingMissMs: 700,
+      switchHedgeMs: 250,
     });
     expect(cfg.backoff).toEqual({ baseMs: 500, capMs: 10_000, maxAttempts: 30, joinAttempts: 3 });
     // No region URLs: nothing to elect.
     expect(cfg.rttElection).toBe(false);
+  });
+
+  it('turns failure detection off on request and refuses a zero threshold', () => {
+    expect(parseClientConfig({ apiUrls: ['https://a.example.com'], detection: false }).detection).toBe(false);
+    expect(problems({ apiUrls: ['https://a.example.com'], detection: { mediaStallMs: 0 } })).toEqual([
+      expect.stringMatching(/^detection/),
+    ]);
   });
 
   it('enables the RTT election when region URLs are given, unless disabled', () => {

@@ -220,6 +220,13 @@ export class FakeLb {
   servers: Array<{ serverId: string; region: string; url: string; fallbackUrl?: string }> = [];
   /** The `alternates` of every answer, as given (tests put malformed entries here too). */
   alternates: unknown[] = [];
+  /**
+   * Mints the answer's media token, for real media servers; the join token then only has to start
+   * with `validToken` (each participant has its own). @default a placeholder token
+   */
+  mintMediaToken: ((serverId: string, room: string, joinToken: string) => Promise<string>) | undefined;
+  /** Holds a join's answer this long (a slow placement). @default none */
+  answerDelayMs: (call: JoinCall) => number = () => 0;
   private server!: TestHttpServer;
 
   constructor(readonly validToken = 'join-token') {}
@@ -229,7 +236,7 @@ export class FakeLb {
   }
 
   async start(): Promise<this> {
-    this.server = await startHttpServer((req, body, res) => {
+    this.server = await startHttpServer(async (req, body, res) => {
       if (req.method === 'GET' && req.url?.startsWith('/v1/ping')) return json(res, 200, { ok: true });
       const match = /^\/v1\/rooms\/([^/]+)\/join$/.exec(req.url ?? '');
       if (req.method !== 'POST' || !match)
@@ -239,7 +246,11 @@ export class FakeLb {
         body: body ? (JSON.parse(body) as JoinCall['body']) : {},
       };
       this.joins.push(call);
-      if (call.auth !== `Bearer ${this.validToken}`) {
+      const joinToken = call.auth?.replace(/^Bearer /, '') ?? '';
+      const valid = this.mintMediaToken
+        ? joinToken.startsWith(this.validToken)
+        : joinToken === this.validToken;
+      if (!valid) {
         return json(res, 401, { error: { code: 'token_invalid', message: 'the join token is not valid' } });
       }
       const excluded = call.body.exclude ?? {};
@@ -248,7 +259,11 @@ export class FakeLb {
       );
       if (!server) return json(res, 503, { error: { code: 'no_capacity', message: 'no server left' } });
       const room = decodeURIComponent(match[1]!);
-      const mediaToken = `media-${server.serverId}-${this.joins.length}`;
+      const delayMs = this.answerDelayMs(call);
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const mediaToken = this.mintMediaToken
+        ? await this.mintMediaToken(server.serverId, room, joinToken)
+        : `media-${server.serverId}-${this.joins.length}`;
       return json(res, 200, {
         room,
         region: server.region,

@@ -92,6 +92,38 @@ describe('outage policy', () => {
       ]);
     });
 
+    it('waits out a shed join: at least Retry-After, jittered up to twice it', async () => {
+      const shed = (retryAfterMs: number) =>
+        new ApiUnavailableError([
+          { url: 'http://a', outcome: 'server_error', status: 503, elapsedMs: 1, retryAfterMs },
+          { url: 'http://b', outcome: 'server_error', status: 503, elapsedMs: 1, retryAfterMs: 10 },
+        ]);
+      for (const [jitter, expected] of [
+        [0, 200],
+        [0.5, 300],
+        [0.999, 399],
+      ] as const) {
+        const schedules: AttemptSchedule[] = [];
+        const failures = [shed(200)];
+        await retryUntilConnected({
+          outage: firstJoinOutage(),
+          maxAttempts: 3,
+          backoffFirst: false,
+          backoff,
+          random: () => jitter,
+          signal,
+          attempt: async () => {
+            const failure = failures.shift();
+            if (failure) throw failure;
+            return 'live';
+          },
+          onScheduled: (s) => schedules.push(s),
+        });
+        // The first join tries at once; the retry honours the longest Retry-After (over the 40 ms cap).
+        expect(schedules.map((s) => s.delayMs)).toEqual([0, expected]);
+      }
+    });
+
     it('ends at once with a final failure, unwrapped', async () => {
       const refused = new ApiError(401, 'token_invalid', 'no', 'http://api');
       const full = new SignalingRequestError('join', 'room_full', 'full');

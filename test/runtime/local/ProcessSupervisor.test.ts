@@ -100,6 +100,28 @@ it('freezes a child without closing it, and resumes the same process', async () 
   expect(statusOf('frozen')).toMatchObject({ frozen: false, pid, state: 'running' });
 });
 
+it('freezes a child’s descendants with it (a media server’s workers), and resumes them together', async () => {
+  supervisor = new ProcessSupervisor(path.join(dir, 'logs-freeze-tree'));
+  const beat = path.join(dir, 'grandchild');
+  const parent = path.join(dir, 'parent.ts');
+  // The child does nothing itself; its own child (like a mediasoup worker) writes the heartbeats.
+  fs.writeFileSync(
+    parent,
+    `import { spawn } from 'node:child_process';
+const worker = spawn(process.execPath, ['-e', "setInterval(() => require('fs').writeFileSync(process.env.BEAT_FILE, String(Date.now())), 50)"], { stdio: 'ignore' });
+process.on('SIGTERM', () => { worker.kill('SIGKILL'); process.exit(0); });
+setInterval(() => undefined, 1000);
+`,
+  );
+  supervisor.add({ name: 'tree', region: 'r', role: 'media', entry: parent, env: { BEAT_FILE: beat } });
+  await until('the grandchild to beat', () => beatAge(beat) < 200);
+
+  supervisor.freeze('tree');
+  await until('the grandchild to stop too', () => beatAge(beat) > 500);
+  supervisor.release('tree');
+  await until('the grandchild to resume', () => beatAge(beat) < 200);
+});
+
 it('names the known children when asked for an unknown one', () => {
   supervisor = new ProcessSupervisor(path.join(dir, 'logs-unknown'));
   expect(() => supervisor.kill('nope')).toThrow('no child named "nope"; known: ');
