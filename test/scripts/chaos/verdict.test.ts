@@ -21,6 +21,8 @@ function client(overrides: Partial<ClientOutcome>): ClientOutcome {
     callsAfterInjection: 10,
     failedCallsAfterInjection: 0,
     sessionDownAtMs: null,
+    signalingLostAtMs: null,
+    roomMovesAfterInjection: 0,
     startedAfterInjection: false,
     startedAtMs: null,
     joinedAtMs: null,
@@ -232,7 +234,14 @@ describe('dns-outage verdict', () => {
     const withFleet = (id: string, over: Partial<ClientOutcome>) =>
       verdict(fleet.map((c) => (c.id === id ? { ...c, ...over } : c)));
     expect(withFleet('a', { failedCallsAfterInjection: 1 }).checks[0]).toMatchObject({ pass: false });
-    expect(withFleet('a', { sessionDownAtMs: 4_000 }).checks[1]).toMatchObject({ pass: false });
+    expect(withFleet('a', { sessionDownAtMs: 4_000, signalingLostAtMs: 4_000 }).checks[1]).toMatchObject({
+      pass: false,
+    });
+    // A rejoin the platform ordered (a split room converging) is not a session the outage cost.
+    expect(withFleet('a', { sessionDownAtMs: 4_000, roomMovesAfterInjection: 1 }).checks[1]).toMatchObject({
+      pass: true,
+      detail: expect.stringContaining('1 rejoins because a split room converged'),
+    });
     expect(
       withFleet('c', { signalingUrl: 'ws://eu-west-1.api.mr.test:8080/v1/rooms/r/signal' }).checks[2],
     ).toMatchObject({ pass: false, detail: expect.stringContaining('c (ws://eu-west-1.api.mr.test') });
