@@ -569,7 +569,7 @@ async function observe(
       (c) =>
         c.serverRegionAfter !== opts.region &&
         (c.detectedAtMs === null || c.recoveredAtMs !== null) &&
-        (!c.withMedia || c.detectedAtMs === null || c.mediaAtMs !== null),
+        (!c.withMedia || c.sessionDownAtMs === null || c.mediaAtMs !== null),
     );
     const dropped = dnsWatch.droppedAfterMs(failedAddress) !== null;
     if (now - lastProgress >= PROGRESS_EVERY_MS) {

@@ -163,7 +163,9 @@ export function judge(input: {
   const unrecovered = affected.filter(
     (c) =>
       (c.detectedAtMs !== null && c.recoveredAtMs === null) ||
-      (c.withMedia && c.detectedAtMs !== null && c.mediaAtMs === null) ||
+      // Media must come back only where the session (and with it the media) was lost: a client whose API
+      // region failed while its media server lived elsewhere never stopped receiving.
+      (c.withMedia && c.sessionDownAtMs !== null && c.mediaAtMs === null) ||
       c.serverRegionAfter === failedRegion,
   );
   const checks: Check[] = [

@@ -97,6 +97,7 @@ describe('chaos verdict', () => {
         serverRegionBefore: failedRegion,
         withMedia: true,
         detectedAtMs: 10,
+        sessionDownAtMs: 10,
         recoveredAtMs: 500,
         mediaAtMs: null,
       },
@@ -113,6 +114,27 @@ describe('chaos verdict', () => {
       expect(verdict.checks[1]!.pass).toBe(false);
       expect(verdict.pass).toBe(false);
     }
+  });
+
+  it('asks no media recovery of a media client whose API failed but whose session never did', () => {
+    const verdict = judge({
+      failedRegion: 'us-east-1',
+      clients: [
+        client({
+          apiRegionBefore: 'us-east-1',
+          serverRegionBefore: 'ap-southeast-1',
+          withMedia: true,
+          detectedAtMs: 1_500,
+          recoveredAtMs: 30_000,
+          sessionDownAtMs: null,
+          mediaAtMs: null,
+        }),
+      ],
+      data: okData,
+      dns: okDns,
+      rollbackOk: true,
+    });
+    expect(verdict.checks[1]).toMatchObject({ pass: true });
   });
 
   it('accepts an affected client that never saw a failure (an evacuated region keeps answering)', () => {
