@@ -47,6 +47,8 @@ export class DnsServer {
    * them give up at once, which is kinder than any real outage.
    */
   failed = false;
+  /** Replies sent, for an outside check that a failed zone really answered nothing. */
+  answered = 0;
 
   static async start(opts: DnsServerOptions): Promise<DnsServer> {
     for (let attempt = 1; ; attempt++) {
@@ -81,7 +83,10 @@ export class DnsServer {
     udp.on('message', (msg, rinfo) => {
       if (this.failed) return;
       const reply = this.respond(msg, rinfo.address, 'udp');
-      if (reply) udp.send(reply, rinfo.port, rinfo.address);
+      if (reply) {
+        this.answered++;
+        udp.send(reply, rinfo.port, rinfo.address);
+      }
     });
     udp.on('error', (err) => opts.onError?.(err));
     tcp.on('connection', (socket) => this.serveTcp(socket));
@@ -123,6 +128,7 @@ export class DnsServer {
           socket.destroy();
           return;
         }
+        this.answered++;
         const length = Buffer.alloc(2);
         length.writeUInt16BE(reply.length);
         socket.write(Buffer.concat([length, reply]));

@@ -71,6 +71,8 @@ export interface ZoneStatus {
   readonly port: number;
   /** False while the zone is failed: its server drops every query. */
   readonly serving: boolean;
+  /** Replies its server has sent since it started. */
+  readonly answered: number;
 }
 
 /** What each family's global name answers a client at one location; null while its zone is failed. */
@@ -196,8 +198,15 @@ export async function startDnsEmulator(opts: DnsEmulatorOptions): Promise<DnsEmu
         address,
         port: servers.primary!.port,
         serving: serving('primary'),
+        answered: servers.primary!.answered,
       },
-      backup: { apex: zones.backup.apex, address, port: servers.backup!.port, serving: serving('backup') },
+      backup: {
+        apex: zones.backup.apex,
+        address,
+        port: servers.backup!.port,
+        serving: serving('backup'),
+        answered: servers.backup!.answered,
+      },
     },
     healthCheck: { intervalMs, failureThreshold },
     regions: checker.status(),

@@ -49,6 +49,10 @@ export class SimulatedClient {
   private injectionAt: number | null = null;
   /** Session outage: `reconnecting` after the injection → `reconnected`. */
   private sessionDownAt: number | null = null;
+  /** First loss of signaling after the injection that the platform did not order (not `room_moved`). */
+  private signalingLostAt: number | null = null;
+  /** Rejoins after the injection because a media server sent the peer on (a split room converging). */
+  private roomMoves = 0;
   private rejoinedAt: number | null = null;
   /** API outage: first failed attempt after the injection → next call that succeeded. */
   private apiDownAt: number | null = null;
@@ -158,6 +162,10 @@ export class SimulatedClient {
     session.on('reconnecting', (e) => {
       this.events.push({ at: this.now, what: `reconnecting (${e.reason}, attempt ${e.attempt})` });
       if (this.injectionAt !== null && this.sessionDownAt === null) this.sessionDownAt = this.now;
+      if (this.injectionAt !== null && e.attempt === 1) {
+        if (e.reason === 'room_moved') this.roomMoves++;
+        else this.signalingLostAt ??= this.now;
+      }
     });
     // A make-before-break switch never goes through `reconnecting`: its suspicion is the detection.
     session.on('suspected', (e) => {
@@ -258,6 +266,8 @@ export class SimulatedClient {
       callsAfterInjection: this.calls,
       failedCallsAfterInjection: this.failedCalls,
       sessionDownAtMs: rel(this.sessionDownAt),
+      signalingLostAtMs: rel(this.signalingLostAt),
+      roomMovesAfterInjection: this.roomMoves,
       startedAfterInjection: this.startedAt !== null,
       startedAtMs: rel(this.startedAt),
       joinedAtMs: this.startedAt !== null ? rel(this.joinedAt) : null,

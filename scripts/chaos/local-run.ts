@@ -118,6 +118,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   let injectedByMs: number | undefined;
   let stoppedAtMs: number | undefined;
   let emulatorView: Awaited<ReturnType<LocalTarget['dnsEmulatorView']>> | undefined;
+  let repliesBefore: number | null = null;
   let injectedAt: number | null = null;
   let actions: string[];
   let data: DataCheck | null = null;
@@ -135,6 +136,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     const before = await settledItems(target, survivors[0]!);
 
     // Recorded before the fault is injected, so a half-done injection is still rolled back below.
+    if (dnsOutage) repliesBefore = (await target.dnsEmulatorView(Date.now())).primaryReplies;
     injectedAt = markInjection(fleet, dnsWatch);
     backupWatch.markInjection(injectedAt);
     actions = await target.inject(opts.region, opts.mode);
@@ -183,10 +185,14 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   await Promise.all(fleet.map((c) => c.stop()));
   const observation = observationSummary(dnsWatch, failed.address, bounds);
   if (dnsOutage) {
-    const dns = dnsOutageObservation(dnsWatch, backupWatch, {
+    const observedDns = dnsOutageObservation(dnsWatch, backupWatch, {
       fromMs: injectedByMs ?? 0,
       toMs: (stoppedAtMs ?? Infinity) - DNS_SETTLE_MS,
     });
+    const dns: DnsOutageObservation = {
+      ...observedDns,
+      ...(emulatorView ? { emulator: { ...emulatorView, repliesBefore } } : {}),
+    };
     return {
       ...header,
       steadyState: { ok: true, detail: [], roomsByRegion },
@@ -196,7 +202,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
       media,
       dnsOutage: {
         groups: groupDnsOutage(outcomes, target.state.backupDomain),
-        dns: { ...dns, emulator: emulatorView },
+        dns,
       },
       clients: outcomes,
       data,
@@ -371,7 +377,7 @@ async function observeDnsOutage(
       const joined = dual.filter((c) => c.startedAfterInjection && c.joinedAtMs !== null).length;
       opts.log(
         `t+${((now - injectedAt) / 1000).toFixed(0)}s: dual-URL failed calls ${dual.reduce((s, c) => s + c.failedCallsAfterInjection, 0)}, ` +
-          `sessions lost ${dual.filter((c) => c.sessionDownAtMs !== null).length}, joined during outage ${joined}/${dual.filter((c) => c.startedAfterInjection).length}`,
+          `sessions lost ${dual.filter((c) => c.signalingLostAtMs !== null).length}, joined during outage ${joined}/${dual.filter((c) => c.startedAfterInjection).length}`,
       );
     }
   }
@@ -599,7 +605,7 @@ async function observe(
       (c) =>
         c.serverRegionAfter !== opts.region &&
         (c.detectedAtMs === null || c.recoveredAtMs !== null) &&
-        (!c.withMedia || c.detectedAtMs === null || c.mediaAtMs !== null),
+        (!c.withMedia || c.sessionDownAtMs === null || c.mediaAtMs !== null),
     );
     const dropped = dnsWatch.droppedAfterMs(failedAddress) !== null;
     if (now - lastProgress >= PROGRESS_EVERY_MS) {

@@ -142,8 +142,11 @@ export class LocalTarget {
   async dnsEmulatorView(since: number): Promise<{
     zoneChanges: { atMs: number; zone: string; failed: boolean }[];
     primaryAnswers: { atMs: number; source: string; name: string }[];
+    /** Replies the primary zone's server has sent since it started. */
+    primaryReplies: number | null;
   }> {
     const state = await getJson<{
+      dnsZones?: { primary?: { answered?: number } };
       dnsHealth?: {
         zoneChanges?: { at: number; zone: string; failed: boolean }[];
         recentAnswers?: { at: number; zone: string; source: string; name: string }[];
@@ -159,6 +162,7 @@ export class LocalTarget {
       primaryAnswers: (health?.recentAnswers ?? [])
         .filter((a) => a.zone === 'primary' && a.at >= since)
         .map((a) => ({ atMs: a.at - since, source: a.source, name: a.name })),
+      primaryReplies: state?.dnsZones?.primary?.answered ?? null,
     };
   }
 

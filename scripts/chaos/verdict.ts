@@ -32,6 +32,13 @@ export interface ClientOutcome {
   readonly failedCallsAfterInjection: number;
   /** Ms from the injection until its session lost signaling; null if it never did. */
   readonly sessionDownAtMs: number | null;
+  /**
+   * Ms from the injection until its signaling was lost for a reason the platform did not order; a
+   * `room_moved` rejoin (a media server sending the peer on while a split room converges) is not one.
+   */
+  readonly signalingLostAtMs: number | null;
+  /** Rejoins after the injection because the room moved (split-room convergence, placement). */
+  readonly roomMovesAfterInjection: number;
   /** Whether the client first joined after the injection, during the fault. */
   readonly startedAfterInjection: boolean;
   /** For a client started after the injection: ms from the injection until it started, and joined. */
@@ -162,7 +169,9 @@ export function judge(input: {
   const unrecovered = affected.filter(
     (c) =>
       (c.detectedAtMs !== null && c.recoveredAtMs === null) ||
-      (c.withMedia && c.detectedAtMs !== null && c.mediaAtMs === null) ||
+      // Media must come back only where the session (and with it the media) was lost: a client whose API
+      // region failed while its media server lived elsewhere never stopped receiving.
+      (c.withMedia && c.sessionDownAtMs !== null && c.mediaAtMs === null) ||
       c.serverRegionAfter === failedRegion,
   );
   const checks: Check[] = [
@@ -239,6 +248,9 @@ export interface DnsOutageObservation {
       readonly source: string;
       readonly name: string;
     }[];
+    /** Replies the primary zone's server had sent just before the injection, and at the end of the outage. */
+    readonly repliesBefore: number | null;
+    readonly primaryReplies: number | null;
   };
   /** The same for the backup name. */
   readonly backupQueries: number;
@@ -255,7 +267,10 @@ export interface DnsOutageGroup {
   readonly failedCalls: number;
   /** Attempts that failed inside calls (a primary name that timed out before the backup answered). */
   readonly failedAttempts: number;
+  /** Clients whose signaling was lost (not counting rooms the platform moved). */
   readonly sessionsLost: number;
+  /** Rejoins because the room moved (the platform converging a split room), not caused by DNS. */
+  readonly roomMoves: number;
   /** Joined (phase "joined during outage"), or still connected (phase "connected"). */
   readonly joined: number;
   /** Signaling through a backup name. */
@@ -290,9 +305,10 @@ export function groupDnsOutage(clients: readonly ClientOutcome[], backupDomain: 
         calls: members.reduce((s, c) => s + c.callsAfterInjection, 0),
         failedCalls: members.reduce((s, c) => s + c.failedCallsAfterInjection, 0),
         failedAttempts: members.reduce((s, c) => s + c.failedRequestsAfterInjection, 0),
-        sessionsLost: members.filter((c) => c.sessionDownAtMs !== null).length,
+        sessionsLost: members.filter((c) => c.signalingLostAtMs !== null).length,
+        roomMoves: members.reduce((s, c) => s + c.roomMovesAfterInjection, 0),
         joined: members.filter((c) =>
-          phase === 'connected' ? c.sessionDownAtMs === null : c.joinedAtMs !== null,
+          phase === 'connected' ? c.signalingLostAtMs === null : c.joinedAtMs !== null,
         ).length,
         onBackupNames: members.filter((c) => onBackupName(c, backupDomain)).length,
         joinMs: distribution(numbers((c) => c.joinedAtMs)),
@@ -315,7 +331,8 @@ export function judgeDnsOutage(input: {
   const connected = dual.filter((c) => !c.startedAfterInjection);
   const joiners = dual.filter((c) => c.startedAfterInjection);
   const failedCalls = dual.filter((c) => c.failedCallsAfterInjection > 0);
-  const lost = connected.filter((c) => c.sessionDownAtMs !== null);
+  const lost = connected.filter((c) => c.signalingLostAtMs !== null);
+  const moved = connected.reduce((s, c) => s + c.roomMovesAfterInjection, 0);
   const notJoined = joiners.filter((c) => c.joinedAtMs === null || !onBackupName(c, input.backupDomain));
   const noMedia = joiners.filter((c) => c.withMedia && c.mediaAtMs === null);
   const { dns } = input;
@@ -333,7 +350,7 @@ export function judgeDnsOutage(input: {
       pass: lost.length === 0,
       detail:
         lost.length === 0
-          ? `${connected.length} of ${connected.length} kept their signaling`
+          ? `${connected.length} of ${connected.length} kept their signaling${moved ? ` (${moved} rejoins because a split room converged, not counted)` : ''}`
           : `${lost.length} of ${connected.length} lost signaling: ${lost.map((c) => c.id).join(', ')}`,
     },
     {
@@ -355,9 +372,18 @@ export function judgeDnsOutage(input: {
           : `no media for ${noMedia.map((c) => c.id).join(', ')}`,
     },
     {
+      // The emulator's own count of the primary server's replies is the zone's record; the watch's
+      // queries (from outside) say what clients saw, and both are reported.
       name: 'the primary zone stayed silent and the backup zone kept answering',
-      pass: dns.primaryQueries > 0 && dns.primaryAnswered === 0 && dns.backupAnswered === dns.backupQueries,
-      detail: `primary answered ${dns.primaryAnswered} of ${dns.primaryQueries} queries, backup ${dns.backupAnswered} of ${dns.backupQueries}`,
+      pass:
+        dns.primaryQueries > 0 &&
+        dns.backupAnswered === dns.backupQueries &&
+        (dns.emulator?.primaryReplies != null && dns.emulator.repliesBefore != null
+          ? dns.emulator.primaryReplies === dns.emulator.repliesBefore
+          : dns.primaryAnswered === 0),
+      detail:
+        `primary zone server replies during the outage: ${dns.emulator?.primaryReplies != null && dns.emulator.repliesBefore != null ? dns.emulator.primaryReplies - dns.emulator.repliesBefore : 'unknown'}; ` +
+        `watch: primary answered ${dns.primaryAnswered} of ${dns.primaryQueries} queries, backup ${dns.backupAnswered} of ${dns.backupQueries}`,
     },
     {
       name: 'no item was lost',

@@ -22,6 +22,8 @@ function client(overrides: Partial<ClientOutcome>): ClientOutcome {
     callsAfterInjection: 10,
     failedCallsAfterInjection: 0,
     sessionDownAtMs: null,
+    signalingLostAtMs: null,
+    roomMovesAfterInjection: 0,
     startedAfterInjection: false,
     startedAtMs: null,
     joinedAtMs: null,
@@ -96,6 +98,7 @@ describe('chaos verdict', () => {
         serverRegionBefore: failedRegion,
         withMedia: true,
         detectedAtMs: 10,
+        sessionDownAtMs: 10,
         recoveredAtMs: 500,
         mediaAtMs: null,
       },
@@ -112,6 +115,27 @@ describe('chaos verdict', () => {
       expect(verdict.checks[1]!.pass).toBe(false);
       expect(verdict.pass).toBe(false);
     }
+  });
+
+  it('asks no media recovery of a media client whose API failed but whose session never did', () => {
+    const verdict = judge({
+      failedRegion: 'us-east-1',
+      clients: [
+        client({
+          apiRegionBefore: 'us-east-1',
+          serverRegionBefore: 'ap-southeast-1',
+          withMedia: true,
+          detectedAtMs: 1_500,
+          recoveredAtMs: 30_000,
+          sessionDownAtMs: null,
+          mediaAtMs: null,
+        }),
+      ],
+      data: okData,
+      dns: okDns,
+      rollbackOk: true,
+    });
+    expect(verdict.checks[1]).toMatchObject({ pass: true });
   });
 
   it('accepts an affected client that never saw a failure (an evacuated region keeps answering)', () => {
@@ -233,7 +257,14 @@ describe('dns-outage verdict', () => {
     const withFleet = (id: string, over: Partial<ClientOutcome>) =>
       verdict(fleet.map((c) => (c.id === id ? { ...c, ...over } : c)));
     expect(withFleet('a', { failedCallsAfterInjection: 1 }).checks[0]).toMatchObject({ pass: false });
-    expect(withFleet('a', { sessionDownAtMs: 4_000 }).checks[1]).toMatchObject({ pass: false });
+    expect(withFleet('a', { sessionDownAtMs: 4_000, signalingLostAtMs: 4_000 }).checks[1]).toMatchObject({
+      pass: false,
+    });
+    // A rejoin the platform ordered (a split room converging) is not a session the outage cost.
+    expect(withFleet('a', { sessionDownAtMs: 4_000, roomMovesAfterInjection: 1 }).checks[1]).toMatchObject({
+      pass: true,
+      detail: expect.stringContaining('1 rejoins because a split room converged'),
+    });
     expect(
       withFleet('c', { signalingUrl: 'ws://eu-west-1.api.mr.test:8080/v1/rooms/r/signal' }).checks[2],
     ).toMatchObject({ pass: false, detail: expect.stringContaining('c (ws://eu-west-1.api.mr.test') });
