@@ -9,9 +9,12 @@
  *   - Of two legs, the one whose region sorts lower asks (initiator); the other answers. One channel
  *     per pair, never two crossing.
  *   - The initiator reaches the other leg's server through that region's LB (`GET
- *     /v1/rooms/:roomId/cascade`, the URL its LB reported in the region summary), with a cascade
+ *     /v1/rooms/:roomId/cascade`, at the URLs its LB reported in the region summary), with a cascade
  *     token (media keys, own audience) as a WebSocket subprotocol. The LB relays to the server's
- *     private endpoint like signaling: media hosts expose no control port.
+ *     private endpoint like signaling: media hosts expose no control port. The region's URLs are tried
+ *     by address first where there is one (the local stack, whose names only its emulated zones
+ *     resolve), then by primary name, then by backup name: a channel whose socket never opened moves
+ *     that region on to its next URL, so a failed primary zone does not keep legs apart.
  *   - An initiator opens a channel only to a server whose heartbeat is alive, and retries a channel
  *     that failed after `retryMs`; a leg whose item moved to another server gets a new channel.
  *   - The answering side accepts a channel only for a room it holds, from a leg the table shows.
@@ -64,6 +67,8 @@ export class Cascade {
   private readonly channels = new Map<string, CascadeChannel>();
   /** `<roomId>|<region>` → when a new channel may be asked for. */
   private readonly retryAt = new Map<string, number>();
+  /** Per region: which of its URLs the next channel tries (moves on when a socket never opened). */
+  private readonly urlIndex = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private refreshing = false;
   private stopped = false;
@@ -143,7 +148,7 @@ export class Cascade {
     try {
       const rooms = [...this.opts.server.rooms.values()].filter((r) => !r.closed);
       if (rooms.length === 0) return;
-      let apiUrls: Map<string, string> | undefined;
+      let apiUrls: Map<string, string[]> | undefined;
       const urls = async () => (apiUrls ??= await this.regionApiUrls());
       await Promise.all(rooms.map((room) => this.refreshRoom(room, urls)));
     } catch (err) {
@@ -153,7 +158,7 @@ export class Cascade {
     }
   }
 
-  private async refreshRoom(room: Room, urls: () => Promise<Map<string, string>>): Promise<void> {
+  private async refreshRoom(room: Room, urls: () => Promise<Map<string, string[]>>): Promise<void> {
     const { legs } = await this.opts.store.legs.ofRoom(room.id);
     if (room.closed || this.stopped) return;
     for (const [region, leg] of legs) {
@@ -173,13 +178,15 @@ export class Cascade {
     }
   }
 
-  private async ask(room: Room, leg: LegRecord, urls: () => Promise<Map<string, string>>): Promise<void> {
+  private async ask(room: Room, leg: LegRecord, urls: () => Promise<Map<string, string[]>>): Promise<void> {
     const key = channelKey(room.id, leg.region);
     if ((this.retryAt.get(key) ?? 0) > Date.now()) return;
     const server = await this.opts.store.servers.get(leg.serverId);
     if (!server || !this.opts.store.servers.isAlive(server)) return;
-    const apiUrl = (await urls()).get(leg.region);
-    if (!apiUrl) return;
+    const candidates = (await urls()).get(leg.region) ?? [];
+    if (candidates.length === 0) return;
+    const urlIndex = (this.urlIndex.get(leg.region) ?? 0) % candidates.length;
+    const apiUrl = candidates[urlIndex]!;
     if (this.channels.has(key) || room.closed || this.stopped) return;
     const token = await signCascadeToken(this.opts.keys, {
       fromServer: this.opts.serverId,
@@ -192,20 +199,29 @@ export class Cascade {
       maxPayload: MAX_CASCADE_FRAME_BYTES,
       perMessageDeflate: false,
     });
-    this.logger.debug({ room: room.id, leg: leg.region, legServer: leg.serverId }, 'asking a leg for a pipe');
-    this.track(
-      new CascadeChannel({
-        room,
-        role: 'initiator',
-        remoteRegion: leg.region,
-        remoteServerId: leg.serverId,
-        socket,
-        portRange: this.opts.portRange,
-        hasCapacity: () => this.hasCapacity(),
-        logger: this.logger,
-        ...(this.opts.silence && { silence: this.opts.silence }),
-      }),
+    this.logger.debug(
+      { room: room.id, leg: leg.region, legServer: leg.serverId, apiUrl },
+      'asking a leg for a pipe',
     );
+    let opened = false;
+    socket.once('open', () => (opened = true));
+    const channel = new CascadeChannel({
+      room,
+      role: 'initiator',
+      remoteRegion: leg.region,
+      remoteServerId: leg.serverId,
+      socket,
+      portRange: this.opts.portRange,
+      hasCapacity: () => this.hasCapacity(),
+      logger: this.logger,
+      ...(this.opts.silence && { silence: this.opts.silence }),
+    });
+    // Unreachable at this URL (a name that does not resolve, an LB that does not answer): next time,
+    // the region's next URL.
+    channel.once('close', () => {
+      if (!opened) this.urlIndex.set(leg.region, urlIndex + 1);
+    });
+    this.track(channel);
   }
 
   private track(channel: CascadeChannel): void {
@@ -224,12 +240,17 @@ export class Cascade {
     for (const key of [...this.retryAt.keys()]) if (key.startsWith(`${roomId}|`)) this.retryAt.delete(key);
   }
 
-  /** Every region's public API URL, as its LB reported it (the region summary items). */
-  private async regionApiUrls(): Promise<Map<string, string>> {
+  /** Every active region's API URLs as its LB reported them: by address (local only), primary, backup. */
+  private async regionApiUrls(): Promise<Map<string, string[]>> {
     const views = await this.opts.store.regions.list();
-    const urls = new Map<string, string>();
+    const urls = new Map<string, string[]>();
     for (const view of views) {
-      if (view.summary?.apiUrl && view.status === 'active') urls.set(view.region, view.summary.apiUrl);
+      const s = view.summary;
+      if (!s?.apiUrl || view.status !== 'active') continue;
+      urls.set(
+        view.region,
+        [s.addressApiUrl, s.apiUrl, s.backupApiUrl].filter((u): u is string => typeof u === 'string'),
+      );
     }
     return urls;
   }
