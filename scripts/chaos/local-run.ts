@@ -501,8 +501,8 @@ async function checkSurvivorData(
     .filter((k) => !afterSurvivors.every((items) => items.some((i) => i.key === k)));
   return {
     itemsBefore: before.length,
-    roomsBefore: before.filter((i) => i.key.startsWith('room#')).length,
-    roomsAfter: afterSurvivors[0]!.filter((i) => i.key.startsWith('room#')).length,
+    roomsBefore: countRooms(before),
+    roomsAfter: countRooms(afterSurvivors[0]!),
     itemsLost: lostKeys.length,
     lostKeys,
     replicasConverged: false,
@@ -652,6 +652,14 @@ async function rollBack(
     log(`rollback failed: ${(err as Error).message}`);
     return { ok: false, actions: [], steadyStateAfterMs: null, detail: [(err as Error).message] };
   }
+}
+
+/**
+ * Rooms among a replica's items: one per `room#<id>` partition, whatever legs it has (a cascaded room's
+ * legs in other regions are items of the same partition, and a rejoin may add one).
+ */
+function countRooms(items: readonly ReplicaItem[]): number {
+  return new Set(items.filter((i) => i.key.startsWith('room#')).map((i) => i.key.split('|')[0])).size;
 }
 
 /** After the rollback every replica must hold the same items (keys, and the same room assignments). */
