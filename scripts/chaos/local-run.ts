@@ -222,7 +222,7 @@ function watchPrimaryDns(state: LocalTarget['state']): DnsWatch {
 
 /**
  * Steady state, the clients' part: every client joined, media flowing where there is media, rooms on
- * one server each and spread over regions. Throws SteadyStateError when it does not hold; returns the
+ * one server per region (a leg each, cascading) and spread over regions. Throws SteadyStateError when it does not hold; returns the
  * rooms per region.
  */
 async function joinFleet(
@@ -239,7 +239,7 @@ async function joinFleet(
   for (const c of fleet.filter((x) => x.withMedia)) {
     if (!(await c.mediaFlowing(20_000))) throw new SteadyStateError(`${c.id} receives no media`);
   }
-  // Peers of a room that joined at the same moment through different regions may start on two
+  // Peers of a room that joined at the same moment through one region may start on two of its
   // servers; the media servers converge them within seconds. Steady state means converged.
   const splitRooms = await waitRoomsConverged(fleet, 20_000);
   if (splitRooms.length > 0)
@@ -327,8 +327,12 @@ function buildFleet(target: LocalTarget, runId: string, opts: LocalRunOptions): 
 async function waitRoomsConverged(fleet: readonly SimulatedClient[], timeoutMs: number): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    // Cascading: a room has one leg per region, so converged means one server per room and region.
     const servers = new Map<string, Set<string>>();
-    for (const c of fleet) servers.set(c.room, (servers.get(c.room) ?? new Set()).add(c.serverId));
+    for (const c of fleet) {
+      const leg = `${c.room}@${c.serverRegion}`;
+      servers.set(leg, (servers.get(leg) ?? new Set()).add(c.serverId));
+    }
     const split = [...servers.entries()].filter(([, ids]) => ids.size > 1).map(([room]) => room);
     if (split.length === 0 || Date.now() > deadline) return split;
     await sleep(250);
