@@ -436,7 +436,7 @@ function watchPrimaryDns(state: LocalTarget['state']): DnsWatch {
 
 /**
  * Steady state, the clients' part: every client joined, media flowing where there is media, rooms on
- * one server each and spread over regions. Throws SteadyStateError when it does not hold; returns the
+ * one server per region (a leg each, cascading) and spread over regions. Throws SteadyStateError when it does not hold; returns the
  * rooms per region.
  */
 async function joinFleet(
