@@ -45,6 +45,10 @@ export interface RegionMonitoringProps {
   readonly mediaGroup: autoscaling.IAutoScalingGroup;
   readonly mediaMinHosts: number;
   readonly mediaMaxHosts: number;
+  /** The TURN relay's hosts and the target group its load balancer forwards TURN (UDP/TCP 3478) to. */
+  readonly turnGroup: autoscaling.IAutoScalingGroup;
+  readonly turnMinHosts: number;
+  readonly turnTargetGroup: elbv2.INetworkTargetGroup;
   /** This region's replica of the global table, by name. */
   readonly tableName: string;
   readonly canary: synthetics.Canary;
@@ -318,6 +322,38 @@ export class RegionMonitoring extends Construct {
       },
     );
 
+    // The relay is how clients behind strict firewalls reach this region at all; it is watched like the
+    // media fleet, but not part of RegionImpaired: every other client still joins without it.
+    const turnFloor = Math.max(1, props.turnMinHosts);
+    const turnBelowMinimum = alarm(
+      'TurnHostsBelowMinimum',
+      `Fewer than ${turnFloor} TURN relay hosts were in service for 10 minutes: relayed clients cannot join here.`,
+      new cloudwatch.Metric({
+        namespace: 'AWS/AutoScaling',
+        metricName: 'GroupInServiceInstances',
+        dimensionsMap: { AutoScalingGroupName: props.turnGroup.autoScalingGroupName },
+        statistic: 'Minimum',
+        period: MINUTE,
+      }),
+      {
+        threshold: turnFloor,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 10,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      },
+    );
+    const turnNoHealthyTargets = alarm(
+      'TurnNoHealthyTargets',
+      "The TURN relay's load balancer had no healthy relay host for 3 minutes: relayed media fails here.",
+      props.turnTargetGroup.metrics.healthyHostCount({ period: MINUTE, statistic: 'Minimum' }),
+      {
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      },
+    );
+
     this.alarms = {
       canaryFailing,
       healthFailing,
@@ -331,6 +367,8 @@ export class RegionMonitoring extends Construct {
       mediaBelowMinimum,
       mediaAtCeiling,
       mediaCpu,
+      turnBelowMinimum,
+      turnNoHealthyTargets,
       replicationLatency,
       throttles,
     };

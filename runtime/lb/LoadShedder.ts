@@ -9,8 +9,10 @@
  * - `maxConcurrentJoins` joins are being answered already (a join waits on the table; a queue of them
  *   is latency for everyone), or
  * - the event loop is lagging: its delay, sampled with `perf_hooks.monitorEventLoopDelay` and judged
- *   every `sampleMs` as the window's maximum, exceeds `maxEventLoopDelayMs` (the process is CPU bound:
- *   relays of live calls share this loop, and they must keep their latency).
+ *   every `sampleMs` as the window's mean (as @fastify/under-pressure does), exceeds
+ *   `maxEventLoopDelayMs` (the process is CPU bound: relays of live calls share this loop, and they
+ *   must keep their latency). The mean, not the maximum: one pause (a major GC, a burst of work) among
+ *   prompt turns is not saturation and sheds nothing.
  *
  * The same policy as @fastify/under-pressure's event-loop-delay check, without the dependency, and
  * scoped to joins: health checks, pings and the signaling of calls already placed are never shed (a
@@ -21,7 +23,7 @@ import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 export interface LoadShedderOptions {
   /** Joins answered at once before more are shed. */
   readonly maxConcurrentJoins: number;
-  /** Event-loop delay (ms, the last window's maximum) above which joins are shed. */
+  /** Event-loop delay (ms, the last window's mean) above which joins are shed. */
   readonly maxEventLoopDelayMs: number;
   /** `Retry-After` of a shed join, in whole seconds. */
   readonly retryAfterSeconds: number;
@@ -55,7 +57,7 @@ export class LoadShedder {
     return this.inFlight;
   }
 
-  /** The last window's maximum event-loop delay, ms. */
+  /** The last window's mean event-loop delay, ms. */
   get eventLoopDelayMs(): number {
     return this.loopDelayMs;
   }
@@ -101,7 +103,9 @@ export class LoadShedder {
   private sample(): void {
     if (!this.histogram) return;
     // The histogram is in nanoseconds; the monitor's own resolution is its floor.
-    this.loopDelayMs = Math.max(0, this.histogram.max / 1e6 - 10);
+    // No turn at all in the window (NaN mean) means the loop was blocked for all of it.
+    const meanMs = this.histogram.count > 0 ? this.histogram.mean / 1e6 : (this.options.sampleMs ?? 250);
+    this.loopDelayMs = Math.max(0, meanMs - 10);
     this.histogram.reset();
   }
 }

@@ -11,10 +11,11 @@
  *   - The initiator reaches the other leg's server through that region's LB (`GET
  *     /v1/rooms/:roomId/cascade`, at the URLs its LB reported in the region summary), with a cascade
  *     token (media keys, own audience) as a WebSocket subprotocol. The LB relays to the server's
- *     private endpoint like signaling: media hosts expose no control port. The region's URLs are tried
- *     by address first where there is one (the local stack, whose names only its emulated zones
- *     resolve), then by primary name, then by backup name: a channel whose socket never opened moves
- *     that region on to its next URL, so a failed primary zone does not keep legs apart.
+ *     private endpoint like signaling: media hosts expose no control port. A region is reached by
+ *     primary name, then by backup name: a channel whose socket never opened moves that region on to
+ *     its next URL, so a failed primary zone does not keep legs apart. The local stack's LBs also report
+ *     an address URL; where there is one it is the only URL, since the stack's names resolve only
+ *     through its emulated zones, which media servers do not use.
  *   - An initiator opens a channel only to a server whose heartbeat is alive, and retries a channel
  *     that failed after `retryMs`; a leg whose item moved to another server gets a new channel.
  *   - The answering side accepts a channel only for a room it holds, from a leg the table shows.
@@ -240,7 +241,7 @@ export class Cascade {
     for (const key of [...this.retryAt.keys()]) if (key.startsWith(`${roomId}|`)) this.retryAt.delete(key);
   }
 
-  /** Every active region's API URLs as its LB reported them: by address (local only), primary, backup. */
+  /** Every active region's API URLs as its LB reported them: primary then backup, or its address (local). */
   private async regionApiUrls(): Promise<Map<string, string[]>> {
     const views = await this.opts.store.regions.list();
     const urls = new Map<string, string[]>();
@@ -249,7 +250,9 @@ export class Cascade {
       if (!s?.apiUrl || view.status !== 'active') continue;
       urls.set(
         view.region,
-        [s.addressApiUrl, s.apiUrl, s.backupApiUrl].filter((u): u is string => typeof u === 'string'),
+        s.addressApiUrl
+          ? [s.addressApiUrl]
+          : [s.apiUrl, s.backupApiUrl].filter((u): u is string => typeof u === 'string'),
       );
     }
     return urls;

@@ -372,17 +372,16 @@ export function judgeDnsOutage(input: {
           : `no media for ${noMedia.map((c) => c.id).join(', ')}`,
     },
     {
-      // The emulator's own count of the primary server's replies is the zone's record; the watch's
-      // queries (from outside) say what clients saw, and both are reported.
+      // The emulator's own record is the zone's: no answer from the moment it failed the zone (the reply
+      // counter read before the injection also counts queries answered while the fail request was on its
+      // way). The watch's queries (from outside) say what clients saw; both are reported.
       name: 'the primary zone stayed silent and the backup zone kept answering',
       pass:
         dns.primaryQueries > 0 &&
         dns.backupAnswered === dns.backupQueries &&
-        (dns.emulator?.primaryReplies != null && dns.emulator.repliesBefore != null
-          ? dns.emulator.primaryReplies === dns.emulator.repliesBefore
-          : dns.primaryAnswered === 0),
+        (dns.emulator ? primarySilentAfterFailure(dns.emulator) : dns.primaryAnswered === 0),
       detail:
-        `primary zone server replies during the outage: ${dns.emulator?.primaryReplies != null && dns.emulator.repliesBefore != null ? dns.emulator.primaryReplies - dns.emulator.repliesBefore : 'unknown'}; ` +
+        `primary zone answers after it failed: ${dns.emulator ? answersAfterFailure(dns.emulator).length : 'unknown'}; ` +
         `watch: primary answered ${dns.primaryAnswered} of ${dns.primaryQueries} queries, backup ${dns.backupAnswered} of ${dns.backupQueries}`,
     },
     {
@@ -415,4 +414,16 @@ export function survivorMediaCheck(media: SurvivorMedia, failedRegion: string): 
         ? `no pair of media clients outside ${failedRegion} to measure`
         : `${media.pairs} pairs, longest gap ${media.maxGapMs} ms (${worst!.a} ↔ ${worst!.b}), p95 ${media.p95GapMs} ms`,
   };
+}
+
+type EmulatorRecord = NonNullable<DnsOutageObservation['emulator']>;
+
+/** The primary zone's answers from the moment the emulator failed it (all of them if it never did). */
+function answersAfterFailure(e: EmulatorRecord): EmulatorRecord['primaryAnswers'] {
+  const failedAt = e.zoneChanges.find((c) => c.zone === 'primary' && c.failed)?.atMs;
+  return failedAt === undefined ? e.primaryAnswers : e.primaryAnswers.filter((a) => a.atMs >= failedAt);
+}
+
+function primarySilentAfterFailure(e: EmulatorRecord): boolean {
+  return e.zoneChanges.some((c) => c.zone === 'primary' && c.failed) && answersAfterFailure(e).length === 0;
 }

@@ -636,7 +636,6 @@ describe('region stack: operations', () => {
       ['AWS/ApplicationELB', 'UnHealthyHostCount'],
       ['AWS/ApplicationELB', 'HealthyHostCount'],
       ['ECS/ContainerInsights', 'RunningTaskCount'],
-      ['AWS/AutoScaling', 'GroupInServiceInstances'],
       ['AWS/AutoScaling', 'GroupDesiredCapacity'],
       ['AWS/EC2', 'CPUUtilization'],
       ['AWS/DynamoDB', 'ReadThrottleEvents'],
@@ -656,8 +655,33 @@ describe('region stack: operations', () => {
     );
     // ECS and media thresholds follow the configured sizes.
     expect(alarmOn('ECS/ContainerInsights', 'RunningTaskCount')[0].Properties.Threshold).toBe(4);
-    expect(alarmOn('AWS/AutoScaling', 'GroupInServiceInstances')[0].Properties.Threshold).toBe(3);
+    const inService = (group: string) =>
+      alarmOn('AWS/AutoScaling', 'GroupInServiceInstances').filter((a) =>
+        (a.Properties.Dimensions ?? []).some((d: Json) => String(d.Value?.Ref ?? '').startsWith(group)),
+      );
+    expect(inService('MediaFleet')).toHaveLength(1);
+    expect(inService('MediaFleet')[0].Properties.Threshold).toBe(3);
     expect(alarmOn('AWS/AutoScaling', 'GroupDesiredCapacity')[0].Properties.Threshold).toBe(12);
+  });
+
+  it('watches the TURN relay like the media fleet: hosts in service and healthy relay targets', () => {
+    const groups = resourcesOfType(raw, 'AWS::AutoScaling::AutoScalingGroup');
+    const turnGroup = Object.keys(groups).find((id) => id.startsWith('TurnRelay'))!;
+    const inService = alarmOn('AWS/AutoScaling', 'GroupInServiceInstances').filter((a) =>
+      (a.Properties.Dimensions ?? []).some((d: Json) => d.Value?.Ref === turnGroup),
+    );
+    expect(inService).toHaveLength(1);
+    expect(inService[0].Properties.ComparisonOperator).toBe('LessThanThreshold');
+    expect(inService[0].Properties.TreatMissingData).toBe('breaching');
+    const healthy = alarmOn('AWS/NetworkELB', 'HealthyHostCount');
+    expect(healthy).toHaveLength(1);
+    expect(healthy[0].Properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'LessThanThreshold' });
+    // Its target group is the relay's UDP/TCP one, on the relay's own load balancer.
+    const dims = Object.fromEntries(
+      healthy[0].Properties.Dimensions.map((d: Json) => [d.Name, JSON.stringify(d.Value)]),
+    );
+    expect(dims.TargetGroup).toMatch(/TurnRelay/);
+    expect(dims.LoadBalancer).toMatch(/TurnRelay/);
   });
 
   it('sends every alarm to an encrypted topic that the configured addresses subscribe to', () => {

@@ -165,6 +165,8 @@ describe('region registry, ping, metrics and the edges of the API', () => {
           status: 'active',
           reason: '',
           apiUrl: 'http://127.0.0.1:8080',
+          // No backup family in this deployment.
+          backupApiUrl: null,
           liveServers: 2,
           load: 15,
           capacity: 150,
@@ -175,6 +177,7 @@ describe('region registry, ping, metrics and the edges of the API', () => {
           status: 'evacuated',
           reason: 'drill',
           apiUrl: 'http://127.0.1.1:8080',
+          backupApiUrl: null,
           liveServers: 1,
           load: 0,
           capacity: 100,
