@@ -9,8 +9,11 @@ import * as path from 'node:path';
 import { parseDeploymentConfig } from '../../lib/config';
 import { LocalTarget } from '../../scripts/chaos/local-target';
 import { runLocalChaos, type ChaosReport } from '../../scripts/chaos/local-run';
+import { exclusiveSuite } from '../support/exclusiveSuite';
 
 jest.setTimeout(420_000);
+// Measures timing on real media: alone on the machine (test/support/exclusiveSuite.ts).
+exclusiveSuite();
 
 const config = parseDeploymentConfig({
   local: {

@@ -20,8 +20,11 @@ import { createNodeClient } from '../../runtime/client/node';
 import type { Session } from '../../runtime/client/Session';
 import { startLocalStack, type LocalStack } from '../../runtime/local/stack';
 import { installWrtcGlobals, SyntheticVideoSource } from '../../scripts/support/syntheticMedia';
+import { exclusiveSuite } from '../support/exclusiveSuite';
 
 jest.setTimeout(180_000);
+// Measures timing on real media: alone on the machine (test/support/exclusiveSuite.ts).
+exclusiveSuite();
 
 const ROOM = 'cascade-room';
 const MAX_SURVIVOR_GAP_MS = 500;
@@ -264,9 +267,16 @@ test('a blackholed leg is cut off within about a second, the others go on, and o
       ),
     60_000,
   );
-  const servers = all.map((p) => p.session.serverId!);
+  // The frozen leg's peer may have switched to another region meanwhile (its client suspects a silent
+  // server within about a second): the mesh is then over the legs that hold peers now. Either way every
+  // leg pipes to every other leg once and holds one pipe producer per peer of the other legs (video).
+  const servers = [...new Set(all.map((p) => p.session.serverId!))];
+  const peersOn = (server: string) => all.filter((p) => p.session.serverId === server).length;
   let mesh: Array<{ connected: number; pipeProducers: number }> = [];
-  const fullMesh = servers.map(() => ({ connected: 2, pipeProducers: 2 }));
+  const fullMesh = servers.map((server) => ({
+    connected: servers.length - 1,
+    pipeProducers: all.length - peersOn(server),
+  }));
   await waitFor(
     'a full mesh',
     async () => {

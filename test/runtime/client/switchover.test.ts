@@ -30,8 +30,11 @@ import {
   waitFor,
 } from '../../support/wrtcPeer';
 import { FakeLb } from './fakeBackend';
+import { exclusiveSuite } from '../../support/exclusiveSuite';
 
 jest.setTimeout(120_000);
+// Measures timing on real media: alone on the machine (test/support/exclusiveSuite.ts).
+exclusiveSuite();
 
 const ROOM = 'switchover';
 /** Decoded frames that count as "video flows" (about a second of the 15 fps source). */
