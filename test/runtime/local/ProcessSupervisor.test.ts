@@ -139,7 +139,10 @@ it('runs a program as the child itself, so a chaos signal reaches it (a relay is
   const pid = await until('the program to run', () => statusOf('prog').pid);
   expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]).toBe('sleep');
   supervisor.freeze('prog');
-  expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2]).toBe('T');
+  // SIGSTOP is delivered asynchronously: the state turns T (stopped) shortly after the call.
+  const state = () => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2];
+  await until('the program to stop', () => (state() === 'T' ? true : undefined));
+  expect(state()).toBe('T');
   supervisor.release('prog');
   supervisor.kill('prog');
   await until('the kill', () => statusOf('prog').lastExit);
