@@ -22,6 +22,21 @@ import { ROOM_ID_PATTERN } from '../../protocol/ids';
 import { MAX_SIGNALING_FRAME_BYTES } from '../../protocol/signaling';
 import { SignalingSession, type SessionServices } from './SignalingSession';
 
+/** Both private routes: a room id, and the token the LB relay puts in the private hop's URL. */
+const ROOM_TOKEN_SCHEMA = {
+  params: {
+    type: 'object',
+    required: ['roomId'],
+    additionalProperties: false,
+    properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN } },
+  },
+  querystring: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } },
+  },
+} as const;
+
 export interface SignalingAppOptions {
   readonly serverId: string;
   readonly region: string;
@@ -126,19 +141,7 @@ export async function buildSignalingApp(options: SignalingAppOptions): Promise<F
     '/v1/rooms/:roomId/signal',
     {
       websocket: true,
-      schema: {
-        params: {
-          type: 'object',
-          required: ['roomId'],
-          additionalProperties: false,
-          properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN } },
-        },
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } },
-        },
-      },
+      schema: ROOM_TOKEN_SCHEMA,
       // A token in the URL (the LB relay always sends one) is checked before the upgrade, so a stray
       // connection costs no session, and its peer id is claimed for this TCP connection: a token opens
       // one signaling session, so a second connection with it (or a token whose peer already joined)
@@ -184,19 +187,7 @@ export async function buildSignalingApp(options: SignalingAppOptions): Promise<F
       '/v1/rooms/:roomId/cascade',
       {
         websocket: true,
-        schema: {
-          params: {
-            type: 'object',
-            required: ['roomId'],
-            additionalProperties: false,
-            properties: { roomId: { type: 'string', pattern: ROOM_ID_PATTERN } },
-          },
-          querystring: {
-            type: 'object',
-            additionalProperties: false,
-            properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } },
-          },
-        },
+        schema: ROOM_TOKEN_SCHEMA,
         preHandler: async (req, reply) => {
           try {
             req.cascadeClaims = await verifyCascadeToken(mediaTokenKeys, req.query.token, {
