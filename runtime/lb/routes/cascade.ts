@@ -13,6 +13,7 @@ import { verifyCascadeToken } from '../../protocol/tokens';
 import type { MediaServerRecord } from '../../store';
 import { ApiError } from '../apiError';
 import { SignalingRelay } from '../SignalingRelay';
+import { ownRegionServer } from './ownServer';
 import { noQuery, roomParams } from '../schemas';
 
 /**
@@ -44,7 +45,7 @@ export function upstreamCascadeUrl(endpoint: string, roomId: string, token: stri
 }
 
 export async function cascadeRoutes(app: FastifyInstance): Promise<void> {
-  const { mediaTokenKeys, region, limits } = app.lbConfig;
+  const { mediaTokenKeys, limits } = app.lbConfig;
   app.decorateRequest('cascadeTarget', null);
 
   app.route<CascadeRequest>({
@@ -54,17 +55,7 @@ export async function cascadeRoutes(app: FastifyInstance): Promise<void> {
     preValidation: async (request) => {
       const token = tokenFromSubprotocols(request.headers['sec-websocket-protocol']);
       const claims = await verifyCascadeToken(mediaTokenKeys, token, { roomId: request.params.roomId });
-      const server =
-        app.fleet.current()?.servers.get(claims.server) ?? (await app.store.servers.get(claims.server));
-      if (!server)
-        throw new ApiError(404, 'server_not_found', `media server "${claims.server}" is not registered`);
-      if (server.region !== region) {
-        throw new ApiError(
-          403,
-          'wrong_region',
-          `media server "${server.id}" is in ${server.region}; connect through that region's LB`,
-        );
-      }
+      const server = await ownRegionServer(app, claims.server, "that region's LB");
       request.cascadeTarget = { server, token: token! };
     },
     handler: async () => {

@@ -12,6 +12,7 @@ import { MAX_SIGNALING_FRAME_BYTES } from '../../protocol/signaling';
 import { tokenFromSubprotocols } from '../../protocol/subprotocol';
 import type { MediaServerRecord } from '../../store';
 import { ApiError } from '../apiError';
+import { ownRegionServer } from './ownServer';
 import { upstreamSignalingUrl } from '../regionUrls';
 import { SignalingRelay } from '../SignalingRelay';
 import type { RelayAdmission } from '../RelayRegistry';
@@ -36,12 +37,8 @@ declare module 'fastify' {
 }
 
 export async function signalRoutes(app: FastifyInstance): Promise<void> {
-  const { mediaTokenKeys, region, limits } = app.lbConfig;
+  const { mediaTokenKeys, limits } = app.lbConfig;
   app.decorateRequest('signalTarget', null);
-
-  async function findServer(id: string): Promise<MediaServerRecord | null> {
-    return app.fleet.current()?.servers.get(id) ?? (await app.store.servers.get(id));
-  }
 
   app.route<SignalRequest>({
     method: 'GET',
@@ -57,16 +54,7 @@ export async function signalRoutes(app: FastifyInstance): Promise<void> {
       }
       const token = tokenFromSubprotocols(request.headers['sec-websocket-protocol']);
       const claims = await verifyMediaToken(mediaTokenKeys, token, { roomId: request.params.roomId });
-      const server = await findServer(claims.server);
-      if (!server)
-        throw new ApiError(404, 'server_not_found', `media server "${claims.server}" is not registered`);
-      if (server.region !== region) {
-        throw new ApiError(
-          403,
-          'wrong_region',
-          `media server "${server.id}" is in ${server.region}; connect through that region's signaling URL`,
-        );
-      }
+      const server = await ownRegionServer(app, claims.server, "that region's signaling URL");
       const admission = app.relayRegistry.admit(claims, request.ip);
       request.signalTarget = { server, token: token!, admission };
     },
