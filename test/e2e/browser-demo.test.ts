@@ -51,7 +51,8 @@ function stack(): E2eStack {
   return e2e;
 }
 
-async function openDemo(name: string, room = ROOM): Promise<Page> {
+/** `near`: the region the page pretends to be closest to (its own leg of a cascaded room). */
+async function openDemo(name: string, room = ROOM, near?: string): Promise<Page> {
   const context = await browser!.newContext({ viewport: { width: 1280, height: 860 } });
   const page = await context.newPage();
   page.on(
@@ -59,7 +60,9 @@ async function openDemo(name: string, room = ROOM): Promise<Page> {
     (msg) => msg.type() === 'error' && pageProblems.push(`[${name}] console: ${msg.text()}`),
   );
   page.on('pageerror', (err) => pageProblems.push(`[${name}] page error: ${err.message}`));
-  await page.goto(`${stack().state.dashboardUrl}demo/?room=${room}&name=${name}`);
+  await page.goto(
+    `${stack().state.dashboardUrl}demo/?room=${room}&name=${name}${near ? `&near=${near}` : ''}`,
+  );
   await page.click('#join');
   return page;
 }
@@ -238,9 +241,11 @@ describe('browser demo in Chromium', () => {
 
   it('two pages join one room, see each other, and recover from the loss of their media server', async () => {
     const s = stack();
-    const alice = await openDemo('alice');
+    // Both near one region, so both join that region's leg: one server (rooms cascade across regions).
+    const near = s.state.regions[0]!.name;
+    const alice = await openDemo('alice', ROOM, near);
     await alice.waitForSelector('body[data-state="connected"]', { timeout: 30_000 });
-    const bob = await openDemo('bob');
+    const bob = await openDemo('bob', ROOM, near);
     await bob.waitForSelector('body[data-state="connected"]', { timeout: 30_000 });
 
     // The page shows where the call lives, and both peers share one server.
