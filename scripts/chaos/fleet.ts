@@ -13,9 +13,12 @@
  * real traffic and not inferred.
  */
 import { createNodeClient, type Client, type Session } from '../../runtime/client/node';
+import { byDistanceFrom } from '../../runtime/protocol/regions';
 import { RemoteFrames, type MediaWitness } from './survivors';
 import type { ClientKind, ClientOutcome } from './verdict';
 
+/** One API attempt's timeout. */
+const ATTEMPT_MS = 1_500;
 /** Period of each client's background join API call. */
 const PROBE_INTERVAL_MS = 2_000;
 /** A media client counts as receiving again once this many new frames arrived after its rejoin. */
@@ -38,7 +41,34 @@ export interface FleetOptions {
   readonly now?: () => number;
 }
 
+/** Who a simulated client is: where it sits, how it is configured, and what it carries. */
+export interface ClientSpec {
+  readonly index: number;
+  /** The region it sits near (its source address, which the DNS emulator locates). */
+  readonly location: FleetRegion;
+  readonly kind: ClientKind;
+  readonly room: string;
+  /** Sends and receives real media. @default false */
+  readonly withMedia?: boolean;
+  /** Media only through the TURN relay (client config `iceTransportPolicy: 'relay'`). @default false */
+  readonly forcedRelay?: boolean;
+  /**
+   * One of the survivors whose media from each other is timed across the fault (survivors.ts): it must
+   * join its own region's leg, so its API calls do not hedge. A hedge would go to api-backup, whose
+   * weighted answer is any healthy region, whenever a join on a busy machine takes longer than the
+   * hedge delay. @default false
+   */
+  readonly witness?: boolean;
+}
+
 export class SimulatedClient {
+  readonly index: number;
+  readonly location: FleetRegion;
+  readonly kind: ClientKind;
+  readonly room: string;
+  readonly withMedia: boolean;
+  readonly forcedRelay: boolean;
+
   readonly id: string;
   private readonly client: Client;
   session: Session | undefined;
@@ -78,33 +108,48 @@ export class SimulatedClient {
   private readonly events: { at: number; what: string }[] = [];
 
   constructor(
-    readonly index: number,
-    readonly location: FleetRegion,
-    readonly kind: ClientKind,
-    readonly room: string,
-    readonly withMedia: boolean,
+    spec: ClientSpec,
     private readonly opts: FleetOptions,
-    /** Media only through the TURN relay (client config `iceTransportPolicy: 'relay'`). */
-    readonly forcedRelay = false,
   ) {
+    const { index, location, kind, room, withMedia = false, forcedRelay = false, witness = false } = spec;
+    this.index = index;
+    this.location = location;
+    this.kind = kind;
+    this.room = room;
+    this.withMedia = withMedia;
+    this.forcedRelay = forcedRelay;
     const suffix = withMedia ? (forcedRelay ? '-media-relay' : '-media') : '';
     this.id = `c${String(index).padStart(2, '0')}-${location.name}-${kind}${suffix}`;
     const localAddress = location.address.replace(/\.\d+$/, `.${100 + index}`);
     const api = `http://api.${opts.domain}:${opts.lbPort}`;
     const backup = `http://api-backup.${opts.backupDomain}:${opts.lbPort}`;
     this.client = createNodeClient({
-      apiUrls: kind === 'dual-url' ? [api, backup] : [api],
-      regionUrls:
+      // Dual-URL: api, api-backup, then the region names ranked as an RTT election ranks them on a real
+      // network, by distance from the client. The SDK's election itself stays off here: RTTs between
+      // loopback addresses say nothing about place, so it would rank the regions at random (and a join
+      // slow enough to hedge would land in a random region). The client's place is its source address.
+      apiUrls:
         kind === 'dual-url'
-          ? Object.fromEntries(
-              opts.regions.map((r) => [r.name, `http://${r.name}.api.${opts.domain}:${opts.lbPort}`]),
-            )
-          : undefined,
-      rttElection: kind === 'dual-url' ? { samples: 2 } : false,
+          ? [
+              api,
+              backup,
+              ...byDistanceFrom(
+                location.name,
+                opts.regions.map((r) => r.name),
+              ).map((r) => `http://${r}.api.${opts.domain}:${opts.lbPort}`),
+            ]
+          : [api],
+      rttElection: false,
       // A DNS-only client has nothing but the primary name: no region URLs from join answers either.
       followAlternates: kind === 'dual-url',
-      // Hedge after 400 ms: loopback answers take a few ms, so only a dead or silent URL waits that long.
-      timeouts: { attemptMs: 1_500, hedgeMs: 400, signalingPingMs: 1_000, signalingPongTimeoutMs: 2_000 },
+      // Hedge after 400 ms: loopback answers take a few ms, so only a dead or silent URL waits that long
+      // (a witness does not hedge: at the attempt timeout, 1.5 s, it moves on all the same).
+      timeouts: {
+        attemptMs: ATTEMPT_MS,
+        hedgeMs: witness ? ATTEMPT_MS : 400,
+        signalingPingMs: 1_000,
+        signalingPongTimeoutMs: 2_000,
+      },
       backoff: { baseMs: 200, capMs: 3_000, maxAttempts: 60, joinAttempts: 5 },
       dns: {
         servers: { [opts.backupDomain]: opts.dns.backup, [opts.domain]: opts.dns.primary },

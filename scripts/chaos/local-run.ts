@@ -266,10 +266,14 @@ function observationBounds(
   const hc = state.healthCheck;
   // Route 53 semantics: `threshold` failed probes one interval apart, plus one interval of phase and
   // one probe timeout (a blackholed LB fails a probe only when it times out), plus scheduling slack
-  // for a shared machine whose timers slip under load. DNS-only clients add the TTL they cached.
+  // for a shared machine whose timers slip under load, plus one TTL: the watch asks through a real
+  // resolver (c-ares), which may answer from its cache until the TTL runs out, as any client's would.
   const probeTimeoutMs = Math.max(1_000, Math.min(4_000, hc.intervalSeconds * 1_000));
   const dnsBoundMs =
-    hc.intervalSeconds * 1_000 * (hc.failureThreshold + 1) + probeTimeoutMs + SCHEDULING_SLACK_MS;
+    hc.intervalSeconds * 1_000 * (hc.failureThreshold + 1) +
+    probeTimeoutMs +
+    state.dnsTtlSeconds * 1_000 +
+    SCHEDULING_SLACK_MS;
   const windowMs =
     (durationS ??
       Math.ceil(
@@ -399,11 +403,7 @@ function buildOutageWave(
     const kind = i % 2 === 0 ? 'dual-url' : 'dns-only';
     wave.push(
       new SimulatedClient(
-        firstIndex + i,
-        location,
-        kind,
-        `chaos-${runId}-outage-r${Math.floor(i / 2)}`,
-        false,
+        { index: firstIndex + i, location, kind, room: `chaos-${runId}-outage-r${Math.floor(i / 2)}` },
         fleetOpts,
       ),
     );
@@ -412,11 +412,13 @@ function buildOutageWave(
     for (let k = 0; k < 2; k++) {
       wave.push(
         new SimulatedClient(
-          firstIndex + signalingOnly + k,
-          regions[k % regions.length]!,
-          'dual-url',
-          `chaos-${runId}-outage-media`,
-          true,
+          {
+            index: firstIndex + signalingOnly + k,
+            location: regions[k % regions.length]!,
+            kind: 'dual-url',
+            room: `chaos-${runId}-outage-media`,
+            withMedia: true,
+          },
           fleetOpts,
         ),
       );
@@ -535,7 +537,10 @@ function buildFleet(target: LocalTarget, runId: string, opts: LocalRunOptions): 
     const location = regions[i % regions.length]!;
     const kind = Math.floor(i / regions.length) % 2 === 0 ? 'dual-url' : 'dns-only';
     clients.push(
-      new SimulatedClient(i, location, kind, `chaos-${runId}-r${Math.floor(i / 2)}`, false, fleetOpts),
+      new SimulatedClient(
+        { index: i, location, kind, room: `chaos-${runId}-r${Math.floor(i / 2)}` },
+        fleetOpts,
+      ),
     );
   }
   // Media clients share one room, cascaded across regions: one near each other region (the survivors,
@@ -549,13 +554,24 @@ function buildFleet(target: LocalTarget, runId: string, opts: LocalRunOptions): 
     const index = signalingOnly + k;
     const room = `chaos-${runId}-media`;
     if (k < witnesses.length) {
-      clients.push(new SimulatedClient(index, witnesses[k]!, 'dual-url', room, true, fleetOpts));
+      const location = witnesses[k]!;
+      clients.push(
+        new SimulatedClient(
+          { index, location, kind: 'dual-url', room, withMedia: true, witness: true },
+          fleetOpts,
+        ),
+      );
       continue;
     }
     const n = k - witnesses.length;
     const kind = n % 2 === 0 ? 'dual-url' : 'dns-only';
     const forcedRelay = Math.floor(n / 2) % 2 === 1;
-    clients.push(new SimulatedClient(index, mediaLocation, kind, room, true, fleetOpts, forcedRelay));
+    clients.push(
+      new SimulatedClient(
+        { index, location: mediaLocation, kind, room, withMedia: true, forcedRelay },
+        fleetOpts,
+      ),
+    );
   }
   return clients;
 }
