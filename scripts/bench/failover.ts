@@ -25,6 +25,8 @@ const HEALTH_INTERVAL_S = 2;
 const DNS_TTL_S = 2;
 /** Targets for dual-URL clients on the local stack (issue 9). */
 const TARGET_P95_MS = { kill: 2_000, blackhole: 6_000 } as const;
+/** Targets for dual-URL clients' media gap, fault to remote video decoding again (issue 19). */
+const MEDIA_TARGET_P95_MS = { kill: 800, blackhole: 2_000 } as const;
 type RegionMode = keyof typeof TARGET_P95_MS;
 
 interface Sample {
@@ -54,7 +56,8 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
   }
 
   const hc = reports[0]!.config.healthCheck;
-  const dnsBoundMs = reports[0]!.observation.dnsBoundMs + DNS_TTL_S * 1_000;
+  // The chaos bound already holds one TTL: a DNS-only client's cached answer outlives the record by that.
+  const dnsBoundMs = reports[0]!.observation.dnsBoundMs;
   const results = modeResults(reports, dnsBoundMs);
   emit(
     {
@@ -242,6 +245,12 @@ function failoverTargets(r: ModeResult, dnsBoundMs: number): BenchResult['target
       target: `<= ${TARGET_P95_MS[mode] / 1000} s`,
       measured: seconds(r.dualUrl.recovery.p95Ms),
       met: r.dualUrl.recovery.p95Ms <= TARGET_P95_MS[mode],
+    },
+    {
+      name: `dual-URL p95 media gap after ${r.mode}`,
+      target: `<= ${MEDIA_TARGET_P95_MS[mode] / 1000} s`,
+      measured: seconds(r.dualUrl.media.p95Ms),
+      met: r.dualUrl.media.p95Ms <= MEDIA_TARGET_P95_MS[mode],
     },
     {
       name: `DNS-only p95 recovery after ${r.mode}`,
