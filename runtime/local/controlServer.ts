@@ -167,15 +167,17 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       }
       const names = opts.supervisor.select({ region });
       // A dead region's database is gone with it: partition the replica and take its endpoint down
-      // (refusing for a kill, silent for a blackhole) so nothing in the region can limp on.
+      // (refusing for a kill, silent for a blackhole) so nothing in the region can limp on. The
+      // partition and the signals are synchronous and go first, so the whole region fails at one
+      // moment (the chaos clock starts before this request); closing the endpoint's sockets follows.
       if (action === 'kill') {
         opts.dynamo.pause(region);
-        await opts.dynamo.stopEndpoint(region, 'refuse');
         names.forEach((n) => opts.supervisor.kill(n));
+        await opts.dynamo.stopEndpoint(region, 'refuse');
       } else if (action === 'blackhole') {
         opts.dynamo.pause(region);
-        await opts.dynamo.stopEndpoint(region, 'blackhole');
         names.forEach((n) => opts.supervisor.freeze(n));
+        await opts.dynamo.stopEndpoint(region, 'blackhole');
       } else {
         await opts.dynamo.startEndpoint(region);
         opts.dynamo.resume(region);

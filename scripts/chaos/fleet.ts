@@ -21,7 +21,7 @@ import type { ClientKind, ClientOutcome } from './verdict';
 const ATTEMPT_MS = 1_500;
 /** Period of each client's background join API call. */
 const PROBE_INTERVAL_MS = 2_000;
-/** A media client counts as receiving again once this many new frames arrived after its rejoin. */
+/** A media client counts as receiving again once this many new frames arrived after its rejoin (from the first). */
 const MEDIA_FRAMES_TO_COUNT = 5;
 
 export interface FleetRegion {
@@ -103,7 +103,6 @@ export class SimulatedClient {
   private readonly counters = new Map<string, { stop(): void }>();
   /** Every peer id this client's sessions had: a rejoin brings a new one. */
   readonly peerIds: string[] = [];
-  private framesAtRejoin = 0;
   private mediaStop: (() => void) | undefined;
   private readonly events: { at: number; what: string }[] = [];
 
@@ -229,7 +228,6 @@ export class SimulatedClient {
       this.onJoined(e);
       if (this.injectionAt !== null && this.sessionDownAt !== null) {
         this.rejoinedAt = this.now;
-        this.framesAtRejoin = this.remoteFrames.frames;
       }
     });
     session.on('error', (e) => this.events.push({ at: this.now, what: `error: ${e.error.message}` }));
@@ -399,19 +397,10 @@ export class SimulatedClient {
    */
   pollMedia(): void {
     if (!this.withMedia || this.mediaAt !== null) return;
-    // A client that joined during the fault has media once its first frames arrive.
-    if (this.startedAt !== null) {
-      if (this.remoteFrames.frames >= MEDIA_FRAMES_TO_COUNT) this.mediaAt = this.now;
-      return;
-    }
-    if (this.rejoinedAt === null) return;
-    const frames = this.remoteFrames.frames;
-    // A new consumer starts from zero; an old counter keeps counting from where it was.
-    if (
-      frames >= MEDIA_FRAMES_TO_COUNT &&
-      frames - Math.min(this.framesAtRejoin, frames) >= MEDIA_FRAMES_TO_COUNT
-    )
-      this.mediaAt = this.now;
-    if (frames < this.framesAtRejoin) this.framesAtRejoin = 0;
+    // Media is back at the first remote frame decoded after the (re)join, once more have followed it:
+    // the decode time as recorded, not the time of this poll.
+    const since = this.startedAt ?? this.rejoinedAt;
+    if (since === null) return;
+    this.mediaAt = this.remoteFrames.flowingSince(since, MEDIA_FRAMES_TO_COUNT);
   }
 }

@@ -44,6 +44,16 @@ export class RemoteFrames {
     return all.sort((a, b) => a - b);
   }
 
+  /**
+   * When frames started to flow again after `since`: the decode time of the first frame at or after it,
+   * once `confirm` frames have been decoded since (one stray frame is not media flowing); else null.
+   */
+  flowingSince(since: number, confirm: number): number | null {
+    const after: number[] = [];
+    for (const times of this.byPeer.values()) for (const t of times) if (t >= since) after.push(t);
+    return after.length >= confirm ? Math.min(...after) : null;
+  }
+
   /** Drops what no gap measurement can need any more (all but the last frame before `before`). */
   trim(before: number): void {
     for (const [id, times] of this.byPeer) {

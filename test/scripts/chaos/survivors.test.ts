@@ -81,3 +81,17 @@ describe('survivorMedia', () => {
     expect(longestGap(frames.timesFrom(['p']), 10_000, 10_500)).toBe(500);
   });
 });
+
+describe('RemoteFrames.flowingSince', () => {
+  it('is the decode time of the first frame after the moment, once enough frames followed it', () => {
+    const frames = new RemoteFrames();
+    for (const t of [100, 200, 1_050, 1_080]) frames.record('a', t);
+    frames.record('b', 1_020);
+    // Three frames since 1 000 (1 020 from b, 1 050 and 1 080 from a): flowing since the first.
+    expect(frames.flowingSince(1_000, 3)).toBe(1_020);
+    // Not yet four: no media yet, whatever came before the moment.
+    expect(frames.flowingSince(1_000, 4)).toBeNull();
+    frames.record('a', 1_110);
+    expect(frames.flowingSince(1_000, 4)).toBe(1_020);
+  });
+});
