@@ -208,6 +208,15 @@ export class PipeLink extends EventEmitter<PipeLinkEvents> {
     };
   }
 
+  /** Bytes the pipe's transport sent and received on the wire (SRTP, RTCP and keepalive included). */
+  async transportBytes(): Promise<{ readonly sent: number; readonly received: number }> {
+    const stats = await this.transport.getStats();
+    return {
+      sent: stats.reduce((sum, s) => sum + s.bytesSent, 0),
+      received: stats.reduce((sum, s) => sum + s.bytesReceived, 0),
+    };
+  }
+
   /** The remote's producers piped in here, by producer id (the origin's). */
   get pipedIn(): ReadonlyMap<string, MsProducer> {
     return this.pipeProducers;

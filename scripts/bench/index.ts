@@ -15,6 +15,7 @@ const BENCHES = {
   edge: () => import('./edge'),
   media: () => import('./media'),
   herd: () => import('./herd'),
+  cascade: () => import('./cascade'),
 } as const;
 
 type BenchName = keyof typeof BENCHES;

@@ -34,12 +34,12 @@ export interface VideoSettings {
 }
 
 /** The slice of PlainTransport both engine versions share (the engine layer has no plain transports). */
-interface PlainTransport {
+export interface PlainTransport {
   readonly id: string;
   connect(args: {
     ip: string;
     port: number;
-    srtpParameters: { cryptoSuite: string; keyBase64: string };
+    srtpParameters?: { cryptoSuite: string; keyBase64: string };
   }): Promise<void>;
   consume(args: { producerId: string; rtpCapabilities: unknown; paused?: boolean }): Promise<MsConsumer>;
   close(): void;
@@ -73,21 +73,28 @@ export class MediaRig {
   private constructor(
     readonly engine: MediaEngine,
     readonly worker: EngineWorker,
-    private readonly router: PlainCapableRouter,
+    readonly router: MsRouter,
     private readonly sinkPort: number,
   ) {}
 
-  static async create(opts: { rtcMinPort: number; rtcMaxPort: number; sinkPort: number }): Promise<MediaRig> {
+  static async create(opts: {
+    rtcMinPort: number;
+    rtcMaxPort: number;
+    sinkPort: number;
+    /** @default '127.0.0.1' */
+    listenIp?: string;
+  }): Promise<MediaRig> {
     const engine = loadMediaEngine();
+    const listenIp = opts.listenIp ?? '127.0.0.1';
     const worker = await engine.createWorker({
       index: 0,
       logLevel: 'warn',
       rtcMinPort: opts.rtcMinPort,
       rtcMaxPort: opts.rtcMaxPort,
-      listenIp: '127.0.0.1',
-      announcedIp: '127.0.0.1',
+      listenIp,
+      announcedIp: listenIp,
     });
-    const router = (await worker.createRouter(ROOM_MEDIA_CODECS)) as PlainCapableRouter;
+    const router = await worker.createRouter(ROOM_MEDIA_CODECS);
     return new MediaRig(engine, worker, router, opts.sinkPort);
   }
 
@@ -136,32 +143,9 @@ export class MediaRig {
 
   /** A viewer consuming every producer through one SRTP PlainTransport aimed at the sink. */
   async addViewer(): Promise<void> {
-    const listen =
-      this.engine.flavour === 'current'
-        ? { listenInfo: { protocol: 'udp', ip: '127.0.0.1' } }
-        : { listenIp: { ip: '127.0.0.1' } };
-    const transport = await this.router.createPlainTransport({
-      ...listen,
-      rtcpMux: true,
-      comedia: false,
-      enableSrtp: true,
-      srtpCryptoSuite: SRTP_SUITE,
-    });
-    this.viewers.push(transport);
-    await transport.connect({
-      ip: '127.0.0.1',
-      port: this.sinkPort,
-      srtpParameters: { cryptoSuite: SRTP_SUITE, keyBase64: randomBytes(SRTP_KEY_BYTES).toString('base64') },
-    });
-    for (const producer of this.producers) {
-      this.consumers.push(
-        await transport.consume({
-          producerId: producer.id,
-          rtpCapabilities: this.router.rtpCapabilities,
-          paused: false,
-        }),
-      );
-    }
+    const viewer = await addPlainViewer(this.engine, this.router, this.producers, { port: this.sinkPort });
+    this.viewers.push(viewer.transport);
+    this.consumers.push(...viewer.consumers);
   }
 
   /**
@@ -199,6 +183,47 @@ export class MediaRig {
     for (const t of this.clientTransports) t.close();
     this.worker.close();
   }
+}
+
+/**
+ * A viewer on `router`: one PlainTransport consuming every one of `producers` and sending to `sink`.
+ * SRTP on by default, so the worker encrypts every packet as it would for a WebRTC peer; `srtp: false`
+ * sends plain RTP that the caller can read.
+ */
+export async function addPlainViewer(
+  engine: MediaEngine,
+  router: MsRouter,
+  producers: readonly Pick<MsProducer, 'id'>[],
+  sink: { port: number; ip?: string; srtp?: boolean },
+): Promise<{ transport: PlainTransport; consumers: MsConsumer[] }> {
+  const ip = sink.ip ?? '127.0.0.1';
+  const srtp = sink.srtp ?? true;
+  const listen =
+    engine.flavour === 'current' ? { listenInfo: { protocol: 'udp', ip } } : { listenIp: { ip } };
+  const transport = await (router as PlainCapableRouter).createPlainTransport({
+    ...listen,
+    rtcpMux: true,
+    comedia: false,
+    ...(srtp && { enableSrtp: true, srtpCryptoSuite: SRTP_SUITE }),
+  });
+  await transport.connect({
+    ip,
+    port: sink.port,
+    ...(srtp && {
+      srtpParameters: { cryptoSuite: SRTP_SUITE, keyBase64: randomBytes(SRTP_KEY_BYTES).toString('base64') },
+    }),
+  });
+  const consumers: MsConsumer[] = [];
+  for (const producer of producers) {
+    consumers.push(
+      await transport.consume({
+        producerId: producer.id,
+        rtpCapabilities: router.rtpCapabilities,
+        paused: false,
+      }),
+    );
+  }
+  return { transport, consumers };
 }
 
 interface RtpStatsEntry {
