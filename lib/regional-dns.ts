@@ -26,8 +26,13 @@ export interface RegionalDnsProps {
   readonly loadBalancer: elbv2.ILoadBalancerV2;
   /** Zone of `domain`, holding `api.<domain>` and `<region>.api.<domain>`. */
   readonly primaryZone: route53.IHostedZone;
-  /** Zone of `backupDomain`, holding `api-backup.<backupDomain>` and `<region>.api-backup.<backupDomain>`. */
-  readonly backupZone: route53.IHostedZone;
+  /**
+   * Route 53 zone of `backupDomain`, holding `api-backup.<backupDomain>` and
+   * `<region>.api-backup.<backupDomain>`.
+   * @default - the backup zone is at another DNS provider: no backup record and no backup health check
+   *   here; that provider holds the records and checks `/health` (docs/DEPLOY.md)
+   */
+  readonly backupZone?: route53.IHostedZone;
   readonly apiDomainName: string;
   readonly regionApiDomainName: string;
   readonly backupApiDomainName: string;
@@ -42,8 +47,8 @@ export interface RegionalDnsProps {
 export class RegionalDns extends Construct {
   /** Probes the region through its primary name; gates the latency record. */
   readonly healthCheck: route53.HealthCheck;
-  /** Probes the region through its backup name; gates the backup record. */
-  readonly backupHealthCheck: route53.HealthCheck;
+  /** Probes the region through its backup name; gates the backup record. Only with a Route 53 backup zone. */
+  readonly backupHealthCheck: route53.HealthCheck | undefined;
 
   constructor(scope: Construct, id: string, props: RegionalDnsProps) {
     super(scope, id);
@@ -75,7 +80,9 @@ export class RegionalDns extends Construct {
       return check;
     };
     this.healthCheck = healthCheck('HealthCheck', props.regionApiDomainName);
-    this.backupHealthCheck = healthCheck('BackupHealthCheck', props.backupRegionApiDomainName);
+    this.backupHealthCheck = props.backupZone
+      ? healthCheck('BackupHealthCheck', props.backupRegionApiDomainName)
+      : undefined;
 
     // Evaluating target health as well catches an ALB with no live task before the probes do.
     const alias = route53.RecordTarget.fromAlias(
@@ -96,6 +103,8 @@ export class RegionalDns extends Construct {
       setIdentifier: props.region,
       healthCheck: this.healthCheck,
     });
+
+    if (!props.backupZone) return;
 
     new route53.ARecord(this, 'BackupRegionRecord', {
       zone: props.backupZone,

@@ -253,7 +253,7 @@ describe('construct validation', () => {
             domain: 'example.com',
             hostedZoneId: 'Z1',
             backupDomain: 'example.net',
-            backupHostedZoneId: 'Z2',
+            backup: { provider: 'route53', hostedZoneId: 'Z2' },
             apiDomainName: 'api.example.com',
             regionApiDomainName: 'x.api.example.com',
             backupApiDomainName: 'api-backup.example.net',
