@@ -229,7 +229,9 @@ export function backupDnsSettings(config: AwsDeploymentConfig, region: string): 
   const certificateArn = backup.certificateArns[region];
   if (certificateArn === undefined) {
     // parseDeploymentConfig refuses such a config; this guards callers that build one by hand.
-    throw new Error(`backupDns.certificateArns has no certificate for ${region}; add one imported in ${region}`);
+    throw new Error(
+      `backupDns.certificateArns has no certificate for ${region}; add one imported in ${region}`,
+    );
   }
   return {
     provider: 'external',

@@ -42,7 +42,10 @@ export function backupApiDomainName(config: Pick<DeploymentConfig, 'backupDomain
 }
 
 /** One region's name in the backup family, `<region>.api-backup.<backupDomain>`. */
-export function backupRegionApiDomainName(config: Pick<DeploymentConfig, 'backupDomain'>, region: string): string {
+export function backupRegionApiDomainName(
+  config: Pick<DeploymentConfig, 'backupDomain'>,
+  region: string,
+): string {
   return `${region}.${backupApiDomainName(config)}`;
 }
 

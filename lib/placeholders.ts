@@ -82,9 +82,11 @@ export function placeholderFindings(config: DeploymentConfig, account: string): 
       for (const [region, arn] of Object.entries(config.backupDns[field])) {
         const arnAccount = arn.split(':')[4] ?? '';
         if (PLACEHOLDER_ACCOUNTS.includes(arnAccount)) {
+          // The field without the region: the templates' refusal rule lists the fields, and a region
+          // template must not name other regions.
           findings.push(
-            `backupDns.${field}.${region}: "${arn}" is in a placeholder account (${arnAccount}); set the ARN ` +
-              `of the certificate you imported into ACM in ${region} (aws acm list-certificates --region ${region})`,
+            `backupDns.${field}: ${region} is "${arn}", in a placeholder account (${arnAccount}); set the ` +
+              `ARN of the certificate you imported into ACM in ${region} (aws acm list-certificates --region ${region})`,
           );
         }
       }

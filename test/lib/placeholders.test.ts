@@ -88,11 +88,11 @@ describe('placeholder values', () => {
     expect(placeholderFindings(config('210987654321'), '210987654321')).toEqual([]);
     const findings = placeholderFindings(config('123456789012'), '210987654321');
     expect(findings.map((f) => f.split(':')[0])).toEqual([
-      'backupDns.certificateArns.eu-west-1',
-      'backupDns.turnCertificateArns.eu-west-1',
+      'backupDns.certificateArns',
+      'backupDns.turnCertificateArns',
     ]);
     expect(findings[0]).toMatch(
-      /is in a placeholder account \(123456789012\); set the ARN of the certificate you imported into ACM in eu-west-1/,
+      /^backupDns\.certificateArns: eu-west-1 is "arn:aws:acm:eu-west-1:123456789012:[^"]+", in a placeholder account \(123456789012\); set the ARN of the certificate you imported into ACM in eu-west-1/,
     );
   });
 });
