@@ -66,7 +66,8 @@ export interface ExternalBackupRecord {
 
 /**
  * TTL of the records at the external provider: what Route 53 answers for the primary family's alias
- * records to a load balancer, so both families fail over at the same pace.
+ * records to a load balancer (a fixed 60 s for ELB targets, Route 53 FAQ on DNS failover), so both
+ * families fail over at the same pace.
  */
 export const EXTERNAL_BACKUP_TTL_SECONDS = 60;
 

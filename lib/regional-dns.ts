@@ -10,6 +10,9 @@
  * primary zone fails, and Route 53 would then fail open to every region, dead ones included. A region
  * that answers 503 (evacuated, no media servers, replica unreachable) leaves both families within
  * `failureThreshold` probes.
+ *
+ * With the backup zone at another DNS provider (no `backupZone`), only the primary family is here: that
+ * provider holds the backup records and probes each region's backup name itself (docs/DEPLOY.md).
  */
 import { Duration, Tags } from 'aws-cdk-lib';
 import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
