@@ -10,7 +10,6 @@
  * there. Adding or removing a region therefore leaves this template unchanged.
  */
 import { CfnOutput, Fn, Stack, type StackProps, Token } from 'aws-cdk-lib';
-import { certificateRegion } from './config';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -21,7 +20,7 @@ import * as route53Targets from 'aws-cdk-lib/aws-route53-targets';
 import * as path from 'node:path';
 import type { Construct } from 'constructs';
 import { AlarmTopic } from './alarm-topic';
-import type { HealthCheckConfig } from './config';
+import { certificateRegion, type HealthCheckConfig } from './config';
 import { imageAssetContext } from './image-context';
 import { JoinCanary } from './join-canary';
 import { LbService } from './lb-service';
