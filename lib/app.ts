@@ -21,7 +21,7 @@ import {
   regionStackName,
   tableStackName,
 } from './names';
-import { RegionStack, type RegionStackProps } from './region-stack';
+import { type BackupDnsSettings, RegionStack, type RegionStackProps } from './region-stack';
 import { TableStack } from './table-stack';
 
 /** Used when neither `-c account=...` nor the CLI's credentials name one, so synth works offline. */
@@ -189,7 +189,7 @@ export function regionStackProps(
       domain: config.domain,
       hostedZoneId: config.hostedZoneId,
       backupDomain: config.backupDomain,
-      backupHostedZoneId: config.backupHostedZoneId,
+      backup: backupDnsSettings(config, region.name),
       apiDomainName: apiDomainName(config),
       regionApiDomainName: regionApiDomainName(config, region.name),
       backupApiDomainName: backupApiDomainName(config),
@@ -216,5 +216,26 @@ export function regionStackProps(
       relayPortMax: config.turn.relayPortMax,
       credentialTtlSeconds: config.turn.credentialTtlSeconds,
     },
+  };
+}
+
+/**
+ * The region's slice of the backup DNS config: a Route 53 zone id, or this region's own certificates
+ * (never another region's ARNs, so the template names no other region).
+ */
+export function backupDnsSettings(config: AwsDeploymentConfig, region: string): BackupDnsSettings {
+  const backup = config.backupDns;
+  if (backup.provider === 'route53') return { provider: 'route53', hostedZoneId: backup.hostedZoneId };
+  const certificateArn = backup.certificateArns[region];
+  if (certificateArn === undefined) {
+    // parseDeploymentConfig refuses such a config; this guards callers that build one by hand.
+    throw new Error(
+      `backupDns.certificateArns has no certificate for ${region}; add one imported in ${region}`,
+    );
+  }
+  return {
+    provider: 'external',
+    certificateArn,
+    turnCertificateArn: backup.turnCertificateArns[region] ?? certificateArn,
   };
 }

@@ -41,6 +41,59 @@ const hostedZoneId = z
 
 const port = z.number().int().min(1).max(65535);
 
+/**
+ * An ACM certificate ARN: `arn:<partition>:acm:<region>:<account>:certificate/<uuid>`. The region is the
+ * fourth field; `certificateRegion` reads it.
+ */
+const ACM_CERTIFICATE_ARN =
+  /^arn:aws(?:-cn|-us-gov)?:acm:([a-z0-9-]+):\d{12}:certificate\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const certificateArn = z
+  .string()
+  .regex(
+    ACM_CERTIFICATE_ARN,
+    'must be an ACM certificate ARN such as "arn:aws:acm:eu-west-1:<account>:certificate/<uuid>"',
+  );
+
+/** The region an ACM certificate ARN names (its fourth field). */
+export function certificateRegion(arn: string): string | undefined {
+  return ACM_CERTIFICATE_ARN.exec(arn)?.[1];
+}
+
+/**
+ * Where the backup family (`api-backup.<backupDomain>`, `<region>.api-backup.<backupDomain>` and the TURN
+ * relays' backup names) is served.
+ *
+ * - `route53`: a Route 53 hosted zone of its own. The region stacks write their backup records and health
+ *   checks there and validate the backup names' certificates through it.
+ * - `external`: a zone at another DNS provider, the only protection against Route 53 itself failing. The
+ *   region stacks write nothing to it and validate nothing through it: the operator creates the records
+ *   the stacks output (and their health checks) at that provider, and imports into ACM, in each region, a
+ *   certificate for the region's backup names (docs/DEPLOY.md, "A backup zone at another DNS provider").
+ */
+const backupDnsSchema = z.discriminatedUnion('provider', [
+  z.object({ provider: z.literal('route53'), hostedZoneId }).strict(),
+  z
+    .object({
+      provider: z.literal('external'),
+      /**
+       * Per region, the ACM certificate its ALB serves for `api-backup.<backupDomain>` and
+       * `<region>.api-backup.<backupDomain>` (and, unless `turnCertificateArns` names another, its TURN
+       * relay for `turn.<region>.api-backup.<backupDomain>`). It must live in that region.
+       */
+      certificateArns: z.record(z.string(), certificateArn),
+      /**
+       * Per region, a separate certificate for the TURN relay's backup name; regions not listed use their
+       * `certificateArns` entry.
+       */
+      turnCertificateArns: z.record(z.string(), certificateArn).default({}),
+    })
+    .strict(),
+]);
+
+/** The placeholder backup zone id used when the config names no backup DNS (lib/placeholders.ts refuses it). */
+export const DEFAULT_BACKUP_HOSTED_ZONE_ID = 'Z0000000000000BACKUP';
+
 /** A browser origin: scheme, host and optional port, exactly as browsers send it in `Origin`. */
 const webOrigin = z.string().refine(
   (o) => {
@@ -202,7 +255,13 @@ const configSchema = z
     domain: domainName.default('example.com'),
     hostedZoneId: hostedZoneId.default('Z0000000000000EXAMPLE'),
     backupDomain: domainName.default('example.net'),
-    backupHostedZoneId: hostedZoneId.default('Z0000000000000BACKUP'),
+    /**
+     * Shorthand for `backupDns: { provider: 'route53', hostedZoneId }`, kept so existing configs work;
+     * set one of the two.
+     */
+    backupHostedZoneId: hostedZoneId.optional(),
+    /** @default - a Route 53 zone, `backupHostedZoneId` (or its placeholder) */
+    backupDns: backupDnsSchema.optional(),
     /**
      * Region of the table stack (the global table and the token key sets). No default, on purpose: a
      * default derived from `regions` would move the stack when the list is reordered or shortened, and a
@@ -302,6 +361,53 @@ const configSchema = z
         });
       }
     }
+    if (cfg.backupHostedZoneId !== undefined && cfg.backupDns !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backupHostedZoneId'],
+        message:
+          'is set together with backupDns; keep one: for a Route 53 backup zone write backupDns: ' +
+          '{ "provider": "route53", "hostedZoneId": "<id>" } (or only backupHostedZoneId), for another DNS ' +
+          'provider remove backupHostedZoneId',
+      });
+    }
+    const external = cfg.backupDns?.provider === 'external' ? cfg.backupDns : undefined;
+    if (external) {
+      for (const field of ['certificateArns', 'turnCertificateArns'] as const) {
+        for (const [region, arn] of Object.entries(external[field])) {
+          const path = ['backupDns', field, region];
+          if (!seen.has(region)) {
+            ctx.addIssue({
+              code: 'custom',
+              path,
+              message: `names a region that is not configured (${[...seen].join(', ')}); remove it or add the region`,
+            });
+          } else if (certificateRegion(arn) !== region) {
+            // ACM certificates are regional; a load balancer uses one of its own region only (ACM user
+            // guide, "Supported Regions": a certificate is requested or imported in each region, never
+            // copied between them).
+            ctx.addIssue({
+              code: 'custom',
+              path,
+              message:
+                `is a certificate in ${certificateRegion(arn)}, but the ${region} load balancers can only use an ` +
+                `ACM certificate of ${region}; import the certificate into ACM in ${region} and use that ARN`,
+            });
+          }
+        }
+      }
+      const missing = [...seen].filter((r) => !(r in external.certificateArns));
+      if (missing.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['backupDns', 'certificateArns'],
+          message:
+            `has no certificate for ${missing.join(', ')}; with an external backup provider each region's ` +
+            'load balancer serves the backup names with a certificate imported into ACM in that region ' +
+            '(docs/DEPLOY.md, "A backup zone at another DNS provider")',
+        });
+      }
+    }
     if (cfg.domain === cfg.backupDomain) {
       ctx.addIssue({
         code: 'custom',
@@ -336,9 +442,27 @@ export type LocalConfig = Omit<Parsed['local'], 'addresses' | 'healthCheckInterv
 };
 
 export type MonitoringConfig = Parsed['monitoring'];
+
+/** Where the backup family is served, resolved from `backupDns` or the `backupHostedZoneId` shorthand. */
+export type BackupDnsConfig =
+  | {
+      readonly provider: 'route53';
+      readonly hostedZoneId: string;
+      /** The config field that set the zone id, for messages that must name what the user wrote. */
+      readonly hostedZoneIdField: 'backupHostedZoneId' | 'backupDns.hostedZoneId';
+    }
+  | {
+      readonly provider: 'external';
+      readonly certificateArns: Readonly<Record<string, string>>;
+      readonly turnCertificateArns: Readonly<Record<string, string>>;
+    };
 export type TurnConfig = Parsed['turn'];
 
-export type DeploymentConfig = Omit<Parsed, 'tableOwnerRegion' | 'local'> & {
+export type DeploymentConfig = Omit<
+  Parsed,
+  'tableOwnerRegion' | 'local' | 'backupHostedZoneId' | 'backupDns'
+> & {
+  readonly backupDns: BackupDnsConfig;
   /** Region of the table stack; always set on the AWS path (`AwsDeploymentConfig`), unused locally. */
   readonly tableOwnerRegion: AwsRegion | undefined;
   /** Name of the global table; fixed so region stacks reference it without cross-region exports. */
@@ -422,6 +546,17 @@ export function parseDeploymentConfig(
   const regionNames = cfg.regions.map((r) => r.name);
   const tableOwnerRegion = cfg.tableOwnerRegion as AwsRegion | undefined;
   const { addresses, healthCheckIntervalSeconds, ...localRest } = cfg.local;
+  const { backupHostedZoneId, backupDns: backupDnsInput, ...rest } = cfg;
+  const backupDns: BackupDnsConfig =
+    backupDnsInput?.provider === 'external'
+      ? backupDnsInput
+      : backupDnsInput
+        ? { ...backupDnsInput, hostedZoneIdField: 'backupDns.hostedZoneId' }
+        : {
+            provider: 'route53',
+            hostedZoneId: backupHostedZoneId ?? DEFAULT_BACKUP_HOSTED_ZONE_ID,
+            hostedZoneIdField: 'backupHostedZoneId',
+          };
   const unknownLocal = Object.keys(addresses).filter((r) => !regionNames.includes(r as AwsRegion));
   if (unknownLocal.length > 0) {
     throw new ConfigError(
@@ -430,7 +565,8 @@ export function parseDeploymentConfig(
     );
   }
   return {
-    ...cfg,
+    ...rest,
+    backupDns,
     tableOwnerRegion,
     tableName: `${cfg.appName}-rooms`,
     joinTokenKeysSecretName: `${cfg.appName}/join-token-keys`,

@@ -57,10 +57,16 @@ const NOT_FOUND_BODY = JSON.stringify({ error: { code: 'not_found', message: 'no
 export interface LbServiceProps {
   readonly vpc: ec2.IVpc;
   /**
-   * Certificate covering api.<domain>, <region>.api.<domain>, api-backup.<backupDomain> and
-   * <region>.api-backup.<backupDomain>.
+   * The listener's default certificate: api.<domain> and <region>.api.<domain>, and the backup names
+   * api-backup.<backupDomain> and <region>.api-backup.<backupDomain> unless `backupCertificate` is given.
    */
   readonly certificate: acm.ICertificate;
+  /**
+   * A second certificate for the backup names, in this region (an ACM certificate imported for a backup
+   * zone at another DNS provider). The ALB picks it by SNI for those names.
+   * @default - `certificate` covers the backup names too
+   */
+  readonly backupCertificate?: acm.ICertificate;
   readonly image: ecs.ContainerImage;
   /** This region's replica of the global table. */
   readonly table: dynamodb.ITableV2;
@@ -251,7 +257,12 @@ export class LbService extends Construct {
     const listener = this.loadBalancer.addListener('Https', {
       port: 443,
       protocol: elbv2.ApplicationProtocol.HTTPS,
-      certificates: [props.certificate],
+      // The first certificate is the listener's default; CDK attaches any further one as a
+      // ListenerCertificate (the listener's certificate list), which the ALB chooses from by the name the
+      // client sends in SNI, falling back to the default without SNI (ALB guide, "SSL certificates for
+      // your Application Load Balancer"). Every client of the backup names (browsers, the SDK, health
+      // checks with SNI on) sends it.
+      certificates: [props.certificate, ...(props.backupCertificate ? [props.backupCertificate] : [])],
       // TLS 1.3 preferred, TLS 1.2 kept: Route 53 HTTPS health checkers only speak TLS 1.0-1.2, so a
       // TLS 1.3-only policy would mark every region unhealthy.
       sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,

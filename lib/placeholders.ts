@@ -55,10 +55,11 @@ export function placeholderFindings(config: DeploymentConfig, account: string): 
   if (isReservedName(config.backupDomain)) {
     reserved('backupDomain', config.backupDomain, 'set the domain of your backup zone');
   }
-  for (const [field, value] of [
-    ['hostedZoneId', config.hostedZoneId],
-    ['backupHostedZoneId', config.backupHostedZoneId],
-  ] as const) {
+  const zoneIds: [string, string][] = [['hostedZoneId', config.hostedZoneId]];
+  if (config.backupDns.provider === 'route53') {
+    zoneIds.push([config.backupDns.hostedZoneIdField, config.backupDns.hostedZoneId]);
+  }
+  for (const [field, value] of zoneIds) {
     if (PLACEHOLDER_ZONE_IDS.includes(value)) {
       findings.push(
         `${field}: "${value}" is the example zone id from the docs; set the id of your zone ` +
@@ -76,6 +77,21 @@ export function placeholderFindings(config: DeploymentConfig, account: string): 
       reserved(`monitoring.alarmEmails[${i}]`, email, 'list addresses that reach your operators');
     }
   });
+  if (config.backupDns.provider === 'external') {
+    for (const field of ['certificateArns', 'turnCertificateArns'] as const) {
+      for (const [region, arn] of Object.entries(config.backupDns[field])) {
+        const arnAccount = arn.split(':')[4] ?? '';
+        if (PLACEHOLDER_ACCOUNTS.includes(arnAccount)) {
+          // The field without the region: the templates' refusal rule lists the fields, and a region
+          // template must not name other regions.
+          findings.push(
+            `backupDns.${field}: ${region} is "${arn}", in a placeholder account (${arnAccount}); set the ` +
+              `ARN of the certificate you imported into ACM in ${region} (aws acm list-certificates --region ${region})`,
+          );
+        }
+      }
+    }
+  }
   if (PLACEHOLDER_ACCOUNTS.includes(account)) {
     findings.push(
       `account: "${account}" is a placeholder account; deploy with credentials for your account ` +

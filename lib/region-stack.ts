@@ -20,12 +20,12 @@ import * as route53Targets from 'aws-cdk-lib/aws-route53-targets';
 import * as path from 'node:path';
 import type { Construct } from 'constructs';
 import { AlarmTopic } from './alarm-topic';
-import type { HealthCheckConfig } from './config';
+import { certificateRegion, type HealthCheckConfig } from './config';
 import { imageAssetContext } from './image-context';
 import { JoinCanary } from './join-canary';
 import { LbService } from './lb-service';
 import { MediaFleet } from './media-fleet';
-import { REGION_OUTPUTS } from './names';
+import { externalBackupRecords, REGION_OUTPUTS } from './names';
 import { RegionBlackhole } from './region-blackhole';
 import { RegionMonitoring } from './region-monitoring';
 import { RegionNetwork } from './region-network';
@@ -40,11 +40,33 @@ import {
 } from './turn-relay';
 import { TURN_PORT } from '../runtime/protocol/turnRelayPolicy';
 
+/**
+ * Where this region's backup names are served (lib/config.ts `backupDns`), reduced to this region.
+ *
+ * - `route53`: the stack writes the backup records and the backup health check in that zone and
+ *   validates the backup names' certificates through it.
+ * - `external`: another DNS provider holds the backup records and checks their health; the stack writes
+ *   nothing for the backup names in Route 53, serves them with certificates imported into ACM in this
+ *   region, and outputs the records to create there.
+ */
+export type BackupDnsSettings =
+  | { readonly provider: 'route53'; readonly hostedZoneId: string }
+  | {
+      readonly provider: 'external';
+      /**
+       * ACM certificate of this region for `api-backup.<backupDomain>` and
+       * `<region>.api-backup.<backupDomain>`, on the ALB listener.
+       */
+      readonly certificateArn: string;
+      /** ACM certificate of this region for `turn.<region>.api-backup.<backupDomain>`, on the relay's TLS listener. */
+      readonly turnCertificateArn: string;
+    };
+
 export interface DnsSettings {
   readonly domain: string;
   readonly hostedZoneId: string;
   readonly backupDomain: string;
-  readonly backupHostedZoneId: string;
+  readonly backup: BackupDnsSettings;
   readonly apiDomainName: string;
   readonly regionApiDomainName: string;
   readonly backupApiDomainName: string;
@@ -141,10 +163,40 @@ export class RegionStack extends Stack {
       hostedZoneId: props.dns.hostedZoneId,
       zoneName: props.dns.domain,
     });
-    const backupZone = route53.HostedZone.fromHostedZoneAttributes(this, 'BackupZone', {
-      hostedZoneId: props.dns.backupHostedZoneId,
-      zoneName: props.dns.backupDomain,
-    });
+    const backup = props.dns.backup;
+    const backupZone =
+      backup.provider === 'route53'
+        ? route53.HostedZone.fromHostedZoneAttributes(this, 'BackupZone', {
+            hostedZoneId: backup.hostedZoneId,
+            zoneName: props.dns.backupDomain,
+          })
+        : undefined;
+    // ACM certificates are regional: a load balancer can only use one requested or imported in its own
+    // region (ACM user guide, "Supported Regions": a certificate is never copied between regions).
+    // lib/config.ts refuses such an ARN already; this holds for stacks built without it.
+    const importCertificate = (id: string, arn: string, field: string) => {
+      if (certificateRegion(arn) !== region) {
+        throw new Error(
+          `RegionStack ${id}: backupDns.${field} "${arn}" is not an ACM certificate of ${region}; the ` +
+            `load balancers of ${region} can only use a certificate imported into ACM in ${region}`,
+        );
+      }
+      return acm.Certificate.fromCertificateArn(this, id, arn);
+    };
+    const backupCertificate =
+      backup.provider === 'external'
+        ? importCertificate('BackupCertificate', backup.certificateArn, `certificateArns.${region}`)
+        : undefined;
+    const turnBackupCertificate =
+      backup.provider !== 'external'
+        ? undefined
+        : backup.turnCertificateArn === backup.certificateArn
+          ? backupCertificate
+          : importCertificate(
+              'TurnBackupCertificate',
+              backup.turnCertificateArn,
+              `turnCertificateArns.${region}`,
+            );
 
     const network = new RegionNetwork(this, 'Network', { cidr: props.vpcCidr });
 
@@ -152,18 +204,20 @@ export class RegionStack extends Stack {
     const backupRegionApiDomainName = `${region}.${props.dns.backupApiDomainName}`;
     // Each name validates in the zone that holds it: a backup name validated through the primary zone
     // could not be renewed while the primary zone is down, the very outage the backup family is for.
+    // With the backup zone at another provider, this certificate holds the primary names only and the
+    // backup names come with the imported certificate.
     const certificate = new acm.Certificate(this, 'ApiCertificate', {
       domainName: props.dns.regionApiDomainName,
       subjectAlternativeNames: [
         props.dns.apiDomainName,
-        props.dns.backupApiDomainName,
-        backupRegionApiDomainName,
+        ...(backupZone ? [props.dns.backupApiDomainName, backupRegionApiDomainName] : []),
       ],
       validation: acm.CertificateValidation.fromDnsMultiZone({
         [props.dns.regionApiDomainName]: primaryZone,
         [props.dns.apiDomainName]: primaryZone,
-        [props.dns.backupApiDomainName]: backupZone,
-        [backupRegionApiDomainName]: backupZone,
+        ...(backupZone
+          ? { [props.dns.backupApiDomainName]: backupZone, [backupRegionApiDomainName]: backupZone }
+          : {}),
       }),
     });
 
@@ -172,6 +226,7 @@ export class RegionStack extends Stack {
     this.lbService = new LbService(this, 'LbService', {
       vpc: network.vpc,
       certificate,
+      backupCertificate,
       image: ecs.ContainerImage.fromAsset(props.sourceDirectory, {
         file: LB_DOCKERFILE,
         ...imageAssetContext(props.sourceDirectory, LB_DOCKERFILE),
@@ -223,11 +278,13 @@ export class RegionStack extends Stack {
     });
     const turnCertificate = new acm.Certificate(this, 'TurnCertificate', {
       domainName: turnNames.primary,
-      subjectAlternativeNames: [turnNames.backup],
-      validation: acm.CertificateValidation.fromDnsMultiZone({
-        [turnNames.primary]: primaryZone,
-        [turnNames.backup]: backupZone,
-      }),
+      subjectAlternativeNames: backupZone ? [turnNames.backup] : undefined,
+      validation: backupZone
+        ? acm.CertificateValidation.fromDnsMultiZone({
+            [turnNames.primary]: primaryZone,
+            [turnNames.backup]: backupZone,
+          })
+        : acm.CertificateValidation.fromDns(primaryZone),
     });
     this.turnRelay = new TurnRelay(this, 'TurnRelay', {
       vpc: network.vpc,
@@ -239,6 +296,7 @@ export class RegionStack extends Stack {
       relayPortMax: props.turn.relayPortMax,
       secret: turnSecret,
       certificate: turnCertificate,
+      backupCertificate: turnBackupCertificate,
       realm: turnNames.primary,
       media: {
         connections: this.mediaFleet.connections,
@@ -255,11 +313,13 @@ export class RegionStack extends Stack {
       recordName: turnNames.primary,
       target: turnTarget,
     });
-    new route53.ARecord(this, 'TurnBackupRecord', {
-      zone: backupZone,
-      recordName: turnNames.backup,
-      target: turnTarget,
-    });
+    if (backupZone) {
+      new route53.ARecord(this, 'TurnBackupRecord', {
+        zone: backupZone,
+        recordName: turnNames.backup,
+        target: turnTarget,
+      });
+    }
 
     this.dns = new RegionalDns(this, 'Dns', {
       region,
@@ -309,7 +369,7 @@ export class RegionStack extends Stack {
       stopConditions: [this.monitoring.backupJoinAlarm],
     });
 
-    const outputs: Record<keyof typeof REGION_OUTPUTS, string> = {
+    const outputs: Partial<Record<keyof typeof REGION_OUTPUTS, string>> = {
       apiUrl: `https://${props.dns.apiDomainName}`,
       backupApiUrl: `https://${props.dns.backupApiDomainName}`,
       regionApiUrl: publicApiUrl,
@@ -317,7 +377,7 @@ export class RegionStack extends Stack {
       loadBalancerDnsName: this.lbService.loadBalancer.loadBalancerDnsName,
       healthCheckId: this.dns.healthCheck.healthCheckId,
       backupRegionApiUrl,
-      backupHealthCheckId: this.dns.backupHealthCheck.healthCheckId,
+      backupHealthCheckId: this.dns.backupHealthCheck?.healthCheckId,
       lbClusterName: this.lbService.cluster.clusterName,
       lbServiceName: this.lbService.service.serviceName,
       mediaAutoScalingGroupName: this.mediaFleet.autoScalingGroup.autoScalingGroupName,
@@ -327,6 +387,7 @@ export class RegionStack extends Stack {
       canaryName: this.canary.canary.canaryName,
     };
     for (const [key, value] of Object.entries(outputs)) {
+      if (value === undefined) continue;
       new CfnOutput(this, REGION_OUTPUTS[key as keyof typeof REGION_OUTPUTS], { value });
     }
     // Where join answers point clients for TURN (runtime/lb/turnCredentials.ts TurnEndpoint), per family.
@@ -336,6 +397,23 @@ export class RegionStack extends Stack {
     new CfnOutput(this, 'TurnAutoScalingGroupName', {
       value: this.turnRelay.autoScalingGroup.autoScalingGroupName,
     });
+    if (backup.provider === 'external') {
+      // The backup family lives at another DNS provider: what to create there, one line per record.
+      // Another provider cannot alias an AWS load balancer, so each is a CNAME to its DNS name.
+      const targets = {
+        api: this.lbService.loadBalancer.loadBalancerDnsName,
+        turn: this.turnRelay.loadBalancer.loadBalancerDnsName,
+      };
+      for (const record of externalBackupRecords(
+        { backupDomain: props.dns.backupDomain, healthCheck: props.healthCheck },
+        region,
+      )) {
+        new CfnOutput(this, record.output, {
+          value: Fn.join(' ', [record.name, record.type, targets[record.target]]),
+          description: `Create at the backup DNS provider: ${record.routing}`,
+        });
+      }
+    }
   }
 
   /**

@@ -10,6 +10,9 @@
  * primary zone fails, and Route 53 would then fail open to every region, dead ones included. A region
  * that answers 503 (evacuated, no media servers, replica unreachable) leaves both families within
  * `failureThreshold` probes.
+ *
+ * With the backup zone at another DNS provider (no `backupZone`), only the primary family is here: that
+ * provider holds the backup records and probes each region's backup name itself (docs/DEPLOY.md).
  */
 import { Duration, Tags } from 'aws-cdk-lib';
 import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -26,8 +29,13 @@ export interface RegionalDnsProps {
   readonly loadBalancer: elbv2.ILoadBalancerV2;
   /** Zone of `domain`, holding `api.<domain>` and `<region>.api.<domain>`. */
   readonly primaryZone: route53.IHostedZone;
-  /** Zone of `backupDomain`, holding `api-backup.<backupDomain>` and `<region>.api-backup.<backupDomain>`. */
-  readonly backupZone: route53.IHostedZone;
+  /**
+   * Route 53 zone of `backupDomain`, holding `api-backup.<backupDomain>` and
+   * `<region>.api-backup.<backupDomain>`.
+   * @default - the backup zone is at another DNS provider: no backup record and no backup health check
+   *   here; that provider holds the records and checks `/health` (docs/DEPLOY.md)
+   */
+  readonly backupZone?: route53.IHostedZone;
   readonly apiDomainName: string;
   readonly regionApiDomainName: string;
   readonly backupApiDomainName: string;
@@ -42,8 +50,8 @@ export interface RegionalDnsProps {
 export class RegionalDns extends Construct {
   /** Probes the region through its primary name; gates the latency record. */
   readonly healthCheck: route53.HealthCheck;
-  /** Probes the region through its backup name; gates the backup record. */
-  readonly backupHealthCheck: route53.HealthCheck;
+  /** Probes the region through its backup name; gates the backup record. Only with a Route 53 backup zone. */
+  readonly backupHealthCheck: route53.HealthCheck | undefined;
 
   constructor(scope: Construct, id: string, props: RegionalDnsProps) {
     super(scope, id);
@@ -75,7 +83,9 @@ export class RegionalDns extends Construct {
       return check;
     };
     this.healthCheck = healthCheck('HealthCheck', props.regionApiDomainName);
-    this.backupHealthCheck = healthCheck('BackupHealthCheck', props.backupRegionApiDomainName);
+    this.backupHealthCheck = props.backupZone
+      ? healthCheck('BackupHealthCheck', props.backupRegionApiDomainName)
+      : undefined;
 
     // Evaluating target health as well catches an ALB with no live task before the probes do.
     const alias = route53.RecordTarget.fromAlias(
@@ -96,6 +106,8 @@ export class RegionalDns extends Construct {
       setIdentifier: props.region,
       healthCheck: this.healthCheck,
     });
+
+    if (!props.backupZone) return;
 
     new route53.ARecord(this, 'BackupRegionRecord', {
       zone: props.backupZone,

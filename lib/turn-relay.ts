@@ -49,15 +49,12 @@ import {
   TURN_PORT,
   TurnPolicyError,
 } from '../runtime/protocol/turnRelayPolicy';
+import { TURN_HOST_PREFIX } from './names';
 import { turnHostScript } from './turn-host-script';
 
 /** TURN over TLS: the load balancer's TLS listener, on the port firewalls leave open. */
 export const TURN_TLS_PORT = 443;
-/**
- * A relay's name is this prefix on its region's API name, in each family; the LB builds the same name
- * from the serving region's API URL (runtime/protocol/lbEnvironment.ts TURN_HOST_PREFIX).
- */
-export const TURN_HOST_PREFIX = 'turn.';
+export { TURN_HOST_PREFIX };
 /** Image of the relay: the coturn project's, mirrored into this region's asset repository. */
 export const TURN_IMAGE_DIRECTORY = 'runtime/turn';
 /** A boot is a Docker install and a small image pull; past this CloudFormation counts it as failed. */
@@ -100,8 +97,17 @@ export interface TurnRelayProps {
    * it in this region at start.
    */
   readonly secret: secretsmanager.ISecret;
-  /** Certificate of the TLS listener: the relay's name in both name families. */
+  /**
+   * Default certificate of the TLS listener: the relay's primary name, and its backup name unless
+   * `backupCertificate` is given.
+   */
   readonly certificate: acm.ICertificate;
+  /**
+   * A second certificate for the relay's backup name, in this region (imported for a backup zone at
+   * another DNS provider); the NLB picks it by SNI.
+   * @default - `certificate` covers the backup name too
+   */
+  readonly backupCertificate?: acm.ICertificate;
   /** TURN realm, sent in every 401 challenge: the relay's primary name. */
   readonly realm: string;
   readonly media: TurnRelayMediaFleet;
@@ -333,7 +339,11 @@ export class TurnRelay extends Construct {
     this.loadBalancer.addListener('Tls', {
       port: TURN_TLS_PORT,
       protocol: elbv2.Protocol.TLS,
-      certificates: [elbv2.ListenerCertificate.fromCertificateManager(props.certificate)],
+      // A further certificate goes in the listener's certificate list, chosen by SNI (NLB guide, "Server
+      // certificates").
+      certificates: [props.certificate, ...(props.backupCertificate ? [props.backupCertificate] : [])].map(
+        (c) => elbv2.ListenerCertificate.fromCertificateManager(c),
+      ),
       // TLS 1.3 preferred, TLS 1.2 kept for older clients.
       sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
       defaultTargetGroups: [this.tlsTargetGroup],

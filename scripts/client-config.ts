@@ -9,13 +9,17 @@
  *   provider). Node clients only: a browser cannot use the emulator (the demo page uses addresses).
  * - aws: what `cdk deploy --all --outputs-file cdk-outputs.json` recorded: every region stack
  *   `<appName>-<region>` must carry `RegionApiUrl`; `ApiUrl` / `BackupApiUrl` (when present) override
- *   the names derived from the config, because the deployed names are what clients must use.
+ *   the names derived from the config, because the deployed names are what clients must use. With the
+ *   backup zone at another DNS provider (`backupDns.provider: "external"`), it also prints on stderr the
+ *   records to create there for every configured region, read from the stacks' `ExternalBackup*`
+ *   outputs (lib/names.ts `externalBackupRecords`).
  *
  * Bad or missing input exits with status 2 and a message that names what is missing.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError, type DeploymentConfig, readDeploymentConfig } from '../lib/config';
+import { externalBackupRecords, REGION_OUTPUTS, regionStackName } from '../lib/names';
 import { ClientConfigError, type ClientConfigInput, parseClientConfig } from '../runtime/client/config';
 
 const USAGE =
@@ -126,6 +130,37 @@ export function awsClientConfig(cfg: DeploymentConfig, outputs: unknown, source:
   };
 }
 
+/**
+ * The records to create at the external backup DNS provider, one line each with how to route it; empty
+ * with a Route 53 backup zone (the stacks write those records themselves). A record's line comes from the
+ * region stack's output; a stack deployed before the switch to an external provider lacks it, and the
+ * line then says where its target comes from.
+ */
+export function externalBackupRecordLines(cfg: DeploymentConfig, outputs: StackOutputs): string[] {
+  if (cfg.backupDns.provider !== 'external') return [];
+  const lines = [
+    'backupDns.provider is "external": create these records at the backup DNS provider ' +
+      '(docs/DEPLOY.md, "A backup zone at another DNS provider"):',
+  ];
+  for (const { name: region } of cfg.regions) {
+    const stackName = regionStackName(cfg, region);
+    const stack = outputs[stackName] ?? {};
+    lines.push(`  ${region} (stack ${stackName}):`);
+    for (const record of externalBackupRecords(cfg, region)) {
+      const deployed = stack[record.output];
+      const albName = stack[REGION_OUTPUTS.loadBalancerDnsName];
+      const line =
+        typeof deployed === 'string' && deployed.startsWith(`${record.name} ${record.type} `)
+          ? deployed
+          : record.target === 'api' && typeof albName === 'string'
+            ? `${record.name} ${record.type} ${albName}`
+            : `${record.name} ${record.type} <missing: output ${record.output} of ${stackName}; deploy it with backupDns.provider "external">`;
+      lines.push(`    ${line}`, `      ${record.routing}`);
+    }
+  }
+  return lines;
+}
+
 function readJsonFile(file: string, what: string): unknown {
   let text: string;
   try {
@@ -156,10 +191,11 @@ export function main(
       throw new InputError(`--cdk-json file "${options.cdkJson}" does not exist`);
     }
     const cfg = readDeploymentConfig(options.cdkJson ? { cdkJsonPath: path.resolve(options.cdkJson) } : {});
+    const outputs = options.target === 'aws' ? readJsonFile(options.outputs!, '--outputs file') : undefined;
     const raw =
-      options.target === 'local'
-        ? localClientConfig(cfg)
-        : awsClientConfig(cfg, readJsonFile(options.outputs!, '--outputs file'), options.outputs!);
+      options.target === 'local' ? localClientConfig(cfg) : awsClientConfig(cfg, outputs, options.outputs!);
+    // awsClientConfig has checked that the outputs are an object of stacks.
+    const recordLines = outputs ? externalBackupRecordLines(cfg, outputs as StackOutputs) : [];
     const text = `${JSON.stringify(parseClientConfig(raw), null, 2)}\n`;
     if (options.out) {
       try {
@@ -173,6 +209,8 @@ export function main(
     } else {
       io.stdout(text);
     }
+    // On stderr: stdout carries the client config alone, so it can be redirected to a file.
+    if (recordLines.length > 0) io.stderr(`${recordLines.join('\n')}\n`);
     return 0;
   } catch (err) {
     if (err instanceof InputError || err instanceof ConfigError || err instanceof ClientConfigError) {

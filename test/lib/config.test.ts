@@ -8,6 +8,7 @@ import {
   readDeploymentConfig,
   requireAwsDeploymentConfig,
 } from '../../lib/config';
+import { backupDnsSettings } from '../../lib/app';
 
 function problemsOf(raw: unknown): string[] {
   try {
@@ -181,5 +182,143 @@ describe('deployment config', () => {
     const cfg = readDeploymentConfig();
     expect(cfg.regions).toHaveLength(3);
     expect(requireAwsDeploymentConfig(cfg).tableOwnerRegion).toBe('eu-west-1');
+  });
+
+  describe('backup DNS', () => {
+    const ACCOUNT = '210987654321';
+    const arn = (region: string, id = '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d') =>
+      `arn:aws:acm:${region}:${ACCOUNT}:certificate/${id}`;
+    const EXTERNAL = {
+      regions: ['us-east-1', 'eu-west-1'],
+      backupDns: {
+        provider: 'external',
+        certificateArns: { 'us-east-1': arn('us-east-1'), 'eu-west-1': arn('eu-west-1') },
+      },
+    };
+
+    it('is a Route 53 zone by default, and backupHostedZoneId still sets it', () => {
+      expect(parseDeploymentConfig({}).backupDns).toEqual({
+        provider: 'route53',
+        hostedZoneId: 'Z0000000000000BACKUP',
+        hostedZoneIdField: 'backupHostedZoneId',
+      });
+      expect(parseDeploymentConfig({ backupHostedZoneId: 'Z08987654ZYXWVUTSRQP' }).backupDns).toEqual({
+        provider: 'route53',
+        hostedZoneId: 'Z08987654ZYXWVUTSRQP',
+        hostedZoneIdField: 'backupHostedZoneId',
+      });
+    });
+
+    it('gives region stacks the same settings from backupDns route53 as from the shorthand', () => {
+      const shorthand = parseAwsDeploymentConfig({
+        tableOwnerRegion: 'eu-west-1',
+        backupHostedZoneId: 'Z08987654ZYXWVUTSRQP',
+      });
+      const explicit = parseAwsDeploymentConfig({
+        tableOwnerRegion: 'eu-west-1',
+        backupDns: { provider: 'route53', hostedZoneId: 'Z08987654ZYXWVUTSRQP' },
+      });
+      expect(explicit.backupDns).toMatchObject({ hostedZoneIdField: 'backupDns.hostedZoneId' });
+      for (const region of ['us-east-1', 'eu-west-1']) {
+        expect(backupDnsSettings(explicit, region)).toEqual(backupDnsSettings(shorthand, region));
+      }
+    });
+
+    it('refuses backupHostedZoneId together with backupDns, naming both', () => {
+      const problems = problemsOf({ ...EXTERNAL, backupHostedZoneId: 'Z08987654ZYXWVUTSRQP' });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(
+        /^backupHostedZoneId: got "Z08987654ZYXWVUTSRQP"; is set together with backupDns; keep one/,
+      );
+    });
+
+    it('takes an external provider with a certificate per region, the TURN one defaulting to it', () => {
+      const cfg = parseAwsDeploymentConfig({
+        ...EXTERNAL,
+        tableOwnerRegion: 'eu-west-1',
+        backupDns: {
+          ...EXTERNAL.backupDns,
+          turnCertificateArns: { 'eu-west-1': arn('eu-west-1', 'ffffffff-4e5f-4a6b-8c7d-9e0f1a2b3c4d') },
+        },
+      });
+      expect(backupDnsSettings(cfg, 'us-east-1')).toEqual({
+        provider: 'external',
+        certificateArn: arn('us-east-1'),
+        turnCertificateArn: arn('us-east-1'),
+      });
+      expect(backupDnsSettings(cfg, 'eu-west-1')).toEqual({
+        provider: 'external',
+        certificateArn: arn('eu-west-1'),
+        turnCertificateArn: arn('eu-west-1', 'ffffffff-4e5f-4a6b-8c7d-9e0f1a2b3c4d'),
+      });
+    });
+
+    it('refuses a certificate of another region: a load balancer uses ACM certificates of its own region only', () => {
+      const problems = problemsOf({
+        ...EXTERNAL,
+        backupDns: {
+          provider: 'external',
+          certificateArns: { 'us-east-1': arn('us-east-1'), 'eu-west-1': arn('us-east-1') },
+          turnCertificateArns: { 'us-east-1': arn('eu-west-1') },
+        },
+      });
+      expect(problems).toEqual([
+        expect.stringMatching(
+          /^backupDns\.certificateArns\.eu-west-1: got "arn:aws:acm:us-east-1:[^;]*; is a certificate in us-east-1, but the eu-west-1 load balancers can only use an ACM certificate of eu-west-1; import the certificate into ACM in eu-west-1/,
+        ),
+        expect.stringMatching(
+          /^backupDns\.turnCertificateArns\.us-east-1: got "arn:aws:acm:eu-west-1:[^;]*; is a certificate in eu-west-1, but the us-east-1 load balancers/,
+        ),
+      ]);
+    });
+
+    it('refuses a region without a certificate, a certificate for an unconfigured region, and what is not an ARN', () => {
+      expect(
+        problemsOf({
+          ...EXTERNAL,
+          backupDns: { provider: 'external', certificateArns: { 'eu-west-1': arn('eu-west-1') } },
+        }),
+      ).toEqual([
+        expect.stringMatching(
+          /^backupDns\.certificateArns: got \{[^;]*; has no certificate for us-east-1; with an external backup provider/,
+        ),
+      ]);
+      expect(
+        problemsOf({
+          ...EXTERNAL,
+          backupDns: {
+            ...EXTERNAL.backupDns,
+            certificateArns: {
+              ...EXTERNAL.backupDns.certificateArns,
+              'ap-southeast-1': arn('ap-southeast-1'),
+            },
+          },
+        }),
+      ).toEqual([
+        expect.stringMatching(
+          /^backupDns\.certificateArns\.ap-southeast-1: .*names a region that is not configured/,
+        ),
+      ]);
+      expect(
+        problemsOf({
+          ...EXTERNAL,
+          backupDns: {
+            ...EXTERNAL.backupDns,
+            certificateArns: { ...EXTERNAL.backupDns.certificateArns, 'eu-west-1': 'my-cert' },
+          },
+        })[0],
+      ).toMatch(/^backupDns\.certificateArns\.eu-west-1: got "my-cert"; must be an ACM certificate ARN/);
+    });
+
+    it('refuses an unknown provider and fields of the other provider, naming them', () => {
+      expect(problemsOf({ backupDns: { provider: 'cloudflare' } })[0]).toMatch(
+        /^backupDns\.provider: got "cloudflare"; .*'route53' \| 'external'/,
+      );
+      expect(
+        problemsOf({
+          backupDns: { provider: 'route53', hostedZoneId: 'Z08987654ZYXWVUTSRQP', certificateArns: {} },
+        })[0],
+      ).toMatch(/^backupDns: unknown field\(s\) "certificateArns"/);
+    });
   });
 });

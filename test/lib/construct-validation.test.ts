@@ -16,7 +16,7 @@ import { LbService } from '../../lib/lb-service';
 import { MediaFleet } from '../../lib/media-fleet';
 import { MonitoringStack } from '../../lib/monitoring-stack';
 import { RegionBlackhole } from '../../lib/region-blackhole';
-import { RegionStack } from '../../lib/region-stack';
+import { type BackupDnsSettings, RegionStack, type RegionStackProps } from '../../lib/region-stack';
 import { RegionalDns } from '../../lib/regional-dns';
 import { RegionalSecret } from '../../lib/regional-secret';
 import { grantRegionalTableAccess } from '../../lib/table-access';
@@ -40,6 +40,46 @@ function fixture() {
       hostedZoneId: 'Z1',
       zoneName: 'example.com',
     }),
+  };
+}
+
+function minimalRegionStackProps(backup: BackupDnsSettings): RegionStackProps {
+  return {
+    appName: 'app',
+    vpcCidr: '10.0.0.0/16',
+    tableName: 'rooms',
+    joinTokenKeysSecretName: 'app/join-token-keys',
+    mediaTokenKeysSecretName: 'app/media-token-keys',
+    turnSecretName: 'app/turn-secret',
+    monitoring: { alarmEmails: [] },
+    dns: {
+      domain: 'example.com',
+      hostedZoneId: 'Z1',
+      backupDomain: 'example.net',
+      backup,
+      apiDomainName: 'api.example.com',
+      regionApiDomainName: 'x.api.example.com',
+      backupApiDomainName: 'api-backup.example.net',
+    },
+    healthCheck: { requestIntervalSeconds: 10, failureThreshold: 3 },
+    lb: { containerPort: 8080, desiredCount: 1, corsOrigins: [] },
+    media: {
+      instanceType: 'c6i.large',
+      minCapacity: 1,
+      maxCapacity: 1,
+      signalingPort: 7000,
+      rtcPortMin: 40000,
+      rtcPortMax: 40100,
+    },
+    turn: {
+      instanceType: 'c6i.large',
+      minCapacity: 1,
+      maxCapacity: 1,
+      relayPortMin: 49152,
+      relayPortMax: 65535,
+      credentialTtlSeconds: 3600,
+    },
+    sourceDirectory: `${__dirname}/../..`,
   };
 }
 
@@ -241,43 +281,43 @@ describe('construct validation', () => {
   it('RegionStack needs a concrete region for its latency record', () => {
     expect(
       () =>
-        new RegionStack(new App(), 'Region', {
-          appName: 'app',
-          vpcCidr: '10.0.0.0/16',
-          tableName: 'rooms',
-          joinTokenKeysSecretName: 'app/join-token-keys',
-          mediaTokenKeysSecretName: 'app/media-token-keys',
-          turnSecretName: 'app/turn-secret',
-          monitoring: { alarmEmails: [] },
-          dns: {
-            domain: 'example.com',
-            hostedZoneId: 'Z1',
-            backupDomain: 'example.net',
-            backupHostedZoneId: 'Z2',
-            apiDomainName: 'api.example.com',
-            regionApiDomainName: 'x.api.example.com',
-            backupApiDomainName: 'api-backup.example.net',
-          },
-          healthCheck: { requestIntervalSeconds: 10, failureThreshold: 3 },
-          lb: { containerPort: 8080, desiredCount: 1, corsOrigins: [] },
-          media: {
-            instanceType: 'c6i.large',
-            minCapacity: 1,
-            maxCapacity: 1,
-            signalingPort: 7000,
-            rtcPortMin: 40000,
-            rtcPortMax: 40100,
-          },
-          turn: {
-            instanceType: 'c6i.large',
-            minCapacity: 1,
-            maxCapacity: 1,
-            relayPortMin: 49152,
-            relayPortMax: 65535,
-            credentialTtlSeconds: 3600,
-          },
-          sourceDirectory: `${__dirname}/../..`,
-        }),
+        new RegionStack(
+          new App(),
+          'Region',
+          minimalRegionStackProps({ provider: 'route53', hostedZoneId: 'Z2' }),
+        ),
     ).toThrow(/has no concrete region; pass env.region/);
+  });
+
+  it('RegionStack refuses an imported backup certificate of another region (ACM certificates are regional)', () => {
+    const cert = (region: string) =>
+      `arn:aws:acm:${region}:123456789012:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d`;
+    const env = { account: '123456789012', region: 'eu-west-1' };
+    expect(
+      () =>
+        new RegionStack(new App(), 'Api', {
+          ...minimalRegionStackProps({
+            provider: 'external',
+            certificateArn: cert('us-east-1'),
+            turnCertificateArn: cert('eu-west-1'),
+          }),
+          env,
+        }),
+    ).toThrow(
+      /backupDns\.certificateArns\.eu-west-1 "arn:aws:acm:us-east-1:.*" is not an ACM certificate of eu-west-1; the load balancers of eu-west-1 can only use a certificate imported into ACM in eu-west-1/,
+    );
+    expect(
+      () =>
+        new RegionStack(new App(), 'Turn', {
+          ...minimalRegionStackProps({
+            provider: 'external',
+            certificateArn: cert('eu-west-1'),
+            turnCertificateArn: cert('ap-southeast-1'),
+          }),
+          env,
+        }),
+    ).toThrow(
+      /backupDns\.turnCertificateArns\.eu-west-1 "arn:aws:acm:ap-southeast-1:.*" is not an ACM certificate of eu-west-1/,
+    );
   });
 });

@@ -108,6 +108,71 @@ describe('npm run client-config', () => {
     expect(cfg.dns).toBeUndefined();
   });
 
+  it('prints the records to create at an external backup DNS provider, on stderr, for every region', () => {
+    const cert = (region: string) =>
+      `arn:aws:acm:${region}:210987654321:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d`;
+    const file = cdkJson({
+      regions: ['us-east-1', 'eu-west-1'],
+      domain: 'rtc.example.com',
+      backupDomain: 'rtc-backup.example.org',
+      healthCheck: { requestIntervalSeconds: 30, failureThreshold: 2 },
+      backupDns: {
+        provider: 'external',
+        certificateArns: { 'us-east-1': cert('us-east-1'), 'eu-west-1': cert('eu-west-1') },
+      },
+    });
+    const usAlb = 'mrweb-LbSer-1A2B3C.us-east-1.elb.amazonaws.com';
+    const usNlb = 'mrweb-TurnR-4D5E6F.elb.us-east-1.amazonaws.com';
+    const outputs = outputsFile({
+      'mrwebrtc-us-east-1': {
+        RegionApiUrl: 'https://us-east-1.api.rtc.example.com',
+        LoadBalancerDnsName: usAlb,
+        ExternalBackupRegionRecord: `us-east-1.api-backup.rtc-backup.example.org CNAME ${usAlb}`,
+        ExternalBackupApiRecord: `api-backup.rtc-backup.example.org CNAME ${usAlb}`,
+        ExternalBackupTurnRecord: `turn.us-east-1.api-backup.rtc-backup.example.org CNAME ${usNlb}`,
+      },
+      // Deployed before the switch to the external provider: only the ALB's name is known.
+      'mrwebrtc-eu-west-1': {
+        RegionApiUrl: 'https://eu-west-1.api.rtc.example.com',
+        LoadBalancerDnsName: 'mrweb-LbSer-7G8H9I.eu-west-1.elb.amazonaws.com',
+      },
+    });
+    const { status, stdout, stderr } = run(['--target', 'aws', '--outputs', outputs, '--cdk-json', file]);
+    expect(status).toBe(0);
+    // stdout is the client config alone.
+    expect(parseClientConfig(JSON.parse(stdout)).apiUrls).toEqual([
+      'https://api.rtc.example.com',
+      'https://api-backup.rtc-backup.example.org',
+    ]);
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines[0]).toMatch(
+      /^backupDns\.provider is "external": create these records at the backup DNS provider/,
+    );
+    const records = lines.filter((l) => / CNAME /.test(l)).map((l) => l.trim());
+    expect(records).toEqual([
+      `us-east-1.api-backup.rtc-backup.example.org CNAME ${usAlb}`,
+      `api-backup.rtc-backup.example.org CNAME ${usAlb}`,
+      `turn.us-east-1.api-backup.rtc-backup.example.org CNAME ${usNlb}`,
+      'eu-west-1.api-backup.rtc-backup.example.org CNAME mrweb-LbSer-7G8H9I.eu-west-1.elb.amazonaws.com',
+      'api-backup.rtc-backup.example.org CNAME mrweb-LbSer-7G8H9I.eu-west-1.elb.amazonaws.com',
+      'turn.eu-west-1.api-backup.rtc-backup.example.org CNAME <missing: output ExternalBackupTurnRecord of mrwebrtc-eu-west-1; deploy it with backupDns.provider "external">',
+    ]);
+    // How to route and check the api-backup member, with the config's health check settings.
+    expect(stderr).toContain(
+      'HTTPS GET https://eu-west-1.api-backup.rtc-backup.example.org/health with SNI, healthy on 200, every 30 s, unhealthy after 2 failures',
+    );
+  });
+
+  it('prints no records with a Route 53 backup zone: the stacks write them', () => {
+    const file = cdkJson({ regions: ['eu-west-1'], backupHostedZoneId: 'Z08987654ZYXWVUTSRQP' });
+    const outputs = outputsFile({
+      'mrwebrtc-eu-west-1': { RegionApiUrl: 'https://eu-west-1.api.example.com' },
+    });
+    const { status, stderr } = run(['--target', 'aws', '--outputs', outputs, '--cdk-json', file]);
+    expect(status).toBe(0);
+    expect(stderr).toBe('');
+  });
+
   it('derives the API names from the config when the outputs do not carry them', () => {
     const file = cdkJson({
       regions: ['eu-west-1'],
