@@ -136,7 +136,7 @@ const STALL_AFTER_MS = 2_000;
 
 interface RemoteTile {
   readonly figure: HTMLElement;
-  readonly video: HTMLVideoElement;
+  video: HTMLVideoElement;
   readonly label: HTMLElement;
   readonly status: HTMLElement;
   readonly tracks: Map<string, RemoteTrackEvent>;
@@ -157,14 +157,19 @@ function whoOf(peer: { peerId: string; identity: string | undefined }): string {
   return peer.identity ?? peer.peerId;
 }
 
+function newVideo(): HTMLVideoElement {
+  const video = document.createElement('video');
+  video.autoplay = true;
+  video.playsInline = true;
+  return video;
+}
+
 function tileFor(who: string): RemoteTile {
   let tile = tiles.get(who);
   if (tile) return tile;
   const figure = document.createElement('figure');
   figure.className = 'remote';
-  const video = document.createElement('video');
-  video.autoplay = true;
-  video.playsInline = true;
+  const video = newVideo();
   const caption = document.createElement('figcaption');
   const label = document.createElement('span');
   label.className = 'label';
@@ -227,6 +232,11 @@ function addRemoteTrack(event: RemoteTrackEvent): void {
     clearTimeout(tile.lostTimer);
     tile.lostTimer = undefined;
     tile.tracks.clear();
+    tile.figure.classList.remove('paused');
+    // A new peer gets a new player: the old one's frozen last frame is not this peer's.
+    const video = newVideo();
+    tile.video.replaceWith(video);
+    tile.video = video;
     tile.peerId = event.peerId;
     tile.region = event.region;
     tile.frames = 0;
