@@ -15,7 +15,7 @@ import { SIGNALING_CLOSE } from '../protocol/signaling';
 import type { JoinAnswer } from './joinApi';
 import {
   MediaConnection,
-  type MediaKind,
+  type RemotePausedEvent,
   type RemoteTrackEvent,
   type TrackEndedEvent,
 } from './MediaConnection';
@@ -49,7 +49,7 @@ export interface ConnectionEvents {
   replaced: Record<string, never>;
   remoteTrack: RemoteTrackEvent;
   trackEnded: TrackEndedEvent;
-  remotePaused: { peerId: string; producerId: string; kind: MediaKind; paused: boolean };
+  remotePaused: RemotePausedEvent;
   /** Something odd that did not break the connection (an unconsumable producer, a malformed frame). */
   warning: { message: string };
   /** The failure detector suspects this server (see FailureDetector.ts); only while watched. */

@@ -9,7 +9,7 @@
  */
 import type { Device, types as ms } from 'mediasoup-client';
 import type { IceServer } from '../protocol/join';
-import type { ProducerInfo, TransportInfo } from '../protocol/signaling';
+import { producerInfoSchema, type TransportInfo } from '../protocol/signaling';
 import { type InboundSample, inboundBytes } from './FailureDetector';
 import { TypedEmitter } from './TypedEmitter';
 import { type Timer, unrefTimer } from './timers';
@@ -17,28 +17,58 @@ import type { SignalingChannel, NotificationEvent } from './SignalingChannel';
 
 export type MediaKind = 'audio' | 'video';
 
-export interface RemoteTrackEvent {
+/** Who a remote track is from. Every remote track event carries it. */
+export interface RemotePeer {
+  /** The remote peer's id in the room: it changes each time that participant joins again. */
   readonly peerId: string;
+  /**
+   * Who the participant is (its join token's subject): the same across its rejoins, so an app can
+   * tell that the peer id that appeared is someone who was there before. Undefined only from a media
+   * server older than this field.
+   */
+  readonly identity: string | undefined;
+  /**
+   * The region the remote peer is joined to, such as `eu-west-1`: the region of the media server this
+   * session is on for a peer there, another region's for a peer whose media is piped in from its own
+   * region's leg of the room (cascading). It changes when that peer rejoins elsewhere, for example
+   * after its region failed. Undefined only from a media server older than this field.
+   */
+  readonly region: string | undefined;
+}
+
+export interface RemoteTrackEvent extends RemotePeer {
   readonly producerId: string;
   readonly consumerId: string;
   readonly kind: MediaKind;
   readonly track: MediaStreamTrack;
 }
 
-export type TrackEndReason = 'producer_closed' | 'peer_left' | 'consumer_closed' | 'reconnecting' | 'closed';
+/**
+ * `peer_lost`: the remote peer's leg of the room (in another region) was cut off from this session's
+ * server (that region or its media server failed), so the peer is most likely rejoining elsewhere and
+ * comes back as a new `remoteTrack` with a new peer id, the same identity and its new region.
+ * `peer_left` and `producer_closed`: the peer left, or stopped that track, itself.
+ */
+export type TrackEndReason =
+  'producer_closed' | 'peer_left' | 'peer_lost' | 'consumer_closed' | 'reconnecting' | 'closed';
 
-export interface TrackEndedEvent {
-  readonly peerId: string;
+export interface TrackEndedEvent extends RemotePeer {
   readonly producerId: string;
   readonly consumerId: string;
   readonly kind: MediaKind;
   readonly reason: TrackEndReason;
 }
 
+export interface RemotePausedEvent extends RemotePeer {
+  readonly producerId: string;
+  readonly kind: MediaKind;
+  readonly paused: boolean;
+}
+
 export interface MediaConnectionEvents {
   remoteTrack: RemoteTrackEvent;
   trackEnded: TrackEndedEvent;
-  remotePaused: { peerId: string; producerId: string; kind: MediaKind; paused: boolean };
+  remotePaused: RemotePausedEvent;
   iceFailed: { direction: 'send' | 'recv' };
   /** ICE on one transport went `disconnected` (true) or back to connected (false). */
   iceDisconnected: { direction: 'send' | 'recv'; disconnected: boolean };
@@ -48,7 +78,7 @@ export interface MediaConnectionEvents {
 
 interface RemoteConsumer {
   readonly consumer: ms.Consumer;
-  readonly peerId: string;
+  readonly peer: RemotePeer;
 }
 
 export interface MediaConnectionOptions {
@@ -122,7 +152,7 @@ export class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
   }
 
   get remoteTracks(): RemoteTrackEvent[] {
-    return [...this.consumers.values()].map(({ consumer, peerId }) => toRemoteTrack(consumer, peerId));
+    return [...this.consumers.values()].map(({ consumer, peer }) => toRemoteTrack(consumer, peer));
   }
 
   /**
@@ -182,21 +212,32 @@ export class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
       case 'newProducer':
         void this.consume(notification.data);
         break;
-      case 'producerClosed':
-        this.dropConsumers((c) => c.consumer.producerId === notification.data.producerId, 'producer_closed');
+      case 'producerClosed': {
+        // A server older than `reason` sends none: the producer just closed.
+        const { producerId, reason } = notification.data;
+        this.dropConsumers(
+          (c) => c.consumer.producerId === producerId,
+          reason === 'leg_lost' ? 'peer_lost' : 'producer_closed',
+        );
         break;
+      }
       case 'consumerClosed':
         this.dropConsumers((c) => c.consumer.id === notification.data.consumerId, 'consumer_closed');
         break;
-      case 'peerLeft':
-        this.dropConsumers((c) => c.peerId === notification.data.peerId, 'peer_left');
+      case 'peerLeft': {
+        const { peerId, reason } = notification.data;
+        this.dropConsumers(
+          (c) => c.peer.peerId === peerId,
+          reason === 'leg_lost' ? 'peer_lost' : 'peer_left',
+        );
         break;
+      }
       case 'producerPaused': {
         const { producerId, paused } = notification.data;
         const found = [...this.consumers.values()].find((c) => c.consumer.producerId === producerId);
         if (found)
           this.emit('remotePaused', {
-            peerId: found.peerId,
+            ...found.peer,
             producerId,
             kind: found.consumer.kind as MediaKind,
             paused,
@@ -219,8 +260,20 @@ export class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
     this.recvTransport?.close();
   }
 
-  private async consume(info: ProducerInfo): Promise<void> {
+  /** `received` is what the server sent: parsed here, so a malformed producer is skipped, named. */
+  private async consume(received: unknown): Promise<void> {
     const transport = this.recvTransport;
+    const parsed = producerInfoSchema.safeParse(received);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.join('.') || 'producer';
+      const error = new Error(`a remote producer's ${where} ${issue?.message ?? 'is invalid'}: not consumed`);
+      const claimed = (received as { producerId?: unknown } | null)?.producerId;
+      const producerId = typeof claimed === 'string' ? claimed.slice(0, 128) : '(none)';
+      if (!this.closed) this.emit('consumeFailed', { producerId, error });
+      return;
+    }
+    const info = parsed.data;
     if (!transport || this.closed || info.peerId === this.ownPeerId) return;
     if (
       this.consuming.has(info.producerId) ||
@@ -245,10 +298,11 @@ export class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
         consumer.close();
         return;
       }
-      this.consumers.set(consumer.id, { consumer, peerId: answer.peerId });
+      const peer: RemotePeer = { peerId: answer.peerId, identity: info.identity, region: info.region };
+      this.consumers.set(consumer.id, { consumer, peer });
       // Consumers start paused on the server so no keyframe is lost before the client is ready.
       await this.channel.request('resumeConsumer', { consumerId: consumer.id });
-      this.emit('remoteTrack', toRemoteTrack(consumer, answer.peerId));
+      this.emit('remoteTrack', toRemoteTrack(consumer, peer));
     } catch (err) {
       if (!this.closed) this.emit('consumeFailed', { producerId: info.producerId, error: err as Error });
     } finally {
@@ -261,9 +315,9 @@ export class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
       if (!match(entry)) continue;
       this.consumers.delete(id);
       entry.consumer.close();
-      const { consumer, peerId } = entry;
+      const { consumer, peer } = entry;
       this.emit('trackEnded', {
-        peerId,
+        ...peer,
         producerId: consumer.producerId,
         consumerId: id,
         kind: consumer.kind as MediaKind,
@@ -326,9 +380,9 @@ export class MediaConnection extends TypedEmitter<MediaConnectionEvents> {
   }
 }
 
-function toRemoteTrack(consumer: ms.Consumer, peerId: string): RemoteTrackEvent {
+function toRemoteTrack(consumer: ms.Consumer, peer: RemotePeer): RemoteTrackEvent {
   return {
-    peerId,
+    ...peer,
     producerId: consumer.producerId,
     consumerId: consumer.id,
     kind: consumer.kind as MediaKind,

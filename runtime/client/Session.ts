@@ -40,7 +40,7 @@ import type { Connection, RejoinReason } from './Connection';
 import { SessionClosedError, SignalingLostError } from './errors';
 import type { DetectionSignal } from './FailureDetector';
 import { LocalTracks } from './LocalTracks';
-import type { MediaKind, RemoteTrackEvent, TrackEndedEvent } from './MediaConnection';
+import type { MediaKind, RemotePausedEvent, RemoteTrackEvent, TrackEndedEvent } from './MediaConnection';
 import { Outbox } from './Outbox';
 import {
   type AttemptSchedule,
@@ -99,7 +99,7 @@ export interface SessionEvents {
   joined: JoinedEvent;
   remoteTrack: RemoteTrackEvent;
   trackEnded: TrackEndedEvent;
-  remotePaused: { peerId: string; producerId: string; kind: MediaKind; paused: boolean };
+  remotePaused: RemotePausedEvent;
   reconnecting: ReconnectingEvent;
   reconnected: ReconnectedEvent;
   /** The failure detector suspects the live server; a make-before-break switch starts. */

@@ -29,7 +29,14 @@ export {
   SignalingRequestError,
   type Attempt,
 } from './errors';
-export type { RemoteTrackEvent, TrackEndedEvent, MediaKind } from './MediaConnection';
+export type {
+  RemotePeer,
+  RemotePausedEvent,
+  RemoteTrackEvent,
+  TrackEndedEvent,
+  TrackEndReason,
+  MediaKind,
+} from './MediaConnection';
 export { browserPlatform, type Platform, type HttpTransport, type SocketFactory } from './platform';
 export { RttElection, type RegionRtt, type RttElectionOptions } from './RttElection';
 export type { RejoinReason } from './Connection';

@@ -79,6 +79,7 @@ export class CascadeChannel extends EventEmitter<ChannelEvents> {
   private closedFlag = false;
   private readonly onLocalProducer = (peer: Peer, producer: MsProducer) =>
     this.enqueue(() => this.sendProducerAdded(peer, producer));
+  private readonly onLocalProducerClosed = (producerId: string) => this.pipeOutClosed(producerId);
 
   constructor(opts: CascadeChannelOptions) {
     super();
@@ -101,6 +102,7 @@ export class CascadeChannel extends EventEmitter<ChannelEvents> {
       this.close('socket_closed');
     });
     this.room.on('localProducer', this.onLocalProducer);
+    this.room.on('localProducerClosed', this.onLocalProducerClosed);
     this.heartbeatTimer = setInterval(() => this.tick(), CASCADE_HEARTBEAT_MS);
     if (opts.role === 'initiator') {
       this.socket.once('open', () => {
@@ -129,6 +131,7 @@ export class CascadeChannel extends EventEmitter<ChannelEvents> {
     this.closedFlag = true;
     clearInterval(this.heartbeatTimer);
     this.room.off('localProducer', this.onLocalProducer);
+    this.room.off('localProducerClosed', this.onLocalProducerClosed);
     if (reason === 'closed' || reason === 'full') this.send({ type: 'pipeClose', reason });
     const link = this.link;
     if (link) {
@@ -263,7 +266,9 @@ export class CascadeChannel extends EventEmitter<ChannelEvents> {
     this.room.links.set(this.remoteRegion, link);
     link.on('pipeOutPaused', (producerId, paused) => this.send({ type: 'pipePaused', producerId, paused }));
     link.on('pipeOutClosed', (producerId) => this.send({ type: 'pipeClosed', producerId }));
-    link.on('pipeInClosed', (producerId) => this.room.removeRemoteProducer(producerId));
+    link.on('pipeInClosed', (producerId, cause) =>
+      this.room.removeRemoteProducer(producerId, cause === 'link_closed' ? 'leg_lost' : 'closed'),
+    );
     link.on('loadChanged', () => this.room.emit('loadChanged'));
     // Paused media or not, the keepalive flows: silence is a dead or blackholed path.
     link.on('silent', () => this.close('remote_silent'));
@@ -300,6 +305,22 @@ export class CascadeChannel extends EventEmitter<ChannelEvents> {
     } catch (err) {
       this.logger.debug({ producer: producer.id, err: (err as Error).message }, 'producer not piped');
     }
+  }
+
+  /**
+   * A producer of this leg closed. Told now, not when the worker reports the pipe consumer's
+   * `producerclose`: a peer that leaves as the last of its leg closes the room, and with it this
+   * channel, before that report, and the other leg would take a peer that left for a lost leg.
+   */
+  private pipeOutClosed(producerId: string): void {
+    const link = this.link;
+    if (!link?.pipedOut.has(producerId)) {
+      // Not piped (yet): a pipeOut in flight for it is refused from now on.
+      link?.closeProducer(producerId);
+      return;
+    }
+    link.closeProducer(producerId);
+    this.send({ type: 'pipeClosed', producerId });
   }
 
   private async pipeIn(remote: CascadeProducer): Promise<void> {

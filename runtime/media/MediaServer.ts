@@ -224,6 +224,7 @@ export class MediaServer extends EventEmitter<ServerEvents> {
     const room = await Room.create({
       id: roomId,
       serverId: this.serverId,
+      region: this.region,
       worker,
       limits: this.roomLimits,
       logger: this.logger,

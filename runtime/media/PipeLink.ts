@@ -56,11 +56,17 @@ type PipeLinkEvents = {
   pipeOutPaused: [producerId: string, paused: boolean];
   /** A producer piped out closed at its origin: tell the remote, which calls `closeProducer`. */
   pipeOutClosed: [producerId: string];
-  /** A pipe producer here closed, whatever the cause: this leg's peers lose that producer. */
-  pipeInClosed: [producerId: string];
+  /**
+   * A pipe producer here closed: this leg's peers lose that producer. `producer_closed`: that one
+   * producer ended (the remote said so, or the router went); `link_closed`: the whole link closed
+   * with it, so the remote leg is cut off from this one.
+   */
+  pipeInClosed: [producerId: string, cause: PipeInCloseCause];
   /** `counts` changed. */
   loadChanged: [];
 };
+
+export type PipeInCloseCause = 'producer_closed' | 'link_closed';
 
 /** What a link costs its media server, for load accounting. The keepalive streams are not counted. */
 export interface PipeLinkCounts {
@@ -360,9 +366,11 @@ export class PipeLink extends EventEmitter<PipeLinkEvents> {
     this.pipeConsumers.clear();
     this.pausedWhilePending.clear();
     this.requestedPaused.clear();
+    // Before the transport closes: this leg's peers hear why a producer went (from the owner) before
+    // the worker tells them their consumers of it closed.
+    for (const producerId of pipedIn) this.emit('pipeInClosed', producerId, 'link_closed');
     // Closes the pipe consumers and producers in mediasoup, which closes this leg's consumers of them.
     this.transport.close();
-    for (const producerId of pipedIn) this.emit('pipeInClosed', producerId);
     this.logger.info({ reason }, 'pipe closed');
     this.emit('loadChanged');
     this.emit('close', reason);
@@ -464,7 +472,7 @@ export class PipeLink extends EventEmitter<PipeLinkEvents> {
     this.pipeProducers.delete(producerId);
     this.requestedPaused.delete(producerId);
     this.logger.debug({ producer: producerId }, 'pipe producer closed');
-    this.emit('pipeInClosed', producerId);
+    this.emit('pipeInClosed', producerId, 'producer_closed');
     this.emit('loadChanged');
   }
 

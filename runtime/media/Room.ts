@@ -26,7 +26,8 @@ import {
   ProtocolError,
   type Notifications,
   type NotificationName,
-  type ProducerInfo,
+  type ProducerCloseReason,
+  type ServerProducerInfo,
 } from '../protocol/signaling';
 
 export type RejoinReason = Notifications['rejoin']['reason'];
@@ -39,6 +40,8 @@ type RoomEvents = {
   loadChanged: [];
   /** A local peer's producer was created: the cascade pipes it to the other legs. */
   localProducer: [peer: Peer, producer: MsProducer];
+  /** A local peer's producer closed: the cascade tells the other legs at once. */
+  localProducerClosed: [producerId: string];
 };
 
 /** A producer of another leg's peer, piped in over the link to `region`. */
@@ -53,6 +56,8 @@ export interface RoomOptions {
   readonly id: string;
   /** This media server's id: peers told to rejoin exclude it. */
   readonly serverId: string;
+  /** This media server's region: the region its peers are in, as the other peers are told. */
+  readonly region: string;
   /** The worker the room's router is created on. */
   readonly worker: EngineWorker;
   readonly limits: RoomLimits;
@@ -62,6 +67,8 @@ export interface RoomOptions {
 
 export class Room extends EventEmitter<RoomEvents> {
   readonly id: string;
+  /** This leg's region (see RoomOptions). */
+  readonly region: string;
   readonly router: MsRouter;
   readonly worker: EngineWorker;
   readonly logger: Logger;
@@ -88,6 +95,7 @@ export class Room extends EventEmitter<RoomEvents> {
   private constructor(options: RoomOptions & { readonly router: MsRouter }) {
     super();
     this.id = options.id;
+    this.region = options.region;
     this.serverId = options.serverId;
     this.router = options.router;
     this.worker = options.worker;
@@ -135,14 +143,15 @@ export class Room extends EventEmitter<RoomEvents> {
       }
     }
     this.peers.set(peer.id, peer);
-    this.broadcast('peerJoined', { peerId: peer.id, identity: peer.identity }, peer.id);
+    this.broadcast('peerJoined', { peerId: peer.id, identity: peer.identity, region: this.region }, peer.id);
     peer.on('newProducer', (producer) => {
-      this.broadcast('newProducer', producerInfo(peer.id, producer), peer.id);
+      this.broadcast('newProducer', this.localProducerInfo(peer, producer), peer.id);
       this.emit('localProducer', peer, producer);
     });
-    peer.on('producerClosed', (producerId) =>
-      this.broadcast('producerClosed', { producerId, peerId: peer.id }, peer.id),
-    );
+    peer.on('producerClosed', (producerId) => {
+      this.broadcast('producerClosed', { producerId, peerId: peer.id, reason: 'closed' }, peer.id);
+      this.emit('localProducerClosed', producerId);
+    });
     peer.on('producerPaused', (producerId, paused) =>
       this.broadcast('producerPaused', { producerId, paused }, peer.id),
     );
@@ -153,7 +162,7 @@ export class Room extends EventEmitter<RoomEvents> {
     peer.on('close', () => {
       if (this.closedFlag || this.peers.get(peer.id) !== peer) return;
       this.peers.delete(peer.id);
-      this.broadcast('peerLeft', { peerId: peer.id }, peer.id);
+      this.broadcast('peerLeft', { peerId: peer.id, reason: 'left' }, peer.id);
       this.emit('loadChanged');
       if (this.peers.size === 0 && !this.replacing) this.close('empty');
     });
@@ -161,13 +170,12 @@ export class Room extends EventEmitter<RoomEvents> {
   }
 
   /** Every producer of the room, other legs' included, for a peer that joins after they were created. */
-  listProducers(): ProducerInfo[] {
-    const infos: ProducerInfo[] = [];
+  listProducers(): ServerProducerInfo[] {
+    const infos: ServerProducerInfo[] = [];
     for (const peer of this.peers.values()) {
-      for (const producer of peer.producers.values()) infos.push(producerInfo(peer.id, producer));
+      for (const producer of peer.producers.values()) infos.push(this.localProducerInfo(peer, producer));
     }
-    for (const remote of this.remoteProducers.values())
-      infos.push(producerInfo(remote.peerId, remote.producer));
+    for (const remote of this.remoteProducers.values()) infos.push(remoteProducerInfo(remote));
     return infos;
   }
 
@@ -191,20 +199,33 @@ export class Room extends EventEmitter<RoomEvents> {
     if (this.closedFlag || this.remoteProducers.has(remote.producer.id)) return;
     const firstOfPeer = ![...this.remoteProducers.values()].some((r) => r.peerId === remote.peerId);
     this.remoteProducers.set(remote.producer.id, remote);
-    if (firstOfPeer) this.broadcast('peerJoined', { peerId: remote.peerId, identity: remote.identity });
-    this.broadcast('newProducer', producerInfo(remote.peerId, remote.producer));
+    if (firstOfPeer) {
+      this.broadcast('peerJoined', {
+        peerId: remote.peerId,
+        identity: remote.identity,
+        region: remote.region,
+      });
+    }
+    this.broadcast('newProducer', remoteProducerInfo(remote));
     this.emit('loadChanged');
   }
 
-  /** A piped-in producer closed (its origin closed it, or its leg is gone); its peer leaves with its last. */
-  removeRemoteProducer(producerId: string): void {
+  /**
+   * A piped-in producer closed: its origin closed it (`closed`), or its leg was cut off from this one
+   * (`leg_lost`), which peers hear so they can tell a peer that left from one that is rejoining. Its
+   * peer leaves with its last producer, for the same reason.
+   */
+  removeRemoteProducer(producerId: string, reason: ProducerCloseReason): void {
     const remote = this.remoteProducers.get(producerId);
     if (!remote) return;
     this.remoteProducers.delete(producerId);
     if (this.closedFlag) return;
-    this.broadcast('producerClosed', { producerId, peerId: remote.peerId });
+    this.broadcast('producerClosed', { producerId, peerId: remote.peerId, reason });
     if (![...this.remoteProducers.values()].some((r) => r.peerId === remote.peerId)) {
-      this.broadcast('peerLeft', { peerId: remote.peerId });
+      this.broadcast('peerLeft', {
+        peerId: remote.peerId,
+        reason: reason === 'closed' ? 'left' : 'leg_lost',
+      });
     }
     this.emit('loadChanged');
   }
@@ -234,6 +255,17 @@ export class Room extends EventEmitter<RoomEvents> {
     }
   }
 
+  private localProducerInfo(peer: Peer, producer: MsProducer): ServerProducerInfo {
+    return {
+      producerId: producer.id,
+      peerId: peer.id,
+      identity: peer.identity,
+      region: this.region,
+      kind: producer.kind,
+      paused: producer.paused,
+    };
+  }
+
   /**
    * Idempotent. A server-side reason (anything but `empty`) sends every peer `rejoin` before closing
    * it, with this server's id so the client excludes it when it joins again.
@@ -253,6 +285,7 @@ export class Room extends EventEmitter<RoomEvents> {
   }
 }
 
-function producerInfo(peerId: string, producer: MsProducer): ProducerInfo {
-  return { producerId: producer.id, peerId, kind: producer.kind, paused: producer.paused };
+function remoteProducerInfo(remote: RemoteProducer): ServerProducerInfo {
+  const { producer, peerId, identity, region } = remote;
+  return { producerId: producer.id, peerId, identity, region, kind: producer.kind, paused: producer.paused };
 }

@@ -14,6 +14,7 @@ import {
   type LogLevel,
 } from './environment';
 import { SERVER_ID_PATTERN } from './ids';
+import { isAwsRegion } from './regions';
 import type { KeySet } from './tokens';
 
 export const WORKER_LOG_LEVELS = ['debug', 'warn', 'error', 'none'] as const;
@@ -117,7 +118,9 @@ const durationMs = z.coerce
 
 const schema = z
   .object({
-    REGION: z.string().min(1, 'is required (the AWS region this server runs in)'),
+    // Peers are told it as the region of every peer joined here (signaling `region`): a name, checked
+    // like the LB's.
+    REGION: z.string().refine(isAwsRegion, { message: 'must be an AWS region name such as "eu-west-1"' }),
     TABLE_NAME: z.string().min(1, 'is required (the global table name)'),
     DYNAMODB_ENDPOINT: z.url().optional(),
     MEDIA_TOKEN_KEYS: keySetVariable('the media-token key set'),

@@ -12,6 +12,7 @@
  * with a boolean, never a toggle) so a client may re-send them after a reconnect.
  */
 import { z } from 'zod';
+import { MAX_IDENTITY_LENGTH, REGION_PATTERN } from './ids';
 
 /** Largest signaling frame either side accepts. SDP-free mediasoup messages stay far below this. */
 export const MAX_SIGNALING_FRAME_BYTES = 64 * 1024;
@@ -54,12 +55,44 @@ export type Method = keyof typeof requestSchemas;
 export const METHODS = Object.keys(requestSchemas) as Method[];
 export type RequestData<M extends Method> = z.infer<(typeof requestSchemas)[M]>;
 
-export interface ProducerInfo {
-  readonly producerId: string;
-  readonly peerId: string;
-  readonly kind: 'audio' | 'video';
-  readonly paused: boolean;
-}
+/**
+ * A producer of another peer, as `newProducer` and `listProducers` carry it. The client parses it with
+ * this schema before consuming. Not strict, so a client accepts fields a newer server adds; `identity`
+ * and `region` are optional for the same reason the other way round (a media server older than them
+ * sends neither), while this server always sends both (`ServerProducerInfo`).
+ */
+export const producerInfoSchema = z.object({
+  producerId: id,
+  peerId: id,
+  /**
+   * The producing peer's identity (its join token's subject): the same participant across rejoins,
+   * where its peer id changes with every join.
+   */
+  identity: z.string().min(1).max(MAX_IDENTITY_LENGTH).optional(),
+  /**
+   * The region of the leg the producing peer is joined to: this server's region for a peer joined
+   * here, the other leg's region for a producer piped in from there (cascading).
+   */
+  region: z
+    .string()
+    .regex(new RegExp(REGION_PATTERN), 'must be a region name such as "eu-west-1"')
+    .optional(),
+  kind: z.enum(['audio', 'video']),
+  paused: z.boolean(),
+});
+
+export type ProducerInfo = z.infer<typeof producerInfoSchema>;
+/** What this media server sends: every field, `identity` and `region` included. */
+export type ServerProducerInfo = Required<ProducerInfo>;
+
+/**
+ * Why a remote peer left or its producer closed. `leg_lost`: the leg of the room it is joined to (in
+ * another region) was cut off from this one (its region or server failed, the pipe went silent or
+ * closed), so the peer is most likely rejoining elsewhere and will come back under a new peer id with
+ * the same identity. `left` / `closed`: the peer left, or closed that producer, itself.
+ */
+export type RemoteLeaveReason = 'left' | 'leg_lost';
+export type ProducerCloseReason = 'closed' | 'leg_lost';
 
 export interface TransportInfo {
   readonly id: string;
@@ -78,7 +111,7 @@ export interface ResponseData {
   produce: { producerId: string };
   setProducerPaused: Record<string, never>;
   closeProducer: Record<string, never>;
-  listProducers: { producers: ProducerInfo[] };
+  listProducers: { producers: ServerProducerInfo[] };
   consume: {
     consumerId: string;
     producerId: string;
@@ -92,10 +125,11 @@ export interface ResponseData {
 }
 
 export interface Notifications {
-  peerJoined: { peerId: string; identity: string };
-  peerLeft: { peerId: string };
-  newProducer: ProducerInfo;
-  producerClosed: { producerId: string; peerId: string };
+  /** `region`: the region of the leg the peer is joined to (see ProducerInfo). */
+  peerJoined: { peerId: string; identity: string; region: string };
+  peerLeft: { peerId: string; reason: RemoteLeaveReason };
+  newProducer: ServerProducerInfo;
+  producerClosed: { producerId: string; peerId: string; reason: ProducerCloseReason };
   producerPaused: { producerId: string; paused: boolean };
   consumerClosed: { consumerId: string; producerId: string };
   /** The room moved or this server is going away: join again through the API, excluding this server. */

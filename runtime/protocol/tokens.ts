@@ -17,7 +17,9 @@
  */
 import { createSigner, createVerifier, TokenError as JwtError } from 'fast-jwt';
 import { createSecretKey, type KeyObject } from 'node:crypto';
-import { MAX_IDENTITY_LENGTH } from './ids';
+import { MAX_IDENTITY_LENGTH, REGION_PATTERN } from './ids';
+
+const REGION_NAME = new RegExp(REGION_PATTERN);
 
 const ALG = 'HS256';
 const JOIN_AUDIENCE = 'mrwebrtc:join';
@@ -351,9 +353,14 @@ export async function verifyCascadeToken(
   if (expect.serverId !== undefined && server !== expect.serverId) {
     throw new TokenError('token_wrong_scope', 'the cascade token is for another media server');
   }
+  const region = stringClaim(payload, 'region');
+  // The asking leg's region reaches this leg's clients as the region of every peer piped from it.
+  if (!REGION_NAME.test(region)) {
+    throw new TokenError('token_invalid', `the cascade token's "region" claim is not a region name`);
+  }
   return {
     sub: stringClaim(payload, 'sub'),
-    region: stringClaim(payload, 'region'),
+    region,
     room,
     server,
     exp: payload.exp as number,

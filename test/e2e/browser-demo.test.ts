@@ -223,6 +223,9 @@ describe('browser demo in Chromium', () => {
 
     await expectRemoteVideoFlowing(alice, 'alice');
     await expectRemoteVideoFlowing(bob, 'bob');
+    // Each remote tile names its peer and the region that peer is in.
+    expect(await tileLabel(alice)).toBe(`bob · ${before.region}`);
+    expect(await tileLabel(bob)).toBe(`alice · ${before.region}`);
     if (SCREENSHOT_DIR) await screenshotDashboard(s);
 
     // Kill the room's media server: both pages rejoin elsewhere without anyone clicking anything.
@@ -247,6 +250,9 @@ describe('browser demo in Chromium', () => {
 
     await expectRemoteVideoFlowing(alice, 'alice after the rejoin');
     await expectRemoteVideoFlowing(bob, 'bob after the rejoin');
+    await eventually("alice's tile of bob to name bob's new region", async () =>
+      (await tileLabel(alice)) === `bob · ${after.region}` ? true : null,
+    );
     if (SCREENSHOT_DIR) {
       fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
       await alice.screenshot({ path: path.join(SCREENSHOT_DIR, 'demo.png'), fullPage: true });
@@ -310,6 +316,65 @@ describe('browser demo in Chromium', () => {
       await page.context().close();
     }
   }, 150_000);
+
+  it("a remote peer's tile names its region; when that region's server dies it shows the peer lost, then back in its new region, while the page's own call never moves", async () => {
+    const s = stack();
+    // A test above leaves a media server held down: every one runs again first.
+    for (const region of s.state.regions)
+      for (const media of region.media) await s.control('POST', `/api/processes/${media.id}/restore`);
+    await s.stack.waitHealthy(60_000);
+    const room = 'e2e-regions';
+    const alice = await openDemo('alice', room, s.state.regions[0]!.name);
+    await alice.waitForSelector('body[data-state="connected"]', { timeout: 30_000 });
+    const aliceAt = await shownPlacement(alice);
+    const home = aliceAt.region;
+    const away = s.state.regions.map((r) => r.name).find((r) => r !== home)!;
+    // Bob near the other region, on its leg. Under load a page's API client may hedge its join to the
+    // other region's LB (hedgeMs) and land on alice's leg: this test needs two legs, so bob joins again.
+    let bob: Page | undefined;
+    let bobAt = aliceAt;
+    for (let attempt = 1; attempt <= 3 && bobAt.region !== away; attempt++) {
+      if (bob) {
+        await bob.click('#leave');
+        await bob.context().close();
+      }
+      bob = await openDemo('bob', room, away);
+      await bob.waitForSelector('body[data-state="connected"]', { timeout: 30_000 });
+      bobAt = await shownPlacement(bob);
+    }
+    if (bobAt.region !== away) {
+      throw new Error(`bob never joined ${away}'s leg; his page log:\n${await pageLog(bob!)}`);
+    }
+    // Each on its own region's leg: they see each other through the pipe between the legs.
+    await expectRemoteVideoFlowing(alice, 'alice');
+    await expectRemoteVideoFlowing(bob!, 'bob');
+    expect(await tileLabel(alice)).toBe(`bob · ${away}`);
+    expect(await tileLabel(bob!)).toBe(`alice · ${home}`);
+
+    await s.control('POST', `/api/processes/${bobAt.server}/kill`);
+    try {
+      // Bob's tile at alice: lost with his region, then back (a new peer id) with his new one, playing.
+      await eventually(
+        "alice's tile of bob to come back in bob's new region",
+        async () => ((await tileLabel(alice)) === `bob · ${home}` ? true : null),
+        45_000,
+      );
+      await expectRemoteVideoFlowing(alice, 'alice, from bob after his rejoin');
+      const text = await pageLog(alice);
+      expect(text).toContain(`video of bob (${away}) lost`);
+      expect(text).toContain(`bob is back, now in ${home} (was ${away})`);
+      expect(await alice.locator('figure.remote').count()).toBe(1);
+      // Alice's region was healthy all along: her call never left its server.
+      expect(await shownPlacement(alice)).toEqual(aliceAt);
+      expect(text).not.toMatch(/connection lost|reconnected on/);
+    } finally {
+      await s.control('POST', `/api/processes/${bobAt.server}/restore`);
+    }
+    for (const page of [alice, bob!]) {
+      await page.click('#leave');
+      await page.context().close();
+    }
+  }, 180_000);
 });
 
 async function screenshotDashboard(s: E2eStack): Promise<void> {
@@ -321,4 +386,9 @@ async function screenshotDashboard(s: E2eStack): Promise<void> {
   fs.mkdirSync(SCREENSHOT_DIR!, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOT_DIR!, 'dashboard.png'), fullPage: true });
   await context.close();
+}
+
+/** The label of the first remote tile ("bob · eu-west-1"), or null when there is none. */
+function tileLabel(page: Page): Promise<string | null> {
+  return page.evaluate(() => document.querySelector('figure.remote .label')?.textContent ?? null);
 }

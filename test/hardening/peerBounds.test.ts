@@ -320,9 +320,15 @@ describe('room and identity caps', () => {
     expect(first.notifications.map((n) => n.notification)).not.toContain('rejoin');
     await waitFor(() => bob.notifications.length >= 3, "bob's notifications", 5_000, 20);
     expect(bob.notifications).toEqual([
-      { notification: 'producerClosed', data: { producerId: firstProducer, peerId: 'alice-first' } },
-      { notification: 'peerLeft', data: { peerId: 'alice-first' } },
-      { notification: 'peerJoined', data: { peerId: 'alice-second', identity: 'alice' } },
+      {
+        notification: 'producerClosed',
+        data: { producerId: firstProducer, peerId: 'alice-first', reason: 'closed' },
+      },
+      { notification: 'peerLeft', data: { peerId: 'alice-first', reason: 'left' } },
+      {
+        notification: 'peerJoined',
+        data: { peerId: 'alice-second', identity: 'alice', region: media.dynamo.region },
+      },
     ]);
     expect(media.counts()).toMatchObject({ rooms: 1, peers: 2, transports: 0, producers: 0 });
     expect(await second.request(requestId++, 'ping', {})).toHaveProperty('serverTime');

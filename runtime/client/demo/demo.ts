@@ -1,7 +1,9 @@
 /**
  * The browser demo: one page, one SDK client, one session at a time. Everything the page shows comes
  * from the SDK's events (joined, remoteTrack, reconnecting...), so it doubles as a live picture of the
- * failover story: the region and server change under a running call and the log says why.
+ * failover story: the region and server change under a running call and the log says why, and each
+ * remote tile names the region its peer is in, so a region's failure shows on the tiles of that region's
+ * peers alone.
  *
  * Served and bundled by runtime/local/demoServer.ts; the page's query string may preset `room`,
  * `name` and `near` (the region this browser pretends to be closest to).
@@ -12,6 +14,7 @@ import {
   type MediaKind,
   type RemoteTrackEvent,
   type Session,
+  type TrackEndedEvent,
 } from '../index';
 
 /** The log is for a human watching the call; older lines scroll away. */
@@ -75,6 +78,8 @@ function showPlacement(region: string, serverId: string, apiUrl: string): void {
   ui.region.textContent = region;
   ui.server.textContent = serverId;
   ui.api.textContent = apiUrl;
+  // Which remote peers are in another region than this page's changes with it.
+  for (const tile of tiles.values()) labelTile(tile);
 }
 
 async function fetchJson<T>(url: string): Promise<T> {
@@ -116,33 +121,96 @@ async function ensureCamera(): Promise<MediaStream | undefined> {
   return camera;
 }
 
-// ---- remote tiles: one per remote peer, its audio and video in one stream ---------------------------
+// ---- remote tiles: one per remote participant, its audio and video in one stream --------------------
+//
+// A tile belongs to a participant (its identity), not to one peer id: a peer whose region fails rejoins
+// elsewhere under a new peer id, and its tile should come back in place, with its new region. Its label
+// says who and where ("bob · eu-west-1") and how its media is doing, so a region failure reads off the
+// page: the tiles of peers in healthy regions keep playing (`live`), the tile of a peer of the failed
+// region says it was lost with that region, then shows the region it came back in.
+
+/** How long the tile of a lost peer waits for that peer to come back before it goes. */
+const LOST_TILE_MS = 30_000;
+/** A tile's video counts as stalled when it decoded no new frame for this long. */
+const STALL_AFTER_MS = 2_000;
 
 interface RemoteTile {
   readonly figure: HTMLElement;
-  readonly video: HTMLVideoElement;
+  video: HTMLVideoElement;
+  readonly label: HTMLElement;
+  readonly status: HTMLElement;
   readonly tracks: Map<string, RemoteTrackEvent>;
+  /** Who: the identity (the peer id for a server that does not send identities). */
+  readonly who: string;
+  peerId: string;
+  region: string | undefined;
+  /** Set while the peer is lost: removes the tile if the peer does not come back. */
+  lostTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Decoded frames at the last check, and when they last grew. */
+  frames: number;
+  framesAt: number;
 }
 
 const tiles = new Map<string, RemoteTile>();
 
-function tileFor(peerId: string): RemoteTile {
-  let tile = tiles.get(peerId);
-  if (tile) return tile;
-  const figure = document.createElement('figure');
-  figure.className = 'remote';
-  figure.dataset.peer = peerId;
+function whoOf(peer: { peerId: string; identity: string | undefined }): string {
+  return peer.identity ?? peer.peerId;
+}
+
+function newVideo(): HTMLVideoElement {
   const video = document.createElement('video');
   video.autoplay = true;
   video.playsInline = true;
+  return video;
+}
+
+function tileFor(who: string): RemoteTile {
+  let tile = tiles.get(who);
+  if (tile) return tile;
+  const figure = document.createElement('figure');
+  figure.className = 'remote';
+  const video = newVideo();
   const caption = document.createElement('figcaption');
-  caption.textContent = `peer ${peerId}`;
+  const label = document.createElement('span');
+  label.className = 'label';
+  const status = document.createElement('span');
+  status.className = 'tile-status';
+  caption.append(label, status);
   figure.append(video, caption);
   ui.videos.append(figure);
-  tile = { figure, video, tracks: new Map() };
-  tiles.set(peerId, tile);
+  tile = {
+    figure,
+    video,
+    label,
+    status,
+    tracks: new Map(),
+    who,
+    peerId: '',
+    region: undefined,
+    lostTimer: undefined,
+    frames: 0,
+    framesAt: Date.now(),
+  };
+  tiles.set(who, tile);
   ui.noRemotes.hidden = true;
   return tile;
+}
+
+/** The label ("bob · eu-west-1") and the peer the tile shows now. */
+function labelTile(tile: RemoteTile): void {
+  tile.figure.dataset.peer = tile.peerId;
+  tile.figure.dataset.region = tile.region ?? '';
+  tile.label.textContent = tile.region ? `${tile.who} · ${tile.region}` : tile.who;
+  tile.figure.classList.toggle(
+    'other-region',
+    tile.region !== undefined && tile.region !== ui.region.textContent,
+  );
+}
+
+/** `live`, `stalled`, `camera off`, `lost`: the tile's state, as a class and a word in its caption. */
+function showTileState(tile: RemoteTile, state: string, text: string): void {
+  tile.figure.dataset.state = state;
+  tile.status.textContent = text;
 }
 
 function attach(tile: RemoteTile): void {
@@ -156,27 +224,98 @@ function attach(tile: RemoteTile): void {
 }
 
 function addRemoteTrack(event: RemoteTrackEvent): void {
-  const tile = tileFor(event.peerId);
+  const tile = tileFor(whoOf(event));
+  if (tile.peerId !== event.peerId) {
+    // This participant's new peer (a first join, or a rejoin after its region or server failed).
+    const wasLost = tile.lostTimer !== undefined;
+    const from = tile.region;
+    clearTimeout(tile.lostTimer);
+    tile.lostTimer = undefined;
+    tile.tracks.clear();
+    tile.figure.classList.remove('paused');
+    // A new peer gets a new player: the old one's frozen last frame is not this peer's.
+    const video = newVideo();
+    tile.video.replaceWith(video);
+    tile.video = video;
+    tile.peerId = event.peerId;
+    tile.region = event.region;
+    tile.frames = 0;
+    tile.framesAt = Date.now();
+    if (wasLost) {
+      log(
+        `${tile.who} is back, now in ${event.region ?? 'an unknown region'}` +
+          (from && from !== event.region ? ` (was ${from})` : ''),
+        'good',
+      );
+    }
+    showTileState(tile, 'live', 'live');
+  }
+  labelTile(tile);
   tile.tracks.set(event.consumerId, event);
   attach(tile);
 }
 
-function removeRemoteTrack(peerId: string, consumerId: string): void {
-  const tile = tiles.get(peerId);
-  if (!tile?.tracks.delete(consumerId)) return;
+function removeTile(tile: RemoteTile): void {
+  clearTimeout(tile.lostTimer);
+  tile.figure.remove();
+  tiles.delete(tile.who);
+  ui.noRemotes.hidden = tiles.size > 0;
+}
+
+function removeRemoteTrack(event: TrackEndedEvent): void {
+  const tile = tiles.get(whoOf(event));
+  // A stale end (this participant's older peer) changes nothing.
+  if (!tile || tile.peerId !== event.peerId || !tile.tracks.delete(event.consumerId)) return;
   if (tile.tracks.size > 0) {
     attach(tile);
     return;
   }
-  tile.figure.remove();
-  tiles.delete(peerId);
-  ui.noRemotes.hidden = tiles.size > 0;
+  if (event.reason !== 'peer_lost') {
+    removeTile(tile);
+    return;
+  }
+  // Its leg in another region was cut off: keep the tile, say so, and wait for the peer to come back.
+  showTileState(tile, 'lost', `lost with ${event.region ?? 'its region'}: rejoining…`);
+  tile.lostTimer = setTimeout(() => {
+    log(`${tile.who} did not come back within ${LOST_TILE_MS / 1000} s`, 'warn');
+    removeTile(tile);
+  }, LOST_TILE_MS);
 }
 
 function clearRemoteTiles(): void {
-  for (const tile of tiles.values()) tile.figure.remove();
-  tiles.clear();
+  for (const tile of [...tiles.values()]) removeTile(tile);
   ui.noRemotes.hidden = false;
+}
+
+/** Once a second: is each tile's video still decoding new frames? */
+function checkTilesPlaying(): void {
+  const now = Date.now();
+  for (const tile of tiles.values()) {
+    if (tile.lostTimer !== undefined) continue;
+    const hasVideo = [...tile.tracks.values()].some((t) => t.kind === 'video');
+    if (!hasVideo || tile.figure.classList.contains('paused')) {
+      showTileState(tile, 'camera-off', 'camera off');
+      continue;
+    }
+    const frames = tile.video.getVideoPlaybackQuality().totalVideoFrames;
+    if (frames > tile.frames) {
+      tile.frames = frames;
+      tile.framesAt = now;
+    }
+    const stalledMs = now - tile.framesAt;
+    if (stalledMs < STALL_AFTER_MS) showTileState(tile, 'live', 'live');
+    else showTileState(tile, 'stalled', `no video for ${Math.round(stalledMs / 1000)} s`);
+  }
+}
+setInterval(checkTilesPlaying, 1_000);
+
+/** "bob (eu-west-1)" for the log. */
+function describePeer(peer: {
+  peerId: string;
+  identity: string | undefined;
+  region: string | undefined;
+}): string {
+  return `${whoOf(peer)}${peer.region ? ` (${peer.region})` : ''}`;
 }
 
 // ---- the session --------------------------------------------------------------------------------
@@ -218,16 +357,23 @@ function watch(current: Session): void {
   });
   current.on('remoteTrack', (event) => {
     addRemoteTrack(event);
-    log(`receiving ${event.kind} from peer ${event.peerId}`);
+    log(`receiving ${event.kind} from ${describePeer(event)}`);
   });
-  current.on('trackEnded', ({ peerId, consumerId, kind, reason }) => {
-    removeRemoteTrack(peerId, consumerId);
+  current.on('trackEnded', (event) => {
+    removeRemoteTrack(event);
+    const { kind, reason } = event;
     // A rejoin ends every remote track at once; the log line for the outage already says so.
-    if (reason !== 'reconnecting' && reason !== 'closed') log(`${kind} of peer ${peerId} ended (${reason})`);
+    if (reason === 'peer_lost') {
+      log(`${kind} of ${describePeer(event)} lost: that region's leg of the room is gone`, 'warn');
+    } else if (reason !== 'reconnecting' && reason !== 'closed') {
+      log(`${kind} of ${describePeer(event)} ended (${reason.replace(/_/g, ' ')})`);
+    }
   });
-  current.on('remotePaused', ({ peerId, kind, paused }) => {
-    tiles.get(peerId)?.figure.classList.toggle('paused', paused && kind === 'video');
-    log(`peer ${peerId} turned ${kind === 'video' ? 'camera' : 'mic'} ${paused ? 'off' : 'on'}`);
+  current.on('remotePaused', (event) => {
+    const { kind, paused } = event;
+    const tile = tiles.get(whoOf(event));
+    if (tile?.peerId === event.peerId && kind === 'video') tile.figure.classList.toggle('paused', paused);
+    log(`${describePeer(event)} turned ${kind === 'video' ? 'camera' : 'mic'} ${paused ? 'off' : 'on'}`);
   });
   current.on('warning', ({ message }) => log(message, 'warn'));
   current.on('error', ({ error }) => log(error.message, 'error'));

@@ -13,7 +13,7 @@ import type {
   Method,
   NotificationName,
   Notifications,
-  ProducerInfo,
+  ServerProducerInfo,
 } from '../../../runtime/protocol/signaling';
 import { SIGNALING_SUBPROTOCOL, tokenFromSubprotocols } from '../../../runtime/protocol/subprotocol';
 import { json, startHttpServer, type TestHttpServer } from './httpServers';
@@ -62,7 +62,7 @@ export class FakeMediaServer {
   /** Every accepted upgrade: its URL and the media token it presented. */
   readonly upgrades: Array<{ url: string; token: string | undefined }> = [];
   /** Producers in the room, including ones seeded for "other peers". */
-  readonly producers: ProducerInfo[] = [];
+  readonly producers: ServerProducerInfo[] = [];
   /** When true, requests (pings included) go unanswered: a hung server behind a live relay. */
   silent = false;
   /** Joins to refuse with close code 4001, as for an expired or replayed media token. */
@@ -118,11 +118,21 @@ export class FakeMediaServer {
     return this.requests.filter((r) => r.method === method);
   }
 
-  /** A producer of a peer that is not a client under test. */
-  seedRemoteProducer(kind: 'audio' | 'video' = 'video'): ProducerInfo {
+  /**
+   * A producer of a peer that is not a client under test: by default one of a peer joined to another
+   * region's leg (piped in), as a cascading media server reports it.
+   */
+  seedRemoteProducer(
+    kind: 'audio' | 'video' = 'video',
+    peer: { peerId: string; identity: string; region: string } = {
+      peerId: 'remote-peer',
+      identity: 'carol',
+      region: 'ap-southeast-1',
+    },
+  ): ServerProducerInfo {
     const producer = {
       producerId: `${this.serverId}-remote-${++this.counter}`,
-      peerId: 'remote-peer',
+      ...peer,
       kind,
       paused: false,
     };
@@ -170,6 +180,8 @@ export class FakeMediaServer {
         const producer = {
           producerId: `${this.serverId}-p${++this.counter}`,
           peerId,
+          identity: peerId,
+          region: this.region,
           kind: data.kind as 'video',
           paused: false,
         };
@@ -182,10 +194,12 @@ export class FakeMediaServer {
         const producer = this.producers.find((p) => p.producerId === data.producerId)!;
         const params = JSON.parse(
           JSON.stringify(testFakeParameters.generateConsumerRemoteParameters({ codecMimeType: 'video/VP8' })),
-        ) as { rtpParameters: { encodings: Array<{ ssrc: number; rtx?: { ssrc: number } }> } };
+        ) as { rtpParameters: { mid?: string; encodings: Array<{ ssrc: number; rtx?: { ssrc: number } }> } };
         // Every stream needs its own SSRCs, as every real producer has.
         const ssrc = 10_000_000 + ++this.counter * 10;
         params.rtpParameters.encodings = [{ ssrc, rtx: { ssrc: ssrc + 1 } }];
+        // And its own MID, as a real server gives each consumer: concurrent consumes must not collide.
+        params.rtpParameters.mid = `m${ssrc}`;
         return {
           consumerId: `${this.serverId}-c${++this.counter}`,
           producerId: producer.producerId,

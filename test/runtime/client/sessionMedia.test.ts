@@ -102,7 +102,7 @@ describe('Session media restore', () => {
     const late = a.seedRemoteProducer('video');
     a.notifyAll('newProducer', late);
     expect(await session.next('remoteTrack')).toMatchObject({ producerId: late.producerId });
-    a.notifyAll('producerClosed', { producerId: late.producerId, peerId: late.peerId });
+    a.notifyAll('producerClosed', { producerId: late.producerId, peerId: late.peerId, reason: 'closed' });
     expect(await session.next('trackEnded')).toMatchObject({
       producerId: late.producerId,
       reason: 'producer_closed',
@@ -115,4 +115,77 @@ describe('Session media restore', () => {
     expect(ended.map((e) => e.reason)).toEqual(['producer_closed', 'reconnecting']);
     expect(session.remoteTracks.map((t) => t.producerId)).toEqual([seededOnB.producerId]);
   });
+
+  it("reports each remote peer's identity and region, and tells a peer whose leg was lost from one that left", async () => {
+    const local = a.seedRemoteProducer('video', { peerId: 'p-bob', identity: 'bob', region: 'us-east-1' });
+    const piped = a.seedRemoteProducer('video', {
+      peerId: 'p-carol',
+      identity: 'carol',
+      region: 'eu-west-1',
+    });
+    const session = client.joinRoom('room-1', 'join-token');
+    const tracks: RemoteTrackEvent[] = [];
+    session.on('remoteTrack', (e) => tracks.push(e));
+    await session.ready;
+    await waitUntil(() => tracks.length === 2);
+    const byProducer = new Map(tracks.map((t) => [t.producerId, t]));
+    expect(byProducer.get(local.producerId)).toMatchObject({
+      peerId: 'p-bob',
+      identity: 'bob',
+      region: 'us-east-1',
+    });
+    expect(byProducer.get(piped.producerId)).toMatchObject({
+      peerId: 'p-carol',
+      identity: 'carol',
+      region: 'eu-west-1',
+    });
+    expect(session.remoteTracks.map((t) => `${t.identity}@${t.region}`).sort()).toEqual([
+      'bob@us-east-1',
+      'carol@eu-west-1',
+    ]);
+
+    // Carol's leg is cut off: her track ends as lost, with who she was and where.
+    a.notifyAll('producerClosed', { producerId: piped.producerId, peerId: 'p-carol', reason: 'leg_lost' });
+    expect(await session.next('trackEnded')).toMatchObject({
+      peerId: 'p-carol',
+      identity: 'carol',
+      region: 'eu-west-1',
+      reason: 'peer_lost',
+    });
+    // Bob leaves on his own.
+    a.notifyAll('peerLeft', { peerId: 'p-bob', reason: 'left' });
+    expect(await session.next('trackEnded')).toMatchObject({
+      identity: 'bob',
+      region: 'us-east-1',
+      reason: 'peer_left',
+    });
+
+    // Carol comes back from another region under a new peer id; a producer with a malformed region is
+    // refused by name, not consumed.
+    const back = a.seedRemoteProducer('video', {
+      peerId: 'p-carol-2',
+      identity: 'carol',
+      region: 'us-east-1',
+    });
+    a.notifyAll('newProducer', back);
+    expect(await session.next('remoteTrack')).toMatchObject({
+      peerId: 'p-carol-2',
+      identity: 'carol',
+      region: 'us-east-1',
+    });
+    const warning = session.next('warning');
+    a.notifyAll('newProducer', { ...back, producerId: 'bad-region', region: 'Mars' });
+    expect((await warning).message).toMatch(
+      /could not consume producer bad-region: .*region must be a region name/,
+    );
+    expect(a.requestsOf('consume').map((r) => r.data.producerId)).not.toContain('bad-region');
+  });
 });
+
+async function waitUntil(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

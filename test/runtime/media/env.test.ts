@@ -77,6 +77,7 @@ describe('media server environment', () => {
     [{ PUBLIC_IP: '300.1.1.1' }, /PUBLIC_IP: must be an IPv4 address such as 10.0.1.23 \(got "300.1.1.1"\)/],
     [{ RTC_MIN_PORT: '41000' }, /RTC_MAX_PORT: must be >= RTC_MIN_PORT \(got "40099"\)/],
     [{ SERVER_ID: 'has spaces' }, /SERVER_ID: .*\(got "has spaces"\)/],
+    [{ REGION: 'eu west' }, /REGION: must be an AWS region name such as "eu-west-1" \(got "eu west"\)/],
     [
       { MEDIA_TOKEN_KEYS: JSON.stringify({ kid: 'm1', secret: 'short' }) },
       /MEDIA_TOKEN_KEYS: secret is 5 bytes; use at least 32 random bytes \(set, not shown\)/,

@@ -103,13 +103,13 @@ describe('media server with real WebRTC peers', () => {
     // A peer joining late lists what is already produced, and hears about what comes after.
     const viewer = await joinPeer(server, 'call-1', 'bob');
     const { producers } = await viewer.signaling.request('listProducers', {});
-    expect(producers).toEqual([
-      { producerId: video.producerId, peerId: 'alice', kind: 'video', paused: false },
-    ]);
+    // With who alice is and where: the region of this server, which she is joined to.
+    const alice = { peerId: 'alice', identity: 'user-alice', region: dynamo.region };
+    expect(producers).toEqual([{ producerId: video.producerId, ...alice, kind: 'video', paused: false }]);
     const audio = await producer.produceAudio();
     expect(await viewer.signaling.waitForNotification('newProducer')).toEqual({
       producerId: audio.producerId,
-      peerId: 'alice',
+      ...alice,
       kind: 'audio',
       paused: false,
     });

@@ -144,4 +144,17 @@ describe('cascade tokens', () => {
       code: 'token_wrong_scope',
     });
   });
+
+  it('carry a region name: its peers are told it as their region', async () => {
+    const token = await signCascadeToken(keys, {
+      fromServer: 'ap-1',
+      fromRegion: '<b>ap</b>',
+      room: 'r',
+      server: 'eu-1',
+    });
+    await expect(verifyCascadeToken(keys, token, { roomId: 'r' })).rejects.toMatchObject({
+      code: 'token_invalid',
+      message: expect.stringContaining('"region" claim'),
+    });
+  });
 });
