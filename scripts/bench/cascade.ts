@@ -25,11 +25,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseDeploymentConfig } from '../../lib/config';
 import { LocalTarget } from '../chaos/local-target';
 import { runLocalChaos, type ChaosReport } from '../chaos/local-run';
 import { SURVIVOR_GAP_LIMIT_MS } from '../chaos/survivors';
 import type { PipePlan, PipeResult } from './support/pipeCostProcess';
+import { benchStackConfig } from './support/stackConfig';
 import { ipcReady, spawnTs, stopAll, untilReady } from './support/processes';
 import { benchHeader, emit, percentileOf, progress, round, type BenchResult } from './report';
 
@@ -139,29 +139,17 @@ async function pipesInChild(plan: PipePlan): Promise<PipeResult> {
 
 // ---- 3: survivors' gap over repeated region kills --------------------------------------------------------
 
-/** The bench's own stack: addresses and ports apart from a developer's and the failover bench's. */
-function benchStackConfig() {
-  return parseDeploymentConfig({
-    local: {
-      addresses: { 'us-east-1': '127.0.51.1', 'eu-west-1': '127.0.52.1', 'ap-southeast-1': '127.0.53.1' },
-      lbPort: 38080,
-      dynamoPort: 38000,
-      mediaPortBase: 39000,
-      mediaServersPerRegion: 1,
-      dnsPort: 35353,
-      backupDnsPort: 35354,
-      dashboardPort: 33000,
-      dnsTtlSeconds: 2,
-      healthCheckIntervalSeconds: 2,
-    },
-  });
-}
-
 async function measureSurvivors(plan: CascadePlan): Promise<SurvivorRun[]> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-cascade-'));
   progress('survivors: starting a 3-region stack');
   const target = await LocalTarget.attachOrStart({
-    config: benchStackConfig(),
+    // Addresses and ports apart from a developer's stack and the failover bench's.
+    config: benchStackConfig({
+      addressOctet: 5,
+      portBase: 30_000,
+      healthCheckIntervalSeconds: 2,
+      dnsTtlSeconds: 2,
+    }),
     stateDir,
     log: (l) => progress(`  ${l.trim()}`),
   });

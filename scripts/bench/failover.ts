@@ -15,9 +15,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseDeploymentConfig } from '../../lib/config';
 import { LocalTarget } from '../chaos/local-target';
 import { runLocalChaos, type ChaosReport } from '../chaos/local-run';
+import { benchStackConfig } from './support/stackConfig';
 import { benchHeader, emit, percentileOf, progress, round, type BenchResult } from './report';
 
 const MODES = ['kill', 'blackhole', 'dns-outage'] as const;
@@ -43,7 +43,12 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
   const started = Date.now();
   const runsPerMode = quick ? 1 : 5;
   const clients = quick ? 12 : 24;
-  const config = benchStackConfig();
+  const config = benchStackConfig({
+    addressOctet: 4,
+    portBase: 20_000,
+    healthCheckIntervalSeconds: HEALTH_INTERVAL_S,
+    dnsTtlSeconds: DNS_TTL_S,
+  });
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-failover-'));
   progress(`starting a 3-region stack (health every ${HEALTH_INTERVAL_S} s, TTL ${DNS_TTL_S} s)`);
   const target = await LocalTarget.attachOrStart({ config, stateDir, log: (l) => progress(l.trim()) });
@@ -67,24 +72,6 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     },
     summaryRows(results, dnsBoundMs),
   );
-}
-
-/** The bench's own stack: addresses and ports apart from a developer's, fast health checks. */
-function benchStackConfig() {
-  return parseDeploymentConfig({
-    local: {
-      addresses: { 'us-east-1': '127.0.41.1', 'eu-west-1': '127.0.42.1', 'ap-southeast-1': '127.0.43.1' },
-      lbPort: 28080,
-      dynamoPort: 28000,
-      mediaPortBase: 29000,
-      mediaServersPerRegion: 1,
-      dnsPort: 25353,
-      backupDnsPort: 25354,
-      dashboardPort: 23000,
-      dnsTtlSeconds: DNS_TTL_S,
-      healthCheckIntervalSeconds: HEALTH_INTERVAL_S,
-    },
-  });
 }
 
 /** `runsPerMode` chaos runs per mode, the failed region rotating over the stack's regions. */
