@@ -142,13 +142,9 @@ export class SimulatedClient {
       // A DNS-only client has nothing but the primary name: no region URLs from join answers either.
       followAlternates: kind === 'dual-url',
       // Hedge after 400 ms: loopback answers take a few ms, so only a dead or silent URL waits that long
-      // (a witness does not hedge: at the attempt timeout, 1.5 s, it moves on all the same).
-      timeouts: {
-        attemptMs: ATTEMPT_MS,
-        hedgeMs: witness ? ATTEMPT_MS : 400,
-        signalingPingMs: 1_000,
-        signalingPongTimeoutMs: 2_000,
-      },
+      // (a witness does not hedge: at the attempt timeout, 1.5 s, it moves on all the same). Signaling
+      // pings keep the SDK's defaults: a missed ping is half of the failure detector's evidence.
+      timeouts: { attemptMs: ATTEMPT_MS, hedgeMs: witness ? ATTEMPT_MS : 400 },
       backoff: { baseMs: 200, capMs: 3_000, maxAttempts: 60, joinAttempts: 5 },
       dns: {
         servers: { [opts.backupDomain]: opts.dns.backup, [opts.domain]: opts.dns.primary },
