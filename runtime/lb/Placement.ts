@@ -59,6 +59,13 @@ export interface Exclusions {
 }
 
 export const NO_EXCLUSIONS: Exclusions = { serverIds: new Set(), regions: new Set() };
+/**
+ * How old a snapshot may be when it shows no server of this LB's own region able to take a peer. The
+ * cache's usual age (seconds) can predate a server that just started or came back, and placing this
+ * region's peers elsewhere on that stale view would cascade them through a far region for nothing;
+ * at most one fleet read per this period is the price while the region really has no server.
+ */
+export const OWN_REGION_RECHECK_MS = 1_000;
 
 export type AssignmentOutcome = 'assigned' | 'placed' | 'takeover' | 'lost_race';
 
@@ -256,8 +263,12 @@ export class Placement {
   async assign(roomId: string, exclude: Exclusions): Promise<Assignment> {
     const { store, fleet } = this.deps;
     const room = await store.rooms.get(roomId);
-    const snap = await fleet.get();
-    const ctx = this.context(snap, exclude);
+    let snap = await fleet.get();
+    let ctx = this.context(snap, exclude);
+    if (!this.ownRegionHasTarget(snap, ctx)) {
+      snap = await fleet.get(OWN_REGION_RECHECK_MS);
+      ctx = this.context(snap, exclude);
+    }
     // A room that does not exist yet starts as a room item: a new room costs no extra read. (A room
     // item released while other regions' legs live is placed again; its server converges with this
     // region's leg through the media servers' room checks.)
@@ -295,6 +306,19 @@ export class Placement {
     const server = await this.serverOf(room, snap);
     const judgement = await this.judge(server, snap, { ...ctx, exclude: NO_EXCLUSIONS });
     return !judgement.keep;
+  }
+
+  /** Whether the snapshot shows a server of this LB's region that may take a peer (excluded ones aside). */
+  private ownRegionHasTarget(snap: FleetSnapshot, ctx: PlacementContext): boolean {
+    for (const server of snap.servers.values()) {
+      if (
+        server.region === ctx.region &&
+        !ctx.exclude.serverIds.has(server.id) &&
+        isTarget(server, snap, ctx)
+      )
+        return true;
+    }
+    return false;
   }
 
   /** Whether this LB's region may hold a leg for its peers: usable and not excluded by the caller. */

@@ -1,6 +1,7 @@
 import { parseKeySet, verifyMediaToken } from '../../../runtime/protocol/tokens';
 import { turnPassword } from '../../../runtime/lb/turnCredentials';
 import { DEFAULT_SERVER_LIVENESS_MS } from '../../../runtime/store';
+import { OWN_REGION_RECHECK_MS } from '../../../runtime/lb/Placement';
 import {
   join,
   joinToken,
@@ -118,6 +119,23 @@ describe('placement of a fresh room', () => {
     expect(body.signalingUrl).toBe('ws://127.0.1.1:8080/v1/rooms/r1/signal');
     // The serving region is not its own alternate; this region (nearest the client, who reached it) is first.
     expect(body.alternates.map((a: { region: string }) => a.region)).toEqual(['eu-west-1', 'ap-southeast-1']);
+  });
+
+  it("reads the fleet again before sending this region's peers abroad, so a server that just came back takes them", async () => {
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1'));
+    await h.app.fleet.refresh();
+    // This region's server registers after the snapshot; the snapshot is young enough for the cache.
+    await h.admin.servers.put(mediaServer('eu-back', 'eu-west-1'));
+    h.clock.advance(OWN_REGION_RECHECK_MS);
+    const before = h.commands.length;
+    expect((await join(h, 'r1')).json()).toMatchObject({ region: 'eu-west-1', serverId: 'eu-back' });
+    expect(h.commands.slice(before)).toContain('QueryCommand');
+    // Not on every join: with a fresh snapshot that shows no server here, the peer goes abroad at once.
+    await h.admin.servers.put(mediaServer('eu-back', 'eu-west-1', { status: 'draining' }));
+    await h.app.fleet.refresh();
+    const reads = h.commands.length;
+    expect((await join(h, 'r2')).json()).toMatchObject({ region: 'us-east-1', serverId: 'us-a' });
+    expect(h.commands.slice(reads).filter((c) => c === 'ScanCommand' || c === 'QueryCommand')).toEqual([]);
   });
 
   it('places rooms elsewhere when this region is evacuated, or excluded by the client', async () => {
