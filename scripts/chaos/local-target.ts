@@ -1,6 +1,7 @@
 /**
  * The chaos run's handle on the local stack: attach to a running `npm start` through
- * `.local/state.json` and its control API, or start a stack in this process when none runs.
+ * `.local/state.json` and its control API, or start a stack in a child process when none runs
+ * (stackProcess.ts: the emulators get an event loop of their own, away from the clients it times).
  *
  * Faults go through the control API (what a person could do from another terminal), data checks read
  * every replica directly through the AWS SDK, and evacuation is written through a surviving region's
@@ -8,13 +9,20 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { readDeploymentConfig, type DeploymentConfig } from '../../lib/config';
 import { type KeySet, parseKeySet, signJoinToken } from '../../runtime/protocol/tokens';
 import { LOCAL_CREDENTIALS, localReplicaStore } from '../../runtime/local/replicas';
-import { startLocalStack, type LocalStack } from '../../runtime/local/stack';
 import { stateFilePath, type LocalStackState } from '../../runtime/local/stateFile';
 import type { Store } from '../../runtime/store';
+import type { StackProcessOptions } from './stackProcess';
+
+/** A stack that this process started: stopping it stops every region. */
+interface OwnedStack {
+  stop(): Promise<void>;
+}
 
 /**
  * kill / blackhole / evacuate fail one region; dns-outage fails the primary DNS zone instead (every
@@ -34,7 +42,7 @@ export class LocalTarget {
   private constructor(
     readonly state: LocalStackState,
     /** Set when this process started the stack (and so must stop it). */
-    private readonly owned: LocalStack | undefined,
+    private readonly owned: OwnedStack | undefined,
   ) {
     this.key = parseKeySet(state.joinTokenKeys);
   }
@@ -65,21 +73,18 @@ export class LocalTarget {
         healthCheckIntervalSeconds: opts.healthIntervalSeconds ?? base.local.healthCheckIntervalSeconds,
       },
     };
-    opts.log('no local stack runs: starting one in this process');
-    const stack = await startLocalStack({
-      config,
-      regionCount: opts.regionCount,
-      mediaPerRegion: opts.mediaPerRegion,
-      stateDir: opts.stateDir,
-      log: (l) => opts.log(`  ${l}`),
-    });
-    try {
-      await stack.waitHealthy(90_000);
-    } catch (err) {
-      await stack.stop();
-      throw err;
-    }
-    return new LocalTarget(stack.state(), stack);
+    opts.log('no local stack runs: starting one in a child process');
+    const { state, stop } = await startStackProcess(
+      {
+        config,
+        regionCount: opts.regionCount,
+        mediaPerRegion: opts.mediaPerRegion,
+        stateDir: opts.stateDir,
+        healthyWithinMs: 90_000,
+      },
+      (l) => opts.log(`  ${l}`),
+    );
+    return new LocalTarget(state, { stop });
   }
 
   get regionNames(): string[] {
@@ -272,4 +277,46 @@ async function postJson(url: string): Promise<unknown> {
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(`${url} answered ${res.status}: ${JSON.stringify(body)}`);
   return body;
+}
+
+/** How long a stack process has to stop its regions before it is killed. */
+const STACK_STOP_TIMEOUT_MS = 20_000;
+
+/** Starts stackProcess.ts and waits for its stack to be healthy; fails with its output if it is not. */
+async function startStackProcess(
+  options: StackProcessOptions,
+  log: (line: string) => void,
+): Promise<{ state: LocalStackState; stop: () => Promise<void> }> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(__dirname, 'stackProcess.ts')],
+    {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STACK_STOP_TIMEOUT_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+  const ready = new Promise<LocalStackState>((resolve, reject) => {
+    child.on('message', (msg: { type: string; line?: string; state?: LocalStackState; message?: string }) => {
+      if (msg.type === 'listening') child.send({ type: 'start', options });
+      else if (msg.type === 'log') log(msg.line!);
+      else if (msg.type === 'ready') resolve(msg.state!);
+      else if (msg.type === 'failed') reject(new Error(`the local stack did not start: ${msg.message}`));
+    });
+    void exited.then((code) =>
+      reject(new Error(`the local stack process exited (${code}) before it was ready`)),
+    );
+  });
+  try {
+    return { state: await ready, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
