@@ -81,6 +81,9 @@ export async function startLb(
       fleetRefreshMs: 0,
       summaryIntervalMs: 0,
       ...opts.config,
+      // The event-loop shedder judges this jest worker's loop, which lags whenever the machine is busy:
+      // off unless a test sets it (shedding.test.ts does), or it would answer 503 to unrelated tests.
+      limits: { maxEventLoopDelayMs: 60_000, ...opts.config?.limits },
     }),
   });
   await app.ready();
