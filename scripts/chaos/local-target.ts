@@ -282,7 +282,7 @@ async function postJson(url: string): Promise<unknown> {
 /** How long a stack process has to stop its regions before it is killed. */
 const STACK_STOP_TIMEOUT_MS = 20_000;
 
-/** Starts stackProcess.ts and waits for its stack to be healthy; fails with its output if it is not. */
+/** Starts stackProcess.ts and waits for its stack to be healthy; fails with its reason (its output is this process's). */
 async function startStackProcess(
   options: StackProcessOptions,
   log: (line: string) => void,
