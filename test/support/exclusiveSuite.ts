@@ -5,7 +5,8 @@
  *
  * `exclusiveSuite()` in a suite's top level holds a machine-wide lock (an atomic `mkdir`, with the
  * holder's pid inside so a crashed holder's lock is taken over) from before its first hook to after its
- * last. Other suites, the light ones, keep running beside it.
+ * last. Other suites, the light ones, keep running beside it. A suite that keeps both cores busy for
+ * long (the CDK app's CLI synths) takes it too, so that no timing suite runs beside it.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
