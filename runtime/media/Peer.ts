@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { PeerLimits } from './config';
-import { INITIAL_OUTGOING_BITRATE_BPS, MAX_INCOMING_BITRATE_BPS } from './codecs';
+import { INITIAL_OUTGOING_BITRATE_BPS, KEY_FRAME_REQUEST_DELAY_MS, MAX_INCOMING_BITRATE_BPS } from './codecs';
 import type {
   EngineWorker,
   MediaKind,
@@ -227,7 +227,12 @@ export class Peer extends EventEmitter<PeerEvents> {
     );
     if (conflict) throw new ProtocolError('bad_request', conflict);
     const producer = await clientInput(() =>
-      transport.transport.produce({ kind, rtpParameters, appData: { ...appData, peerId: this.id } }),
+      transport.transport.produce({
+        kind,
+        rtpParameters,
+        keyFrameRequestDelay: KEY_FRAME_REQUEST_DELAY_MS,
+        appData: { ...appData, peerId: this.id },
+      }),
     );
     if (this.closedFlag || producer.closed) {
       producer.close();

@@ -29,6 +29,7 @@ import {
   type PortRange,
   type SrtpParameters,
 } from './engine';
+import { KEY_FRAME_REQUEST_DELAY_MS } from './codecs';
 import type { Logger } from './logger';
 import {
   pipeLinkDescriptionSchema,
@@ -429,6 +430,7 @@ export class PipeLink extends EventEmitter<PipeLinkEvents> {
       kind: piped.kind,
       rtpParameters: piped.rtpParameters,
       paused: piped.paused,
+      keyFrameRequestDelay: KEY_FRAME_REQUEST_DELAY_MS,
       appData,
     });
     if (this.closedFlag || producer.closed || this.closedProducerIds.has(producerId)) {

@@ -25,3 +25,13 @@ export const ROOM_MEDIA_CODECS: RtpCodecCapability[] = [
 export const MAX_INCOMING_BITRATE_BPS = 3_000_000;
 /** mediasoup's default (600 kbps) starts a consumer's video blurry; BWE ramps from here. */
 export const INITIAL_OUTGOING_BITRATE_BPS = 1_000_000;
+
+/**
+ * A video producer holds back a key frame request that comes within this long of the previous one,
+ * then sends one for all of them. Without it, consumers created together (a region's peers rejoining
+ * one server, a cascade leg consuming anew) lose their key frame: libwebrtc's encoder ignores a
+ * request within 300 ms of the last one it honoured, and mediasoup asks again only 1 s later, so a
+ * rejoined peer's first picture came about a second late. 400 ms clears the encoder's window with
+ * room for network jitter between two requests.
+ */
+export const KEY_FRAME_REQUEST_DELAY_MS = 400;

@@ -62,6 +62,8 @@ export interface MsWebRtcTransport extends Emitter<{ dtlsstatechange: [DtlsState
     kind: MediaKind;
     rtpParameters: MediasoupObject;
     paused?: boolean;
+    /** Video: a key frame request within this long of the previous one waits for it (codecs.ts). */
+    keyFrameRequestDelay?: number;
     appData?: Record<string, unknown>;
   }): Promise<MsProducer>;
   consume(args: {
@@ -163,6 +165,7 @@ export interface MsPipeTransport extends Emitter<{ routerclose: [] }> {
     kind: MediaKind;
     rtpParameters: MediasoupObject;
     paused?: boolean;
+    keyFrameRequestDelay?: number;
     appData?: Record<string, unknown>;
   }): Promise<MsProducer>;
   getStats(): Promise<TransportCounters[]>;
