@@ -166,6 +166,8 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
         });
       }
       const names = opts.supervisor.select({ region });
+      // The fault's moment, reported so a chaos run times from it and not from its own request's arrival.
+      const at = Date.now();
       // A dead region's database is gone with it: partition the replica and take its endpoint down
       // (refusing for a kill, silent for a blackhole) so nothing in the region can limp on. The
       // partition and the signals are synchronous and go first, so the whole region fails at one
@@ -186,7 +188,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       return {
         region,
         action,
-        at: Date.now(),
+        at,
         processes: opts.supervisor.status().filter((p) => p.region === region),
       };
     },

@@ -20,7 +20,8 @@ const SAMPLE_INTERVAL_MS = 500;
 const QUERY_TIMEOUT_MS = 1_000;
 
 export class DnsWatch {
-  readonly samples: DnsSample[] = [];
+  /** Samples by epoch ms, so time zero may be marked again after they were taken. */
+  private readonly taken: (Omit<DnsSample, 'atMs'> & { at: number })[] = [];
   private timer: NodeJS.Timeout | undefined;
   private injectionAt = Date.now();
   private readonly resolvers: { location: string; resolver: Resolver }[];
@@ -46,6 +47,10 @@ export class DnsWatch {
     this.injectionAt = at;
   }
 
+  get samples(): DnsSample[] {
+    return this.taken.map(({ at, ...sample }) => ({ atMs: at - this.injectionAt, ...sample }));
+  }
+
   stop(): void {
     clearInterval(this.timer);
   }
@@ -60,16 +65,16 @@ export class DnsWatch {
   }
 
   private async sample(): Promise<void> {
-    const atMs = Date.now() - this.injectionAt;
+    const at = Date.now();
     await Promise.all(
       this.resolvers.map(async ({ location, resolver }) => {
         const started = Date.now();
         try {
           const addresses = await resolver.resolve4(this.name);
-          this.samples.push({ atMs, location, addresses, tookMs: Date.now() - started });
+          this.taken.push({ at, location, addresses, tookMs: Date.now() - started });
         } catch (err) {
-          this.samples.push({
-            atMs,
+          this.taken.push({
+            at,
             location,
             addresses: [],
             error: (err as Error).message,

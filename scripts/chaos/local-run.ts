@@ -75,7 +75,13 @@ export interface ChaosReport {
     readonly detail: readonly string[];
     readonly roomsByRegion: Record<string, number>;
   };
-  readonly injection: { readonly at: string | null; readonly actions: readonly string[] };
+  readonly injection: {
+    /** When the fault took effect, as the stack reports it: time zero of every figure. */
+    readonly at: string | null;
+    /** How long the control request took until then (not part of any figure). */
+    readonly requestMs: number | null;
+    readonly actions: readonly string[];
+  };
   readonly observation: {
     readonly windowMs: number;
     readonly dnsSamples: number;
@@ -116,6 +122,8 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   const dnsWatch = watchPrimaryDns(target.state);
   const backupWatch = watchBackupDns(target.state);
   let injectedByMs: number | undefined;
+  /** From the control request's start to the fault taking effect (the harness, not the platform). */
+  let requestMs: number | null;
   let stoppedAtMs: number | undefined;
   let emulatorView: Awaited<ReturnType<LocalTarget['dnsEmulatorView']>> | undefined;
   let repliesBefore: number | null = null;
@@ -137,9 +145,14 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
 
     // Recorded before the fault is injected, so a half-done injection is still rolled back below.
     if (dnsOutage) repliesBefore = (await target.dnsEmulatorView(Date.now())).primaryReplies;
-    injectedAt = markInjection(fleet, dnsWatch);
-    backupWatch.markInjection(injectedAt);
-    actions = await target.inject(opts.region, opts.mode);
+    fleet.forEach((c) => c.snapshotBefore());
+    const requestedAt = markInjection(fleet, [dnsWatch, backupWatch], Date.now());
+    injectedAt = requestedAt;
+    const injection = await target.inject(opts.region, opts.mode);
+    actions = [...injection.actions];
+    // Time zero is the fault's own moment, as the stack reports it, not the control request's start.
+    injectedAt = markInjection(fleet, [dnsWatch, backupWatch], injection.at);
+    requestMs = injection.at - requestedAt;
     injectedByMs = Date.now() - injectedAt;
     log(`injected ${opts.mode}${dnsOutage ? '' : ` into ${opts.region}`}: ${actions.join('; ')}`);
 
@@ -196,7 +209,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     return {
       ...header,
       steadyState: { ok: true, detail: [], roomsByRegion },
-      injection: { at: new Date(injectedAt!).toISOString(), actions },
+      injection: { at: new Date(injectedAt!).toISOString(), requestMs, actions },
       observation: { ...observation, dnsDroppedAfterMs: null },
       groups: [],
       media,
@@ -227,7 +240,7 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
   return {
     ...header,
     steadyState: { ok: true, detail: [], roomsByRegion },
-    injection: { at: new Date(injectedAt!).toISOString(), actions },
+    injection: { at: new Date(injectedAt!).toISOString(), requestMs, actions },
     observation,
     groups: groupOutcomes(outcomes, opts.region),
     media,
@@ -481,13 +494,14 @@ async function settledItems(target: LocalTarget, region: string): Promise<Replic
   return target.scanReplica(region);
 }
 
-/** Time zero of the run, for every client and the DNS watch; returns it. */
-function markInjection(fleet: readonly SimulatedClient[], dnsWatch: DnsWatch): number {
-  fleet.forEach((c) => c.snapshotBefore());
-  const injectedAt = Date.now();
-  fleet.forEach((c) => c.markInjection(injectedAt));
-  dnsWatch.markInjection(injectedAt);
-  return injectedAt;
+/**
+ * Time zero of the run, for every client and the DNS watches; returns it. Marked once before the fault
+ * is requested and again at the moment the fault took effect.
+ */
+function markInjection(fleet: readonly SimulatedClient[], watches: readonly DnsWatch[], at: number): number {
+  fleet.forEach((c) => c.markInjection(at));
+  watches.forEach((w) => w.markInjection(at));
+  return at;
 }
 
 /** What the surviving replicas lost of `before`; whether they converge is added after the rollback. */
@@ -705,7 +719,7 @@ function notInjected(header: ReportHeader, detail: string[], bounds: Observation
   return {
     ...header,
     steadyState: { ok: false, detail, roomsByRegion: {} },
-    injection: { at: null, actions: [] },
+    injection: { at: null, requestMs: null, actions: [] },
     observation: {
       windowMs: bounds.windowMs,
       dnsSamples: 0,

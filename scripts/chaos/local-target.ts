@@ -30,6 +30,12 @@ interface OwnedStack {
  */
 export type FaultMode = 'kill' | 'blackhole' | 'evacuate' | 'dns-outage';
 
+export interface Injection {
+  /** Epoch ms when the fault took effect. */
+  readonly at: number;
+  readonly actions: readonly string[];
+}
+
 export interface ReplicaItem {
   readonly key: string;
   readonly item: Record<string, unknown>;
@@ -171,27 +177,41 @@ export class LocalTarget {
     };
   }
 
-  async inject(region: string, mode: FaultMode): Promise<string[]> {
+  /**
+   * Injects the fault. `at` is the moment it took effect, as the stack reports it (epoch ms): the
+   * signals sent to the region's processes, the zone switched off, the evacuation written.
+   */
+  async inject(region: string, mode: FaultMode): Promise<Injection> {
     if (mode === 'dns-outage') {
-      await postJson(`${this.state.controlUrl}/api/dns/zones/primary/fail`);
-      return [`the primary zone ${this.state.domain} drops every query (UDP and TCP); every region stays up`];
+      const { at } = await postJson(`${this.state.controlUrl}/api/dns/zones/primary/fail`);
+      return {
+        at,
+        actions: [
+          `the primary zone ${this.state.domain} drops every query (UDP and TCP); every region stays up`,
+        ],
+      };
     }
     if (mode === 'evacuate') {
       const via = this.regionNames.find((r) => r !== region);
       if (!via) throw new Error('evacuating needs a second region to write through');
+      const at = Date.now();
       await this.storeFor(via).regions.setStatus(region, 'evacuated', 'chaos drill');
-      return [`set region ${region} status=evacuated through ${via}'s replica`];
+      return { at, actions: [`set region ${region} status=evacuated through ${via}'s replica`] };
     }
-    await postJson(`${this.state.controlUrl}/api/regions/${region}/${mode}`);
-    return mode === 'kill'
-      ? [
-          `SIGKILL ${region}'s LB, media servers and TURN relay`,
-          `partition ${region}'s DynamoDB replica and refuse its endpoint`,
-        ]
-      : [
-          `SIGSTOP ${region}'s LB, media servers and TURN relay (sockets stay open)`,
-          `partition ${region}'s DynamoDB replica and silence its endpoint`,
-        ];
+    const { at } = await postJson(`${this.state.controlUrl}/api/regions/${region}/${mode}`);
+    return {
+      at,
+      actions:
+        mode === 'kill'
+          ? [
+              `SIGKILL ${region}'s LB, media servers and TURN relay`,
+              `partition ${region}'s DynamoDB replica and refuse its endpoint`,
+            ]
+          : [
+              `SIGSTOP ${region}'s LB, media servers and TURN relay (sockets stay open)`,
+              `partition ${region}'s DynamoDB replica and silence its endpoint`,
+            ],
+    };
   }
 
   async rollback(region: string, mode: FaultMode): Promise<string[]> {
@@ -266,7 +286,12 @@ async function getJson<T>(url: string): Promise<T | undefined> {
   }
 }
 
-async function postJson(url: string): Promise<unknown> {
+/** What the control API answers a fault or restore with: at least the moment it acted. */
+interface ControlAnswer {
+  readonly at: number;
+}
+
+async function postJson(url: string): Promise<ControlAnswer> {
   // The control API takes state-changing requests as JSON only (CSRF: see runtime/local/controlServer.ts).
   const res = await fetch(url, {
     method: 'POST',
@@ -276,7 +301,10 @@ async function postJson(url: string): Promise<unknown> {
   });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(`${url} answered ${res.status}: ${JSON.stringify(body)}`);
-  return body;
+  const at = (body as { at?: unknown }).at;
+  if (typeof at !== 'number')
+    throw new Error(`${url} answered without the moment it acted: ${JSON.stringify(body)}`);
+  return { at };
 }
 
 /** How long a stack process has to stop its regions before it is killed. */

@@ -71,6 +71,8 @@ describe('chaos: kill us-east-1 on the local stack', () => {
     expect(report.steadyState.ok).toBe(true);
     expect(Object.keys(report.steadyState.roomsByRegion).length).toBeGreaterThanOrEqual(2);
     expect(report.injection.at).not.toBeNull();
+    // Time zero is when the stack signalled the region, after the control request reached it.
+    expect(report.injection.requestMs).toBeGreaterThanOrEqual(0);
     expect(report.injection.actions.join(' ')).toMatch(/SIGKILL us-east-1/);
   });
 
