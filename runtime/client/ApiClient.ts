@@ -7,7 +7,9 @@
  *    join answer: region URLs the platform itself recommends, so a client configured with the two
  *    names only still has somewhere to go when both fail (their DNS is broken, or they point at a dead
  *    region). Learned URLs never outrank configured ones. A call may name regions to avoid (a rejoin
- *    excluded them): their URLs are asked last.
+ *    excluded them): their URLs are asked last, and so is every name whose last answer came from one
+ *    of them. Every LB answer names its region (`X-Region`), so the client knows which region stands
+ *    behind `api` (latency-routed) or `api-backup` (weighted) right now.
  * 2. Each learned list replaces the previous one, so the chain stays bounded: configured URLs, one URL
  *    per configured region, at most three alternates (joinApi.ts checks and caps them). The URL that
  *    answered last stays first until it fails, even when the newest list no longer names it (an answer
@@ -16,7 +18,11 @@
  *    path or the service is unwell. It never moves on at a 4xx: the request is wrong and would be wrong
  *    everywhere, so the server's `{ error: { code, message } }` surfaces as an ApiError.
  * 4. It hedges: a URL silent for `hedgeMs` gets the next URL started beside it, and the first usable
- *    answer wins, so a blackholed primary costs one hedge delay, not a whole attempt timeout.
+ *    answer wins, so a blackholed primary costs one hedge delay, not a whole attempt timeout. A call
+ *    may name regions it suspects (a switch away from a server that went silent): a URL that leads
+ *    there keeps its place but holds nothing back, the next URL starts beside it at once. So a frozen
+ *    region costs no hedge delay at all, and a region that is fine (one server failed, its LB answers)
+ *    still serves the call if it answers first.
  * 5. It sticks to the URL that answered, so a dead primary costs one timeout once, not on every call.
  * 6. While stuck on a non-primary URL it re-probes the primary (`GET /v1/ping`) in the background and
  *    moves back when it answers: the primary name carries Route 53's latency routing, the others do
@@ -59,6 +65,8 @@ export interface ApiCallOptions {
   readonly signal?: AbortSignal;
   /** Regions whose URLs are asked last, after every other URL of the chain. */
   readonly avoidRegions?: readonly string[];
+  /** Regions whose URLs do not hold the next URL back: it starts beside them at once. */
+  readonly suspectRegions?: readonly string[];
   /** Hedging delay for this call (a switch away from a suspected server hedges sooner). @default hedgeMs */
   readonly hedgeMs?: number;
 }
@@ -99,6 +107,8 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
   private rankedRegions: readonly RegionUrl[] = [];
   private alternates: readonly RegionUrl[] = [];
   private current: ChainEntry;
+  /** Which region's LB last answered through each URL (`X-Region`). */
+  private readonly answeredBy = new Map<string, string>();
   private reprobeTimer: Timer | undefined;
   private reprobing = false;
   private closed = false;
@@ -145,6 +155,7 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     const order = this.callOrder(options.avoidRegions ?? []);
+    const suspects = options.suspectRegions ?? [];
     const attempts: Attempt[] = [];
     const { url, result, parsed } = await this.race(
       order.map((e) => e.url),
@@ -158,6 +169,7 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
           const parsed =
             result.outcome === 'ok' || result.outcome === 'client_error' ? parseJson(result.body) : undefined;
           const outcome = result.outcome === 'ok' && parsed === undefined ? 'bad_answer' : result.outcome;
+          if (result.region !== undefined) this.answeredBy.set(url, result.region);
           attempts.push({
             url,
             outcome,
@@ -165,11 +177,19 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
             detail: outcome === 'bad_answer' && !result.detail ? 'answer is not JSON' : result.detail,
             elapsedMs: result.elapsedMs,
             ...(result.retryAfterMs !== undefined ? { retryAfterMs: result.retryAfterMs } : {}),
+            ...(result.region !== undefined ? { region: result.region } : {}),
           });
           return { url, result: { ...result, outcome }, parsed };
         }),
       options.signal,
-      options.hedgeMs ?? this.timeouts.hedgeMs,
+      (url) =>
+        suspects.length > 0 &&
+        this.leadsTo(
+          order.find((e) => e.url === url)!,
+          suspects,
+        )
+          ? 0
+          : (options.hedgeMs ?? this.timeouts.hedgeMs),
     ).catch((err: unknown) => {
       if (err instanceof NoUrlAnswered) throw new ApiUnavailableError(attempts);
       throw err;
@@ -195,24 +215,36 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
     return chain;
   }
 
-  /** The current URL, then the chain; URLs of avoided regions move to the end, current or not. */
+  /**
+   * The current URL, then the chain; URLs of avoided regions, and URLs whose last answer came from one,
+   * move to the end, current or not.
+   */
   private callOrder(avoidRegions: readonly string[]): ChainEntry[] {
     const order = [this.current, ...this.chain().filter((e) => e.url !== this.current.url)];
-    const avoided = (e: ChainEntry) => e.region !== undefined && avoidRegions.includes(e.region);
+    const avoided = (e: ChainEntry) => this.leadsTo(e, avoidRegions);
     return [...order.filter((e) => !avoided(e)), ...order.filter(avoided)];
+  }
+
+  /** Whether `entry` is a URL of one of `regions`, or its last answer came from one. */
+  private leadsTo(entry: ChainEntry, regions: readonly string[]): boolean {
+    const behind = this.answeredBy.get(entry.url);
+    return (
+      (entry.region !== undefined && regions.includes(entry.region)) ||
+      (behind !== undefined && regions.includes(behind))
+    );
   }
 
   /**
    * Tries `order` in turn. The next URL starts when the current attempt fails, or, hedging, when it
-   * has not answered within `hedgeMs` (it keeps running: a slow answer still counts). The first usable
-   * answer (2xx or 4xx) wins and the attempts still running are abandoned, so a blackholed URL costs
-   * one hedge delay instead of a whole attempt timeout.
+   * has not answered within `hedgeMs(url)` (it keeps running: a slow answer still counts). The first
+   * usable answer (2xx or 4xx) wins and the attempts still running are abandoned, so a blackholed URL
+   * costs one hedge delay instead of a whole attempt timeout.
    */
   private race<R extends { result: { outcome: string } }>(
     order: readonly string[],
     attempt: (url: string, signal: AbortSignal) => Promise<R>,
     callerSignal: AbortSignal | undefined,
-    hedgeMs: number,
+    hedgeMs: (url: string) => number,
   ): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       const abandon = new AbortController();
@@ -235,7 +267,7 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
         if (settled || next >= order.length) return;
         const url = order[next++]!;
         running++;
-        if (next < order.length) hedgeTimer = setTimeout(launch, hedgeMs);
+        if (next < order.length) hedgeTimer = setTimeout(launch, hedgeMs(url));
         attempt(url, abandon.signal).then(
           (r) => {
             running--;
@@ -291,6 +323,7 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
         { method: 'GET', url: `${this.primaryUrl}${PING_PATH}`, headers: { accept: 'application/json' } },
         this.timeouts.attemptMs,
       );
+      if (result.region !== undefined) this.answeredBy.set(this.primaryUrl, result.region);
       if (result.outcome === 'ok' && !this.closed && this.current.url !== this.primaryUrl) {
         this.switchTo({ url: this.primaryUrl }, 'primary_recovered');
       }

@@ -47,6 +47,11 @@ export class Client {
       hedgeMs: timeouts.hedgeMs,
       primaryReprobeMs: timeouts.primaryReprobeMs,
     });
+    // Region URLs extend the chain in the order given until an election ranks them (or for good
+    // without one): a URL known to be a region's lets a call ask that region's names last.
+    if (regionUrls) {
+      this.api.setRankedRegions(Object.entries(regionUrls).map(([region, url]) => ({ region, url })));
+    }
     if (regionUrls && rttElection) {
       this.election = new RttElection({
         http: this.platform.http,

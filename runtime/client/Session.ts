@@ -429,7 +429,11 @@ export class Session extends TypedEmitter<SessionEvents> {
     let next: Connection | undefined;
     try {
       next = await openConnection(this.attemptContext, {
+        // The server is named as failed (the LB checks the claim). Its region is only suspected: its
+        // names are still asked, but the next name starts beside each at once, since a frozen region's
+        // names would each cost a hedge delay (its LB may be fine too: then it answers first).
         exclude: { serverIds: [serverId] },
+        suspectRegions: [from.answer.region],
         signal: abort.signal,
         hedgeMs: detection.switchHedgeMs,
       });

@@ -4,8 +4,8 @@
  *
  * `apiUrls` is the fallback chain in order: the latency-routed primary name (`https://api.<domain>`),
  * then the independent backup name (`https://api-backup.<backupDomain>`), then anything else the
- * operator adds. `regionUrls` name each region directly; they feed the optional RTT election and, once
- * ranked, extend the fallback chain after `apiUrls`. Even without them a client is not stuck when both
+ * operator adds. `regionUrls` name each region directly; they extend the fallback chain after
+ * `apiUrls`, in the order given until the optional RTT election ranks them. Even without them a client is not stuck when both
  * names fail: each join answer's `alternates` (region URLs the platform itself recommends) extend the
  * chain at runtime, after the configured and ranked URLs (ApiClient.ts states the whole policy).
  *

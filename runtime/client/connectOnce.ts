@@ -66,6 +66,8 @@ export interface AttemptInput {
   readonly signal: AbortSignal;
   /** API hedging delay for this attempt's join call. @default the API client's */
   readonly hedgeMs?: number;
+  /** Regions whose URLs hold no other URL back in the join call (a switch's suspected region). */
+  readonly suspectRegions?: readonly string[];
 }
 
 /**
@@ -84,7 +86,7 @@ export async function connectOnce(ctx: AttemptContext, input: AttemptInput): Pro
  */
 export async function openConnection(
   ctx: AttemptContext,
-  { exclude, signal, hedgeMs }: AttemptInput,
+  { exclude, signal, hedgeMs, suspectRegions }: AttemptInput,
 ): Promise<Connection> {
   const token = typeof ctx.token === 'function' ? await ctx.token() : ctx.token;
   const rtt = ctx.election?.rttReport();
@@ -93,8 +95,7 @@ export async function openConnection(
     ctx.roomId,
     token,
     { ...(rtt ? { rtt } : {}), ...(Object.keys(exclude).length ? { exclude } : {}) },
-    signal,
-    hedgeMs,
+    { signal, hedgeMs, suspectRegions },
   );
   if (ctx.followAlternates) ctx.api.setAlternates(answer.alternates);
   if (ctx.followAlternates && ignoredAlternates.length > 0) {

@@ -33,6 +33,8 @@ export interface Attempt {
   readonly elapsedMs: number;
   /** The server asked to be retried after this long (`Retry-After`): it sheds load. */
   readonly retryAfterMs?: number;
+  /** The region whose LB answered, when it said (`X-Region`). */
+  readonly region?: string;
 }
 
 export class ApiUnavailableError extends Error {

@@ -2,6 +2,7 @@
  * One HTTP exchange with one URL under a per-attempt timeout, classified the way the fallback policy
  * needs it: which outcomes mean "try the next URL" and which mean "the caller got it wrong".
  */
+import { REGION_PATTERN } from '../protocol/ids';
 import type { AttemptOutcome } from './errors';
 import type { HttpTransport } from './platform';
 import { abortReason, nowMs } from './timers';
@@ -14,9 +15,14 @@ export interface AttemptResult {
   readonly elapsedMs: number;
   /** The server's `Retry-After`, in ms (delta-seconds only; dates are ignored). */
   readonly retryAfterMs?: number;
+  /** The region whose LB answered (`X-Region`), when it said. */
+  readonly region?: string;
 }
 
 class AttemptTimeout extends Error {}
+
+/** A region name as an answer may carry it; anything else (a proxy's header, garbage) is ignored. */
+const REGION = new RegExp(REGION_PATTERN);
 
 export async function attemptHttp(
   http: HttpTransport,
@@ -46,12 +52,15 @@ export async function attemptHttp(
             ? 'server_error'
             : 'bad_answer';
     const retryAfterMs = parseRetryAfterMs(response.retryAfter);
+    const region =
+      response.region !== undefined && REGION.test(response.region) ? response.region : undefined;
     return {
       outcome,
       status,
       body: response.body,
       elapsedMs: elapsed(),
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      ...(region !== undefined ? { region } : {}),
     };
   } catch (err) {
     // The caller's cancellation is not a property of the URL: stop trying altogether.

@@ -47,13 +47,23 @@ export class BadJoinAnswerError extends Error {
   }
 }
 
+export interface JoinCallOptions {
+  readonly signal?: AbortSignal;
+  /** API hedging delay of this call. @default the API client's */
+  readonly hedgeMs?: number;
+  /**
+   * Regions whose URLs hold no other URL back (ApiClient `suspectRegions`): a switch away from a
+   * suspected server does not wait on its region's names, and tells the LB nothing about that region.
+   */
+  readonly suspectRegions?: readonly string[];
+}
+
 export async function requestJoin(
   api: ApiClient,
   roomId: string,
   token: string,
   body: JoinRequestBody,
-  signal?: AbortSignal,
-  hedgeMs?: number,
+  { signal, hedgeMs, suspectRegions }: JoinCallOptions = {},
 ): Promise<{ answer: JoinAnswer; apiUrl: string; ignoredAlternates: readonly string[] }> {
   const { data, url } = await api.call<unknown>(`/v1/rooms/${encodeURIComponent(roomId)}/join`, {
     method: 'POST',
@@ -61,6 +71,7 @@ export async function requestJoin(
     body,
     signal,
     hedgeMs,
+    suspectRegions,
     // The join excludes these regions because their edge looked dead; their LB is the last to ask.
     avoidRegions: body.exclude?.regions,
   });

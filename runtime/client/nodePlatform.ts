@@ -62,10 +62,12 @@ export function nodePlatform(config: Pick<ClientConfig, 'dns' | 'localAddress'>)
           });
           response.on('end', () => {
             const retryAfter = response.headers['retry-after'];
+            const region = response.headers['x-region'];
             resolve({
               status: response.statusCode ?? 0,
               body: Buffer.concat(chunks).toString('utf8'),
               ...(retryAfter ? { retryAfter } : {}),
+              ...(typeof region === 'string' ? { region } : {}),
             });
           });
           response.on('error', reject);

@@ -18,6 +18,8 @@ export interface HttpResponse {
   readonly body: string;
   /** The `Retry-After` header, when the server sent one (a shed join, a rate limit). */
   readonly retryAfter?: string;
+  /** The `X-Region` header: the region whose LB answered (every LB answer names it). */
+  readonly region?: string;
 }
 
 /** Performs one HTTP exchange; rejects on network errors and aborts, resolves for any status. */
@@ -58,7 +60,13 @@ export function browserPlatform(): Platform {
     http: async ({ method, url, headers, body, signal }) => {
       const response = await fetch(url, { method, headers, body, signal, cache: 'no-store' });
       const retryAfter = response.headers.get('retry-after') ?? undefined;
-      return { status: response.status, body: await response.text(), ...(retryAfter ? { retryAfter } : {}) };
+      const region = response.headers.get('x-region') ?? undefined;
+      return {
+        status: response.status,
+        body: await response.text(),
+        ...(retryAfter ? { retryAfter } : {}),
+        ...(region ? { region } : {}),
+      };
     },
     openSocket: (url, protocols, handlers) => {
       const socket = new WebSocket(url, [...protocols]);

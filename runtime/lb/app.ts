@@ -73,6 +73,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   // The API speaks JSON only; fastify's default text parser would turn a text body into a confusing 400.
   app.removeContentTypeParser('text/plain');
+  // Every answer names the region that gave it, errors and shed joins included: a client learns which
+  // region stands behind each name it calls (a latency-routed or weighted one changes), and a switch
+  // away from a suspected region asks the names that last led there last.
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('x-region', config.region);
+  });
 
   const metrics = new LbMetrics({ registry: opts.registry, region: config.region });
   await app.register(lbServices, { store: opts.store, config, clock: opts.clock ?? Date.now, metrics });

@@ -132,7 +132,7 @@ async function connectClient(opts: {
       opts.room,
       opts.token,
       opts.exclude ? { exclude: { serverIds: [opts.exclude] } } : {},
-      opts.signal,
+      { signal: opts.signal },
     ).catch((err: unknown) => {
       // No URL answered usably (a shed 503 among them): `served` is not emitted, count here.
       if (err instanceof ApiUnavailableError) countAttempts(err.attempts, opts.stats);

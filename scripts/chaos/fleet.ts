@@ -123,21 +123,22 @@ export class SimulatedClient {
     const api = `http://api.${opts.domain}:${opts.lbPort}`;
     const backup = `http://api-backup.${opts.backupDomain}:${opts.lbPort}`;
     this.client = createNodeClient({
-      // Dual-URL: api, api-backup, then the region names ranked as an RTT election ranks them on a real
-      // network, by distance from the client. The SDK's election itself stays off here: RTTs between
-      // loopback addresses say nothing about place, so it would rank the regions at random (and a join
-      // slow enough to hedge would land in a random region). The client's place is its source address.
-      apiUrls:
-        kind === 'dual-url'
-          ? [
-              api,
-              backup,
-              ...byDistanceFrom(
+      // Dual-URL: api, api-backup, then the region names (`regionUrls`) in the order an RTT election
+      // ranks them on a real network, by distance from the client. The SDK's election itself stays off
+      // here: RTTs between loopback addresses say nothing about place, so it would rank the regions at
+      // random (and a join slow enough to hedge would land in a random region). The client's place is
+      // its source address.
+      apiUrls: kind === 'dual-url' ? [api, backup] : [api],
+      ...(kind === 'dual-url'
+        ? {
+            regionUrls: Object.fromEntries(
+              byDistanceFrom(
                 location.name,
                 opts.regions.map((r) => r.name),
-              ).map((r) => `http://${r}.api.${opts.domain}:${opts.lbPort}`),
-            ]
-          : [api],
+              ).map((r) => [r, `http://${r}.api.${opts.domain}:${opts.lbPort}`]),
+            ),
+          }
+        : {}),
       rttElection: false,
       // A DNS-only client has nothing but the primary name: no region URLs from join answers either.
       followAlternates: kind === 'dual-url',
@@ -158,6 +159,10 @@ export class SimulatedClient {
       const failures = e.attempts.filter((a) => a.outcome !== 'ok' && a.outcome !== 'client_error').length;
       this.countRequests(e.attempts.length, failures);
       this.calls++;
+      if (e.attempts.length > 1) {
+        const tried = e.attempts.map((a) => `${new URL(a.url).hostname} ${a.outcome} ${a.elapsedMs} ms`);
+        this.events.push({ at: this.now, what: `${e.path} answered after ${tried.join(', ')}` });
+      }
       // The call was answered (perhaps by a fallback URL): the API works again for this client.
       if (this.apiDownAt !== null && this.apiUpAt === null) this.apiUpAt = this.now;
     });
@@ -180,10 +185,16 @@ export class SimulatedClient {
       const session = this.client.joinRoom(this.room, tokenFor, { produce, consume: true });
       session.on('remoteTrack', (t) => {
         if (t.kind !== 'video') return;
+        this.events.push({ at: this.now, what: `remote video of ${t.identity} (${t.region})` });
         this.counters.get(t.consumerId)?.stop();
+        let first = true;
         this.counters.set(
           t.consumerId,
-          new wrtc.VideoFrameCounter(t.track, () => this.remoteFrames.record(t.peerId, this.now)),
+          new wrtc.VideoFrameCounter(t.track, () => {
+            if (first) this.events.push({ at: this.now, what: `first frame of ${t.identity}` });
+            first = false;
+            this.remoteFrames.record(t.peerId, this.now);
+          }),
         );
       });
       session.on('trackEnded', (t) => {

@@ -323,6 +323,70 @@ describe('ApiClient fallback', () => {
     });
   });
 
+  describe('regions behind the names (X-Region)', () => {
+    /** An LB of `region`: every answer names it, as the LB's answers do; `frozen` stops answering. */
+    async function lb(region: string) {
+      const state = { frozen: false };
+      const s = await server((_q, _b, res) => {
+        if (state.frozen) return;
+        res.setHeader('x-region', region);
+        json(res, 200, { region });
+      });
+      return Object.assign(s, { freeze: () => (state.frozen = true) });
+    }
+
+    it('asks a name whose last answer came from an avoided region last', async () => {
+      const us = await lb('us-east-1');
+      const eu = await lb('eu-west-1');
+      const api = client([us.url, eu.url]);
+      expect((await api.call('/v1/ping')).url).toBe(us.url);
+      // The configured names carry no region; the answer told which region stands behind the first.
+      expect((await api.call('/v1/ping', { avoidRegions: ['us-east-1'] })).url).toBe(eu.url);
+      expect(us.hits).toHaveLength(1);
+    });
+
+    it("does not wait on a suspected region's names: the next one starts beside them at once", async () => {
+      const us = await lb('us-east-1');
+      const eu = await lb('eu-west-1');
+      // Hedging after 60 s: only a suspicion can start the second name before the first gives up.
+      const api = client([us.url, eu.url], { attemptMs: 5_000 });
+      expect((await api.call('/v1/ping')).url).toBe(us.url);
+      us.freeze();
+      const served = new Promise<ServedEvent>((resolve) => api.once('served', resolve));
+      const answer = await api.call('/v1/ping', { suspectRegions: ['us-east-1'] });
+      expect(answer.url).toBe(eu.url);
+      // The suspected name was still asked first (it is not excluded), and had not answered when the
+      // other one did: the call did not wait for its 5 s attempt timeout.
+      expect(us.hits).toHaveLength(2);
+      expect((await served).attempts.map((a) => [a.url, a.outcome, a.region])).toEqual([
+        [eu.url, 'ok', 'eu-west-1'],
+      ]);
+    });
+
+    it('lets a suspected region that still answers serve the call', async () => {
+      const us = await lb('us-east-1');
+      const eu = await lb('eu-west-1');
+      const api = client([us.url, eu.url]);
+      await api.call('/v1/ping');
+      // Both names are asked at once; whichever answers first wins, and both answer here.
+      const answer = await api.call('/v1/ping', { suspectRegions: ['us-east-1'] });
+      expect([us.url, eu.url]).toContain(answer.url);
+      expect(us.hits).toHaveLength(2);
+    });
+
+    it('ignores a region header that is not a region name', async () => {
+      const odd = await server((_q, _b, res) => {
+        res.setHeader('x-region', '<script>');
+        json(res, 200, {});
+      });
+      const eu = await lb('eu-west-1');
+      const api = client([odd.url, eu.url]);
+      const served = new Promise<ServedEvent>((resolve) => api.once('served', resolve));
+      await api.call('/v1/ping');
+      expect((await served).attempts[0]!.region).toBeUndefined();
+    });
+  });
+
   it('stops at once when the caller aborts', async () => {
     const silent = await server(() => undefined);
     const api = client([silent.url], { attemptMs: 10_000 });
