@@ -81,10 +81,19 @@ const rttSchema = z
 const detectionSchema = z
   .object({
     statsIntervalMs: positiveMs(10_000).default(250),
-    /** No inbound byte on any transport of the server for this long: media stalled. */
-    mediaStallMs: positiveMs(60_000).default(600),
-    /** A ping unanswered this long is a miss (the pong timeout later declares the server lost). */
-    pingMissMs: positiveMs(60_000).default(700),
+    /**
+     * No inbound byte on any transport of the server for this long: media stalled. A talking room
+     * brings about 80 packets a second (audio every 20 ms, video at 30 fps) plus RTCP, so half a
+     * second of nothing is far outside its normal gaps; a muted room has longer ones, which the ping
+     * half of the evidence covers.
+     */
+    mediaStallMs: positiveMs(60_000).default(500),
+    /**
+     * A ping unanswered this long is a miss (the pong timeout later declares the server lost). Five
+     * times a continent's round trip, and a 300 ms jitter each way rarely reaches it; a slow answer
+     * alone never switches, media must have stalled too.
+     */
+    pingMissMs: positiveMs(60_000).default(500),
     /**
      * API hedging delay of a switch's join: the client already believes something is wrong, so a URL
      * that stays silent (the suspected region's own LB behind the primary name) costs this, not `hedgeMs`.

@@ -230,7 +230,7 @@ export class SimulatedClient {
     session.on('reconnected', (e) => {
       this.events.push({
         at: this.now,
-        what: `reconnected to ${e.serverId} after ${e.downtimeMs} ms${e.mode === 'switch' ? ` (switch, ${e.reason})` : ''}`,
+        what: `reconnected to ${e.serverId} after ${e.downtimeMs} ms${e.mode === 'switch' ? ` (switch, ${e.reason})` : ''}, the attempt's server join and media ${e.rejoinMs} ms`,
       });
       this.onJoined(e);
       if (this.injectionAt !== null && this.sessionDownAt !== null) {

@@ -26,8 +26,8 @@ describe('client config', () => {
     });
     expect(cfg.detection).toEqual({
       statsIntervalMs: 250,
-      mediaStallMs: 600,
-      pingMissMs: 700,
+      mediaStallMs: 500,
+      pingMissMs: 500,
       switchHedgeMs: 250,
     });
     expect(cfg.backoff).toEqual({ baseMs: 500, capMs: 10_000, maxAttempts: 30, joinAttempts: 3 });

@@ -17,6 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '../../../runtime/client/Client';
 import type { RemoteTrackEvent } from '../../../runtime/client/MediaConnection';
+import { parseClientConfig } from '../../../runtime/client/config';
 import { createNodeClient } from '../../../runtime/client/node';
 import type { ReconnectedEvent, Session, SuspectedServerEvent } from '../../../runtime/client/Session';
 import { nowMs } from '../../../runtime/client/timers';
@@ -37,6 +38,11 @@ jest.setTimeout(120_000);
 exclusiveSuite();
 
 const ROOM = 'switchover';
+const DETECTION_DEFAULTS = (() => {
+  const { detection } = parseClientConfig({ apiUrls: ['http://127.0.0.1:1'] });
+  if (!detection) throw new Error('detection is on by default');
+  return detection;
+})();
 /** Decoded frames that count as "video flows" (about a second of the 15 fps source). */
 const FLOWING_FRAMES = 15;
 
@@ -265,7 +271,8 @@ describe('no false switch (real peers)', () => {
     const fast = () => start + (nowMs() - start) * 5;
     const peers = await callOnA({
       detectorClock: fast,
-      detection: { statsIntervalMs: 50, mediaStallMs: 600, pingMissMs: 700 },
+      // The SDK's thresholds, on the fast clock (its stats period scaled with it).
+      detection: { ...DETECTION_DEFAULTS, statsIntervalMs: DETECTION_DEFAULTS.statsIntervalMs / 5 },
     });
     for (const p of peers) {
       await p.session.setMuted('video', true);
