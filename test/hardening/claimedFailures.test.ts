@@ -148,3 +148,37 @@ test('the probe endpoint answers only for its own region, and 503 for a server t
   expect(dead.status).toBe(503);
   expect(await dead.json()).toMatchObject({ serverId: 'us-dead', alive: false });
 });
+
+test("a claim against another region's server that region's LB finds gone moves the room; one it finds alive does not", async () => {
+  // Fresh heartbeat, active region: the only evidence the server is gone is the probe through us-east-1's
+  // LB, which asks the server's endpoint (nothing listens there) from its own network.
+  await eu.admin.servers.put(
+    mediaServer('us-gone', 'us-east-1', { endpoint: 'ws://127.0.0.1:1', heartbeatAt: eu.clock.now() }),
+  );
+  await eu.app.fleet.refresh();
+  await us.app.fleet.refresh();
+  await eu.admin.rooms.place({ roomId: 'far-failure', serverId: 'us-gone', region: 'us-east-1' });
+  await eu.admin.rooms.place({ roomId: 'far-alive', serverId: 'us-a', region: 'us-east-1' });
+  const probes = async (verdict: string) => {
+    const text = (await eu.app.inject({ method: 'GET', url: '/metrics' })).body;
+    return Number(
+      new RegExp(`lb_server_probes_total\\{[^}]*verdict="${verdict}"[^}]*\\} (\\d+)`).exec(text)?.[1] ?? 0,
+    );
+  };
+  const [gone, alive] = [await probes('gone'), await probes('alive')];
+
+  const moved = await claim(
+    'far-failure',
+    { serverIds: ['us-gone'], regions: ['us-east-1', 'eu-west-1'] },
+    'honest',
+  );
+  expect(moved.statusCode).toBe(200);
+  expect(moved.json().region).toBe('eu-west-1');
+  expect(await roomOf('far-failure')).toMatchObject({ region: 'eu-west-1', version: 2 });
+  expect(await probes('gone')).toBe(gone + 1);
+
+  const kept = await claim('far-alive', { serverIds: ['us-a'], regions: ['us-east-1', 'eu-west-1'] });
+  expect(kept.json()).toMatchObject({ serverId: 'us-a', region: 'us-east-1' });
+  expect(await roomOf('far-alive')).toMatchObject({ serverId: 'us-a', version: 1 });
+  expect(await probes('alive')).toBe(alive + 1);
+});

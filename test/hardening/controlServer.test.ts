@@ -131,6 +131,12 @@ test('a rebinding Host gets neither a token nor an action', async () => {
   expect(victim()).toMatchObject({ state: 'running', frozen: false });
 });
 
+test('a foreign Origin gets no token either, even with the right Host', async () => {
+  const res = await send('GET', '/demo/token?room=any&sub=mallory', { origin: 'http://evil.example' });
+  expect(res).toEqual({ status: 403, code: 'foreign_origin' });
+  expect(minted).toEqual([]);
+});
+
 test("its own page's requests work: a token, and a JSON POST that acts", async () => {
   const token = await send('GET', '/demo/token?room=demo&sub=alice', { origin: `http://${HOST}:${PORT}` });
   expect(token.status).toBe(200);

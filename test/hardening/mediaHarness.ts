@@ -63,6 +63,11 @@ export async function startInProcessMediaServer(opts: {
   address?: string;
   /** Config fields a suite sets on top of the harness's (limits, capacity, intervals). */
   config?: Partial<MediaServerConfig>;
+  /**
+   * Level of the server's logger, whose every line lands in `logs`.
+   * @default 'warn'
+   */
+  logLevel?: pino.Level;
 }): Promise<InProcessMediaServer> {
   const address = opts.address ?? '127.0.0.1';
   // The store inside startMediaServer takes credentials from the environment, as on EC2.
@@ -76,7 +81,7 @@ export async function startInProcessMediaServer(opts: {
       done();
     },
   });
-  const logger = pino({ level: 'warn', base: { server: opts.serverId } }, sink);
+  const logger = pino({ level: opts.logLevel ?? 'warn', base: { server: opts.serverId } }, sink);
   const config: MediaServerConfig = {
     region: dynamo.region,
     serverId: opts.serverId,
@@ -102,7 +107,7 @@ export async function startInProcessMediaServer(opts: {
     peer: DEFAULT_PEER_LIMITS,
     room: DEFAULT_ROOM_LIMITS,
     debugEndpoints: true,
-    logLevel: 'warn',
+    logLevel: opts.logLevel ?? 'warn',
     ...opts.config,
   };
   const running = await startMediaServer({ config, engine: loadMediaEngine(), logger });

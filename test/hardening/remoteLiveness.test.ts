@@ -25,6 +25,11 @@ const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 let emulator: DynamoEmulator;
 const stores: Store[] = [];
 const timers: NodeJS.Timeout[] = [];
+/**
+ * Heartbeats still in flight: awaited before the stores and the emulator close, or the last one fails
+ * after this file ended and its rejection fails whichever suite the jest worker runs next.
+ */
+const beats = new Set<Promise<unknown>>();
 
 function storeFor(region: string, now?: () => number): Store {
   const store = new Store({
@@ -65,6 +70,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   timers.forEach(clearInterval);
+  await Promise.allSettled(beats);
   stores.forEach((s) => s.close());
   await emulator?.close();
 });
@@ -73,12 +79,16 @@ test(`${LAG_MS} ms of replication lag and ${SKEW_MS} ms of skew move no healthy 
   const us = storeFor('us-east-1');
   const eu = storeFor('eu-west-1');
   // Each region's servers heartbeat into their own replica, as media servers do.
+  const track = (write: Promise<unknown>) => {
+    beats.add(write);
+    void write.finally(() => beats.delete(write));
+  };
   const beat = () => {
-    void us.servers.heartbeat(server('us-a', 'us-east-1'));
-    void us.servers.heartbeat(server('us-b', 'us-east-1'));
+    track(us.servers.heartbeat(server('us-a', 'us-east-1')));
+    track(us.servers.heartbeat(server('us-b', 'us-east-1')));
     // Full: the eu LB cannot give its joiners a leg of their own (cascading), so every join goes to
     // the room's us-east-1 server and judges that server's liveness.
-    void eu.servers.heartbeat({ ...server('eu-a', 'eu-west-1'), load: 100 });
+    track(eu.servers.heartbeat({ ...server('eu-a', 'eu-west-1'), load: 100 }));
   };
   beat();
   timers.push(setInterval(beat, HEARTBEAT_MS));

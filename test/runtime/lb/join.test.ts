@@ -346,6 +346,37 @@ describe('no capacity', () => {
     });
     expect(await scanTable(h)).toEqual(before);
   });
+
+  it('refuses a join into a room whose live server is full (503 server_full, Retry-After), moving nothing', async () => {
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1', { load: 100, capacity: 100 }));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1'));
+    await h.admin.rooms.place({ roomId: 'r1', serverId: 'eu-a', region: 'eu-west-1' });
+    await h.app.fleet.refresh();
+    const before = await scanTable(h);
+    const res = await join(h, 'r1');
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('5');
+    expect(res.json()).toEqual({
+      error: { code: 'server_full', message: 'the media server of room "r1" is full; retry shortly' },
+    });
+    expect(await scanTable(h)).toEqual(before);
+    // A fresh room still goes to the server with room to spare.
+    expect((await join(h, 'r2')).json().serverId).toBe('eu-b');
+  });
+
+  it("refuses a join into this region's leg when the leg's server is full, and leaves the legs alone", async () => {
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1', { load: 100, capacity: 100 }));
+    await h.admin.servers.put(mediaServer('eu-b', 'eu-west-1'));
+    await h.admin.servers.put(mediaServer('us-a', 'us-east-1'));
+    await h.admin.rooms.place({ roomId: 'r1', serverId: 'us-a', region: 'us-east-1' });
+    await h.admin.legs.place({ roomId: 'r1', region: 'eu-west-1', serverId: 'eu-a' });
+    await h.app.fleet.refresh();
+    const before = await scanTable(h);
+    const res = await join(h, 'r1');
+    expect(res.statusCode).toBe(503);
+    expect(res.json().error.code).toBe('server_full');
+    expect(await scanTable(h)).toEqual(before);
+  });
 });
 
 describe('cost of the warm path', () => {
