@@ -303,8 +303,10 @@ describe('browser demo in Chromium', () => {
     for (const page of [alice, bob]) await markRemoteVideos(page);
 
     // Freeze the call's whole region: its LB and media server keep their sockets and answer nothing.
-    const blackholedAt = Date.now();
-    await s.control('POST', `/api/regions/${before.region}/blackhole`);
+    // The gap is timed from the moment the stack froze the region, as the chaos script times it.
+    const { at: blackholedAt } = (await s.control('POST', `/api/regions/${before.region}/blackhole`)) as {
+      at: number;
+    };
     try {
       const gaps = await Promise.all([
         gapUntilNewVideo(alice, blackholedAt, 'alice'),
