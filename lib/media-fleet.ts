@@ -209,6 +209,13 @@ export class MediaFleet extends Construct {
       terminationPolicyCustomLambdaFunctionArn: terminationPolicy.functionArn,
     });
     const groupResource = this.autoScalingGroup.node.defaultChild as autoscaling.CfnAutoScalingGroup;
+    // The boot installs Docker, reads the key set, pulls the image and signals CloudFormation, all over
+    // the internet: no host may start before its subnets' default routes exist, or a first deploy can
+    // launch hosts that cannot reach anything and roll back. ec2.Instance adds this dependency itself;
+    // an Auto Scaling group does not.
+    groupResource.node.addDependency(
+      props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PUBLIC }).internetConnectivityEstablished,
+    );
 
     userData.addCommands(
       ...mediaHostScript({

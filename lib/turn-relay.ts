@@ -261,6 +261,13 @@ export class TurnRelay extends Construct {
       }),
     });
     const groupResource = this.autoScalingGroup.node.defaultChild as autoscaling.CfnAutoScalingGroup;
+    // The boot reaches Docker's packages, the secret, the image and CloudFormation through the NAT
+    // gateways: no host may start before the private subnets' default routes to them exist (NAT gateways
+    // take minutes to create; a host booted earlier fails its boot and rolls the first deploy back).
+    groupResource.node.addDependency(
+      props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS })
+        .internetConnectivityEstablished,
+    );
     // Scale out only. A host that leaves takes its relayed calls with it (they recover by ICE restart
     // or rejoin); until hosts drain their allocations on termination, operators scale in by hand.
     this.autoScalingGroup.scaleOnCpuUtilization('CpuScaling', {

@@ -816,6 +816,36 @@ describe('region stack: network, IAM and outputs', () => {
     });
   });
 
+  it("launches no host before its subnets' default routes exist (the boot reaches AWS and Docker through them)", () => {
+    // CloudFormation creates resources in parallel unless one depends on another. A host's boot installs
+    // Docker, reads its secret, pulls its image and signals CloudFormation over the internet: through the
+    // internet gateway (media, public subnets) or a NAT gateway (TURN relay, private subnets), so its group
+    // must wait for the subnet's route table association and its 0.0.0.0/0 route.
+    const groups = Object.entries(resourcesOfType(raw, 'AWS::AutoScaling::AutoScalingGroup'));
+    expect(groups).toHaveLength(2);
+    const associations = Object.entries(resourcesOfType(raw, 'AWS::EC2::SubnetRouteTableAssociation'));
+    const routes = Object.entries(resourcesOfType(raw, 'AWS::EC2::Route'));
+    for (const [groupId, group] of groups) {
+      const dependsOn = [group.DependsOn ?? []].flat();
+      for (const subnet of group.Properties.VPCZoneIdentifier as Json[]) {
+        const [associationId, association] = associations.find(
+          ([, a]) => a.Properties.SubnetId.Ref === subnet.Ref,
+        )!;
+        const [routeId, route] = routes.find(
+          ([, r]) =>
+            r.Properties.RouteTableId.Ref === association.Properties.RouteTableId.Ref &&
+            r.Properties.DestinationCidrBlock === '0.0.0.0/0',
+        )!;
+        expect(route.Properties.GatewayId ?? route.Properties.NatGatewayId).toBeDefined();
+        expect({ groupId, subnet: subnet.Ref, dependsOn }).toEqual({
+          groupId,
+          subnet: subnet.Ref,
+          dependsOn: expect.arrayContaining([associationId, routeId]),
+        });
+      }
+    }
+  });
+
   it('scopes every DynamoDB permission to its own replica and its one GSI', () => {
     const statements = Object.values(resourcesOfType(raw, 'AWS::IAM::Policy')).flatMap(
       (p) => p.Properties.PolicyDocument.Statement as Json[],
