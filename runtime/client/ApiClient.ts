@@ -155,7 +155,10 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     const order = this.callOrder(options.avoidRegions ?? []);
+    // How long each URL may stay silent before the next one starts: a suspected region's, not at all.
+    const hedgeMs = options.hedgeMs ?? this.timeouts.hedgeMs;
     const suspects = options.suspectRegions ?? [];
+    const holdMs = new Map(order.map((e) => [e.url, this.leadsTo(e, suspects) ? 0 : hedgeMs]));
     const attempts: Attempt[] = [];
     const { url, result, parsed } = await this.race(
       order.map((e) => e.url),
@@ -182,14 +185,7 @@ export class ApiClient extends TypedEmitter<ApiClientEvents> {
           return { url, result: { ...result, outcome }, parsed };
         }),
       options.signal,
-      (url) =>
-        suspects.length > 0 &&
-        this.leadsTo(
-          order.find((e) => e.url === url)!,
-          suspects,
-        )
-          ? 0
-          : (options.hedgeMs ?? this.timeouts.hedgeMs),
+      (url) => holdMs.get(url) ?? hedgeMs,
     ).catch((err: unknown) => {
       if (err instanceof NoUrlAnswered) throw new ApiUnavailableError(attempts);
       throw err;
