@@ -196,19 +196,6 @@ describe('region registry, ping, metrics and the edges of the API', () => {
     expect(h.commands).toEqual([]);
   });
 
-  it('names its region on every answer: joins, refusals and unknown routes alike', async () => {
-    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
-    const answers = [
-      await join(h, 'named-room'),
-      await join(h, 'named-room', { token: null }),
-      await join(h, 'named-room', { body: { exclude: { regions: ['not a region'] } } }),
-      await h.app.inject({ method: 'GET', url: '/no/such/route' }),
-      await h.app.inject({ method: 'GET', url: '/health' }),
-    ];
-    expect(answers.map((a) => a.statusCode)).toEqual([200, 401, 400, 404, 200]);
-    for (const answer of answers) expect(answer.headers['x-region']).toBe('eu-west-1');
-  });
-
   it('sends CORS headers to the configured origin only, and helmet headers to everyone', async () => {
     const allowed = await h.app.inject({
       method: 'GET',
@@ -252,5 +239,28 @@ describe('region registry, ping, metrics and the edges of the API', () => {
     expect(statuses.at(-1)).toBe(429);
     const notFound = await h.app.inject({ method: 'GET', url: '/nope', remoteAddress: '127.0.0.9' });
     expect(notFound.json()).toEqual({ error: { code: 'not_found', message: 'no route for GET /nope' } });
+  });
+});
+
+describe('every answer names its region', () => {
+  let h: LbHarness;
+  beforeAll(async () => {
+    h = await startLb();
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('names its region on every answer: joins, refusals and unknown routes alike', async () => {
+    await h.admin.servers.put(mediaServer('eu-a', 'eu-west-1'));
+    const answers = [
+      await join(h, 'named-room'),
+      await join(h, 'named-room', { token: null }),
+      await join(h, 'named-room', { body: { exclude: { regions: ['not a region'] } } }),
+      await h.app.inject({ method: 'GET', url: '/no/such/route' }),
+      await h.app.inject({ method: 'GET', url: '/health' }),
+    ];
+    expect(answers.map((a) => a.statusCode)).toEqual([200, 401, 400, 404, 200]);
+    for (const answer of answers) expect(answer.headers['x-region']).toBe('eu-west-1');
   });
 });

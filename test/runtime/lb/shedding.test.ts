@@ -4,7 +4,12 @@
  * are counted; everything else (health, pings) is never shed; slots are released as joins finish.
  */
 import { LoadShedder } from '../../../runtime/lb/LoadShedder';
+import { exclusiveSuite } from '../../support/exclusiveSuite';
 import { join, joinToken, mediaServer, startLb, type LbHarness } from './lbHarness';
+
+// Judges this process's own event loop: alone on the machine, as the timing suites are (a loaded full
+// run once kept the busy loop's delay out of every window the test sampled).
+exclusiveSuite();
 
 describe('LoadShedder', () => {
   it('admits up to the concurrency bound and releases slots', () => {
