@@ -14,7 +14,8 @@
  *   queued controls replayed, so apps see the new server first.
  * - Make-before-break: when the failure detector (FailureDetector.ts) suspects the live server, a
  *   switch starts beside it (`suspected`): a join excluding that server, hedged sooner across API
- *   URLs, and the new server's signaling socket, while the old connection stays live. Once the socket
+ *   URLs (and at once past a name that last led into the server's region), and the new server's
+ *   signaling socket, while the old connection stays live. Once the socket
  *   is open the switch decides: if the old server answers again it is dropped before the new server
  *   ever saw this peer (`switchCancelled`); otherwise it joins, sets up media with the very same local
  *   tracks, and goes live (`reconnected` with the detection signal as its reason). Joining the server
