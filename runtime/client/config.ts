@@ -5,9 +5,10 @@
  * `apiUrls` is the fallback chain in order: the latency-routed primary name (`https://api.<domain>`),
  * then the independent backup name (`https://api-backup.<backupDomain>`), then anything else the
  * operator adds. `regionUrls` name each region directly; they extend the fallback chain after
- * `apiUrls`, in the order given until the optional RTT election ranks them. Even without them a client is not stuck when both
- * names fail: each join answer's `alternates` (region URLs the platform itself recommends) extend the
- * chain at runtime, after the configured and ranked URLs (ApiClient.ts states the whole policy).
+ * `apiUrls`, in the order given until the optional RTT election ranks them. Even without them a client
+ * is not stuck when both names fail: each join answer's `alternates` (region URLs the platform itself
+ * recommends) extend the chain at runtime, after the configured and ranked URLs (ApiClient.ts states
+ * the whole policy).
  *
  * `dns` and `localAddress` are for Node only (browsers resolve names themselves and pick their own
  * source address); `nodePlatform` reads them, `browserPlatform` ignores them.

@@ -146,8 +146,8 @@ export async function runLocalChaos(target: LocalTarget, opts: LocalRunOptions):
     // Recorded before the fault is injected, so a half-done injection is still rolled back below.
     if (dnsOutage) repliesBefore = (await target.dnsEmulatorView(Date.now())).primaryReplies;
     fleet.forEach((c) => c.snapshotBefore());
-    const requestedAt = markInjection(fleet, [dnsWatch, backupWatch], Date.now());
-    injectedAt = requestedAt;
+    const requestedAt = Date.now();
+    injectedAt = markInjection(fleet, [dnsWatch, backupWatch], requestedAt);
     const injection = await target.inject(opts.region, opts.mode);
     actions = [...injection.actions];
     // Time zero is the fault's own moment, as the stack reports it, not the control request's start.
