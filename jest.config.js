@@ -20,5 +20,7 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!(jose|cookie)/)'],
   // Suites start real processes (dynalite, mediasoup workers, LBs); two cores cannot run many at once.
   maxWorkers: 2,
+  // Timing suites run alone on the machine, the others beside each other (test/support/exclusiveSuite.ts).
+  setupFilesAfterEnv: ['<rootDir>/test/support/suiteLock.ts'],
   testTimeout: 30_000,
 };

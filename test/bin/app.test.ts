@@ -7,11 +7,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { exclusiveSuite } from '../support/exclusiveSuite';
-
-// Its cdk CLI subprocesses keep both cores busy for a minute and a half: a media-timing suite beside
-// it would measure them (test/support/exclusiveSuite.ts).
-exclusiveSuite();
+// Its cdk CLI subprocesses keep both cores busy for a minute and a half; the suite lock keeps the
+// media-timing suites from running beside it (test/support/exclusiveSuite.ts).
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'node_modules', '.bin');
