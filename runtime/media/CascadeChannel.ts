@@ -35,6 +35,9 @@ import { PipeLink, type PipeLinkCloseReason } from './PipeLink';
 import type { SilenceOptions } from './PipeSilenceDetector';
 import type { Room } from './Room';
 
+/** RFC 6455's normal closure: the close frame's reason (after a `pipeClose` message, for some) says why. */
+const WS_NORMAL_CLOSURE = 1000;
+
 export type CascadeRole = 'initiator' | 'responder';
 
 export type CascadeCloseReason =
@@ -138,7 +141,7 @@ export class CascadeChannel extends EventEmitter<ChannelEvents> {
       if (this.room.links.get(this.remoteRegion) === link) this.room.links.delete(this.remoteRegion);
       link.close(linkReason(reason));
     }
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.close(1000, reason);
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.close(WS_NORMAL_CLOSURE, reason);
     else this.socket.terminate();
     this.logger.info({ reason }, 'cascade channel closed');
     this.emit('close', reason);

@@ -38,7 +38,8 @@ export interface InProcessMediaServer {
   readonly serverId: string;
   readonly port: number;
   readonly logs: Array<Record<string, unknown>>;
-  signalingUrl(roomId: string): string;
+  /** The signaling URL of a room, with a media token in its query when given (as the LB relay opens it). */
+  signalingUrl(roomId: string, urlToken?: string): string;
   mediaToken(
     roomId: string,
     peerId: string,
@@ -118,7 +119,9 @@ export async function startInProcessMediaServer(opts: {
     serverId: opts.serverId,
     port,
     logs,
-    signalingUrl: (roomId) => `ws://${address}:${port}/v1/rooms/${roomId}/signal`,
+    signalingUrl: (roomId, urlToken) =>
+      `ws://${address}:${port}/v1/rooms/${roomId}/signal` +
+      (urlToken ? `?token=${encodeURIComponent(urlToken)}` : ''),
     mediaToken: async (roomId, peerId, o = {}) =>
       (
         await signMediaToken(MEDIA_KEYS, {

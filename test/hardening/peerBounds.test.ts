@@ -49,9 +49,7 @@ afterAll(async () => {
 });
 
 async function connect(room: string, urlToken?: string): Promise<RawSignaling> {
-  const conn = await RawSignaling.open(
-    media.signalingUrl(room) + (urlToken ? `?token=${encodeURIComponent(urlToken)}` : ''),
-  );
+  const conn = await RawSignaling.open(media.signalingUrl(room, urlToken));
   open.push(conn);
   return conn;
 }
