@@ -175,236 +175,318 @@ function countAttempts(attempts: readonly Attempt[], stats: JoinStats): void {
   }
 }
 
+/** The two survivor regions: their media stand-ins, fleets' heartbeats and LB processes. */
+interface Survivors {
+  readonly lbs: LbProcess[];
+  readonly standIns: Array<Awaited<ReturnType<typeof startSignalingStandIn>>>;
+  readonly fleets: FakeFleet[];
+}
+
+async function startSurvivorRegions(
+  dynamo: Awaited<ReturnType<typeof startCountedDynamo>>,
+  admin: Store,
+  world: Survivors,
+): Promise<void> {
+  for (const region of SURVIVORS) {
+    const servers = [];
+    for (let i = 0; i < 2; i++) {
+      const standIn = await startSignalingStandIn();
+      world.standIns.push(standIn);
+      servers.push({ id: `${region}-m${i}`, endpoint: standIn.url, capacity: 1_000_000 });
+    }
+    const fleet = new FakeFleet(admin, region, servers);
+    await fleet.start();
+    world.fleets.push(fleet);
+  }
+  for (const region of SURVIVORS) world.lbs.push(await startLbProcess(dynamo, { region, logLevel: 'warn' }));
+  for (const [i, region] of SURVIVORS.entries()) {
+    await admin.regions.putSummary({
+      region,
+      apiUrl: world.lbs[i]!.baseUrl,
+      liveServers: 2,
+      load: 0,
+      capacity: 2_000_000,
+      reportedAt: Date.now(),
+    });
+  }
+}
+
+/** The killed region: two servers whose heartbeats stopped a minute ago, holding every herd room. */
+async function seedDeadRegion(admin: Store, plan: HerdPlan): Promise<{ servers: string[]; rooms: string[] }> {
+  const servers = [0, 1].map((i) => `${DEAD_REGION}-m${i}`);
+  for (const id of servers) {
+    await admin.servers.put({
+      id,
+      region: DEAD_REGION,
+      endpoint: 'ws://127.0.0.1:1',
+      publicIp: '127.0.0.1',
+      capacity: 1_000_000,
+      load: 0,
+      status: 'active',
+      heartbeatAt: Date.now() - 60_000,
+      startedAt: 0,
+    });
+  }
+  const rooms = Array.from({ length: plan.herdClients / 2 }, (_, i) => `herd-${i}`);
+  for (const [i, room] of rooms.entries()) {
+    await admin.rooms.place({ roomId: room, serverId: servers[i % 2]!, region: DEAD_REGION });
+  }
+  return { servers, rooms };
+}
+
+/** Everything a simulated client needs besides its own identity. */
+interface ClientContext {
+  readonly lbs: readonly LbProcess[];
+  readonly platforms: Array<ReturnType<typeof nodePlatform>>;
+  readonly channels: SignalingChannel[];
+  readonly signal: AbortSignal;
+}
+
+/** The survivors' own calls, joined before the herd and pinged at the SDK's period until `stop()`. */
+async function joinSurvivorCalls(
+  ctx: ClientContext,
+  plan: HerdPlan,
+): Promise<{ sessions: number; pingRtts: number[]; stop(): Promise<number> }> {
+  const stats: JoinStats = { latenciesMs: [], answers: {} };
+  const tokens = await mintJoinTokens(
+    BENCH_JOIN_KEYS,
+    Array.from({ length: plan.survivorClientsPerRegion * 2 }, (_, i) => ({
+      sub: `local-${i}`,
+      room: `local-${i >> 1}`,
+    })),
+  );
+  const sessions = await Promise.all(
+    tokens.map((token, i) =>
+      connectClient({
+        lbUrl: ctx.lbs[i % 2]!.baseUrl,
+        index: i,
+        platforms: ctx.platforms,
+        room: `local-${i >> 1}`,
+        token,
+        stats,
+        signal: ctx.signal,
+      }),
+    ),
+  );
+  ctx.channels.push(...sessions);
+  const pingRtts: number[] = [];
+  const affected = new Set<number>();
+  for (const [i, ch] of sessions.entries()) ch.on('lost', () => affected.add(i));
+  const pinger = setInterval(() => {
+    for (const [i, ch] of sessions.entries()) {
+      if (!ch.isOpen) continue;
+      const sent = performance.now();
+      ch.request('ping', {}).then(
+        () => {
+          const rtt = performance.now() - sent;
+          pingRtts.push(rtt);
+          if (rtt > TIMEOUTS.pongTimeoutMs) affected.add(i);
+        },
+        () => affected.add(i),
+      );
+    }
+  }, TIMEOUTS.pingMs);
+  return {
+    sessions: sessions.length,
+    pingRtts,
+    // The pings in flight get their pong timeout's worth to come back.
+    stop: async () => {
+      await sleep(2 * TIMEOUTS.pingMs);
+      clearInterval(pinger);
+      return affected.size;
+    },
+  };
+}
+
+interface HerdOutcome {
+  /** Each rejoined client's time since the herd started, ms. */
+  readonly doneAt: number[];
+  readonly failed: number;
+  readonly failures: Record<string, number>;
+  readonly stats: JoinStats;
+}
+
+/** The herd: every client of the dead region rejoins at once, half through each survivor's LB. */
+async function runHerd(
+  ctx: ClientContext,
+  plan: HerdPlan,
+  dead: { servers: readonly string[]; rooms: readonly string[] },
+  abortAll: (reason: Error) => void,
+): Promise<HerdOutcome> {
+  const doneAt: number[] = [];
+  const failures: Record<string, number> = {};
+  const stats: JoinStats = { latenciesMs: [], answers: {} };
+  let failed = 0;
+  const tokens = await mintJoinTokens(
+    BENCH_JOIN_KEYS,
+    Array.from({ length: plan.herdClients }, (_, i) => ({ sub: `herd-${i}`, room: dead.rooms[i >> 1]! })),
+  );
+  const herdStart = performance.now();
+  const ticker = setInterval(
+    () =>
+      progress(
+        `${Math.round((performance.now() - herdStart) / 1000)} s: ${doneAt.length}/${plan.herdClients} rejoined, ${failed} failed, answers ${JSON.stringify(stats.answers)}`,
+      ),
+    1_000,
+  );
+  const deadline = setTimeout(() => abortAll(new Error('herd deadline')), plan.deadlineMs);
+  await Promise.all(
+    tokens.map(async (token, i) => {
+      await sleep(Math.random() * DETECTION_SPREAD_MS);
+      try {
+        const ch = await connectClient({
+          lbUrl: ctx.lbs[i % 2]!.baseUrl,
+          index: plan.survivorClientsPerRegion * 2 + i,
+          platforms: ctx.platforms,
+          room: dead.rooms[i >> 1]!,
+          token,
+          exclude: dead.servers[(i >> 1) % 2],
+          stats,
+          signal: ctx.signal,
+        });
+        ctx.channels.push(ch);
+        doneAt.push(performance.now() - herdStart);
+      } catch (err) {
+        failed++;
+        const key =
+          err instanceof ApiUnavailableError ? 'api_unavailable' : (err as Error).message.slice(0, 60);
+        failures[key] = (failures[key] ?? 0) + 1;
+      }
+    }),
+  );
+  clearTimeout(deadline);
+  clearInterval(ticker);
+  return { doneAt, failed, failures, stats };
+}
+
+/** Joins each LB shed (its own counter), and where the herd's rooms landed. */
+async function placementFigures(
+  lbs: readonly LbProcess[],
+  admin: Store,
+): Promise<{ shedAtLbs: number[]; roomsPerServer: Record<string, number> }> {
+  const metrics = await Promise.all(lbs.map((lb) => fetch(`${lb.baseUrl}/metrics`).then((r) => r.text())));
+  const shedAtLbs = metrics.map((text) => {
+    const m = /lb_joins_total\{[^}]*outcome="shed"[^}]*\} (\d+)/.exec(text);
+    return m ? Number(m[1]) : 0;
+  });
+  const roomsPerServer: Record<string, number> = {};
+  for (const region of SURVIVORS) {
+    for (const room of await admin.rooms.list(region)) {
+      if (room.id.startsWith('herd-'))
+        roomsPerServer[room.serverId] = (roomsPerServer[room.serverId] ?? 0) + 1;
+    }
+  }
+  return { shedAtLbs, roomsPerServer };
+}
+
 export async function run({ quick }: { quick: boolean }): Promise<void> {
   const plan = quick ? QUICK : FULL;
   const startedAt = new Date();
   progress(`herd: ${plan.herdClients} clients of ${DEAD_REGION} rejoin ${SURVIVORS.join(' and ')}`);
   const dynamo = await startCountedDynamo(SURVIVORS[0]);
   const admin: Store = dynamo.adminStore();
-  const standIns: Array<Awaited<ReturnType<typeof startSignalingStandIn>>> = [];
-  const fleets: FakeFleet[] = [];
-  const lbs: LbProcess[] = [];
-  const platforms: Array<ReturnType<typeof nodePlatform>> = [];
+  const world: Survivors = { lbs: [], standIns: [], fleets: [] };
   const lifetime = new AbortController();
   // Every simulated client listens on it.
   setMaxListeners(0, lifetime.signal);
-  const channels: SignalingChannel[] = [];
+  const ctx: ClientContext = { lbs: world.lbs, platforms: [], channels: [], signal: lifetime.signal };
   try {
-    for (const region of SURVIVORS) {
-      const servers = [];
-      for (let i = 0; i < 2; i++) {
-        const standIn = await startSignalingStandIn();
-        standIns.push(standIn);
-        servers.push({ id: `${region}-m${i}`, endpoint: standIn.url, capacity: 1_000_000 });
-      }
-      const fleet = new FakeFleet(admin, region, servers);
-      await fleet.start();
-      fleets.push(fleet);
-    }
-    for (const region of SURVIVORS) lbs.push(await startLbProcess(dynamo, { region, logLevel: 'warn' }));
-    for (const [i, region] of SURVIVORS.entries()) {
-      await admin.regions.putSummary({
-        region,
-        apiUrl: lbs[i]!.baseUrl,
-        liveServers: 2,
-        load: 0,
-        capacity: 2_000_000,
-        reportedAt: Date.now(),
-      });
-    }
-    // The killed region: two servers whose heartbeats stopped a minute ago, holding every herd room.
-    const deadServers = [0, 1].map((i) => `${DEAD_REGION}-m${i}`);
-    for (const id of deadServers) {
-      await admin.servers.put({
-        id,
-        region: DEAD_REGION,
-        endpoint: 'ws://127.0.0.1:1',
-        publicIp: '127.0.0.1',
-        capacity: 1_000_000,
-        load: 0,
-        status: 'active',
-        heartbeatAt: Date.now() - 60_000,
-        startedAt: 0,
-      });
-    }
-    const rooms = Array.from({ length: plan.herdClients / 2 }, (_, i) => `herd-${i}`);
-    for (const [i, room] of rooms.entries()) {
-      await admin.rooms.place({ roomId: room, serverId: deadServers[i % 2]!, region: DEAD_REGION });
-    }
+    await startSurvivorRegions(dynamo, admin, world);
+    const dead = await seedDeadRegion(admin, plan);
     await sleep(1_500); // the LBs' fleet caches see the fleet
 
-    // Survivors' own calls, joined before the herd and pinged through it.
-    const survivorStats: JoinStats = { latenciesMs: [], answers: {} };
-    const survivorTokens = await mintJoinTokens(
-      BENCH_JOIN_KEYS,
-      Array.from({ length: plan.survivorClientsPerRegion * 2 }, (_, i) => ({
-        sub: `local-${i}`,
-        room: `local-${i >> 1}`,
-      })),
-    );
-    const survivors = await Promise.all(
-      survivorTokens.map((token, i) =>
-        connectClient({
-          lbUrl: lbs[i % 2]!.baseUrl,
-          index: i,
-          platforms,
-          room: `local-${i >> 1}`,
-          token,
-          stats: survivorStats,
-          signal: lifetime.signal,
-        }),
-      ),
-    );
-    channels.push(...survivors);
-    let affected = 0;
-    const pingRtts: number[] = [];
-    const affectedSet = new Set<number>();
-    for (const [i, ch] of survivors.entries()) ch.on('lost', () => affectedSet.add(i));
-    const pinger = setInterval(() => {
-      for (const [i, ch] of survivors.entries()) {
-        if (!ch.isOpen) continue;
-        const sent = performance.now();
-        ch.request('ping', {}).then(
-          () => {
-            const rtt = performance.now() - sent;
-            pingRtts.push(rtt);
-            if (rtt > TIMEOUTS.pongTimeoutMs) affectedSet.add(i);
-          },
-          () => affectedSet.add(i),
-        );
-      }
-    }, TIMEOUTS.pingMs);
-    progress(`${survivors.length} survivor sessions live; killing ${DEAD_REGION}: the herd starts`);
-
-    // The herd.
-    const herdStats: JoinStats = { latenciesMs: [], answers: {} };
-    const herdTokens = await mintJoinTokens(
-      BENCH_JOIN_KEYS,
-      Array.from({ length: plan.herdClients }, (_, i) => ({ sub: `herd-${i}`, room: rooms[i >> 1]! })),
-    );
-    const herdStart = performance.now();
-    const doneAt: number[] = [];
-    let failed = 0;
-    const failures: Record<string, number> = {};
-    const ticker = setInterval(
-      () =>
-        progress(
-          `${Math.round((performance.now() - herdStart) / 1000)} s: ${doneAt.length}/${plan.herdClients} rejoined, ${failed} failed, answers ${JSON.stringify(herdStats.answers)}`,
-        ),
-      1_000,
-    );
-    const deadline = setTimeout(() => lifetime.abort(new Error('herd deadline')), plan.deadlineMs);
-    await Promise.all(
-      herdTokens.map(async (token, i) => {
-        await sleep(Math.random() * DETECTION_SPREAD_MS);
-        try {
-          const ch = await connectClient({
-            lbUrl: lbs[i % 2]!.baseUrl,
-            index: plan.survivorClientsPerRegion * 2 + i,
-            platforms,
-            room: rooms[i >> 1]!,
-            token,
-            exclude: deadServers[(i >> 1) % 2],
-            stats: herdStats,
-            signal: lifetime.signal,
-          });
-          channels.push(ch);
-          doneAt.push(performance.now() - herdStart);
-        } catch (err) {
-          failed++;
-          const key =
-            err instanceof ApiUnavailableError ? 'api_unavailable' : (err as Error).message.slice(0, 60);
-          failures[key] = (failures[key] ?? 0) + 1;
-        }
-      }),
-    );
-    clearTimeout(deadline);
-    clearInterval(ticker);
-    await sleep(2 * TIMEOUTS.pingMs);
-    clearInterval(pinger);
-    affected = affectedSet.size;
-
-    const metrics = await Promise.all(lbs.map((lb) => fetch(`${lb.baseUrl}/metrics`).then((r) => r.text())));
-    const shedAtLbs = metrics.map((text) => {
-      const m = /lb_joins_total\{[^}]*outcome="shed"[^}]*\} (\d+)/.exec(text);
-      return m ? Number(m[1]) : 0;
-    });
-    const perServer = await admin.rooms.list(SURVIVORS[0]).then(async (eu) => {
-      const ap = await admin.rooms.list(SURVIVORS[1]);
-      const counts: Record<string, number> = {};
-      for (const room of [...eu, ...ap])
-        if (room.id.startsWith('herd-')) counts[room.serverId] = (counts[room.serverId] ?? 0) + 1;
-      return counts;
-    });
-    const allBackMs = doneAt.length === plan.herdClients ? Math.max(...doneAt) : NaN;
-    const results = {
-      plan,
-      herd: {
-        rejoined: doneAt.length,
-        failed,
-        failures,
-        allRejoinedS: round(allBackMs / 1000, 2),
-        rejoinedP50S: round(percentileOf(doneAt, 50) / 1000, 2),
-        rejoinedP99S: round(percentileOf(doneAt, 99) / 1000, 2),
-        joinAttemptMs: {
-          p50: round(percentileOf(herdStats.latenciesMs, 50), 1),
-          p99: round(percentileOf(herdStats.latenciesMs, 99), 1),
-          max: round(Math.max(...herdStats.latenciesMs), 1),
-        },
-        answers: herdStats.answers,
-        shedByLb: Object.fromEntries(SURVIVORS.map((r, i) => [r, shedAtLbs[i]])),
-        roomsPerServer: perServer,
-      },
-      survivors: {
-        sessions: survivors.length,
-        affected,
-        pingRttMs: { p50: round(percentileOf(pingRtts, 50), 1), p99: round(percentileOf(pingRtts, 99), 1) },
-      },
-    };
-    const result: BenchResult = {
-      ...benchHeader('herd', quick, startedAt),
-      results,
-      targets: [
-        { name: 'failed rejoins', target: '0', measured: String(failed), met: failed === 0 },
-        {
-          name: "survivors' sessions affected",
-          target: '0',
-          measured: String(affected),
-          met: affected === 0,
-        },
-      ],
-    };
-    emit(result, [
-      [
-        'herd clients',
-        'all rejoined',
-        'p50',
-        'p99',
-        'failed',
-        'join p99 (attempt)',
-        'shed (503)',
-        'survivor ping p99',
-        'survivors affected',
-      ],
-      [
-        plan.herdClients,
-        `${results.herd.allRejoinedS} s`,
-        `${results.herd.rejoinedP50S} s`,
-        `${results.herd.rejoinedP99S} s`,
-        failed,
-        `${results.herd.joinAttemptMs.p99} ms`,
-        shedAtLbs.reduce((a, b) => a + b, 0),
-        `${results.survivors.pingRttMs.p99} ms`,
-        affected,
-      ],
-    ]);
+    const calls = await joinSurvivorCalls(ctx, plan);
+    progress(`${calls.sessions} survivor sessions live; killing ${DEAD_REGION}: the herd starts`);
+    const herd = await runHerd(ctx, plan, dead, (reason) => lifetime.abort(reason));
+    const affected = await calls.stop();
+    const { shedAtLbs, roomsPerServer } = await placementFigures(world.lbs, admin);
+    report({ plan, quick, startedAt, herd, shedAtLbs, roomsPerServer, affected, calls });
   } finally {
     lifetime.abort(new Error('bench over'));
-    for (const ch of channels) ch.close();
-    for (const f of fleets) f.stop();
-    await Promise.all(lbs.map((lb) => lb.stop()));
-    await Promise.all(standIns.map((s) => s.close()));
-    for (const p of platforms) p.close();
+    for (const ch of ctx.channels) ch.close();
+    for (const f of world.fleets) f.stop();
+    await Promise.all(world.lbs.map((lb) => lb.stop()));
+    await Promise.all(world.standIns.map((s) => s.close()));
+    for (const p of ctx.platforms) p.close();
     await dynamo.close();
   }
+}
+
+function report(r: {
+  plan: HerdPlan;
+  quick: boolean;
+  startedAt: Date;
+  herd: HerdOutcome;
+  shedAtLbs: number[];
+  roomsPerServer: Record<string, number>;
+  affected: number;
+  calls: { sessions: number; pingRtts: number[] };
+}): void {
+  const { plan, herd, shedAtLbs, affected } = r;
+  const { doneAt, failed } = herd;
+  const allBackMs = doneAt.length === plan.herdClients ? Math.max(...doneAt) : NaN;
+  const results = {
+    plan,
+    herd: {
+      rejoined: doneAt.length,
+      failed,
+      failures: herd.failures,
+      allRejoinedS: round(allBackMs / 1000, 2),
+      rejoinedP50S: round(percentileOf(doneAt, 50) / 1000, 2),
+      rejoinedP99S: round(percentileOf(doneAt, 99) / 1000, 2),
+      joinAttemptMs: {
+        p50: round(percentileOf(herd.stats.latenciesMs, 50), 1),
+        p99: round(percentileOf(herd.stats.latenciesMs, 99), 1),
+        max: round(Math.max(...herd.stats.latenciesMs), 1),
+      },
+      answers: herd.stats.answers,
+      shedByLb: Object.fromEntries(SURVIVORS.map((region, i) => [region, shedAtLbs[i]])),
+      roomsPerServer: r.roomsPerServer,
+    },
+    survivors: {
+      sessions: r.calls.sessions,
+      affected,
+      pingRttMs: {
+        p50: round(percentileOf(r.calls.pingRtts, 50), 1),
+        p99: round(percentileOf(r.calls.pingRtts, 99), 1),
+      },
+    },
+  };
+  const result: BenchResult = {
+    ...benchHeader('herd', r.quick, r.startedAt),
+    results,
+    targets: [
+      { name: 'failed rejoins', target: '0', measured: String(failed), met: failed === 0 },
+      {
+        name: "survivors' sessions affected",
+        target: '0',
+        measured: String(affected),
+        met: affected === 0,
+      },
+    ],
+  };
+  emit(result, [
+    [
+      'herd clients',
+      'all rejoined',
+      'p50',
+      'p99',
+      'failed',
+      'join p99 (attempt)',
+      'shed (503)',
+      'survivor ping p99',
+      'survivors affected',
+    ],
+    [
+      plan.herdClients,
+      `${results.herd.allRejoinedS} s`,
+      `${results.herd.rejoinedP50S} s`,
+      `${results.herd.rejoinedP99S} s`,
+      failed,
+      `${results.herd.joinAttemptMs.p99} ms`,
+      shedAtLbs.reduce((a, b) => a + b, 0),
+      `${results.survivors.pingRttMs.p99} ms`,
+      affected,
+    ],
+  ]);
 }
