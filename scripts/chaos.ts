@@ -3,7 +3,7 @@
  * (`--mode dns-outage`) "losing the primary DNS zone removes nothing from dual-URL clients".
  *
  *   npm run chaos -- --target local --region us-east-1 [--mode kill|blackhole|evacuate|dns-outage] [--clients N]
- *                    [--media N] [--duration S] [--json] [--out DIR]
+ *                    [--media N] [--duration S] [--json] [--out DIR] [--state-dir DIR]
  *   npm run chaos -- --target aws --region us-east-1 [--mode evacuate|scale-to-zero|blackhole] [--execute]
  *
  * Exit code: 0 pass, 1 fail (or steady state did not hold), 2 bad arguments.
@@ -55,6 +55,8 @@ const USAGE = `usage: npm run chaos -- --target local|aws --region <region> [opt
   --health-interval S  health-check interval of a stack this run starts (default: the config's)
   --json             print the report as one JSON document on stdout
   --out DIR          where the report and the SVG timeline go (default .local/chaos)
+  --state-dir DIR    local only: the stack's state directory (default .local): attach to the stack
+                     running there, or start one that writes its state there
   --execute          aws only: act (without it the run only prints its plan)`;
 
 class UsageError extends Error {}
@@ -74,6 +76,7 @@ function parseCli() {
         'health-interval': { type: 'string' },
         json: { type: 'boolean', default: false },
         out: { type: 'string' },
+        'state-dir': { type: 'string' },
         execute: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
@@ -107,6 +110,8 @@ function parseCli() {
       `--mode for --target ${values.target} must be one of ${modes.join(', ')}, got "${mode}"`,
     );
   if (values.execute && values.target !== 'aws') throw new UsageError('--execute is only for --target aws');
+  if (values['state-dir'] !== undefined && values.target !== 'local')
+    throw new UsageError('--state-dir is only for --target local');
   const clients = num('clients', values.clients, 2, 200) ?? 30;
   const media = num('media', values.media, 0, 10) ?? 6;
   if (media > clients) throw new UsageError(`--media (${media}) cannot exceed --clients (${clients})`);
@@ -128,6 +133,7 @@ function parseCli() {
     healthInterval,
     json: values.json ?? false,
     out: values.out ?? path.resolve(__dirname, '..', '.local', 'chaos'),
+    stateDir: values['state-dir'] === undefined ? undefined : path.resolve(values['state-dir']),
     execute: values.execute ?? false,
   };
 }
@@ -315,6 +321,7 @@ async function runLocal(cli: Cli, config: DeploymentConfig, log: Log): Promise<n
 
   const target = await LocalTarget.attachOrStart({
     config,
+    stateDir: cli.stateDir,
     regionCount: cli.regions,
     healthIntervalSeconds: cli.healthInterval,
     log,

@@ -1,20 +1,27 @@
 /**
  * The chaos scenario end to end: a real three-region local stack (its own addresses and ports, so it
- * runs beside a developer's `npm start`), real SDK clients, a kill of us-east-1, and the verdict's
- * parts checked one by one.
+ * runs beside a developer's `npm start`), the chaos CLI run against it as a user runs it (its own
+ * process, real SDK clients, a kill of us-east-1, then a primary-zone outage), and each report's parts
+ * checked one by one.
+ *
+ * The CLI runs in a process of its own, not in this jest worker: the survivors' frame gaps are timed
+ * by the clients' own event loop, and a worker whose heap earlier suites grew paused it for over half a
+ * second during a full run, a gap of the harness that the report would have charged to the platform.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseDeploymentConfig } from '../../lib/config';
 import { LocalTarget } from '../../scripts/chaos/local-target';
-import { runLocalChaos, type ChaosReport } from '../../scripts/chaos/local-run';
+import type { ChaosReport } from '../../scripts/chaos/local-run';
 import { exclusiveSuite } from '../support/exclusiveSuite';
 
 jest.setTimeout(420_000);
 // Measures timing on real media: alone on the machine (test/support/exclusiveSuite.ts).
 exclusiveSuite();
 
+const ROOT = path.resolve(__dirname, '..', '..');
 const config = parseDeploymentConfig({
   local: {
     addresses: { 'us-east-1': '127.0.31.1', 'eu-west-1': '127.0.32.1', 'ap-southeast-1': '127.0.33.1' },
@@ -34,31 +41,69 @@ const config = parseDeploymentConfig({
 let target: LocalTarget;
 let report: ChaosReport;
 let outage: ChaosReport;
+const exitCodes: Record<string, number | null> = {};
 const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chaos-e2e-'));
 
+/** `npm run chaos -- --target local --json …` against this suite's stack; resolves with its report. */
+function chaosCli(args: readonly string[]): Promise<{ report: ChaosReport; code: number | null }> {
+  const cli = [path.join(ROOT, 'scripts/chaos.ts'), '--target', 'local', '--state-dir', stateDir];
+  const out = ['--out', path.join(stateDir, 'reports'), '--json'];
+  return new Promise((resolve, reject) => {
+    const child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), [...cli, ...args, ...out], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      try {
+        resolve({ report: JSON.parse(stdout) as ChaosReport, code });
+      } catch {
+        reject(
+          new Error(`chaos ${args.join(' ')} exited ${code} without a report:\n${stderr.slice(-4_000)}`),
+        );
+      }
+    });
+  });
+}
+
 beforeAll(async () => {
+  // The stack runs in a child process that the two CLI runs attach to through its state directory.
   target = await LocalTarget.attachOrStart({ config, stateDir, log: () => undefined });
-  report = await runLocalChaos(target, {
-    region: 'us-east-1',
-    mode: 'kill',
-    clients: 8,
-    // One near each other region (the survivors), four near us-east-1, the second pair of those forced
-    // through the TURN relay (scripts/chaos/local-run.ts); all six in one room, cascaded.
-    mediaClients: 6,
-    durationS: 40,
-    log: () => undefined,
-    aborted: () => false,
-  });
+  // One media client near each other region (the survivors), four near us-east-1, the second pair of
+  // those forced through the TURN relay (scripts/chaos/local-run.ts); all six in one room, cascaded.
+  const kill = await chaosCli([
+    '--region',
+    'us-east-1',
+    '--mode',
+    'kill',
+    '--clients',
+    '8',
+    '--media',
+    '6',
+    '--duration',
+    '40',
+  ]);
+  report = kill.report;
+  exitCodes.kill = kill.code;
   // The same stack again, with the primary DNS zone failing instead of a region.
-  outage = await runLocalChaos(target, {
-    region: 'us-east-1',
-    mode: 'dns-outage',
-    clients: 8,
-    mediaClients: 2,
-    durationS: 25,
-    log: () => undefined,
-    aborted: () => false,
-  });
+  const dns = await chaosCli([
+    '--region',
+    'us-east-1',
+    '--mode',
+    'dns-outage',
+    '--clients',
+    '8',
+    '--media',
+    '2',
+    '--duration',
+    '25',
+  ]);
+  outage = dns.report;
+  exitCodes.dnsOutage = dns.code;
 });
 
 afterAll(async () => {
@@ -130,6 +175,11 @@ describe('chaos: kill us-east-1 on the local stack', () => {
     expect(report.rollback.ok).toBe(true);
     expect(report.verdict.checks.filter((c) => !c.pass)).toEqual([]);
     expect(report.verdict.pass).toBe(true);
+    // The CLI's exit status says so, and its report and timeline are saved.
+    expect(exitCodes.kill).toBe(0);
+    const files = (report as ChaosReport & { files: { json: string; svg: string } }).files;
+    expect(JSON.parse(fs.readFileSync(files.json, 'utf8'))).toMatchObject({ runId: report.runId });
+    expect(fs.readFileSync(files.svg, 'utf8')).toMatch(/^<svg[^>]*>/);
   });
 });
 
@@ -168,5 +218,6 @@ describe('chaos: dns-outage (the primary zone silent, every region up) on the lo
   it('passed', () => {
     expect(outage.verdict.checks.filter((c) => !c.pass)).toEqual([]);
     expect(outage.verdict.pass).toBe(true);
+    expect(exitCodes.dnsOutage).toBe(0);
   });
 });

@@ -177,7 +177,7 @@ describe("each region's relay and the join answer's credential", () => {
           expect(err).toBeInstanceOf(TurnErrorResponse);
           expect({ region, why, code: (err as TurnErrorResponse).code }).toEqual({ region, why, code: 401 });
         } finally {
-          client.close();
+          await client.close();
         }
       }
       // The real one still works: the refusals were about the credentials.
@@ -215,7 +215,7 @@ describe("a relay reaches its region's media servers and nothing else", () => {
           });
         }
       } finally {
-        client.close();
+        await client.close();
       }
       // coturn's own client, asking to relay to the other region's echo peer, gets 403 and no echo.
       const { code, output } = await relayedEcho(

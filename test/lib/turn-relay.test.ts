@@ -494,7 +494,7 @@ describe('the rendered config and host scripts, run for real', () => {
         const relayed = await client.allocate(username, credential);
         expect(relayed.address).toBe(ADDRESS);
       } finally {
-        client.close();
+        await client.close();
       }
     }
   });
@@ -516,7 +516,7 @@ describe('the rendered config and host scripts, run for real', () => {
       );
       expect((err as TurnErrorResponse).code).toBe(486);
     } finally {
-      for (const client of clients) client.close();
+      await Promise.all(clients.map((client) => client.close()));
     }
   });
 
@@ -531,7 +531,7 @@ describe('the rendered config and host scripts, run for real', () => {
       await client.allocate(username, credential);
       await expect(client.createPermission(address)).resolves.toBeUndefined();
     } finally {
-      client.close();
+      await client.close();
     }
   });
 
@@ -561,7 +561,7 @@ describe('the rendered config and host scripts, run for real', () => {
       expect(err).toBeInstanceOf(TurnErrorResponse);
       expect({ address, code: (err as TurnErrorResponse).code }).toEqual({ address, code: 403 });
     } finally {
-      client.close();
+      await client.close();
     }
   });
 

@@ -74,6 +74,7 @@ export class TurnClient {
   private readonly pending = new Map<string, (m: Message) => void>();
   private readonly dataListeners: ((from: Address, data: Buffer) => void)[] = [];
   private auth: Auth | undefined;
+  private allocated = false;
   private streamBuffer = Buffer.alloc(0);
 
   private constructor(
@@ -111,7 +112,17 @@ export class TurnClient {
     return client;
   }
 
-  close(): void {
+  /**
+   * Deletes the allocation, if any (a Refresh with lifetime 0, RFC 5766 section 7), then closes the
+   * transport. Without it the relay keeps the allocation for its lifetime, and a later client that the
+   * kernel hands the same UDP source port meets it: 437 Allocation Mismatch instead of a 401 challenge.
+   */
+  async close(): Promise<void> {
+    if (this.allocated) {
+      this.allocated = false;
+      // Best effort: a relay that is gone or refuses only keeps the allocation until it expires.
+      await this.authenticated(METHOD.refresh, [[ATTR.lifetime, u32(0)]]).catch(() => undefined);
+    }
     this.closeTransport();
   }
 
@@ -122,9 +133,11 @@ export class TurnClient {
     // The first request carries no credential: the server answers 401 with its realm and a nonce.
     const challenge = await this.request(METHOD.allocate, attrs, false);
     if (challenge.klass !== CLASS.error || errorOf(challenge).code !== 401) {
-      throw new Error(
-        `expected a 401 challenge to the unauthenticated Allocate, got class ${challenge.klass}`,
-      );
+      const got =
+        challenge.klass === CLASS.error
+          ? `${errorOf(challenge).code} ${errorOf(challenge).reason}`
+          : `class 0x${challenge.klass.toString(16)}`;
+      throw new Error(`expected a 401 challenge to the unauthenticated Allocate, got ${got}`);
     }
     const realm = challenge.attributes.get(ATTR.realm)!.toString('utf8');
     const nonce = challenge.attributes.get(ATTR.nonce)!.toString('utf8');
@@ -135,6 +148,7 @@ export class TurnClient {
       key: createHash('md5').update(`${username}:${realm}:${password}`, 'utf8').digest(),
     };
     const answer = this.expectSuccess('Allocate', await this.authenticated(METHOD.allocate, attrs));
+    this.allocated = true;
     return readXorAddress(answer.attributes.get(ATTR.xorRelayedAddress)!);
   }
 

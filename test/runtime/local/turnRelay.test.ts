@@ -156,7 +156,7 @@ describe('credentials', () => {
       expect(relayed.port).toBeGreaterThanOrEqual(RELAY_PORTS.min);
       expect(relayed.port).toBeLessThanOrEqual(RELAY_PORTS.max);
     } finally {
-      client.close();
+      await client.close();
     }
   });
 
@@ -173,7 +173,7 @@ describe('credentials', () => {
     try {
       expect((await errorOf(client.allocate(expired.username, expired.credential))).code).toBe(401);
     } finally {
-      client.close();
+      await client.close();
     }
   });
 
@@ -199,7 +199,7 @@ describe('credentials', () => {
     try {
       expect((await errorOf(client.allocate(cred.username, cred.credential))).code).toBe(401);
     } finally {
-      client.close();
+      await client.close();
     }
     expect((await relayedEcho(cred)).code).not.toBe(0);
   });
@@ -220,14 +220,14 @@ describe('credentials', () => {
       await expect(client.refresh(600)).resolves.toBe(600);
       await expect(client.createPermission(REGION_ADDRESS)).resolves.toBeUndefined();
     } finally {
-      client.close();
+      await client.close();
     }
     // ... but the same credential cannot start a new one (an ICE restart, a reconnect).
     const again = await TurnClient.connect({ transport: 'udp', host: REGION_ADDRESS, port: PORT });
     try {
       expect((await errorOf(again.allocate(soon.username, soon.credential))).code).toBe(401);
     } finally {
-      again.close();
+      await again.close();
     }
   });
 });
@@ -252,7 +252,7 @@ describe('peers', () => {
       expect(media.received[0]!.from.address).toBe(REGION_ADDRESS);
       expect(other.received).toEqual([]);
     } finally {
-      client.close();
+      await client.close();
       await media.close();
       await other.close();
     }
@@ -282,7 +282,7 @@ describe('peers', () => {
       const err = await errorOf(client.createPermission(address));
       expect({ address, code: err.code }).toEqual({ address, code: 403 });
     } finally {
-      client.close();
+      await client.close();
     }
   });
 
@@ -291,7 +291,7 @@ describe('peers', () => {
     try {
       await errorOf(client.createPermission('169.254.169.254'));
     } finally {
-      client.close();
+      await client.close();
     }
     expect(fs.readFileSync(relay.files.log, 'utf8')).toMatch(
       /peer IP 169\.254\.169\.254 denied in the range: 169\.254\.0\.0-169\.254\.255\.255/,
