@@ -4,7 +4,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: 'node',
+  // jest's Node environment inside a machine-wide lock: timing suites run alone (test/support/suiteLock.ts).
+  testEnvironment: '<rootDir>/test/support/suiteLockEnvironment.ts',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {
@@ -20,7 +21,5 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!(jose|cookie)/)'],
   // Suites start real processes (dynalite, mediasoup workers, LBs); two cores cannot run many at once.
   maxWorkers: 2,
-  // Timing suites run alone on the machine, the others beside each other (test/support/exclusiveSuite.ts).
-  setupFilesAfterEnv: ['<rootDir>/test/support/suiteLock.ts'],
   testTimeout: 30_000,
 };

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 // Its cdk CLI subprocesses keep both cores busy for a minute and a half; the suite lock keeps the
-// media-timing suites from running beside it (test/support/exclusiveSuite.ts).
+// media-timing suites from running beside it (test/support/suiteLock.ts).
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'node_modules', '.bin');

@@ -5,13 +5,15 @@
  * showing the new region and server and the reconnect in its log.
  *
  * Set E2E_SCREENSHOT_DIR (e.g. docs/images) to save screenshots of the demo and the dashboard.
+ *
+ * It measures timing on real media, so it runs alone on the machine (test/support/suiteLock.ts):
+ * @exclusive-suite
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { parseKeySet, verifyJoinToken } from '../../runtime/protocol/tokens';
 import { eventually, startE2eStack, type E2eStack } from './stackHarness';
-import { exclusiveSuite } from '../support/exclusiveSuite';
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -25,8 +27,6 @@ const ROOM = 'e2e-browser';
 const SCREENSHOT_DIR = process.env.E2E_SCREENSHOT_DIR;
 
 jest.setTimeout(90_000);
-// Measures timing on real media: alone on the machine (test/support/exclusiveSuite.ts).
-exclusiveSuite();
 
 let e2e: E2eStack | undefined;
 let browser: Browser | undefined;

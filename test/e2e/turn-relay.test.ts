@@ -12,6 +12,9 @@
  *   the other region through that region's relay.
  *
  * Heavy (a two-region stack and Chromium): run it alone, e.g. under `flock /tmp/mrwebrtc-heavy.lock`.
+ *
+ * It measures timing on real media, so it runs alone on the machine (test/support/suiteLock.ts):
+ * @exclusive-suite
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -21,7 +24,6 @@ import type { JoinAnswer } from '../../runtime/protocol/join';
 import { TURN_CREDENTIAL_MIN_TTL_S } from '../../runtime/protocol/turnRelayPolicy';
 import { TurnClient, TurnErrorResponse } from '../runtime/local/turnClient';
 import { E2E_REGIONS, eventually, startE2eStack, type E2eRegion, type E2eStack } from './stackHarness';
-import { exclusiveSuite } from '../support/exclusiveSuite';
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -35,8 +37,6 @@ const CHROMIUM_ARGS = [
 const PEER_PORT = 18500;
 
 jest.setTimeout(120_000);
-// Measures timing on real media: alone on the machine (test/support/exclusiveSuite.ts).
-exclusiveSuite();
 
 let e2e: E2eStack | undefined;
 let browser: Browser | undefined;

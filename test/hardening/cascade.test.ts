@@ -9,6 +9,9 @@
  * room item. The test states: the two survivors keep decoding each other's frames with no gap over
  * MAX_SURVIVOR_GAP_MS, and the third peer, whose client falls back to another region's LB, comes back
  * on that region's leg and is decoded by both survivors again.
+ *
+ * It measures timing on real media, so it runs alone on the machine (test/support/suiteLock.ts):
+ * @exclusive-suite
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,11 +23,8 @@ import { createNodeClient } from '../../runtime/client/node';
 import type { Session } from '../../runtime/client/Session';
 import { startLocalStack, type LocalStack } from '../../runtime/local/stack';
 import { installWrtcGlobals, SyntheticVideoSource } from '../../scripts/support/syntheticMedia';
-import { exclusiveSuite } from '../support/exclusiveSuite';
 
 jest.setTimeout(180_000);
-// Measures timing on real media: alone on the machine (test/support/exclusiveSuite.ts).
-exclusiveSuite();
 
 const ROOM = 'cascade-room';
 const MAX_SURVIVOR_GAP_MS = 500;

@@ -13,6 +13,9 @@
  *   faster than the wall clock (60 s of real call = 5 minutes of detector time; every real silence
  *   and ping delay looks 5x longer, so the detector's thresholds are harder to stay under than in a
  *   real 5-minute call), and a 1-minute call with 300 ms of jitter on signaling and media.
+ *
+ * It measures timing on real media, so it runs alone on the machine (test/support/suiteLock.ts):
+ * @exclusive-suite
  */
 import { randomUUID } from 'node:crypto';
 import type { Client } from '../../../runtime/client/Client';
@@ -31,11 +34,8 @@ import {
   waitFor,
 } from '../../support/wrtcPeer';
 import { FakeLb } from './fakeBackend';
-import { exclusiveSuite } from '../../support/exclusiveSuite';
 
 jest.setTimeout(120_000);
-// Measures timing on real media: alone on the machine (test/support/exclusiveSuite.ts).
-exclusiveSuite();
 
 const ROOM = 'switchover';
 const DETECTION_DEFAULTS = (() => {

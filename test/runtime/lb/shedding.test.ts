@@ -2,14 +2,12 @@
  * Load shedding at the LB (runtime/lb/LoadShedder.ts): joins beyond the concurrency bound, or while
  * the event loop lags, are answered at once with `503 overloaded` + `Retry-After`, write nothing, and
  * are counted; everything else (health, pings) is never shed; slots are released as joins finish.
+ *
+ * It judges this process's own event loop, so it runs alone on the machine (test/support/suiteLock.ts):
+ * @exclusive-suite
  */
 import { LoadShedder } from '../../../runtime/lb/LoadShedder';
-import { exclusiveSuite } from '../../support/exclusiveSuite';
 import { join, joinToken, mediaServer, startLb, type LbHarness } from './lbHarness';
-
-// Judges this process's own event loop: alone on the machine, as the timing suites are (a loaded full
-// run once kept the busy loop's delay out of every window the test sampled).
-exclusiveSuite();
 
 describe('LoadShedder', () => {
   it('admits up to the concurrency bound and releases slots', () => {
@@ -51,10 +49,12 @@ describe('LoadShedder', () => {
     };
     try {
       expect(await admittedWithin(5_000)).toBe(true);
-      // A CPU-bound process: the loop is blocked 150 ms at a time, with short breaths in between.
+      // A CPU-bound process: the loop is blocked 400 ms at a time, with short breaths in between. A
+      // window's mean can hold one prompt turn of a breath beside a blocked one (a full run once saw
+      // 150 ms blocks judged below the bound in every window), so each block is well over twice it.
       let verdict: string | undefined;
-      for (let i = 0; i < 15 && verdict === undefined; i++) {
-        const until = Date.now() + 150;
+      for (let i = 0; i < 10 && verdict === undefined; i++) {
+        const until = Date.now() + 400;
         while (Date.now() < until) {
           // busy
         }
