@@ -76,33 +76,15 @@ beforeAll(async () => {
   target = await LocalTarget.attachOrStart({ config, stateDir, log: () => undefined });
   // One media client near each other region (the survivors), four near us-east-1, the second pair of
   // those forced through the TURN relay (scripts/chaos/local-run.ts); all six in one room, cascaded.
-  const kill = await chaosCli([
-    '--region',
-    'us-east-1',
-    '--mode',
-    'kill',
-    '--clients',
-    '8',
-    '--media',
-    '6',
-    '--duration',
-    '40',
-  ]);
+  const kill = await chaosCli(
+    '--region us-east-1 --mode kill --clients 8 --media 6 --duration 40'.split(' '),
+  );
   report = kill.report;
   exitCodes.kill = kill.code;
   // The same stack again, with the primary DNS zone failing instead of a region.
-  const dns = await chaosCli([
-    '--region',
-    'us-east-1',
-    '--mode',
-    'dns-outage',
-    '--clients',
-    '8',
-    '--media',
-    '2',
-    '--duration',
-    '25',
-  ]);
+  const dns = await chaosCli(
+    '--region us-east-1 --mode dns-outage --clients 8 --media 2 --duration 25'.split(' '),
+  );
   outage = dns.report;
   exitCodes.dnsOutage = dns.code;
 });

@@ -25,6 +25,7 @@ export const TIMEOUTS = {
 };
 const BACKOFF = { baseMs: 500, capMs: 10_000 };
 const MAX_ATTEMPTS = 30;
+
 /** A media server stand-in: answers `join` and `ping` on any signaling socket the LB relays to it. */
 export async function startSignalingStandIn(): Promise<{
   url: string;
