@@ -17,8 +17,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-const LOCK = path.join(os.tmpdir(), 'mrwebrtc-exclusive-suite.lock');
-const READERS = path.join(os.tmpdir(), 'mrwebrtc-shared-suites');
+/** Where the lock lives: the machine's temporary directory (a test of the lock itself gives its own). */
+const LOCK_ROOT = process.env.MRWEBRTC_SUITE_LOCK_DIR ?? os.tmpdir();
+const LOCK = path.join(LOCK_ROOT, 'mrwebrtc-exclusive-suite.lock');
+const READERS = path.join(LOCK_ROOT, 'mrwebrtc-shared-suites');
 /** How long a suite may wait for the others: the heaviest suites take a few minutes each. */
 const WAIT_MS = 20 * 60_000;
 const POLL_MS = 250;
